@@ -1,0 +1,45 @@
+//! The Lambda runtime of the WebSocket push service: one binary for every route and event.
+//!
+//! A tour, in the order an event travels:
+//! - [`event`] classifies the incoming JSON by shape (authorizer, WebSocket route, EventBridge,
+//!   SQS batch, test-token request) and [`dispatch`] sends it to its handler with one `match`.
+//! - [`auth`] decides `$connect` (the REQUEST authorizer) and mints test tokens.
+//! - [`routes`] serves `$connect`, `$disconnect`, `subscribe`, `unsubscribe`, `ping`, `$default`,
+//!   answering with the [`frames`] clients read.
+//! - [`fanout`] turns EventBridge events into pushes to every recipient.
+//! - [`store`] and [`push`] are the seams to DynamoDB and the `@connections` API; each has an
+//!   AWS implementation, and the store has an in-memory one the local gateway embeds.
+//! - [`config`] reads the environment, [`aws`] builds the SDK-backed dependencies once per cold
+//!   start, [`error`] maps failures onto the Lambda wire.
+
+pub mod auth;
+pub mod aws;
+pub mod config;
+pub mod dispatch;
+pub mod error;
+pub mod event;
+pub mod fanout;
+pub mod frames;
+pub mod push;
+pub mod routes;
+pub mod store;
+
+pub use dispatch::{Deps, Runtime, TestTokenResponse};
+pub use error::HandlerError;
+
+/// Installs the `tracing` subscriber: JSON lines in Lambda (CloudWatch parses them), text
+/// locally. Filter with `RUST_LOG`.
+pub fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let result = if json {
+        builder.json().flatten_event(true).without_time().try_init()
+    } else {
+        builder.try_init()
+    };
+    // A second initialisation (tests, an embedding gateway) keeps the first subscriber.
+    let _ = result;
+}

@@ -1,0 +1,11 @@
+//! Authentication: the HS256 tokens clients present on `$connect`, and the REQUEST authorizer
+//! decision built on them.
+//!
+//! Both are pure functions of their inputs and the current time, so the Lambda, the local
+//! gateway and the tests share exactly one decision.
+
+pub mod authorizer;
+pub mod token;
+
+pub use authorizer::{authorize, token_from_request, AuthContext, Unauthorized};
+pub use token::{Identity, TestTokenRequest, TokenError, TokenKeys};

@@ -1,0 +1,202 @@
+//! Runtime configuration, read once per cold start from the environment.
+//!
+//! The variable names come from `wspush_contract::env`, which the infrastructure program also
+//! uses to set them, so the two cannot drift apart.
+
+use std::time::Duration;
+
+use wspush_contract::{defaults, env};
+
+/// Where the HS256 signing secret comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretSource {
+    /// The secret itself (local runs, tests).
+    Inline(String),
+    /// A Secrets Manager secret id (name or ARN), fetched once per cold start.
+    SecretsManager(String),
+}
+
+/// Token validation settings beyond the key itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JwtSettings {
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+/// How the fan-out talks to the `@connections` API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushSettings {
+    /// PostToConnection calls in flight at once for one event.
+    pub concurrency: usize,
+    /// Attempts per connection when throttled or on 5xx, the first one included.
+    pub max_attempts: u32,
+    /// Base of the exponential backoff; each wait is a random fraction of `base * 2^attempt`.
+    pub backoff_base: Duration,
+    /// Longest single wait between two attempts.
+    pub backoff_cap: Duration,
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: defaults::PUSH_CONCURRENCY,
+            max_attempts: defaults::PUSH_MAX_ATTEMPTS,
+            backoff_base: Duration::from_millis(50),
+            backoff_cap: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Everything the runtime reads from its environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub table_name: String,
+    pub index_name: String,
+    pub record_ttl: Duration,
+    /// Base URL of the `@connections` API; required only by functions that push.
+    pub management_endpoint: Option<String>,
+    /// Required only by functions that verify or mint tokens.
+    pub jwt_secret: Option<SecretSource>,
+    pub jwt: JwtSettings,
+    pub test_tokens_enabled: bool,
+    pub push: PushSettings,
+    pub json_logs: bool,
+}
+
+/// A configuration value that is present but unusable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("environment variable {name} is {value:?}: {expected}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let text = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let jwt_secret = match (text(env::JWT_SECRET), text(env::JWT_SECRET_ID)) {
+            (Some(secret), _) => Some(SecretSource::Inline(secret)),
+            (None, Some(id)) => Some(SecretSource::SecretsManager(id)),
+            (None, None) => None,
+        };
+        let push_defaults = PushSettings::default();
+        Ok(Self {
+            table_name: text(env::TABLE_NAME).unwrap_or_else(|| defaults::TABLE_NAME.into()),
+            index_name: text(env::INDEX_NAME).unwrap_or_else(|| defaults::INDEX_NAME.into()),
+            record_ttl: Duration::from_secs(parse_number(
+                env::RECORD_TTL_SECONDS,
+                text(env::RECORD_TTL_SECONDS),
+                defaults::RECORD_TTL_SECONDS,
+            )?),
+            management_endpoint: text(env::MANAGEMENT_ENDPOINT),
+            jwt_secret,
+            jwt: JwtSettings {
+                issuer: text(env::JWT_ISSUER),
+                audience: text(env::JWT_AUDIENCE),
+            },
+            test_tokens_enabled: parse_flag(
+                env::TEST_TOKENS_ENABLED,
+                text(env::TEST_TOKENS_ENABLED),
+            )?,
+            push: PushSettings {
+                concurrency: parse_number(
+                    env::PUSH_CONCURRENCY,
+                    text(env::PUSH_CONCURRENCY),
+                    push_defaults.concurrency as u64,
+                )? as usize,
+                max_attempts: parse_number(
+                    env::PUSH_MAX_ATTEMPTS,
+                    text(env::PUSH_MAX_ATTEMPTS),
+                    u64::from(push_defaults.max_attempts),
+                )? as u32,
+                ..push_defaults
+            },
+            json_logs: text(env::LOG_FORMAT).is_none_or(|f| f != "text"),
+        })
+    }
+}
+
+fn parse_number(
+    name: &'static str,
+    value: Option<String>,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(n) if n > 0 && n <= u64::from(u32::MAX) => Ok(n),
+        _ => Err(ConfigError {
+            name,
+            value,
+            expected: "a whole number between 1 and 4294967295",
+        }),
+    }
+}
+
+fn parse_flag(name: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None => Ok(false),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(_) => Err(ConfigError {
+            name,
+            value: value.unwrap_or_default(),
+            expected: "true or false",
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = config(&[]).expect("empty environment is valid");
+        assert_eq!(c.table_name, "websocket");
+        assert_eq!(c.index_name, "GSI1");
+        assert_eq!(c.record_ttl, Duration::from_secs(3 * 3600));
+        assert!(!c.test_tokens_enabled);
+        assert_eq!(c.jwt_secret, None);
+        assert!(c.json_logs);
+    }
+
+    #[test]
+    fn inline_secret_wins_over_secret_id() {
+        let c =
+            config(&[(env::JWT_SECRET, "s3cret"), (env::JWT_SECRET_ID, "arn:x")]).expect("valid");
+        assert_eq!(c.jwt_secret, Some(SecretSource::Inline("s3cret".into())));
+        let c = config(&[(env::JWT_SECRET_ID, "arn:x")]).expect("valid");
+        assert_eq!(
+            c.jwt_secret,
+            Some(SecretSource::SecretsManager("arn:x".into()))
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = config(&[(env::PUSH_CONCURRENCY, "many")]).expect_err("not a number");
+        assert_eq!(err.name, env::PUSH_CONCURRENCY);
+        assert!(err.to_string().contains("PUSH_CONCURRENCY"));
+        let err = config(&[(env::TEST_TOKENS_ENABLED, "maybe")]).expect_err("not a flag");
+        assert_eq!(err.name, env::TEST_TOKENS_ENABLED);
+        assert!(config(&[(env::RECORD_TTL_SECONDS, "0")]).is_err());
+    }
+}

@@ -1,0 +1,69 @@
+//! The runtime's error type and how it crosses the Lambda wire.
+//!
+//! API Gateway turns an authorizer error whose message is exactly `Unauthorized` into HTTP 401;
+//! every other variant keeps a message that says what to fix.
+
+use lambda_runtime::Diagnostic;
+
+use crate::auth::{TokenError, Unauthorized};
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    Unauthorized(#[from] Unauthorized),
+    #[error("unrecognised event: {0}")]
+    UnknownEvent(String),
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
+    #[error("this function does not mint test tokens (set TEST_TOKENS_ENABLED=true only on CreateTestJwt)")]
+    TestTokensDisabled,
+    #[error("{0} is not configured for this function")]
+    NotConfigured(&'static str),
+    #[error("could not mint token: {0}")]
+    Minting(TokenError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{failed} of {recipients} connections could not be reached (delivered {delivered}, gone {gone})")]
+    Undelivered {
+        recipients: usize,
+        delivered: usize,
+        gone: usize,
+        failed: usize,
+    },
+}
+
+impl HandlerError {
+    /// Whether trying the same event again cannot succeed (bad input, not a passing fault).
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            HandlerError::UnknownEvent(_)
+                | HandlerError::InvalidEvent(_)
+                | HandlerError::TestTokensDisabled
+                | HandlerError::Unauthorized(_)
+        )
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            HandlerError::Unauthorized(_) => "Unauthorized",
+            HandlerError::UnknownEvent(_) => "UnknownEvent",
+            HandlerError::InvalidEvent(_) => "InvalidEvent",
+            HandlerError::TestTokensDisabled => "TestTokensDisabled",
+            HandlerError::NotConfigured(_) => "NotConfigured",
+            HandlerError::Minting(_) => "MintingFailed",
+            HandlerError::Store(_) => "StoreError",
+            HandlerError::Undelivered { .. } => "Undelivered",
+        }
+    }
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(err: HandlerError) -> Self {
+        Diagnostic {
+            error_type: err.kind().to_string(),
+            error_message: err.to_string(),
+        }
+    }
+}

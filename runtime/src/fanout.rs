@@ -1,0 +1,259 @@
+//! EventBridge events to pushes: "Entity Updated" to every subscriber of an entity,
+//! "Send User Push Notification" to every connection of a user.
+//!
+//! Where the quick start lost messages, this module does not: it reads every page of
+//! recipients, pushes with bounded concurrency, retries throttling and 5xx with jittered
+//! backoff, treats 410 Gone as "clean up and carry on", and reports per event how many frames
+//! were delivered, found gone, or failed. In SQS batches only the failed records are reported
+//! back for retry.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::stream::{self, StreamExt};
+use rand::Rng;
+use serde::Serialize;
+use serde_json::Value;
+use wspush_contract::{detail_types, limits};
+
+use crate::config::PushSettings;
+use crate::dispatch::Deps;
+use crate::error::HandlerError;
+use crate::frames::{Push, MAX_ENTITY_ID_BYTES};
+use crate::push::{PushOutcome, Pusher};
+use crate::store::ConnectionStore;
+
+/// What happened to one event's frames.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub recipients: usize,
+    pub delivered: usize,
+    pub gone: usize,
+    pub failed: usize,
+}
+
+/// Who receives an event, and the frame they receive.
+#[derive(Debug, PartialEq)]
+pub enum Audience {
+    EntitySubscribers(String),
+    UserConnections(String),
+}
+
+/// Turns an EventBridge event into its audience and serialized frame, or says why it is invalid.
+pub fn plan(event: &EventBridgeEvent<Value>) -> Result<(Audience, Vec<u8>), HandlerError> {
+    let invalid = |reason: String| HandlerError::InvalidEvent(reason);
+    let detail = event
+        .detail
+        .as_object()
+        .ok_or_else(|| invalid("detail must be a JSON object".into()))?;
+    let text = |key: &str| {
+        detail
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let message = detail
+        .get("message")
+        .cloned()
+        .ok_or_else(|| invalid("detail.message is required".into()))?;
+    let event_id = event.id.clone().unwrap_or_default();
+    let time = event
+        .time
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let (audience, push) = match event.detail_type.as_str() {
+        detail_types::ENTITY_UPDATED => {
+            let entity_id = text("entityId")
+                .ok_or_else(|| invalid("detail.entityId must be a non-empty string".into()))?;
+            if entity_id.len() > MAX_ENTITY_ID_BYTES {
+                return Err(invalid(format!(
+                    "detail.entityId is longer than {MAX_ENTITY_ID_BYTES} bytes"
+                )));
+            }
+            let push = Push::EntityUpdated {
+                entity_id: entity_id.to_string(),
+                message,
+                event_id,
+                time,
+            };
+            (Audience::EntitySubscribers(entity_id.to_string()), push)
+        }
+        detail_types::USER_PUSH => {
+            let user_id = text("userId")
+                .ok_or_else(|| invalid("detail.userId must be a non-empty string".into()))?;
+            let callback = match detail.get("callback") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(c)) => Some(c.clone()),
+                Some(_) => return Err(invalid("detail.callback must be a string".into())),
+            };
+            let push = Push::UserPushNotification {
+                message,
+                callback,
+                event_id,
+                time,
+            };
+            (Audience::UserConnections(user_id.to_string()), push)
+        }
+        other => {
+            return Err(invalid(format!(
+                "detail-type {other:?} is not handled; expected one of {:?}",
+                detail_types::ALL
+            )))
+        }
+    };
+    let frame =
+        serde_json::to_vec(&push).map_err(|e| invalid(format!("frame does not serialize: {e}")))?;
+    if frame.len() > limits::MAX_MESSAGE_BYTES {
+        return Err(invalid(format!(
+            "frame is {} bytes, over API Gateway's {} byte message limit",
+            frame.len(),
+            limits::MAX_MESSAGE_BYTES
+        )));
+    }
+    Ok((audience, frame))
+}
+
+/// Handles one EventBridge event; an error when some connections could not be reached so
+/// that the event is retried (clients drop the duplicates by `eventId`).
+pub async fn handle_event(
+    deps: &Deps,
+    event: EventBridgeEvent<Value>,
+) -> Result<Tally, HandlerError> {
+    let (audience, frame) = plan(&event)?;
+    let pusher = deps.pusher()?;
+    let recipients = match &audience {
+        Audience::EntitySubscribers(entity_id) => deps.store.subscribers(entity_id).await?,
+        Audience::UserConnections(user_id) => deps.store.user_connections(user_id).await?,
+    };
+    let tally = fan_out(deps.store.as_ref(), pusher, &deps.push, recipients, &frame).await;
+    tracing::info!(
+        event_id = event.id.as_deref().unwrap_or(""),
+        detail_type = %event.detail_type,
+        recipients = tally.recipients,
+        delivered = tally.delivered,
+        gone = tally.gone,
+        failed = tally.failed,
+        "fan-out complete"
+    );
+    if tally.failed > 0 {
+        return Err(HandlerError::Undelivered {
+            recipients: tally.recipients,
+            delivered: tally.delivered,
+            gone: tally.gone,
+            failed: tally.failed,
+        });
+    }
+    Ok(tally)
+}
+
+/// Handles a batch of SQS records, each an EventBridge event, reporting only the failed ones.
+pub async fn handle_sqs(deps: &Deps, batch: SqsEvent) -> SqsBatchResponse {
+    let outcomes = stream::iter(batch.records)
+        .map(|record| async move {
+            let id = record.message_id.clone().unwrap_or_default();
+            match handle_record(deps, record).await {
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!(message_id = %id, error = %e, permanent = e.is_permanent(), "record failed");
+                    Some(id)
+                }
+            }
+        })
+        .buffer_unordered(4)
+        .collect::<Vec<_>>()
+        .await;
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = outcomes
+        .into_iter()
+        .flatten()
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
+}
+
+async fn handle_record(deps: &Deps, record: SqsMessage) -> Result<Tally, HandlerError> {
+    let body = record
+        .body
+        .ok_or_else(|| HandlerError::InvalidEvent("SQS record has no body".into()))?;
+    let event: EventBridgeEvent<Value> = serde_json::from_str(&body).map_err(|e| {
+        HandlerError::InvalidEvent(format!("SQS record body is not an EventBridge event: {e}"))
+    })?;
+    handle_event(deps, event).await
+}
+
+/// Sends `frame` to every connection in `recipients` (duplicates removed), at most
+/// `settings.concurrency` at a time.
+pub async fn fan_out(
+    store: &dyn ConnectionStore,
+    pusher: &dyn Pusher,
+    settings: &PushSettings,
+    recipients: Vec<String>,
+    frame: &[u8],
+) -> Tally {
+    let mut seen = HashSet::with_capacity(recipients.len());
+    let unique: Vec<String> = recipients
+        .into_iter()
+        .filter(|id| seen.insert(id.clone()))
+        .collect();
+    let mut tally = Tally {
+        recipients: unique.len(),
+        ..Tally::default()
+    };
+    let outcomes = stream::iter(unique)
+        .map(|connection_id| async move {
+            let outcome = push_with_retries(pusher, settings, &connection_id, frame).await;
+            if outcome == PushOutcome::Gone {
+                if let Err(e) = store.delete_connection(&connection_id).await {
+                    // TTL removes the records later; the push itself is settled.
+                    tracing::warn!(%connection_id, error = %e, "could not delete gone connection");
+                }
+            }
+            outcome
+        })
+        .buffer_unordered(settings.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    for outcome in outcomes {
+        match outcome {
+            PushOutcome::Delivered => tally.delivered += 1,
+            PushOutcome::Gone => tally.gone += 1,
+            _ => tally.failed += 1,
+        }
+    }
+    tally
+}
+
+async fn push_with_retries(
+    pusher: &dyn Pusher,
+    settings: &PushSettings,
+    connection_id: &str,
+    frame: &[u8],
+) -> PushOutcome {
+    let mut attempt = 0;
+    loop {
+        let outcome = pusher.post_to_connection(connection_id, frame).await;
+        attempt += 1;
+        if !outcome.is_retryable() || attempt >= settings.max_attempts {
+            if outcome != PushOutcome::Delivered && outcome != PushOutcome::Gone {
+                tracing::warn!(%connection_id, attempt, ?outcome, "push failed");
+            }
+            return outcome;
+        }
+        tokio::time::sleep(backoff(settings, attempt)).await;
+    }
+}
+
+/// "Full jitter" backoff: a random wait up to `base * 2^attempt`, capped.
+fn backoff(settings: &PushSettings, attempt: u32) -> Duration {
+    let ceiling = settings
+        .backoff_base
+        .saturating_mul(1 << attempt.min(16))
+        .min(settings.backoff_cap);
+    let millis = ceiling.as_millis().max(1) as u64;
+    Duration::from_millis(rand::rng().random_range(0..=millis))
+}

@@ -1,0 +1,263 @@
+//! [`ConnectionStore`] on DynamoDB, in the quick start's single-table layout.
+//!
+//! | item         | pk           | sk                        | GSI1PK   | GSI1SK          |
+//! |--------------|--------------|---------------------------|----------|-----------------|
+//! | connection   | connectionId | `connection#`             | userId   | `user#`         |
+//! | subscription | connectionId | `subscription#{entityId}` | entityId | `subscription#` |
+//!
+//! Every query follows `LastEvaluatedKey` to the end (a page holds at most 1 MB), and deletes go
+//! in `BatchWriteItem` chunks of 25 with unprocessed items retried.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use aws_sdk_dynamodb::Client;
+
+use super::{ConnectionRecord, ConnectionStore, StoreError};
+
+const CONNECTION_SK: &str = "connection#";
+const USER_GSI_SK: &str = "user#";
+const SUBSCRIPTION_PREFIX: &str = "subscription#";
+/// DynamoDB's limit of requests in one BatchWriteItem call.
+const BATCH_LIMIT: usize = 25;
+const BATCH_ATTEMPTS: u32 = 8;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// DynamoDB-backed store. Cloning shares the SDK client.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    index: String,
+    /// Page size for queries; `None` lets DynamoDB fill 1 MB pages. Tests set it small to
+    /// exercise pagination without writing megabytes.
+    page_size: Option<i32>,
+}
+
+fn request_error<E>(operation: &'static str, err: E) -> StoreError
+where
+    E: std::error::Error + 'static,
+{
+    StoreError::Request {
+        operation,
+        message: DisplayErrorContext(err).to_string(),
+    }
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_string())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn key(connection_id: &str, sk: String) -> Item {
+    HashMap::from([
+        ("pk".to_string(), s(connection_id)),
+        ("sk".to_string(), s(&sk)),
+    ])
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>, index: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            index: index.into(),
+            page_size: None,
+        }
+    }
+
+    /// Limits every query page to `items` items.
+    pub fn with_page_size(mut self, items: i32) -> Self {
+        self.page_size = Some(items);
+        self
+    }
+
+    /// Queries GSI1 for `GSI1PK = partition AND GSI1SK = sort`, all pages, returning `pk`s.
+    async fn query_index(&self, partition: &str, sort: &str) -> Result<Vec<String>, StoreError> {
+        const OP: &str = "Query(GSI1)";
+        let mut ids = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(&self.index)
+                .key_condition_expression("GSI1PK = :p AND GSI1SK = :s")
+                .expression_attribute_values(":p", s(partition))
+                .expression_attribute_values(":s", s(sort))
+                .projection_expression("pk")
+                .set_limit(self.page_size)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| request_error(OP, e))?;
+            for item in page.items() {
+                let id = item
+                    .get("pk")
+                    .and_then(|v| v.as_s().ok())
+                    .ok_or(StoreError::Corrupt {
+                        operation: OP,
+                        field: "pk",
+                    })?;
+                ids.push(id.clone());
+            }
+            match page.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => return Ok(ids),
+            }
+        }
+    }
+
+    /// Every key (`pk`, `sk`) stored under one connection id, all pages.
+    async fn keys_of(&self, connection_id: &str) -> Result<Vec<Item>, StoreError> {
+        const OP: &str = "Query(pk)";
+        let mut keys = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", s(connection_id))
+                .projection_expression("pk, sk")
+                .set_limit(self.page_size)
+                .set_exclusive_start_key(start.take())
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| request_error(OP, e))?;
+            keys.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => return Ok(keys),
+            }
+        }
+    }
+
+    /// Deletes `keys` in batches of 25, retrying what DynamoDB leaves unprocessed.
+    async fn delete_keys(&self, keys: Vec<Item>) -> Result<(), StoreError> {
+        const OP: &str = "BatchWriteItem";
+        for chunk in keys.chunks(BATCH_LIMIT) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|k| {
+                    DeleteRequest::builder()
+                        .set_key(Some(k.clone()))
+                        .build()
+                        .map(|d| WriteRequest::builder().delete_request(d).build())
+                        .map_err(|e| request_error(OP, e))
+                })
+                .collect::<Result<_, _>>()?;
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                if attempt == BATCH_ATTEMPTS {
+                    return Err(StoreError::Unprocessed {
+                        operation: OP,
+                        count: pending.len(),
+                        attempts: attempt,
+                    });
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
+                }
+                attempt += 1;
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(|e| request_error(OP, e))?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for DynamoStore {
+    async fn put_connection(&self, record: &ConnectionRecord) -> Result<(), StoreError> {
+        let mut item = key(&record.connection_id, CONNECTION_SK.to_string());
+        item.insert("GSI1PK".into(), s(&record.user_id));
+        item.insert("GSI1SK".into(), s(USER_GSI_SK));
+        item.insert("connectedAt".into(), n(record.connected_at_ms));
+        item.insert("ttl".into(), n(record.expires_at));
+        if let Some(ip) = &record.ip_address {
+            item.insert("ipAddress".into(), s(ip));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| request_error("PutItem(connection)", e))?;
+        Ok(())
+    }
+
+    async fn put_subscription(
+        &self,
+        connection_id: &str,
+        entity_id: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let mut item = key(connection_id, format!("{SUBSCRIPTION_PREFIX}{entity_id}"));
+        item.insert("GSI1PK".into(), s(entity_id));
+        item.insert("GSI1SK".into(), s(SUBSCRIPTION_PREFIX));
+        item.insert("ttl".into(), n(expires_at));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| request_error("PutItem(subscription)", e))?;
+        Ok(())
+    }
+
+    async fn delete_subscription(
+        &self,
+        connection_id: &str,
+        entity_id: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                connection_id,
+                format!("{SUBSCRIPTION_PREFIX}{entity_id}"),
+            )))
+            .send()
+            .await
+            .map_err(|e| request_error("DeleteItem(subscription)", e))?;
+        Ok(())
+    }
+
+    async fn delete_connection(&self, connection_id: &str) -> Result<usize, StoreError> {
+        let keys = self.keys_of(connection_id).await?;
+        let count = keys.len();
+        self.delete_keys(keys).await?;
+        Ok(count)
+    }
+
+    async fn subscribers(&self, entity_id: &str) -> Result<Vec<String>, StoreError> {
+        self.query_index(entity_id, SUBSCRIPTION_PREFIX).await
+    }
+
+    async fn user_connections(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        self.query_index(user_id, USER_GSI_SK).await
+    }
+}

@@ -1,0 +1,138 @@
+//! The embedded store: the same contract as DynamoDB, held in memory.
+//!
+//! It serves the local gateway by default and the unit tests. A std `Mutex` is enough: no
+//! `.await` happens while it is held, and each operation is a few map updates.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use super::{ConnectionRecord, ConnectionStore, StoreError};
+
+#[derive(Default)]
+struct Tables {
+    connections: HashMap<String, ConnectionRecord>,
+    /// connection id → subscribed entity ids (the table's `pk` → `subscription#…` items).
+    subscriptions: HashMap<String, BTreeSet<String>>,
+    /// entity id → subscribed connection ids (the GSI1 view of the same items).
+    subscribers: HashMap<String, BTreeSet<String>>,
+    /// user id → connection ids (the GSI1 view of connection items).
+    users: HashMap<String, BTreeSet<String>>,
+}
+
+/// In-memory [`ConnectionStore`]. Cheap to clone handles share one set of tables.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    tables: std::sync::Arc<Mutex<Tables>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Tables> {
+        // A poisoned lock only means another thread panicked mid-update of plain maps; the
+        // maps are still usable, so keep serving rather than failing every later request.
+        self.tables.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Number of connection records, for the gateway's status output and tests.
+    pub fn connection_count(&self) -> usize {
+        self.lock().connections.len()
+    }
+
+    /// A snapshot of one connection record.
+    pub fn connection(&self, connection_id: &str) -> Option<ConnectionRecord> {
+        self.lock().connections.get(connection_id).cloned()
+    }
+}
+
+fn remove_from(index: &mut HashMap<String, BTreeSet<String>>, key: &str, value: &str) {
+    if let Some(set) = index.get_mut(key) {
+        set.remove(value);
+        if set.is_empty() {
+            index.remove(key);
+        }
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for MemoryStore {
+    async fn put_connection(&self, record: &ConnectionRecord) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        if let Some(old) = t
+            .connections
+            .insert(record.connection_id.clone(), record.clone())
+        {
+            remove_from(&mut t.users, &old.user_id, &old.connection_id);
+        }
+        t.users
+            .entry(record.user_id.clone())
+            .or_default()
+            .insert(record.connection_id.clone());
+        Ok(())
+    }
+
+    async fn put_subscription(
+        &self,
+        connection_id: &str,
+        entity_id: &str,
+        _expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        t.subscriptions
+            .entry(connection_id.to_string())
+            .or_default()
+            .insert(entity_id.to_string());
+        t.subscribers
+            .entry(entity_id.to_string())
+            .or_default()
+            .insert(connection_id.to_string());
+        Ok(())
+    }
+
+    async fn delete_subscription(
+        &self,
+        connection_id: &str,
+        entity_id: &str,
+    ) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        remove_from(&mut t.subscriptions, connection_id, entity_id);
+        remove_from(&mut t.subscribers, entity_id, connection_id);
+        Ok(())
+    }
+
+    async fn delete_connection(&self, connection_id: &str) -> Result<usize, StoreError> {
+        let mut t = self.lock();
+        let mut removed = 0;
+        if let Some(record) = t.connections.remove(connection_id) {
+            remove_from(&mut t.users, &record.user_id, connection_id);
+            removed += 1;
+        }
+        for entity_id in t.subscriptions.remove(connection_id).unwrap_or_default() {
+            remove_from(&mut t.subscribers, &entity_id, connection_id);
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    async fn subscribers(&self, entity_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .lock()
+            .subscribers
+            .get(entity_id)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn user_connections(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .lock()
+            .users
+            .get(user_id)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+}
