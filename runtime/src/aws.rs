@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use aws_config::retry::RetryConfig;
-use aws_config::SdkConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
 
 use crate::auth::TokenKeys;
 use crate::config::{Config, SecretSource};
@@ -22,6 +23,24 @@ pub enum StartupError {
     Secret { id: String, message: String },
     #[error("JWT secret {0} has no SecretString")]
     EmptySecret(String),
+}
+
+/// An SDK configuration for local endpoints (the local gateway, DynamoDB Local, tests): fixed
+/// region and dummy static credentials, so nothing looks up a profile or instance metadata.
+pub async fn static_sdk_config(region: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .credentials_provider(Credentials::new("local", "local", None, None, "wspush-local"))
+        .load()
+        .await
+}
+
+/// A DynamoDB client for `endpoint` (e.g. DynamoDB Local).
+pub fn dynamodb_client(sdk: &SdkConfig, endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
 }
 
 /// An `@connections` client for `endpoint` without SDK retries.

@@ -1,0 +1,194 @@
+//! Test support: fixtures shaped like real AWS events, and a fake `@connections` API that
+//! speaks the real HTTP wire protocol so the production SDK client is what gets tested.
+#![allow(dead_code)]
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use wspush_runtime::auth::TokenKeys;
+use wspush_runtime::config::{JwtSettings, PushSettings};
+use wspush_runtime::push::ManagementApiPusher;
+use wspush_runtime::store::ConnectionStore;
+use wspush_runtime::{aws, Deps, Runtime};
+
+pub const SECRET: &[u8] = b"test-secret-for-wspush";
+
+pub fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+pub fn keys() -> TokenKeys {
+    TokenKeys::new(SECRET, JwtSettings::default())
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+#[derive(Default)]
+struct Recorded {
+    /// Scripted statuses per connection id, consumed one per request; 200 once exhausted.
+    script: HashMap<String, VecDeque<u16>>,
+    /// Bodies accepted (status 200) per connection id.
+    delivered: HashMap<String, Vec<Bytes>>,
+    /// Every request seen per connection id, whatever the answer.
+    attempts: HashMap<String, usize>,
+}
+
+/// A fake API Gateway Management API on 127.0.0.1:0. Stops when dropped.
+pub struct FakeConnections {
+    pub endpoint: String,
+    state: Arc<Mutex<Recorded>>,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+fn aws_error(status: u16, kind: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [("x-amzn-ErrorType", kind), ("content-type", "application/json")],
+        format!(r#"{{"message":"{kind} from fake"}}"#),
+    )
+        .into_response()
+}
+
+async fn post_to_connection(
+    State(state): State<Arc<Mutex<Recorded>>>,
+    Path((_stage, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let mut recorded = state.lock().expect("fake state lock");
+    *recorded.attempts.entry(id.clone()).or_default() += 1;
+    let status = recorded
+        .script
+        .get_mut(&id)
+        .and_then(VecDeque::pop_front)
+        .unwrap_or(200);
+    match status {
+        200 => {
+            recorded.delivered.entry(id).or_default().push(body);
+            StatusCode::OK.into_response()
+        }
+        410 => aws_error(410, "GoneException"),
+        429 => aws_error(429, "LimitExceededException"),
+        403 => aws_error(403, "ForbiddenException"),
+        other => aws_error(other, "InternalServerErrorException"),
+    }
+}
+
+impl FakeConnections {
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(Recorded::default()));
+        let app = Router::new()
+            .route("/{stage}/@connections/{id}", post(post_to_connection))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake @connections");
+        let addr = listener.local_addr().expect("local addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Self {
+            endpoint: format!("http://{addr}/production"),
+            state,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// Answers the next requests for `connection_id` with `statuses`, then 200.
+    pub fn script(&self, connection_id: &str, statuses: &[u16]) {
+        self.state
+            .lock()
+            .expect("fake state lock")
+            .script
+            .insert(connection_id.to_string(), statuses.iter().copied().collect());
+    }
+
+    pub fn delivered(&self, connection_id: &str) -> Vec<Value> {
+        self.state
+            .lock()
+            .expect("fake state lock")
+            .delivered
+            .get(connection_id)
+            .map(|bodies| {
+                bodies
+                    .iter()
+                    .map(|b| serde_json::from_slice(b).expect("pushed frame is JSON"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn attempts(&self, connection_id: &str) -> usize {
+        self.state
+            .lock()
+            .expect("fake state lock")
+            .attempts
+            .get(connection_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn total_delivered(&self) -> usize {
+        self.state
+            .lock()
+            .expect("fake state lock")
+            .delivered
+            .values()
+            .map(Vec::len)
+            .sum()
+    }
+}
+
+impl Drop for FakeConnections {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Fast retries for tests: the backoff's shape is the same, only shorter.
+pub fn quick_push_settings() -> PushSettings {
+    PushSettings {
+        concurrency: 8,
+        max_attempts: 4,
+        backoff_base: Duration::from_millis(2),
+        backoff_cap: Duration::from_millis(20),
+    }
+}
+
+/// A runtime over `store`, pushing through the real SDK client to `connections`.
+pub async fn runtime(
+    store: Arc<dyn ConnectionStore>,
+    connections: &FakeConnections,
+    test_tokens_enabled: bool,
+) -> Runtime {
+    let sdk = aws::static_sdk_config("us-east-1").await;
+    let pusher = ManagementApiPusher::new(aws::management_client(&sdk, &connections.endpoint));
+    Runtime::new(Deps {
+        store,
+        pusher: Some(Arc::new(pusher)),
+        tokens: Some(keys()),
+        record_ttl: Duration::from_secs(3 * 3600),
+        push: quick_push_settings(),
+        test_tokens_enabled,
+    })
+}

@@ -1,0 +1,214 @@
+//! The token matrix: every kind of token a client might present, and what the authorizer says.
+
+mod support;
+
+use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+use support::{fixture, keys, now, SECRET};
+use wspush_runtime::auth::{authorize, TestTokenRequest, TokenError, TokenKeys, Unauthorized};
+use wspush_runtime::config::JwtSettings;
+
+fn sign(claims: &Value, secret: &[u8]) -> String {
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret))
+        .expect("sign test token")
+}
+
+fn quick_start_claims(exp: i64) -> Value {
+    json!({"exp": exp, "data": {"userId": "myuserid", "firstName": "Test", "lastName": "User", "sub": "examplesub"}})
+}
+
+/// The authorizer fixture with the token placed in the query string or the subprotocol header.
+fn request_with(token: Option<&str>, in_header: bool) -> ApiGatewayCustomAuthorizerRequestTypeRequest {
+    let mut event = fixture("authorizer-request.json");
+    if let Some(token) = token {
+        if in_header {
+            let value = format!("websocket, {token}");
+            event["headers"]["Sec-WebSocket-Protocol"] = json!(value);
+            event["multiValueHeaders"]["Sec-WebSocket-Protocol"] = json!([value]);
+        } else {
+            event["queryStringParameters"]["access_token"] = json!(token);
+            event["multiValueQueryStringParameters"]["access_token"] = json!([token]);
+        }
+    }
+    serde_json::from_value(event).expect("authorizer fixture parses")
+}
+
+fn verdict(token: Option<&str>, in_header: bool) -> Result<String, TokenError> {
+    authorize(&request_with(token, in_header), &keys(), now())
+        .map(|r| r.principal_id.unwrap_or_default())
+        .map_err(|Unauthorized(reason)| reason)
+}
+
+#[test]
+fn quick_start_claims_are_accepted_in_both_places() {
+    let token = sign(&quick_start_claims(now() + 600), SECRET);
+    assert_eq!(verdict(Some(&token), false), Ok("myuserid".into()));
+    assert_eq!(verdict(Some(&token), true), Ok("myuserid".into()));
+}
+
+#[test]
+fn standard_sub_claim_is_the_user_when_data_is_absent() {
+    let token = sign(&json!({"exp": now() + 600, "sub": "user-42"}), SECRET);
+    assert_eq!(verdict(Some(&token), false), Ok("user-42".into()));
+    assert_eq!(verdict(Some(&token), true), Ok("user-42".into()));
+}
+
+#[test]
+fn allow_policy_and_context_follow_the_contract() {
+    let token = sign(&quick_start_claims(now() + 600), SECRET);
+    let response = authorize(&request_with(Some(&token), false), &keys(), now()).expect("allowed");
+    let json = serde_json::to_value(&response).expect("serializes");
+    assert_eq!(json["principalId"], "myuserid");
+    let statement = &json["policyDocument"]["Statement"][0];
+    assert_eq!(statement["Effect"], "Allow");
+    assert_eq!(statement["Action"], json!(["execute-api:Invoke"]));
+    assert_eq!(
+        statement["Resource"],
+        json!(["arn:aws:execute-api:us-east-1:123456789012:abcdef123/production/$connect"])
+    );
+    assert_eq!(
+        json["context"],
+        json!({"userId": "myuserid", "firstName": "Test", "lastName": "User", "sub": "examplesub"})
+    );
+}
+
+#[test]
+fn expired_tokens_are_refused_beyond_the_leeway() {
+    let token = sign(&quick_start_claims(now() - 3600), SECRET);
+    assert_eq!(verdict(Some(&token), false), Err(TokenError::Expired));
+    let within_leeway = sign(&quick_start_claims(now() - 10), SECRET);
+    assert_eq!(verdict(Some(&within_leeway), false), Ok("myuserid".into()));
+}
+
+#[test]
+fn not_yet_valid_tokens_are_refused() {
+    let mut claims = quick_start_claims(now() + 7200);
+    claims["nbf"] = json!(now() + 3600);
+    assert_eq!(verdict(Some(&sign(&claims, SECRET)), true), Err(TokenError::NotYetValid));
+}
+
+#[test]
+fn tokens_without_expiry_or_user_are_refused() {
+    let no_exp = sign(&json!({"data": {"userId": "u"}}), SECRET);
+    assert_eq!(verdict(Some(&no_exp), false), Err(TokenError::NoExpiry));
+    let no_user = sign(&json!({"exp": now() + 600, "data": {"firstName": "x"}}), SECRET);
+    assert_eq!(verdict(Some(&no_user), false), Err(TokenError::NoUser));
+}
+
+#[test]
+fn wrong_key_is_refused() {
+    let token = sign(&quick_start_claims(now() + 600), b"some-other-secret");
+    assert_eq!(verdict(Some(&token), false), Err(TokenError::BadSignature));
+}
+
+#[test]
+fn tampered_payload_is_refused() {
+    let token = sign(&quick_start_claims(now() + 600), SECRET);
+    let parts: Vec<&str> = token.split('.').collect();
+    let mut claims = quick_start_claims(now() + 600);
+    claims["data"]["userId"] = json!("admin");
+    let forged_payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let forged = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
+    assert_eq!(verdict(Some(&forged), false), Err(TokenError::BadSignature));
+}
+
+#[test]
+fn alg_none_is_refused() {
+    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(quick_start_claims(now() + 600).to_string());
+    for token in [format!("{header}.{payload}."), format!("{header}.{payload}")] {
+        assert!(
+            matches!(verdict(Some(&token), false), Err(TokenError::Malformed(_))),
+            "{token}"
+        );
+    }
+}
+
+#[test]
+fn rs256_and_public_key_as_hmac_secret_are_refused() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let private = std::fs::read(format!("{dir}/rsa-test-key.pem")).expect("rsa key fixture");
+    let public = std::fs::read(format!("{dir}/rsa-test-key.pub.pem")).expect("rsa public key fixture");
+    let rs256 = jsonwebtoken::encode(
+        &Header::new(Algorithm::RS256),
+        &quick_start_claims(now() + 600),
+        &EncodingKey::from_rsa_pem(&private).expect("rsa pem"),
+    )
+    .expect("sign rs256");
+    assert_eq!(verdict(Some(&rs256), false), Err(TokenError::WrongAlgorithm));
+    // The classic confusion: HS256 signed with the RSA public key as the HMAC secret.
+    let confused = sign(&quick_start_claims(now() + 600), &public);
+    assert_eq!(verdict(Some(&confused), false), Err(TokenError::BadSignature));
+    // Another HMAC size with the right secret is still not HS256.
+    let hs512 = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS512),
+        &quick_start_claims(now() + 600),
+        &EncodingKey::from_secret(SECRET),
+    )
+    .expect("sign hs512");
+    assert_eq!(verdict(Some(&hs512), false), Err(TokenError::WrongAlgorithm));
+}
+
+#[test]
+fn garbage_and_missing_tokens_are_refused() {
+    for garbage in ["not-a-jwt", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.%%%.sig", "...."] {
+        assert!(
+            matches!(
+                verdict(Some(garbage), false),
+                Err(TokenError::Malformed(_) | TokenError::BadSignature)
+            ),
+            "{garbage}"
+        );
+    }
+    assert_eq!(verdict(None, false), Err(TokenError::Missing));
+    assert_eq!(verdict(Some(""), false), Err(TokenError::Missing));
+    // The subprotocol header with only "websocket" carries no token.
+    let mut request = request_with(None, true);
+    request
+        .headers
+        .insert("sec-websocket-protocol", "websocket".parse().expect("header value"));
+    assert_eq!(authorize(&request, &keys(), now()).map(|_| ()), Err(Unauthorized(TokenError::Missing)));
+}
+
+#[test]
+fn issuer_and_audience_are_checked_when_configured() {
+    let strict = TokenKeys::new(
+        SECRET,
+        JwtSettings {
+            issuer: Some("https://issuer.example".into()),
+            audience: Some("wspush".into()),
+        },
+    );
+    let mut claims = quick_start_claims(now() + 600);
+    assert_eq!(strict.verify(&sign(&claims, SECRET), now()), Err(TokenError::WrongIssuer));
+    claims["iss"] = json!("https://issuer.example");
+    assert_eq!(strict.verify(&sign(&claims, SECRET), now()), Err(TokenError::WrongAudience));
+    claims["aud"] = json!(["other", "wspush"]);
+    assert_eq!(strict.verify(&sign(&claims, SECRET), now()).map(|i| i.user_id), Ok("myuserid".into()));
+}
+
+#[test]
+fn minted_test_tokens_verify_with_defaults_and_overrides() {
+    let keys = keys();
+    let token = keys.mint(&TestTokenRequest::default(), now()).expect("mint");
+    let identity = keys.verify(&token, now()).expect("verifies");
+    assert_eq!(identity.user_id, "myuserid");
+    assert_eq!(identity.first_name.as_deref(), Some("Test"));
+    assert_eq!(identity.last_name.as_deref(), Some("User"));
+    assert_eq!(identity.sub.as_deref(), Some("examplesub"));
+    // One hour: still valid after 59 minutes, expired after 61.
+    assert!(keys.verify(&token, now() + 59 * 60).is_ok());
+    assert_eq!(keys.verify(&token, now() + 61 * 60), Err(TokenError::Expired));
+
+    let request = TestTokenRequest {
+        user_id: Some("alice".into()),
+        first_name: Some("Alice".into()),
+        ..TestTokenRequest::default()
+    };
+    let identity = keys.verify(&keys.mint(&request, now()).expect("mint"), now()).expect("verifies");
+    assert_eq!(identity.user_id, "alice");
+    assert_eq!(identity.first_name.as_deref(), Some("Alice"));
+}
