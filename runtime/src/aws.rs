@@ -30,7 +30,13 @@ pub enum StartupError {
 pub async fn static_sdk_config(region: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
-        .credentials_provider(Credentials::new("local", "local", None, None, "wspush-local"))
+        .credentials_provider(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "wspush-local",
+        ))
         .load()
         .await
 }

@@ -106,7 +106,7 @@ pub fn plan(event: &EventBridgeEvent<Value>) -> Result<(Audience, Vec<u8>), Hand
         serde_json::to_vec(&push).map_err(|e| invalid(format!("frame does not serialize: {e}")))?;
     if frame.len() > limits::MAX_MESSAGE_BYTES {
         return Err(invalid(format!(
-            "frame is {} bytes, over API Gateway's {} byte message limit",
+            "frame is {} bytes, over API Gateway's 128 KB ({} bytes) message limit",
             frame.len(),
             limits::MAX_MESSAGE_BYTES
         )));

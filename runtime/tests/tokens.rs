@@ -12,8 +12,12 @@ use wspush_runtime::auth::{authorize, TestTokenRequest, TokenError, TokenKeys, U
 use wspush_runtime::config::JwtSettings;
 
 fn sign(claims: &Value, secret: &[u8]) -> String {
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret))
-        .expect("sign test token")
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .expect("sign test token")
 }
 
 fn quick_start_claims(exp: i64) -> Value {
@@ -21,7 +25,10 @@ fn quick_start_claims(exp: i64) -> Value {
 }
 
 /// The authorizer fixture with the token placed in the query string or the subprotocol header.
-fn request_with(token: Option<&str>, in_header: bool) -> ApiGatewayCustomAuthorizerRequestTypeRequest {
+fn request_with(
+    token: Option<&str>,
+    in_header: bool,
+) -> ApiGatewayCustomAuthorizerRequestTypeRequest {
     let mut event = fixture("authorizer-request.json");
     if let Some(token) = token {
         if in_header {
@@ -87,14 +94,20 @@ fn expired_tokens_are_refused_beyond_the_leeway() {
 fn not_yet_valid_tokens_are_refused() {
     let mut claims = quick_start_claims(now() + 7200);
     claims["nbf"] = json!(now() + 3600);
-    assert_eq!(verdict(Some(&sign(&claims, SECRET)), true), Err(TokenError::NotYetValid));
+    assert_eq!(
+        verdict(Some(&sign(&claims, SECRET)), true),
+        Err(TokenError::NotYetValid)
+    );
 }
 
 #[test]
 fn tokens_without_expiry_or_user_are_refused() {
     let no_exp = sign(&json!({"data": {"userId": "u"}}), SECRET);
     assert_eq!(verdict(Some(&no_exp), false), Err(TokenError::NoExpiry));
-    let no_user = sign(&json!({"exp": now() + 600, "data": {"firstName": "x"}}), SECRET);
+    let no_user = sign(
+        &json!({"exp": now() + 600, "data": {"firstName": "x"}}),
+        SECRET,
+    );
     assert_eq!(verdict(Some(&no_user), false), Err(TokenError::NoUser));
 }
 
@@ -119,7 +132,10 @@ fn tampered_payload_is_refused() {
 fn alg_none_is_refused() {
     let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
     let payload = URL_SAFE_NO_PAD.encode(quick_start_claims(now() + 600).to_string());
-    for token in [format!("{header}.{payload}."), format!("{header}.{payload}")] {
+    for token in [
+        format!("{header}.{payload}."),
+        format!("{header}.{payload}"),
+    ] {
         assert!(
             matches!(verdict(Some(&token), false), Err(TokenError::Malformed(_))),
             "{token}"
@@ -131,17 +147,24 @@ fn alg_none_is_refused() {
 fn rs256_and_public_key_as_hmac_secret_are_refused() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
     let private = std::fs::read(format!("{dir}/rsa-test-key.pem")).expect("rsa key fixture");
-    let public = std::fs::read(format!("{dir}/rsa-test-key.pub.pem")).expect("rsa public key fixture");
+    let public =
+        std::fs::read(format!("{dir}/rsa-test-key.pub.pem")).expect("rsa public key fixture");
     let rs256 = jsonwebtoken::encode(
         &Header::new(Algorithm::RS256),
         &quick_start_claims(now() + 600),
         &EncodingKey::from_rsa_pem(&private).expect("rsa pem"),
     )
     .expect("sign rs256");
-    assert_eq!(verdict(Some(&rs256), false), Err(TokenError::WrongAlgorithm));
+    assert_eq!(
+        verdict(Some(&rs256), false),
+        Err(TokenError::WrongAlgorithm)
+    );
     // The classic confusion: HS256 signed with the RSA public key as the HMAC secret.
     let confused = sign(&quick_start_claims(now() + 600), &public);
-    assert_eq!(verdict(Some(&confused), false), Err(TokenError::BadSignature));
+    assert_eq!(
+        verdict(Some(&confused), false),
+        Err(TokenError::BadSignature)
+    );
     // Another HMAC size with the right secret is still not HS256.
     let hs512 = jsonwebtoken::encode(
         &Header::new(Algorithm::HS512),
@@ -149,7 +172,10 @@ fn rs256_and_public_key_as_hmac_secret_are_refused() {
         &EncodingKey::from_secret(SECRET),
     )
     .expect("sign hs512");
-    assert_eq!(verdict(Some(&hs512), false), Err(TokenError::WrongAlgorithm));
+    assert_eq!(
+        verdict(Some(&hs512), false),
+        Err(TokenError::WrongAlgorithm)
+    );
 }
 
 #[test]
@@ -167,10 +193,14 @@ fn garbage_and_missing_tokens_are_refused() {
     assert_eq!(verdict(Some(""), false), Err(TokenError::Missing));
     // The subprotocol header with only "websocket" carries no token.
     let mut request = request_with(None, true);
-    request
-        .headers
-        .insert("sec-websocket-protocol", "websocket".parse().expect("header value"));
-    assert_eq!(authorize(&request, &keys(), now()).map(|_| ()), Err(Unauthorized(TokenError::Missing)));
+    request.headers.insert(
+        "sec-websocket-protocol",
+        "websocket".parse().expect("header value"),
+    );
+    assert_eq!(
+        authorize(&request, &keys(), now()).map(|_| ()),
+        Err(Unauthorized(TokenError::Missing))
+    );
 }
 
 #[test]
@@ -183,17 +213,30 @@ fn issuer_and_audience_are_checked_when_configured() {
         },
     );
     let mut claims = quick_start_claims(now() + 600);
-    assert_eq!(strict.verify(&sign(&claims, SECRET), now()), Err(TokenError::WrongIssuer));
+    assert_eq!(
+        strict.verify(&sign(&claims, SECRET), now()),
+        Err(TokenError::WrongIssuer)
+    );
     claims["iss"] = json!("https://issuer.example");
-    assert_eq!(strict.verify(&sign(&claims, SECRET), now()), Err(TokenError::WrongAudience));
+    assert_eq!(
+        strict.verify(&sign(&claims, SECRET), now()),
+        Err(TokenError::WrongAudience)
+    );
     claims["aud"] = json!(["other", "wspush"]);
-    assert_eq!(strict.verify(&sign(&claims, SECRET), now()).map(|i| i.user_id), Ok("myuserid".into()));
+    assert_eq!(
+        strict
+            .verify(&sign(&claims, SECRET), now())
+            .map(|i| i.user_id),
+        Ok("myuserid".into())
+    );
 }
 
 #[test]
 fn minted_test_tokens_verify_with_defaults_and_overrides() {
     let keys = keys();
-    let token = keys.mint(&TestTokenRequest::default(), now()).expect("mint");
+    let token = keys
+        .mint(&TestTokenRequest::default(), now())
+        .expect("mint");
     let identity = keys.verify(&token, now()).expect("verifies");
     assert_eq!(identity.user_id, "myuserid");
     assert_eq!(identity.first_name.as_deref(), Some("Test"));
@@ -201,14 +244,19 @@ fn minted_test_tokens_verify_with_defaults_and_overrides() {
     assert_eq!(identity.sub.as_deref(), Some("examplesub"));
     // One hour: still valid after 59 minutes, expired after 61.
     assert!(keys.verify(&token, now() + 59 * 60).is_ok());
-    assert_eq!(keys.verify(&token, now() + 61 * 60), Err(TokenError::Expired));
+    assert_eq!(
+        keys.verify(&token, now() + 61 * 60),
+        Err(TokenError::Expired)
+    );
 
     let request = TestTokenRequest {
         user_id: Some("alice".into()),
         first_name: Some("Alice".into()),
         ..TestTokenRequest::default()
     };
-    let identity = keys.verify(&keys.mint(&request, now()).expect("mint"), now()).expect("verifies");
+    let identity = keys
+        .verify(&keys.mint(&request, now()).expect("mint"), now())
+        .expect("verifies");
     assert_eq!(identity.user_id, "alice");
     assert_eq!(identity.first_name.as_deref(), Some("Alice"));
 }

@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType, WriteRequest,
+};
 use aws_sdk_dynamodb::Client;
 
 use super::{ConnectionRecord, ConnectionStore, StoreError};
@@ -71,6 +74,62 @@ impl DynamoStore {
             index: index.into(),
             page_size: None,
         }
+    }
+
+    /// Creates the table in the contract's layout unless it exists: for DynamoDB Local and
+    /// tests. In AWS the infrastructure program owns the table.
+    pub async fn ensure_table(&self) -> Result<(), StoreError> {
+        const OP: &str = "CreateTable";
+        let exists = self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await;
+        if exists.is_ok() {
+            return Ok(());
+        }
+        let build = |e: aws_sdk_dynamodb::error::BuildError| request_error(OP, e);
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(build)
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(build)
+        };
+        let index = GlobalSecondaryIndex::builder()
+            .index_name(&self.index)
+            .key_schema(key("GSI1PK", KeyType::Hash)?)
+            .key_schema(key("GSI1SK", KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::KeysOnly)
+                    .build(),
+            )
+            .build()
+            .map_err(build)?;
+        self.client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attribute("pk")?)
+            .attribute_definitions(attribute("sk")?)
+            .attribute_definitions(attribute("GSI1PK")?)
+            .attribute_definitions(attribute("GSI1SK")?)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .global_secondary_indexes(index)
+            .send()
+            .await
+            .map_err(|e| request_error(OP, e))?;
+        Ok(())
     }
 
     /// Limits every query page to `items` items.

@@ -57,7 +57,10 @@ fn aws_error(status: u16, kind: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
         status,
-        [("x-amzn-ErrorType", kind), ("content-type", "application/json")],
+        [
+            ("x-amzn-ErrorType", kind),
+            ("content-type", "application/json"),
+        ],
         format!(r#"{{"message":"{kind} from fake"}}"#),
     )
         .into_response()
@@ -114,11 +117,10 @@ impl FakeConnections {
 
     /// Answers the next requests for `connection_id` with `statuses`, then 200.
     pub fn script(&self, connection_id: &str, statuses: &[u16]) {
-        self.state
-            .lock()
-            .expect("fake state lock")
-            .script
-            .insert(connection_id.to_string(), statuses.iter().copied().collect());
+        self.state.lock().expect("fake state lock").script.insert(
+            connection_id.to_string(),
+            statuses.iter().copied().collect(),
+        );
     }
 
     pub fn delivered(&self, connection_id: &str) -> Vec<Value> {

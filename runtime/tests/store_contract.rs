@@ -1,0 +1,208 @@
+//! One contract, two stores: the suite below runs against the embedded [`MemoryStore`] and
+//! against [`DynamoStore`] on DynamoDB Local (endpoint in `DYNAMODB_ENDPOINT`; `scripts/test.sh`
+//! installs and starts it). Each DynamoDB test uses a table of its own.
+
+use std::collections::BTreeSet;
+
+use wspush_runtime::aws;
+use wspush_runtime::store::{ConnectionRecord, ConnectionStore, DynamoStore, MemoryStore};
+
+fn record(id: &str, user: &str) -> ConnectionRecord {
+    ConnectionRecord {
+        connection_id: id.into(),
+        user_id: user.into(),
+        connected_at_ms: 1_707_502_303_419,
+        ip_address: Some("192.0.2.1".into()),
+        expires_at: 1_900_000_000,
+    }
+}
+
+fn set(ids: Vec<String>) -> BTreeSet<String> {
+    ids.into_iter().collect()
+}
+
+fn names(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+/// The behaviour every store must have.
+async fn contract(store: &dyn ConnectionStore) {
+    store
+        .put_connection(&record("c1=", "alice"))
+        .await
+        .expect("put c1");
+    store
+        .put_connection(&record("c2=", "alice"))
+        .await
+        .expect("put c2");
+    store
+        .put_connection(&record("c3=", "bob"))
+        .await
+        .expect("put c3");
+    assert_eq!(
+        set(store.user_connections("alice").await.expect("q")),
+        names(&["c1=", "c2="])
+    );
+    assert_eq!(
+        set(store.user_connections("bob").await.expect("q")),
+        names(&["c3="])
+    );
+    assert!(store
+        .user_connections("nobody")
+        .await
+        .expect("q")
+        .is_empty());
+
+    for (conn, entity) in [("c1=", "e1"), ("c2=", "e1"), ("c3=", "e1"), ("c1=", "e2")] {
+        store
+            .put_subscription(conn, entity, 1_900_000_000)
+            .await
+            .expect("subscribe");
+    }
+    store
+        .put_subscription("c1=", "e1", 1_900_000_000)
+        .await
+        .expect("repeat is harmless");
+    assert_eq!(
+        set(store.subscribers("e1").await.expect("q")),
+        names(&["c1=", "c2=", "c3="])
+    );
+    assert_eq!(
+        set(store.subscribers("e2").await.expect("q")),
+        names(&["c1="])
+    );
+    // An entity id that equals a user id must not see that user's connections.
+    store
+        .put_subscription("c3=", "alice", 1_900_000_000)
+        .await
+        .expect("subscribe");
+    assert_eq!(
+        set(store.subscribers("alice").await.expect("q")),
+        names(&["c3="])
+    );
+    assert_eq!(
+        set(store.user_connections("alice").await.expect("q")),
+        names(&["c1=", "c2="])
+    );
+
+    store
+        .delete_subscription("c2=", "e1")
+        .await
+        .expect("unsubscribe");
+    store
+        .delete_subscription("c2=", "e1")
+        .await
+        .expect("unsubscribe twice");
+    store
+        .delete_subscription("c9=", "nothing")
+        .await
+        .expect("unknown is fine");
+    assert_eq!(
+        set(store.subscribers("e1").await.expect("q")),
+        names(&["c1=", "c3="])
+    );
+
+    assert_eq!(store.delete_connection("c1=").await.expect("disconnect"), 3);
+    assert_eq!(
+        set(store.subscribers("e1").await.expect("q")),
+        names(&["c3="])
+    );
+    assert!(store.subscribers("e2").await.expect("q").is_empty());
+    assert_eq!(
+        set(store.user_connections("alice").await.expect("q")),
+        names(&["c2="])
+    );
+    assert_eq!(store.delete_connection("c1=").await.expect("again"), 0);
+    assert_eq!(
+        store
+            .delete_connection("never-existed=")
+            .await
+            .expect("unknown"),
+        0
+    );
+}
+
+/// Enough items that every read needs several pages and every delete several batches.
+async fn many(store: &dyn ConnectionStore, subscribers: usize) {
+    store
+        .put_connection(&record("big=", "carol"))
+        .await
+        .expect("put");
+    let mut expected = BTreeSet::new();
+    for i in 0..subscribers {
+        let id = format!("sub-{i:04}=");
+        store
+            .put_subscription(&id, "popular", 1_900_000_000)
+            .await
+            .expect("subscribe");
+        store
+            .put_subscription("big=", &format!("entity-{i}"), 1_900_000_000)
+            .await
+            .expect("subscribe");
+        expected.insert(id);
+    }
+    assert_eq!(
+        set(store.subscribers("popular").await.expect("all pages")),
+        expected
+    );
+    // 1 connection item + `subscribers` subscriptions: several BatchWriteItem chunks of 25.
+    assert_eq!(
+        store.delete_connection("big=").await.expect("delete all"),
+        subscribers + 1
+    );
+    assert!(store.subscribers("entity-0").await.expect("q").is_empty());
+    assert!(store.user_connections("carol").await.expect("q").is_empty());
+}
+
+#[tokio::test]
+async fn memory_store_honours_the_contract() {
+    contract(&MemoryStore::new()).await;
+    many(&MemoryStore::new(), 130).await;
+}
+
+async fn dynamo_store(table: &str) -> DynamoStore {
+    let endpoint = std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
+        panic!("DYNAMODB_ENDPOINT is not set: run scripts/test.sh, which installs and starts DynamoDB Local")
+    });
+    let sdk = aws::static_sdk_config("us-east-1").await;
+    let table = format!("{table}-{}", uuid::Uuid::new_v4().simple());
+    // Pages of 7 items: a query over 130 subscribers needs 19 pages.
+    let store =
+        DynamoStore::new(aws::dynamodb_client(&sdk, &endpoint), table, "GSI1").with_page_size(7);
+    store.ensure_table().await.expect("create table");
+    store
+        .ensure_table()
+        .await
+        .expect("creating twice is a no-op");
+    store
+}
+
+#[tokio::test]
+async fn dynamodb_store_honours_the_contract() {
+    contract(&dynamo_store("contract").await).await;
+}
+
+#[tokio::test]
+async fn dynamodb_store_pages_through_every_result() {
+    many(&dynamo_store("paging").await, 130).await;
+}
+
+#[tokio::test]
+async fn dynamodb_faults_are_errors_naming_the_operation() {
+    let endpoint = std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
+        panic!("DYNAMODB_ENDPOINT is not set: run scripts/test.sh, which installs and starts DynamoDB Local")
+    });
+    let sdk = aws::static_sdk_config("us-east-1").await;
+    let store = DynamoStore::new(
+        aws::dynamodb_client(&sdk, &endpoint),
+        "no-such-table",
+        "GSI1",
+    );
+    let err = store.subscribers("e").await.expect_err("missing table");
+    assert!(err.to_string().contains("Query(GSI1)"), "{err}");
+    let err = store
+        .put_connection(&record("x=", "u"))
+        .await
+        .expect_err("missing table");
+    assert!(err.to_string().contains("PutItem(connection)"), "{err}");
+}
