@@ -1,0 +1,326 @@
+//! The JWT secret and the Lambda functions, all from the one `bootstrap` artifact.
+//!
+//! The runtime dispatches on the shape of each event, so the same zip can serve any split. We
+//! split by the permissions each job needs, because a role is per function:
+//!
+//! | function | serves | may |
+//! |---|---|---|
+//! | authorizer | the `$connect` REQUEST authorizer | read the JWT secret |
+//! | connection | `$connect`, `$disconnect`, `subscribe`, `unsubscribe`, `ping`, `$default` | Put/Delete/BatchWrite/Query items of the table |
+//! | events | the two SQS queues fed by EventBridge | Query the index, Query + BatchWrite the table (410 cleanup), POST to `@connections`, receive/delete on its two queues |
+//! | `CreateTestJwt` | direct invocation, minting test tokens | read the JWT secret |
+//!
+//! Every function also gets its own log group (with retention) and may write only there, and
+//! X-Ray tracing, whose two write actions AWS does not scope to resources (`Resource: "*"` is
+//! the only form IAM accepts for them).
+
+use std::collections::HashMap;
+
+use pulumi_gestalt_rust::{Context, Output, pulumi_combine};
+use wspush_contract::{defaults, env};
+
+use crate::api::WebSocketApi;
+use crate::aws::cloudwatch::log_group::{self, LogGroupArgs};
+use crate::aws::iam::role::{self, RoleArgs};
+use crate::aws::iam::role_policy::{self, RolePolicyArgs};
+use crate::aws::lambda::function::{self as lambda_function, FunctionArgs};
+use crate::aws::secretsmanager::secret::{self, SecretArgs};
+use crate::aws::secretsmanager::secret_version::{self, SecretVersionArgs};
+use crate::aws::types::lambda::{
+    FunctionEnvironment, FunctionLoggingConfig, FunctionTracingConfig,
+};
+use crate::config::StackConfig;
+use crate::events::Queues;
+use crate::out;
+use crate::policy::{self, Statement};
+use crate::table::Table;
+
+/// Pulumi's property encoding of an archive: an object whose signature key holds the archive
+/// signature (`resource.ArchiveSig` in the Pulumi SDKs). Gestalt 0.0.12 types archives as plain
+/// strings, so the schema gives `code` a map shape and we send this encoding ourselves.
+pub const ARCHIVE_SIG_KEY: &str = "4dabf18193072939515e22adb298388d";
+pub const ARCHIVE_SIG: &str = "0def7320c3a5731c473e5ecbe6d01bc7";
+
+/// The runtime is a custom runtime binary named `bootstrap`.
+pub const RUNTIME: &str = "provided.al2023";
+pub const HANDLER: &str = "bootstrap";
+
+/// Actions each role is granted, spelled once so the tests can compare against them.
+pub mod actions {
+    pub const LOGS: [&str; 2] = ["logs:CreateLogStream", "logs:PutLogEvents"];
+    pub const XRAY: [&str; 2] = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
+    pub const READ_SECRET: [&str; 1] = ["secretsmanager:GetSecretValue"];
+    pub const CONNECTION_TABLE: [&str; 4] = [
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Query",
+        "dynamodb:BatchWriteItem",
+    ];
+    pub const EVENTS_INDEX: [&str; 1] = ["dynamodb:Query"];
+    pub const EVENTS_TABLE: [&str; 2] = ["dynamodb:Query", "dynamodb:BatchWriteItem"];
+    pub const MANAGE_CONNECTIONS: [&str; 1] = ["execute-api:ManageConnections"];
+    pub const CONSUME_QUEUE: [&str; 3] = [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    ];
+}
+
+/// What other parts need from a function.
+#[derive(Clone)]
+pub struct Function {
+    pub name: Output<String>,
+    pub arn: Output<String>,
+    /// The URI API Gateway integrations and authorizers call.
+    pub invoke_arn: Output<String>,
+}
+
+pub struct Functions {
+    pub authorizer: Function,
+    pub connection: Function,
+    pub events: Function,
+    /// `None` when `DeployCreateTestJwt` is false.
+    pub test_token: Option<Function>,
+}
+
+/// What differs between the functions.
+struct Spec {
+    part: &'static str,
+    name: String,
+    description: &'static str,
+    timeout_seconds: i32,
+    environment: Vec<(String, Output<String>)>,
+    statements: Output<Vec<Statement>>,
+}
+
+pub fn declare(
+    ctx: &Context,
+    config: &StackConfig,
+    prefix: &str,
+    table: &Table,
+    api: &WebSocketApi,
+    queues: &Queues,
+    jwt_secret: Output<String>,
+) -> Functions {
+    let secret = secret::create(
+        ctx,
+        "jwt-secret",
+        SecretArgs::builder()
+            .description("HS256 key that signs and verifies WebSocket client tokens (wspush)")
+            .build_struct(),
+    );
+    let version = secret_version::create(
+        ctx,
+        "jwt-secret-version",
+        SecretVersionArgs::builder()
+            .secret_id(secret.id.clone())
+            .secret_string(jwt_secret)
+            .build_struct(),
+    );
+    // The functions read the secret by ARN; taking it through the version makes them wait until
+    // the secret has a value.
+    let secret_arn = pulumi_combine!(secret.arn.clone(), version.id).map(|(arn, _)| arn);
+
+    let constant = |value: String| ctx.new_output(&value);
+    let common_env = |extra: Vec<(&str, Output<String>)>| {
+        let mut vars = vec![(env::LOG_FORMAT.to_string(), constant("json".into()))];
+        if let Some(issuer) = &config.jwt_issuer {
+            vars.push((env::JWT_ISSUER.to_string(), constant(issuer.clone())));
+        }
+        if let Some(audience) = &config.jwt_audience {
+            vars.push((env::JWT_AUDIENCE.to_string(), constant(audience.clone())));
+        }
+        vars.extend(extra.into_iter().map(|(k, v)| (k.to_string(), v)));
+        vars
+    };
+    let table_env = || {
+        vec![
+            (env::TABLE_NAME, table.name.clone()),
+            (env::INDEX_NAME, constant(config.index_name.clone())),
+            (
+                env::RECORD_TTL_SECONDS,
+                constant(config.record_ttl_seconds.to_string()),
+            ),
+        ]
+    };
+    let read_secret = secret_arn
+        .clone()
+        .map(|arn| vec![Statement::allow(&actions::READ_SECRET, vec![arn])]);
+
+    let authorizer = declare_function(
+        ctx,
+        config,
+        Spec {
+            part: "authorizer",
+            name: format!("{prefix}-authorizer"),
+            description: "wspush: $connect REQUEST authorizer (JWT)",
+            timeout_seconds: 10,
+            environment: common_env(vec![(env::JWT_SECRET_ID, secret_arn.clone())]),
+            statements: read_secret.clone(),
+        },
+    );
+
+    let connection = declare_function(
+        ctx,
+        config,
+        Spec {
+            part: "connection",
+            name: format!("{prefix}-connection"),
+            description: "wspush: WebSocket routes ($connect, $disconnect, subscribe, unsubscribe, ping, $default)",
+            timeout_seconds: 10,
+            environment: common_env(table_env()),
+            statements: table
+                .arn
+                .map(|table| vec![Statement::allow(&actions::CONNECTION_TABLE, vec![table])]),
+        },
+    );
+
+    let mut events_env = table_env();
+    events_env.extend([
+        (env::MANAGEMENT_ENDPOINT, api.management_endpoint.clone()),
+        (
+            env::PUSH_CONCURRENCY,
+            constant(config.push_concurrency.to_string()),
+        ),
+        (
+            env::PUSH_MAX_ATTEMPTS,
+            constant(config.push_max_attempts.to_string()),
+        ),
+    ]);
+    let events = declare_function(
+        ctx,
+        config,
+        Spec {
+            part: "events",
+            name: format!("{prefix}-events"),
+            description: "wspush: EventBridge events from SQS, fanned out to @connections",
+            timeout_seconds: EVENTS_TIMEOUT_SECONDS,
+            environment: common_env(events_env),
+            statements: pulumi_combine!(
+                table.arn.clone(),
+                table.index_arn.clone(),
+                api.connections_arn.clone(),
+                queues.source_arns(ctx)
+            )
+            .map(|(table, index, connections, queue_arns)| {
+                vec![
+                    Statement::allow(&actions::EVENTS_INDEX, vec![index]),
+                    Statement::allow(&actions::EVENTS_TABLE, vec![table]),
+                    Statement::allow(&actions::MANAGE_CONNECTIONS, vec![connections]),
+                    Statement::allow(&actions::CONSUME_QUEUE, queue_arns),
+                ]
+            }),
+        },
+    );
+
+    let test_token = config.deploy_test_jwt_function.then(|| {
+        declare_function(
+            ctx,
+            config,
+            Spec {
+                part: "test-token",
+                name: defaults::TEST_TOKEN_FUNCTION.to_string(),
+                description: "wspush: mints test JWTs (aws lambda invoke --function-name CreateTestJwt)",
+                timeout_seconds: 10,
+                environment: common_env(vec![
+                    (env::JWT_SECRET_ID, secret_arn.clone()),
+                    (env::TEST_TOKENS_ENABLED, constant("true".into())),
+                ]),
+                statements: read_secret.clone(),
+            },
+        )
+    });
+
+    Functions {
+        authorizer,
+        connection,
+        events,
+        test_token,
+    }
+}
+
+/// The event consumer's timeout; the queues' visibility timeout is derived from it.
+pub const EVENTS_TIMEOUT_SECONDS: i32 = 30;
+
+/// Log group, role, inline policy and function for one [`Spec`].
+fn declare_function(ctx: &Context, config: &StackConfig, spec: Spec) -> Function {
+    let part = spec.part;
+    let log_group = log_group::create(
+        ctx,
+        &format!("{part}-logs"),
+        LogGroupArgs::builder()
+            .name(format!("/aws/lambda/{}", spec.name))
+            .retention_in_days(config.log_retention_days)
+            .build_struct(),
+    );
+    let role = role::create(
+        ctx,
+        &format!("{part}-role"),
+        RoleArgs::builder()
+            .assume_role_policy(policy::lambda_assume_role_policy())
+            .description(format!("Execution role of {}", spec.name))
+            .build_struct(),
+    );
+    let document = pulumi_combine!(spec.statements, log_group.arn.clone()).map(
+        |(mut statements, log_group_arn)| {
+            statements.push(Statement::allow(
+                &actions::LOGS,
+                vec![format!("{log_group_arn}:*")],
+            ));
+            statements.push(Statement::allow(&actions::XRAY, vec!["*".to_string()]));
+            policy::identity_policy(&statements)
+        },
+    );
+    let inline_policy = role_policy::create(
+        ctx,
+        &format!("{part}-policy"),
+        RolePolicyArgs::builder()
+            .role(role.name.clone())
+            .policy(document)
+            .build_struct(),
+    );
+    // Taking the role ARN through the policy makes the function wait for its permissions
+    // (gestalt cannot express `dependsOn`).
+    let role_arn = pulumi_combine!(role.arn, inline_policy.id).map(|(arn, _)| arn);
+    let environment = out::map(ctx, spec.environment).map(|variables: HashMap<String, String>| {
+        FunctionEnvironment::builder()
+            .variables(variables)
+            .build_struct()
+    });
+    let code = HashMap::from([
+        (ARCHIVE_SIG_KEY.to_string(), ARCHIVE_SIG.to_string()),
+        ("path".to_string(), config.lambda_artifact.clone()),
+    ]);
+    let function = lambda_function::create(
+        ctx,
+        &format!("{part}-function"),
+        FunctionArgs::builder()
+            .name(spec.name)
+            .description(spec.description)
+            .role(role_arn)
+            .runtime(RUNTIME)
+            .handler(HANDLER)
+            .architectures(vec![config.architecture.as_lambda().to_string()])
+            .code(code)
+            .memory_size(config.memory_mb)
+            .timeout(spec.timeout_seconds)
+            .environment(environment)
+            .tracing_config(
+                FunctionTracingConfig::builder()
+                    .mode("Active".to_string())
+                    .build_struct(),
+            )
+            .logging_config(log_group.name.map(|group| {
+                FunctionLoggingConfig::builder()
+                    .log_format("Text".to_string())
+                    .log_group(group)
+                    .build_struct()
+            }))
+            .build_struct(),
+    );
+    Function {
+        name: function.name,
+        arn: function.arn,
+        invoke_arn: function.invoke_arn,
+    }
+}

@@ -1,0 +1,89 @@
+//! The DynamoDB table of connections and subscriptions (behaviour contract, section 3).
+//!
+//! Keys are the quick start's: `pk`/`sk` on the table, `GSI1PK`/`GSI1SK` on the one index, which
+//! finds a user's connections and an entity's subscribers. `ttl` expires records whose
+//! `$disconnect` never arrived. On-demand billing because traffic follows connected clients, and
+//! point-in-time recovery because the table is the only state the service has.
+
+use pulumi_gestalt_rust::{Context, Output};
+
+use crate::aws::dynamodb::table::{self, TableArgs};
+use crate::aws::types::dynamodb::{
+    TableAttribute, TableGlobalSecondaryIndex, TableGlobalSecondaryIndexKeySchema,
+    TablePointInTimeRecovery, TableTtl,
+};
+use crate::config::StackConfig;
+
+/// Attribute names of the data model; the runtime's store writes the same ones.
+pub mod attributes {
+    pub const PK: &str = "pk";
+    pub const SK: &str = "sk";
+    pub const GSI1PK: &str = "GSI1PK";
+    pub const GSI1SK: &str = "GSI1SK";
+    pub const TTL: &str = "ttl";
+}
+
+/// What the functions need from the table.
+pub struct Table {
+    pub name: Output<String>,
+    pub arn: Output<String>,
+    /// `{table arn}/index/{index name}`: what a Query on the index is authorised against.
+    pub index_arn: Output<String>,
+}
+
+pub fn declare(ctx: &Context, config: &StackConfig) -> Table {
+    use attributes::*;
+    let string_attribute = |name: &str| {
+        TableAttribute::builder()
+            .name(name.to_string())
+            .type_("S".to_string())
+            .build_struct()
+    };
+    let key = |name: &str, key_type: &str| {
+        TableGlobalSecondaryIndexKeySchema::builder()
+            .attribute_name(name.to_string())
+            .key_type(key_type.to_string())
+            .build_struct()
+    };
+    let created = table::create(
+        ctx,
+        "connections-table",
+        TableArgs::builder()
+            .name(config.table_name.clone())
+            .billing_mode("PAY_PER_REQUEST")
+            .hash_key(PK)
+            .range_key(SK)
+            .attributes(vec![
+                string_attribute(PK),
+                string_attribute(SK),
+                string_attribute(GSI1PK),
+                string_attribute(GSI1SK),
+            ])
+            .global_secondary_indexes(vec![
+                TableGlobalSecondaryIndex::builder()
+                    .name(config.index_name.clone())
+                    .key_schemas(vec![key(GSI1PK, "HASH"), key(GSI1SK, "RANGE")])
+                    .projection_type("ALL".to_string())
+                    .build_struct(),
+            ])
+            .ttl(
+                TableTtl::builder()
+                    .attribute_name(TTL.to_string())
+                    .enabled(true)
+                    .build_struct(),
+            )
+            .point_in_time_recovery(
+                TablePointInTimeRecovery::builder()
+                    .enabled(true)
+                    .build_struct(),
+            )
+            .build_struct(),
+    );
+    let index = config.index_name.clone();
+    let index_arn = created.arn.map(move |arn| format!("{arn}/index/{index}"));
+    Table {
+        name: created.name,
+        arn: created.arn,
+        index_arn,
+    }
+}
