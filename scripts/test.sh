@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what it needs (Java and DynamoDB Local,
+# Python clients, the aws CLI, node packages), starts DynamoDB Local, runs every test, and stops
+# every server it started. `.ci/run` calls exactly this.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$WSPUSH_ROOT"
+
+started=$(date +%s)
+log "toolchain: $(cargo --version)"
+ensure_python_tools
+start_dynamodb_local
+
+log "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "Rust tests (runtime, gateway, infra) with DynamoDB Local at $DYNAMODB_ENDPOINT"
+cargo test --workspace --locked 2>&1 | tee "$WSPUSH_TOOLS/cargo-test.log"
+
+log "end-to-end suite (real aws CLI and WebSocket clients against the local gateway)"
+bash scripts/e2e.sh
+
+log "all tests passed in $(($(date +%s) - started)) s"
