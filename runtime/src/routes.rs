@@ -109,25 +109,25 @@ async fn message(deps: &Deps, route_key: &str, body: Option<&str>, connection_id
             }
         }
     };
-    let result = match &action {
+    let expires_at = now() + deps.record_ttl.as_secs() as i64;
+    let (saved, reply) = match action {
         ClientAction::Ping => return Reply::Pong,
-        ClientAction::Subscribe { entity_id } => {
-            let expires_at = now() + deps.record_ttl.as_secs() as i64;
+        ClientAction::Subscribe { entity_id } => (
             deps.store
-                .put_subscription(connection_id, entity_id, expires_at)
-                .await
-        }
-        ClientAction::Unsubscribe { entity_id } => {
+                .put_subscription(connection_id, &entity_id, expires_at)
+                .await,
+            Reply::Subscribed { entity_id },
+        ),
+        ClientAction::Unsubscribe { entity_id } => (
             deps.store
-                .delete_subscription(connection_id, entity_id)
-                .await
-        }
+                .delete_subscription(connection_id, &entity_id)
+                .await,
+            Reply::Unsubscribed { entity_id },
+        ),
     };
-    match (result, action) {
-        (Ok(()), ClientAction::Subscribe { entity_id }) => Reply::Subscribed { entity_id },
-        (Ok(()), ClientAction::Unsubscribe { entity_id }) => Reply::Unsubscribed { entity_id },
-        (Ok(()), ClientAction::Ping) => Reply::Pong,
-        (Err(e), _) => {
+    match saved {
+        Ok(()) => reply,
+        Err(e) => {
             tracing::error!(%connection_id, error = %e, "store failed during {route_key}");
             Reply::Error {
                 message: format!("{route_key} could not be saved, please retry"),

@@ -2,7 +2,12 @@
 //! against [`DynamoStore`] on DynamoDB Local (endpoint in `DYNAMODB_ENDPOINT`; `scripts/test.sh`
 //! installs and starts it). Each DynamoDB test uses a table of its own.
 
+mod support;
+
 use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use support::{fixture, runtime, FakeConnections};
 
 use wspush_runtime::aws;
 use wspush_runtime::store::{ConnectionRecord, ConnectionStore, DynamoStore, MemoryStore};
@@ -205,4 +210,44 @@ async fn dynamodb_faults_are_errors_naming_the_operation() {
         .await
         .expect_err("missing table");
     assert!(err.to_string().contains("PutItem(connection)"), "{err}");
+}
+
+#[tokio::test]
+async fn dynamodb_faults_reach_clients_as_errors_not_panics() {
+    let endpoint = std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
+        panic!("DYNAMODB_ENDPOINT is not set: run scripts/test.sh, which installs and starts DynamoDB Local")
+    });
+    let sdk = aws::static_sdk_config("us-east-1").await;
+    let broken = DynamoStore::new(
+        aws::dynamodb_client(&sdk, &endpoint),
+        "no-such-table",
+        "GSI1",
+    );
+    let connections = FakeConnections::start().await;
+    let rt = runtime(Arc::new(broken), &connections, false).await;
+
+    let reply = rt
+        .handle(fixture("websocket-subscribe.json"))
+        .await
+        .expect("route answers");
+    let body: serde_json::Value =
+        serde_json::from_str(reply["body"].as_str().expect("body")).expect("json body");
+    assert_eq!(body["type"], "Error");
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("retry"),
+        "{body}"
+    );
+
+    let err = rt
+        .handle(fixture("websocket-connect.json"))
+        .await
+        .expect_err("$connect fails");
+    assert!(err.to_string().contains("PutItem(connection)"), "{err}");
+    assert!(!err.is_permanent());
+    let err = rt
+        .handle(fixture("eventbridge-entity-updated.json"))
+        .await
+        .expect_err("no table");
+    assert!(!err.is_permanent(), "a store fault is retried: {err}");
+    assert_eq!(connections.total_delivered(), 0);
 }
