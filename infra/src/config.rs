@@ -302,7 +302,7 @@ mod tests {
 
     #[test]
     fn custom_domain_requires_both_keys_and_names_the_missing_one() {
-        let err = read(&[(keys::DEPLOY_CUSTOM_DOMAIN, "true")]).unwrap_err();
+        let err = read(&[(keys::DEPLOY_CUSTOM_DOMAIN, "true")]).expect_err("refused");
         assert_eq!(
             err,
             ConfigError::Missing {
@@ -316,7 +316,7 @@ mod tests {
             (keys::DEPLOY_CUSTOM_DOMAIN, "true"),
             (keys::DOMAIN_NAME, "ws.example.com"),
         ])
-        .unwrap_err();
+        .expect_err("refused");
         assert!(err.to_string().contains("`HostedZoneId`"), "{err}");
     }
 
@@ -346,7 +346,7 @@ mod tests {
             (keys::STAGE_NAME, "a/b"),
             (keys::LOG_RETENTION_DAYS, "0"),
         ] {
-            let err = read(&[(key, value)]).unwrap_err();
+            let err = read(&[(key, value)]).expect_err("refused");
             assert!(
                 matches!(&err, ConfigError::Invalid { key: k, .. } if *k == key),
                 "{key}: {err}"

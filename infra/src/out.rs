@@ -3,7 +3,7 @@
 //! Why: policies, environment maps and deployment triggers each depend on several resources.
 //! `pulumi_combine!` takes a fixed number of outputs; these fold any number of them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use pulumi_gestalt_rust::{Context, Output, pulumi_combine};
 
@@ -26,12 +26,4 @@ pub fn map(
 ) -> Output<HashMap<String, String>> {
     let (keys, values): (Vec<String>, Vec<Output<String>>) = entries.into_iter().unzip();
     all(ctx, values).map(move |values| keys.iter().cloned().zip(values).collect())
-}
-
-/// Like [`map`], sorted, for values that are rendered to text.
-pub fn sorted_map(
-    ctx: &Context,
-    entries: Vec<(String, Output<String>)>,
-) -> Output<BTreeMap<String, String>> {
-    map(ctx, entries).map(|m| m.into_iter().collect())
 }

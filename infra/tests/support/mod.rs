@@ -463,7 +463,6 @@ impl ResourceMonitor for FakeMonitor {
     ) -> Result<Response<SupportsFeatureResponse>, Status> {
         Ok(Response::new(SupportsFeatureResponse {
             has_support: false,
-            ..Default::default()
         }))
     }
 
@@ -501,8 +500,20 @@ impl ResourceMonitor for FakeMonitor {
         let urn = urn(&request.r#type, &request.name);
         let (id, object) = match (self.mode, request.custom, inputs.as_object()) {
             (_, false, _) | (_, _, None) => (String::new(), Map::new()),
-            // In preview, computed outputs are unknown: only the inputs come back.
-            (Mode::Preview, true, Some(inputs)) => (String::new(), inputs.clone()),
+            // In preview, computed outputs are unknown: only the checked inputs come back (set
+            // values, plus the name the provider's autonaming picks), everything else is absent,
+            // which gestalt reads as unknown.
+            (Mode::Preview, true, Some(inputs)) => {
+                let mut object: Map<String, Value> = inputs
+                    .iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                object
+                    .entry("name")
+                    .or_insert_with(|| json!(format!("{}-0001", request.name)));
+                (String::new(), object)
+            }
             (Mode::Update, true, Some(inputs)) => {
                 computed_outputs(&request.r#type, &request.name, inputs)
             }

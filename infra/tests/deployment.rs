@@ -1,0 +1,311 @@
+//! The whole program against the fake engine: which resources it registers (with and without
+//! the custom domain, in preview and in update), what it exports, and how it refuses a bad
+//! configuration before registering anything.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use support::*;
+
+const DOMAIN: &str = "ws.example.com";
+const ZONE: &str = "Z0123456789ABC";
+
+fn domain_config() -> Vec<(&'static str, &'static str)> {
+    base_config(&[
+        ("DeployCustomDomain", "true"),
+        ("DomainName", DOMAIN),
+        ("HostedZoneId", ZONE),
+    ])
+}
+
+/// Resource counts by type of the default stack (no custom domain, no alarm email).
+fn expected_counts() -> BTreeMap<String, usize> {
+    [
+        ("aws:apigatewayv2/api:Api", 1),
+        ("aws:apigatewayv2/authorizer:Authorizer", 1),
+        ("aws:apigatewayv2/deployment:Deployment", 1),
+        ("aws:apigatewayv2/integration:Integration", 1),
+        ("aws:apigatewayv2/route:Route", 6),
+        ("aws:apigatewayv2/routeResponse:RouteResponse", 4),
+        ("aws:apigatewayv2/stage:Stage", 1),
+        ("aws:cloudwatch/eventRule:EventRule", 2),
+        ("aws:cloudwatch/eventTarget:EventTarget", 2),
+        // four functions and the API's access log
+        ("aws:cloudwatch/logGroup:LogGroup", 5),
+        ("aws:cloudwatch/metricAlarm:MetricAlarm", 2),
+        ("aws:dynamodb/table:Table", 1),
+        ("aws:iam/role:Role", 4),
+        ("aws:iam/rolePolicy:RolePolicy", 4),
+        ("aws:lambda/eventSourceMapping:EventSourceMapping", 2),
+        ("aws:lambda/function:Function", 4),
+        ("aws:lambda/permission:Permission", 2),
+        ("aws:secretsmanager/secret:Secret", 1),
+        ("aws:secretsmanager/secretVersion:SecretVersion", 1),
+        ("aws:sns/topic:Topic", 1),
+        ("aws:sqs/queue:Queue", 4),
+        ("aws:sqs/queuePolicy:QueuePolicy", 2),
+    ]
+    .into_iter()
+    .map(|(t, n)| (t.to_string(), n))
+    .collect()
+}
+
+/// The six resources `DeployCustomDomain = true` adds.
+fn domain_resources() -> Vec<(String, String)> {
+    [
+        ("aws:acm/certificate:Certificate", "domain-certificate"),
+        (
+            "aws:acm/certificateValidation:CertificateValidation",
+            "domain-certificate-validation",
+        ),
+        (
+            "aws:apigatewayv2/apiMapping:ApiMapping",
+            "custom-domain-mapping",
+        ),
+        ("aws:apigatewayv2/domainName:DomainName", "custom-domain"),
+        ("aws:route53/record:Record", "custom-domain-alias"),
+        (
+            "aws:route53/record:Record",
+            "domain-certificate-validation-record",
+        ),
+    ]
+    .into_iter()
+    .map(|(t, n)| (t.to_string(), n.to_string()))
+    .collect()
+}
+
+#[tokio::test]
+async fn default_stack_registers_52_resources_and_no_domain() {
+    let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.counts(), expected_counts());
+    assert_eq!(run.custom().len(), 52);
+    // The stack resource comes first, named <project>-<stack>.
+    assert_eq!(run.resources[0].type_, "pulumi:pulumi:Stack");
+    assert_eq!(run.resources[0].name, format!("{PROJECT}-{STACK}"));
+    assert!(!run.resources[0].custom);
+    // Logical names are unique per type (Pulumi requires it).
+    let names = run.names();
+    let mut unique = names.clone();
+    unique.dedup();
+    assert_eq!(names, unique);
+}
+
+#[tokio::test]
+async fn custom_domain_adds_exactly_its_six_resources() {
+    let plain = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
+    let with_domain = run_program(Mode::Update, &domain_config(), &["JwtSecret"]).await;
+    assert!(with_domain.success, "{}", with_domain.stderr);
+    assert_eq!(with_domain.custom().len(), 58);
+    let added: Vec<_> = with_domain
+        .names()
+        .into_iter()
+        .filter(|n| !plain.names().contains(n))
+        .collect();
+    assert_eq!(added, domain_resources());
+}
+
+#[tokio::test]
+async fn preview_registers_the_same_resources_as_update() {
+    for config in [base_config(&[]), domain_config()] {
+        let preview = run_program(Mode::Preview, &config, &["JwtSecret"]).await;
+        let update = run_program(Mode::Update, &config, &["JwtSecret"]).await;
+        assert!(preview.success, "{}", preview.stderr);
+        assert_eq!(preview.names(), update.names());
+    }
+}
+
+#[tokio::test]
+async fn preview_sends_unknowns_where_values_depend_on_new_resources() {
+    let run = run_program(Mode::Preview, &base_config(&[]), &["JwtSecret"]).await;
+    assert!(run.success, "{}", run.stderr);
+    // The stage's deployment id only exists after the deployment is created.
+    let stage = run.named("aws:apigatewayv2/stage:Stage", "websocket-stage");
+    assert_eq!(stage.str("deploymentId"), UNKNOWN);
+    // Values known from configuration are sent as they are.
+    assert_eq!(stage.str("name"), "production");
+    let table = run.named("aws:dynamodb/table:Table", "connections-table");
+    assert_eq!(table.str("name"), "websocket");
+    // Outputs that depend on computed values are unknown; the rest are known.
+    assert_eq!(run.output("WebsocketUri"), UNKNOWN);
+    assert_eq!(run.output("WebSocketDomainName"), "Not Provided");
+    assert_eq!(run.output("TestTokenFunctionName"), "CreateTestJwt");
+}
+
+#[tokio::test]
+async fn update_exports_the_stack_outputs() {
+    let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
+    assert!(run.success, "{}", run.stderr);
+    let endpoint = format!("{API_ID}.execute-api.{REGION}.amazonaws.com");
+    assert_eq!(
+        run.outputs.as_ref().expect("outputs"),
+        &serde_json::json!({
+            "WebsocketUri": format!("wss://{endpoint}/production"),
+            "WebSocketDomainName": "Not Provided",
+            "ConnectionsEndpoint": format!("https://{endpoint}/production/@connections"),
+            "TableName": "websocket",
+            "TestTokenFunctionName": "CreateTestJwt",
+            "AlarmTopicArn": format!("arn:aws:sns:{REGION}:{ACCOUNT}:dead-letter-alarms-0001"),
+        })
+    );
+}
+
+#[tokio::test]
+async fn custom_domain_changes_the_websocket_uri_and_domain_outputs() {
+    let run = run_program(Mode::Update, &domain_config(), &["JwtSecret"]).await;
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.output("WebsocketUri"), &format!("wss://{DOMAIN}"));
+    assert_eq!(run.output("WebSocketDomainName"), DOMAIN);
+    // The management API stays on the execute-api host: custom domains do not serve @connections.
+    assert_eq!(
+        run.output("ConnectionsEndpoint"),
+        &format!("https://{API_ID}.execute-api.{REGION}.amazonaws.com/production/@connections")
+    );
+}
+
+#[tokio::test]
+async fn stage_and_table_names_come_from_config() {
+    let run = run_program(
+        Mode::Update,
+        &base_config(&[
+            ("StageName", "v2"),
+            ("TableName", "ws-records"),
+            ("IndexName", "ByOwner"),
+        ]),
+        &["JwtSecret"],
+    )
+    .await;
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.output("TableName"), "ws-records");
+    assert_eq!(
+        run.output("WebsocketUri"),
+        &format!("wss://{API_ID}.execute-api.{REGION}.amazonaws.com/v2")
+    );
+    let table = run.named("aws:dynamodb/table:Table", "connections-table");
+    assert_eq!(table.input("globalSecondaryIndexes")[0]["name"], "ByOwner");
+}
+
+#[tokio::test]
+async fn test_token_function_can_be_left_out() {
+    let run = run_program(
+        Mode::Update,
+        &base_config(&[("DeployCreateTestJwt", "false")]),
+        &["JwtSecret"],
+    )
+    .await;
+    assert!(run.success, "{}", run.stderr);
+    // Its function, role, policy and log group go.
+    assert_eq!(run.custom().len(), 48);
+    assert!(
+        run.of_type("aws:lambda/function:Function")
+            .iter()
+            .all(|f| f.str("name") != "CreateTestJwt")
+    );
+    assert_eq!(run.output("TestTokenFunctionName"), "Not Deployed");
+}
+
+#[tokio::test]
+async fn alarm_email_adds_a_subscription() {
+    let run = run_program(
+        Mode::Update,
+        &base_config(&[("AlarmEmail", "ops@example.com")]),
+        &["JwtSecret"],
+    )
+    .await;
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.custom().len(), 53);
+    let subscription = run.named(
+        "aws:sns/topicSubscription:TopicSubscription",
+        "dead-letter-alarms-email",
+    );
+    assert_eq!(subscription.str("protocol"), "email");
+    assert_eq!(subscription.str("endpoint"), "ops@example.com");
+    assert_eq!(subscription.input("topic"), run.output("AlarmTopicArn"));
+}
+
+// ---- configuration errors -------------------------------------------------------------------
+
+/// Runs with `config` and asserts the program failed, naming `key`, with no AWS resource
+/// registered (only the stack itself, which gestalt registers on start-up).
+async fn assert_refused(config: &[(&str, &str)], secret_keys: &[&str], key: &str) -> String {
+    for mode in [Mode::Preview, Mode::Update] {
+        let run = run_program(mode, config, secret_keys).await;
+        assert!(!run.success, "{mode:?}: the program accepted {config:?}");
+        assert!(
+            run.stderr.contains(&format!("`{key}`")),
+            "{mode:?}: the error does not name {key}: {}",
+            run.stderr
+        );
+        assert!(
+            run.custom().is_empty(),
+            "{mode:?}: resources were registered before the error: {:?}",
+            run.names()
+        );
+        if mode == Mode::Update {
+            return run.stderr;
+        }
+    }
+    unreachable!()
+}
+
+#[tokio::test]
+async fn custom_domain_without_domain_name_is_refused_before_anything_is_created() {
+    let stderr = assert_refused(
+        &base_config(&[("DeployCustomDomain", "true"), ("HostedZoneId", ZONE)]),
+        &["JwtSecret"],
+        "DomainName",
+    )
+    .await;
+    assert!(stderr.contains("DeployCustomDomain is true"), "{stderr}");
+}
+
+#[tokio::test]
+async fn custom_domain_without_hosted_zone_is_refused_before_anything_is_created() {
+    assert_refused(
+        &base_config(&[("DeployCustomDomain", "true"), ("DomainName", DOMAIN)]),
+        &["JwtSecret"],
+        "HostedZoneId",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn missing_jwt_secret_is_refused() {
+    assert_refused(&[("aws:region", REGION)], &[], "JwtSecret").await;
+}
+
+#[tokio::test]
+async fn plain_text_jwt_secret_is_refused() {
+    let stderr = assert_refused(&base_config(&[]), &[], "JwtSecret").await;
+    assert!(stderr.contains("--secret"), "{stderr}");
+}
+
+#[tokio::test]
+async fn invalid_flag_is_refused() {
+    assert_refused(
+        &base_config(&[("DeployCustomDomain", "maybe")]),
+        &["JwtSecret"],
+        "DeployCustomDomain",
+    )
+    .await;
+}
+
+// ---- what gestalt 0.0.12 sends (known limits, checked so a change upstream is noticed) -------
+
+#[tokio::test]
+async fn gestalt_sends_no_resource_dependencies() {
+    let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
+    assert!(run.success, "{}", run.stderr);
+    for resource in run.custom() {
+        assert!(resource.dependencies.is_empty(), "{}", resource.name);
+        assert_eq!(resource.property_dependencies, 0, "{}", resource.name);
+    }
+    // Unset optional inputs arrive as explicit nulls.
+    let api = run.named("aws:apigatewayv2/api:Api", "websocket-api");
+    assert!(
+        api.inputs
+            .get("body")
+            .is_some_and(serde_json::Value::is_null)
+    );
+}

@@ -1,0 +1,279 @@
+//! Every IAM policy the program registers: explicit actions only, each scoped to the resources
+//! of this stack (the one exception, X-Ray, is the only form AWS accepts).
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+use support::*;
+
+const TABLE_ARN: &str = "arn:aws:dynamodb:us-east-1:123456789012:table/websocket";
+
+fn secret_arn() -> String {
+    format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:jwt-secret-0001-AbCdEf")
+}
+
+fn log_streams(function: &str) -> String {
+    format!("arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{function}:*")
+}
+
+fn queue_arn(name: &str) -> String {
+    format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}-0001")
+}
+
+/// action -> resources granted, over all statements of a policy document.
+fn grants(document: &Value) -> BTreeMap<String, BTreeSet<String>> {
+    assert_eq!(document["Version"], "2012-10-17");
+    let mut grants: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for statement in document["Statement"].as_array().expect("statements") {
+        assert_eq!(statement["Effect"], "Allow", "{statement}");
+        assert!(statement.get("NotAction").is_none() && statement.get("NotResource").is_none());
+        let actions = statement["Action"].as_array().expect("action list");
+        let resources = statement["Resource"].as_array().expect("resource list");
+        for action in actions {
+            let action = action.as_str().expect("action");
+            assert!(!action.contains('*'), "wildcard action {action}");
+            for resource in resources {
+                grants
+                    .entry(action.to_string())
+                    .or_default()
+                    .insert(resource.as_str().expect("resource").to_string());
+            }
+        }
+    }
+    grants
+}
+
+fn expected(pairs: &[(&str, &[String])]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut grants: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (action, resources) in pairs {
+        grants
+            .entry(action.to_string())
+            .or_default()
+            .extend(resources.iter().cloned());
+    }
+    grants
+}
+
+/// The logs and X-Ray grants every function has.
+fn baseline(function: &str) -> Vec<(&'static str, Vec<String>)> {
+    vec![
+        ("logs:CreateLogStream", vec![log_streams(function)]),
+        ("logs:PutLogEvents", vec![log_streams(function)]),
+        ("xray:PutTraceSegments", vec!["*".to_string()]),
+        ("xray:PutTelemetryRecords", vec!["*".to_string()]),
+    ]
+}
+
+fn with_baseline(
+    function: &str,
+    own: Vec<(&'static str, Vec<String>)>,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut all = own;
+    all.extend(baseline(function));
+    let pairs: Vec<(&str, &[String])> = all.iter().map(|(a, r)| (*a, r.as_slice())).collect();
+    expected(&pairs)
+}
+
+#[tokio::test]
+async fn each_role_has_only_the_permissions_its_function_uses() {
+    let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
+    assert!(run.success, "{}", run.stderr);
+    let policy = |part: &str| {
+        grants(
+            &run.named("aws:iam/rolePolicy:RolePolicy", &format!("{part}-policy"))
+                .json("policy"),
+        )
+    };
+    let table = vec![TABLE_ARN.to_string()];
+    let index = vec![format!("{TABLE_ARN}/index/GSI1")];
+    let connections = vec![format!(
+        "arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/production/POST/@connections/*"
+    )];
+    let queues = vec![
+        queue_arn("entity-updated-queue"),
+        queue_arn("user-push-queue"),
+    ];
+
+    assert_eq!(
+        policy("authorizer"),
+        with_baseline(
+            "wspush-dev-authorizer",
+            vec![("secretsmanager:GetSecretValue", vec![secret_arn()])]
+        )
+    );
+    assert_eq!(
+        policy("test-token"),
+        with_baseline(
+            "CreateTestJwt",
+            vec![("secretsmanager:GetSecretValue", vec![secret_arn()])]
+        )
+    );
+    assert_eq!(
+        policy("connection"),
+        with_baseline(
+            "wspush-dev-connection",
+            vec![
+                ("dynamodb:PutItem", table.clone()),
+                ("dynamodb:DeleteItem", table.clone()),
+                ("dynamodb:Query", table.clone()),
+                ("dynamodb:BatchWriteItem", table.clone()),
+            ]
+        )
+    );
+    let mut query = table.clone();
+    query.extend(index.clone());
+    assert_eq!(
+        policy("events"),
+        with_baseline(
+            "wspush-dev-events",
+            vec![
+                ("dynamodb:Query", query),
+                ("dynamodb:BatchWriteItem", table.clone()),
+                ("execute-api:ManageConnections", connections),
+                ("sqs:ReceiveMessage", queues.clone()),
+                ("sqs:DeleteMessage", queues.clone()),
+                ("sqs:GetQueueAttributes", queues.clone()),
+            ]
+        )
+    );
+}
+
+#[tokio::test]
+async fn only_xray_is_granted_on_every_resource() {
+    let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
+    assert!(run.success, "{}", run.stderr);
+    let policies = run.of_type("aws:iam/rolePolicy:RolePolicy");
+    assert_eq!(policies.len(), 4);
+    for policy in policies {
+        for (action, resources) in grants(&policy.json("policy")) {
+            if resources.contains("*") {
+                assert!(
+                    action.starts_with("xray:"),
+                    "{}: {action} on *",
+                    policy.name
+                );
+            }
+            for resource in resources.iter().filter(|r| *r != "*") {
+                assert!(
+                    resource.starts_with("arn:aws:") && !resource.ends_with(":*:*"),
+                    "{}: {action} on {resource}",
+                    policy.name
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_function_runs_with_its_own_role_trusted_only_by_lambda() {
+    let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
+    assert!(run.success, "{}", run.stderr);
+    for part in ["authorizer", "connection", "events", "test-token"] {
+        let role = run.named("aws:iam/role:Role", &format!("{part}-role"));
+        let trust = role.json("assumeRolePolicy");
+        assert_eq!(trust["Statement"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            trust["Statement"][0]["Principal"]["Service"],
+            "lambda.amazonaws.com"
+        );
+        assert_eq!(trust["Statement"][0]["Action"], "sts:AssumeRole");
+        assert!(
+            role.input("managedPolicyArns").is_null(),
+            "{part}: managed policies attached"
+        );
+        let policy = run.named("aws:iam/rolePolicy:RolePolicy", &format!("{part}-policy"));
+        assert_eq!(policy.str("role"), format!("{part}-role-0001"));
+        let function = run.named("aws:lambda/function:Function", &format!("{part}-function"));
+        assert_eq!(
+            function.str("role"),
+            format!("arn:aws:iam::{ACCOUNT}:role/{part}-role-0001")
+        );
+    }
+}
+
+#[tokio::test]
+async fn queues_accept_messages_only_from_their_rule() {
+    let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
+    assert!(run.success, "{}", run.stderr);
+    for part in ["entity-updated", "user-push"] {
+        let policy = run.named(
+            "aws:sqs/queuePolicy:QueuePolicy",
+            &format!("{part}-queue-policy"),
+        );
+        assert_eq!(
+            policy.str("queueUrl"),
+            format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{part}-queue-0001")
+        );
+        let document = policy.json("policy");
+        let statements = document["Statement"].as_array().expect("statements");
+        assert_eq!(statements.len(), 1);
+        let statement = &statements[0];
+        assert_eq!(statement["Principal"]["Service"], "events.amazonaws.com");
+        assert_eq!(statement["Action"], serde_json::json!(["sqs:SendMessage"]));
+        assert_eq!(
+            statement["Resource"],
+            serde_json::json!([queue_arn(&format!("{part}-queue"))])
+        );
+        assert_eq!(
+            statement["Condition"]["ArnEquals"]["aws:SourceArn"],
+            format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/{part}-rule-0001")
+        );
+    }
+}
+
+#[tokio::test]
+async fn api_gateway_may_invoke_only_its_two_functions_from_this_api() {
+    let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
+    assert!(run.success, "{}", run.stderr);
+    let execution_arn = format!("arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}");
+    let permissions = run.of_type("aws:lambda/permission:Permission");
+    assert_eq!(permissions.len(), 2);
+    let connection = run.named(
+        "aws:lambda/permission:Permission",
+        "connection-invoke-permission",
+    );
+    assert_eq!(connection.str("function"), "wspush-dev-connection");
+    assert_eq!(
+        connection.str("sourceArn"),
+        format!("{execution_arn}/production/*")
+    );
+    let authorizer = run.named(
+        "aws:lambda/permission:Permission",
+        "authorizer-invoke-permission",
+    );
+    assert_eq!(authorizer.str("function"), "wspush-dev-authorizer");
+    assert_eq!(
+        authorizer.str("sourceArn"),
+        format!("{execution_arn}/authorizers/*")
+    );
+    for permission in permissions {
+        assert_eq!(permission.str("action"), "lambda:InvokeFunction");
+        assert_eq!(permission.str("principal"), "apigateway.amazonaws.com");
+    }
+}
+
+#[tokio::test]
+async fn the_jwt_secret_value_travels_as_a_secret() {
+    let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
+    assert!(run.success, "{}", run.stderr);
+    let version = run.named(
+        "aws:secretsmanager/secretVersion:SecretVersion",
+        "jwt-secret-version",
+    );
+    let value = version.input("secretString");
+    assert!(is_secret(value), "sent in plain text: {value}");
+    assert_eq!(unsecret(value), "test-signing-secret");
+    assert_eq!(version.str("secretId"), secret_arn());
+    // No function carries the secret itself, only its ARN.
+    for function in run.of_type("aws:lambda/function:Function") {
+        let variables = string_map(&function.input("environment")["variables"]);
+        assert!(!variables.contains_key("JWT_SECRET"), "{}", function.name);
+        assert!(
+            !variables
+                .values()
+                .any(|v| v.contains("test-signing-secret"))
+        );
+    }
+}

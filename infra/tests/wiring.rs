@@ -1,0 +1,496 @@
+//! How the registered resources are wired: routes, authorizer, deployment and stage; functions
+//! and their environment; the EventBridge -> SQS -> Lambda pipelines and their alarms; the
+//! table; the custom domain.
+
+mod support;
+
+use std::collections::HashMap;
+
+use serde_json::json;
+use support::*;
+use wspush_contract::{defaults, detail_types, env, routes};
+
+fn function_arn(name: &str) -> String {
+    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
+}
+
+fn invoke_arn(name: &str) -> String {
+    format!(
+        "arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{}/invocations",
+        function_arn(name)
+    )
+}
+
+async fn update(extra: &[(&'static str, &'static str)]) -> Run {
+    let run = run_program(Mode::Update, &base_config(extra), &["JwtSecret"]).await;
+    assert!(run.success, "{}", run.stderr);
+    run
+}
+
+#[tokio::test]
+async fn api_is_a_websocket_api_selecting_routes_on_the_action_field() {
+    let run = update(&[]).await;
+    let api = run.named("aws:apigatewayv2/api:Api", "websocket-api");
+    assert_eq!(api.str("protocolType"), "WEBSOCKET");
+    assert_eq!(api.str("routeSelectionExpression"), "$request.body.action");
+    assert_eq!(api.str("name"), "wspush-dev");
+}
+
+#[tokio::test]
+async fn every_route_has_its_key_authorization_and_proxy_integration() {
+    let run = update(&[]).await;
+    let integrations = run.of_type("aws:apigatewayv2/integration:Integration");
+    assert_eq!(integrations.len(), 1);
+    let integration = integrations[0];
+    assert_eq!(integration.str("apiId"), API_ID);
+    assert_eq!(integration.str("integrationType"), "AWS_PROXY");
+    assert_eq!(integration.str("integrationMethod"), "POST");
+    assert_eq!(
+        integration.str("integrationUri"),
+        invoke_arn("wspush-dev-connection")
+    );
+
+    let route_list = run.of_type("aws:apigatewayv2/route:Route");
+    let by_key: HashMap<&str, &Registered> =
+        route_list.iter().map(|r| (r.str("routeKey"), *r)).collect();
+    let mut keys: Vec<&str> = by_key.keys().copied().collect();
+    keys.sort_unstable();
+    let mut expected = routes::ALL.to_vec();
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
+
+    for (key, route) in &by_key {
+        assert_eq!(route.str("apiId"), API_ID, "{key}");
+        assert_eq!(
+            route.str("target"),
+            "integrations/connection-integration-id",
+            "{key}"
+        );
+        if *key == routes::CONNECT {
+            assert_eq!(route.str("authorizationType"), "CUSTOM");
+            assert_eq!(route.str("authorizerId"), "connect-authorizer-id");
+        } else {
+            assert_eq!(route.str("authorizationType"), "NONE", "{key}");
+            assert!(route.input("authorizerId").is_null(), "{key}");
+        }
+        if routes::TWO_WAY.contains(key) {
+            assert_eq!(
+                route.str("routeResponseSelectionExpression"),
+                "$default",
+                "{key}"
+            );
+        } else {
+            assert!(
+                route.input("routeResponseSelectionExpression").is_null(),
+                "{key}"
+            );
+        }
+    }
+
+    // A `$default` route response on each two-way route, and none elsewhere.
+    let responses = run.of_type("aws:apigatewayv2/routeResponse:RouteResponse");
+    let mut answered: Vec<String> = responses
+        .iter()
+        .map(|r| {
+            assert_eq!(r.str("routeResponseKey"), "$default");
+            assert_eq!(r.str("apiId"), API_ID);
+            r.str("routeId").to_string()
+        })
+        .collect();
+    answered.sort();
+    let mut two_way: Vec<String> = routes::TWO_WAY
+        .iter()
+        .map(|k| format!("{}-route-id", k.trim_start_matches('$')))
+        .collect();
+    two_way.sort();
+    assert_eq!(answered, two_way);
+}
+
+#[tokio::test]
+async fn authorizer_lets_both_query_string_and_header_tokens_through() {
+    let run = update(&[]).await;
+    let authorizer = run.named(
+        "aws:apigatewayv2/authorizer:Authorizer",
+        "connect-authorizer",
+    );
+    assert_eq!(authorizer.str("authorizerType"), "REQUEST");
+    assert_eq!(
+        authorizer.str("authorizerUri"),
+        invoke_arn("wspush-dev-authorizer")
+    );
+    // No identity source: API Gateway would answer 401 itself whenever a configured source is
+    // missing, so a query-string-only or header-only client would never reach the authorizer.
+    assert_eq!(authorizer.input("identitySources"), &json!([]));
+    assert!(authorizer.input("authorizerResultTtlInSeconds").is_null());
+}
+
+#[tokio::test]
+async fn deployment_is_redone_when_routes_change_and_the_stage_serves_it() {
+    let run = update(&[]).await;
+    let deployment = run.named(
+        "aws:apigatewayv2/deployment:Deployment",
+        "websocket-deployment",
+    );
+    let triggers = string_map(deployment.input("triggers"));
+    let mut keys: Vec<&str> = triggers.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    let mut expected = routes::ALL.to_vec();
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
+    assert_eq!(
+        triggers[routes::CONNECT],
+        "connect-route-id|integrations/connection-integration-id|CUSTOM|connect-authorizer-id"
+    );
+    assert_eq!(
+        triggers[routes::PING],
+        "ping-route-id|integrations/connection-integration-id|NONE||response:ping-route-response-id"
+    );
+
+    let stage = run.named("aws:apigatewayv2/stage:Stage", "websocket-stage");
+    assert_eq!(stage.str("apiId"), API_ID);
+    assert_eq!(stage.str("name"), defaults::STAGE);
+    assert_eq!(stage.str("deploymentId"), "websocket-deployment-id");
+    assert!(stage.input("autoDeploy").is_null());
+    let access_logs = stage.input("accessLogSettings");
+    let log_group = run.named("aws:cloudwatch/logGroup:LogGroup", "api-access-logs");
+    assert_eq!(
+        access_logs["destinationArn"],
+        format!("arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/apigateway/wspush-0001")
+    );
+    assert_eq!(log_group.input("retentionInDays"), &json!(14.0));
+    let format: serde_json::Value =
+        serde_json::from_str(access_logs["format"].as_str().expect("format")).expect("JSON format");
+    assert_eq!(format["routeKey"], "$context.routeKey");
+    assert_eq!(format["connectionId"], "$context.connectionId");
+    let throttling = stage.input("defaultRouteSettings");
+    assert_eq!(throttling["throttlingBurstLimit"], json!(500.0));
+    assert_eq!(throttling["throttlingRateLimit"], json!(1000.0));
+}
+
+#[tokio::test]
+async fn throttling_comes_from_config() {
+    let run = update(&[
+        ("ThrottlingBurstLimit", "50"),
+        ("ThrottlingRateLimit", "100"),
+    ])
+    .await;
+    let stage = run.named("aws:apigatewayv2/stage:Stage", "websocket-stage");
+    assert_eq!(
+        stage.input("defaultRouteSettings")["throttlingBurstLimit"],
+        json!(50.0)
+    );
+    assert_eq!(
+        stage.input("defaultRouteSettings")["throttlingRateLimit"],
+        json!(100.0)
+    );
+}
+
+#[tokio::test]
+async fn functions_share_the_artifact_runtime_tracing_and_own_log_groups() {
+    let run = update(&[]).await;
+    let functions = run.of_type("aws:lambda/function:Function");
+    let mut names: Vec<&str> = functions.iter().map(|f| f.str("name")).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "CreateTestJwt",
+            "wspush-dev-authorizer",
+            "wspush-dev-connection",
+            "wspush-dev-events"
+        ]
+    );
+    for function in functions {
+        let name = function.str("name");
+        assert_eq!(function.str("runtime"), "provided.al2023", "{name}");
+        assert_eq!(function.str("handler"), "bootstrap", "{name}");
+        assert_eq!(function.input("architectures"), &json!(["arm64"]), "{name}");
+        assert_eq!(
+            function.input("code"),
+            &json!({SIG_KEY: "0def7320c3a5731c473e5ecbe6d01bc7", "path": "target/lambda/bootstrap/bootstrap.zip"}),
+            "{name}"
+        );
+        assert_eq!(
+            function.input("tracingConfig"),
+            &json!({"mode": "Active"}),
+            "{name}"
+        );
+        assert_eq!(
+            function.input("loggingConfig")["logGroup"],
+            format!("/aws/lambda/{name}")
+        );
+        let log_group = run
+            .of_type("aws:cloudwatch/logGroup:LogGroup")
+            .into_iter()
+            .find(|g| g.input("name") == &json!(format!("/aws/lambda/{name}")))
+            .unwrap_or_else(|| panic!("no log group for {name}"));
+        assert_eq!(log_group.input("retentionInDays"), &json!(14.0));
+    }
+}
+
+#[tokio::test]
+async fn architecture_artifact_and_retention_come_from_config() {
+    let run = update(&[
+        ("LambdaArchitecture", "x86_64"),
+        ("LambdaArtifact", "dist/bootstrap.zip"),
+        ("LogRetentionDays", "30"),
+    ])
+    .await;
+    for function in run.of_type("aws:lambda/function:Function") {
+        assert_eq!(function.input("architectures"), &json!(["x86_64"]));
+        assert_eq!(function.input("code")["path"], "dist/bootstrap.zip");
+    }
+    for group in run.of_type("aws:cloudwatch/logGroup:LogGroup") {
+        assert_eq!(group.input("retentionInDays"), &json!(30.0));
+    }
+}
+
+#[tokio::test]
+async fn each_function_gets_only_the_environment_it_reads() {
+    let run = update(&[("JwtIssuer", "https://issuer.example.com")]).await;
+    let variables = |part: &str| {
+        string_map(
+            &run.named("aws:lambda/function:Function", &format!("{part}-function"))
+                .input("environment")["variables"],
+        )
+    };
+    let secret_arn =
+        format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:jwt-secret-0001-AbCdEf");
+    let table_vars = [
+        (env::TABLE_NAME, "websocket".to_string()),
+        (env::INDEX_NAME, "GSI1".to_string()),
+        (
+            env::RECORD_TTL_SECONDS,
+            defaults::RECORD_TTL_SECONDS.to_string(),
+        ),
+    ];
+    let common = [
+        (env::LOG_FORMAT, "json".to_string()),
+        (env::JWT_ISSUER, "https://issuer.example.com".to_string()),
+    ];
+    let as_map = |pairs: Vec<(&str, String)>| -> HashMap<String, String> {
+        pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    };
+
+    let mut authorizer = common.to_vec();
+    authorizer.push((env::JWT_SECRET_ID, secret_arn.clone()));
+    assert_eq!(variables("authorizer"), as_map(authorizer));
+
+    let mut test_token = common.to_vec();
+    test_token.push((env::JWT_SECRET_ID, secret_arn.clone()));
+    test_token.push((env::TEST_TOKENS_ENABLED, "true".to_string()));
+    assert_eq!(variables("test-token"), as_map(test_token));
+
+    let mut connection = common.to_vec();
+    connection.extend(table_vars.iter().cloned());
+    assert_eq!(variables("connection"), as_map(connection));
+
+    let mut events = common.to_vec();
+    events.extend(table_vars.iter().cloned());
+    events.push((
+        env::MANAGEMENT_ENDPOINT,
+        format!("https://{API_ID}.execute-api.{REGION}.amazonaws.com/production"),
+    ));
+    events.push((
+        env::PUSH_CONCURRENCY,
+        defaults::PUSH_CONCURRENCY.to_string(),
+    ));
+    events.push((
+        env::PUSH_MAX_ATTEMPTS,
+        defaults::PUSH_MAX_ATTEMPTS.to_string(),
+    ));
+    assert_eq!(variables("events"), as_map(events));
+
+    let test_token_function = run.named("aws:lambda/function:Function", "test-token-function");
+    assert_eq!(
+        test_token_function.str("name"),
+        defaults::TEST_TOKEN_FUNCTION
+    );
+}
+
+#[tokio::test]
+async fn each_detail_type_flows_through_a_queue_with_a_dead_letter_queue_to_the_consumer() {
+    let run = update(&[]).await;
+    let rules = run.of_type("aws:cloudwatch/eventRule:EventRule");
+    let mut patterns: Vec<serde_json::Value> =
+        rules.iter().map(|r| r.json("eventPattern")).collect();
+    patterns.sort_by_key(|p| p.to_string());
+    assert_eq!(
+        patterns,
+        vec![
+            json!({"detail-type": [detail_types::ENTITY_UPDATED]}),
+            json!({"detail-type": [detail_types::USER_PUSH]}),
+        ]
+    );
+    for part in ["entity-updated", "user-push"] {
+        let queue_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{part}-queue-0001");
+        let dlq_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{part}-dlq-0001");
+        let rule = run.named(
+            "aws:cloudwatch/eventRule:EventRule",
+            &format!("{part}-rule"),
+        );
+        assert!(rule.input("eventBusName").is_null(), "the default bus");
+        let target = run.named(
+            "aws:cloudwatch/eventTarget:EventTarget",
+            &format!("{part}-target"),
+        );
+        assert_eq!(target.str("rule"), format!("{part}-rule-0001"));
+        assert_eq!(target.str("arn"), queue_arn);
+
+        let queue = run.named("aws:sqs/queue:Queue", &format!("{part}-queue"));
+        assert_eq!(
+            queue.json("redrivePolicy"),
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})
+        );
+        assert_eq!(queue.input("visibilityTimeoutSeconds"), &json!(180.0));
+        let dlq = run.named("aws:sqs/queue:Queue", &format!("{part}-dlq"));
+        assert_eq!(dlq.input("messageRetentionSeconds"), &json!(1_209_600.0));
+
+        let mapping = run.named(
+            "aws:lambda/eventSourceMapping:EventSourceMapping",
+            &format!("{part}-event-source"),
+        );
+        assert_eq!(mapping.str("eventSourceArn"), queue_arn);
+        assert_eq!(
+            mapping.str("functionName"),
+            function_arn("wspush-dev-events")
+        );
+        assert_eq!(
+            mapping.input("functionResponseTypes"),
+            &json!(["ReportBatchItemFailures"])
+        );
+        assert_eq!(mapping.input("batchSize"), &json!(10.0));
+    }
+}
+
+#[tokio::test]
+async fn dead_letter_queues_raise_alarms_on_the_topic() {
+    let run = update(&[]).await;
+    let topic_arn = format!("arn:aws:sns:{REGION}:{ACCOUNT}:dead-letter-alarms-0001");
+    let alarms = run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm");
+    assert_eq!(alarms.len(), 2);
+    for part in ["entity-updated", "user-push"] {
+        let alarm = run.named(
+            "aws:cloudwatch/metricAlarm:MetricAlarm",
+            &format!("{part}-dlq-alarm"),
+        );
+        assert_eq!(alarm.str("namespace"), "AWS/SQS");
+        assert_eq!(
+            alarm.str("metricName"),
+            "ApproximateNumberOfMessagesVisible"
+        );
+        assert_eq!(
+            alarm.input("dimensions"),
+            &json!({"QueueName": format!("{part}-dlq-0001")})
+        );
+        assert_eq!(alarm.str("comparisonOperator"), "GreaterThanThreshold");
+        assert_eq!(alarm.input("threshold"), &json!(0.0));
+        assert_eq!(alarm.input("alarmActions"), &json!([topic_arn]));
+    }
+    assert!(
+        run.of_type("aws:sns/topicSubscription:TopicSubscription")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn table_follows_the_data_model() {
+    let run = update(&[]).await;
+    let table = run.named("aws:dynamodb/table:Table", "connections-table");
+    assert_eq!(table.str("name"), defaults::TABLE_NAME);
+    assert_eq!(table.str("billingMode"), "PAY_PER_REQUEST");
+    assert_eq!(table.str("hashKey"), "pk");
+    assert_eq!(table.str("rangeKey"), "sk");
+    let mut attributes: Vec<String> = table
+        .input("attributes")
+        .as_array()
+        .expect("attributes")
+        .iter()
+        .map(|a| {
+            assert_eq!(a["type"], "S");
+            a["name"].as_str().expect("name").to_string()
+        })
+        .collect();
+    attributes.sort();
+    assert_eq!(attributes, ["GSI1PK", "GSI1SK", "pk", "sk"]);
+    assert_eq!(
+        table.input("globalSecondaryIndexes")[0],
+        json!({
+            "name": defaults::INDEX_NAME,
+            "keySchemas": [
+                {"attributeName": "GSI1PK", "keyType": "HASH"},
+                {"attributeName": "GSI1SK", "keyType": "RANGE"},
+            ],
+            "projectionType": "ALL",
+            "hashKey": null, "nonKeyAttributes": null, "onDemandThroughput": null,
+            "rangeKey": null, "readCapacity": null, "warmThroughput": null, "writeCapacity": null,
+        })
+    );
+    assert_eq!(
+        table.input("ttl"),
+        &json!({"attributeName": "ttl", "enabled": true})
+    );
+    assert_eq!(table.input("pointInTimeRecovery")["enabled"], true);
+}
+
+#[tokio::test]
+async fn custom_domain_is_validated_by_dns_and_mapped_to_the_stage() {
+    let run = update(&[
+        ("DeployCustomDomain", "true"),
+        ("DomainName", "ws.example.com"),
+        ("HostedZoneId", "/hostedzone/Z0123456789ABC"),
+    ])
+    .await;
+    let certificate = run.named("aws:acm/certificate:Certificate", "domain-certificate");
+    assert_eq!(certificate.str("domainName"), "ws.example.com");
+    assert_eq!(certificate.str("validationMethod"), "DNS");
+    let validation_record = run.named(
+        "aws:route53/record:Record",
+        "domain-certificate-validation-record",
+    );
+    assert_eq!(validation_record.str("zoneId"), "Z0123456789ABC");
+    assert_eq!(validation_record.str("name"), "_abc.ws.example.com.");
+    assert_eq!(validation_record.str("type"), "CNAME");
+    assert_eq!(
+        validation_record.input("records"),
+        &json!(["_def.acm-validations.aws."])
+    );
+    let validation = run.named(
+        "aws:acm/certificateValidation:CertificateValidation",
+        "domain-certificate-validation",
+    );
+    assert_eq!(
+        validation.input("validationRecordFqdns"),
+        &json!(["_abc.ws.example.com"])
+    );
+    let certificate_arn = format!("arn:aws:acm:{REGION}:{ACCOUNT}:certificate/0000-1111");
+    assert_eq!(validation.str("certificateArn"), certificate_arn);
+
+    let domain = run.named("aws:apigatewayv2/domainName:DomainName", "custom-domain");
+    assert_eq!(domain.str("domainName"), "ws.example.com");
+    let configuration = domain.input("domainNameConfiguration");
+    assert_eq!(configuration["endpointType"], "REGIONAL");
+    assert_eq!(configuration["securityPolicy"], "TLS_1_2");
+    assert_eq!(configuration["certificateArn"], certificate_arn);
+
+    let mapping = run.named(
+        "aws:apigatewayv2/apiMapping:ApiMapping",
+        "custom-domain-mapping",
+    );
+    assert_eq!(mapping.str("apiId"), API_ID);
+    assert_eq!(mapping.str("domainName"), "ws.example.com");
+    assert_eq!(mapping.str("stage"), "production");
+
+    let alias = run.named("aws:route53/record:Record", "custom-domain-alias");
+    assert_eq!(alias.str("zoneId"), "Z0123456789ABC");
+    assert_eq!(alias.str("name"), "ws.example.com");
+    assert_eq!(alias.str("type"), "A");
+    assert_eq!(
+        alias.input("aliases"),
+        &json!([{
+            "name": format!("d-0123456789.execute-api.{REGION}.amazonaws.com"),
+            "zoneId": "Z1UJRXOUMOOFQ8",
+            "evaluateTargetHealth": false,
+        }])
+    );
+}
