@@ -1,0 +1,130 @@
+//! One error type for every emulated API, answered in the shape that API uses in AWS.
+//!
+//! Clients parse these bodies: the SDKs read the error code from the `x-amzn-ErrorType` header
+//! (REST APIs: `@connections`, Lambda) or from `__type` in the body (JSON 1.1: EventBridge), so
+//! both are always set. Internal failures are logged with their cause and answered with a
+//! generic message, as AWS does.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// A refused request, with the status and error code its AWS API would answer.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// `@connections` on a connection that is closed or never existed.
+    #[error("connection {0:?} is gone or never existed")]
+    Gone(String),
+    /// A path under a stage this API does not have.
+    #[error("Forbidden")]
+    Forbidden,
+    /// The `$connect` authorizer refused the token.
+    #[error("Unauthorized")]
+    Unauthorized,
+    /// A message over API Gateway's 128 KB limit.
+    #[error("message is {size} bytes; the limit is {limit} bytes")]
+    PayloadTooLarge { size: usize, limit: usize },
+    /// A JSON 1.1 request whose `X-Amz-Target` names no operation the gateway emulates.
+    #[error("{0}")]
+    UnknownOperation(String),
+    /// A JSON 1.1 body that is not the JSON the operation expects.
+    #[error("{0}")]
+    Serialization(String),
+    /// A request outside an operation's constraints.
+    #[error("{0}")]
+    Validation(String),
+    /// Lambda `Invoke` of a function the gateway does not host.
+    #[error("Function not found: {0}")]
+    FunctionNotFound(String),
+    /// Lambda `Invoke` with a payload that is not JSON.
+    #[error("Could not parse request body into json: {0}")]
+    InvalidRequestContent(String),
+    /// A plain HTTP request to the WebSocket endpoint.
+    #[error("this is a WebSocket endpoint: connect with a WebSocket client, e.g. wscat -c \"ws://HOST/STAGE?access_token=TOKEN\"")]
+    UpgradeRequired,
+    /// A path no emulated API serves.
+    #[error("no emulated API serves {0}")]
+    NotFound(String),
+    /// A fault of the gateway or the runtime; the cause is logged, not sent.
+    #[error("Internal server error")]
+    Internal(String),
+}
+
+impl GatewayError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::Gone(_) => StatusCode::GONE,
+            GatewayError::Forbidden => StatusCode::FORBIDDEN,
+            GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
+            GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::UnknownOperation(_)
+            | GatewayError::Serialization(_)
+            | GatewayError::Validation(_)
+            | GatewayError::InvalidRequestContent(_) => StatusCode::BAD_REQUEST,
+            GatewayError::FunctionNotFound(_) | GatewayError::NotFound(_) => StatusCode::NOT_FOUND,
+            GatewayError::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
+            GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The error code AWS would name.
+    pub fn code(&self) -> &'static str {
+        match self {
+            GatewayError::Gone(_) => "GoneException",
+            GatewayError::Forbidden => "ForbiddenException",
+            GatewayError::Unauthorized => "UnauthorizedException",
+            GatewayError::PayloadTooLarge { .. } => "PayloadTooLargeException",
+            GatewayError::UnknownOperation(_) => "UnknownOperationException",
+            GatewayError::Serialization(_) => "SerializationException",
+            GatewayError::Validation(_) => "ValidationException",
+            GatewayError::FunctionNotFound(_) => "ResourceNotFoundException",
+            GatewayError::InvalidRequestContent(_) => "InvalidRequestContentException",
+            GatewayError::UpgradeRequired => "UpgradeRequired",
+            GatewayError::NotFound(_) => "NotFoundException",
+            GatewayError::Internal(_) => "InternalServerErrorException",
+        }
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        if let GatewayError::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        }
+        let status = self.status();
+        let code = self.code();
+        let message = self.to_string();
+        // Lambda's errors carry `Type` and `Message`; the others `__type` and `message`. Both
+        // spellings of the message are accepted by every SDK, so send what each API sends.
+        let body = match self {
+            GatewayError::FunctionNotFound(_) | GatewayError::InvalidRequestContent(_) => {
+                json!({"Type": "User", "Message": message, "message": message})
+            }
+            _ => json!({"__type": code, "message": message}),
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert("x-amzn-ErrorType", HeaderValue::from_static(code));
+        if is_json11(code) {
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-amz-json-1.1"),
+            );
+        }
+        response
+    }
+}
+
+/// Errors of the JSON 1.1 protocol (EventBridge) use its content type.
+fn is_json11(code: &str) -> bool {
+    matches!(
+        code,
+        "UnknownOperationException" | "SerializationException" | "ValidationException"
+    )
+}
+
+/// The fallback for paths no emulated API serves.
+pub async fn not_found(uri: axum::http::Uri) -> GatewayError {
+    GatewayError::NotFound(uri.path().to_string())
+}

@@ -1,0 +1,238 @@
+//! `wspush-gateway`: the whole push service on 127.0.0.1, one port, one command.
+//!
+//! Options → store → bind → banner → serve until Ctrl-C (or SIGTERM). The banner's first line,
+//! `listening on 127.0.0.1:PORT`, is for scripts and tests (`--port 0` picks a free port).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::net::TcpListener;
+use wspush_contract::{defaults, limits};
+use wspush_gateway::store::StoreChoice;
+use wspush_gateway::{GatewayConfig, Limits};
+
+/// The local gateway: API Gateway WebSocket + @connections, EventBridge PutEvents and Lambda
+/// Invoke (CreateTestJwt) on one port, hosting the push service's runtime in-process.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Port on 127.0.0.1 for everything (0 picks a free one).
+    #[arg(long, env = "WSPUSH_PORT", default_value_t = 3001)]
+    port: u16,
+    /// HS256 secret for tokens. Default: a random secret for this run only.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Stage name in URLs: ws://127.0.0.1:PORT/STAGE.
+    #[arg(long, env = "WSPUSH_STAGE", default_value = defaults::STAGE)]
+    stage: String,
+    /// Use DynamoDB at this endpoint (e.g. DynamoDB Local) instead of the embedded store.
+    #[arg(long, env = "WSPUSH_DYNAMODB_ENDPOINT")]
+    dynamodb_endpoint: Option<String>,
+    /// DynamoDB table (created when missing).
+    #[arg(long, env = "WSPUSH_TABLE", default_value = defaults::TABLE_NAME)]
+    table: String,
+    /// DynamoDB index on GSI1PK/GSI1SK.
+    #[arg(long, env = "WSPUSH_INDEX", default_value = defaults::INDEX_NAME)]
+    index: String,
+    /// Region in ARNs, events and SDK signing.
+    #[arg(long, env = "WSPUSH_REGION", default_value = "us-east-1")]
+    region: String,
+    /// Largest client frame; larger closes with 1009.
+    #[arg(long, env = "WSPUSH_MAX_FRAME_BYTES", default_value_t = limits::MAX_FRAME_BYTES)]
+    max_frame_bytes: usize,
+    /// Largest client message or @connections POST.
+    #[arg(long, env = "WSPUSH_MAX_MESSAGE_BYTES", default_value_t = limits::MAX_MESSAGE_BYTES)]
+    max_message_bytes: usize,
+    /// Seconds without a client frame before the socket is closed.
+    #[arg(long, env = "WSPUSH_IDLE_TIMEOUT_SECS", default_value_t = limits::IDLE_TIMEOUT_SECS)]
+    idle_timeout_secs: u64,
+    /// Maximum seconds a connection lives.
+    #[arg(long, env = "WSPUSH_MAX_CONNECTION_SECS", default_value_t = limits::MAX_CONNECTION_SECS)]
+    max_connection_secs: u64,
+    /// PostToConnection calls in flight per event.
+    #[arg(long, env = "WSPUSH_PUSH_CONCURRENCY", default_value_t = defaults::PUSH_CONCURRENCY)]
+    push_concurrency: usize,
+}
+
+impl Args {
+    fn config(&self) -> anyhow::Result<GatewayConfig> {
+        anyhow::ensure!(
+            self.max_frame_bytes > 0,
+            "--max-frame-bytes must be above 0"
+        );
+        anyhow::ensure!(
+            self.max_message_bytes >= self.max_frame_bytes,
+            "--max-message-bytes must be at least --max-frame-bytes"
+        );
+        anyhow::ensure!(
+            self.idle_timeout_secs > 0,
+            "--idle-timeout-secs must be above 0"
+        );
+        anyhow::ensure!(
+            self.max_connection_secs > 0,
+            "--max-connection-secs must be above 0"
+        );
+        anyhow::ensure!(
+            self.push_concurrency > 0,
+            "--push-concurrency must be above 0"
+        );
+        anyhow::ensure!(
+            !self.stage.is_empty()
+                && self
+                    .stage
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "--stage must be letters, digits, '-' or '_'"
+        );
+        Ok(GatewayConfig {
+            stage: self.stage.clone(),
+            region: self.region.clone(),
+            limits: Limits {
+                max_frame_bytes: self.max_frame_bytes,
+                max_message_bytes: self.max_message_bytes,
+                idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+                max_connection: Duration::from_secs(self.max_connection_secs),
+            },
+            push_concurrency: self.push_concurrency,
+            ..GatewayConfig::default()
+        })
+    }
+
+    fn store(&self) -> StoreChoice {
+        match &self.dynamodb_endpoint {
+            Some(endpoint) if !endpoint.trim().is_empty() => StoreChoice::DynamoDb {
+                endpoint: endpoint.trim().to_string(),
+                table: self.table.clone(),
+                index: self.index.clone(),
+            },
+            _ => StoreChoice::Embedded,
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    // Logs go to stderr, so stdout holds only the banner scripts read.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let config = args.config()?;
+    let choice = args.store();
+    let store = wspush_gateway::store::build(&choice, &config.region)
+        .await
+        .context("the store is not ready (is DynamoDB Local running at that endpoint?)")?;
+    let (secret, random_secret) = match &args.jwt_secret {
+        Some(secret) if !secret.is_empty() => (secret.clone(), false),
+        _ => (random_secret(), true),
+    };
+
+    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)))
+        .await
+        .with_context(|| format!("cannot listen on 127.0.0.1:{} (try --port 0)", args.port))?;
+    let addr = listener.local_addr()?;
+    let state = wspush_gateway::state(config.clone(), store, secret.as_bytes(), addr);
+    let token = mint_token(&state).await?;
+    print_banner(&config, &choice, addr, &token, random_secret);
+
+    wspush_gateway::serve(listener, state, shutdown_signal()).await?;
+    eprintln!("wspush-gateway stopped");
+    Ok(())
+}
+
+fn random_secret() -> String {
+    let bytes: [u8; 24] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Mints the banner's token through the same path `aws lambda invoke` takes.
+async fn mint_token(state: &wspush_gateway::AppState) -> anyhow::Result<String> {
+    let answer = state
+        .runtime()
+        .handle(serde_json::json!({}))
+        .await
+        .map_err(|e| anyhow::anyhow!("could not mint a test token: {e}"))?;
+    answer
+        .get("token")
+        .and_then(|t| t.as_str())
+        .map(str::to_string)
+        .context("the token function answered without a token")
+}
+
+fn print_banner(
+    config: &GatewayConfig,
+    store: &StoreChoice,
+    addr: SocketAddr,
+    token: &str,
+    random_secret: bool,
+) {
+    let stage = &config.stage;
+    let http = format!("http://{addr}");
+    let ws = format!("ws://{addr}/{stage}");
+    let secret_note = if random_secret {
+        " (signed with a random secret for this run; pass --jwt-secret or JWT_SECRET to keep tokens valid across restarts)"
+    } else {
+        ""
+    };
+    println!(
+        "listening on {addr}
+
+wspush local gateway, stage {stage}, store: {store}
+  WebSocket      {ws}   (also ws://{addr}/)
+  @connections   {http}/{stage}/@connections/{{connectionId}}
+  EventBridge    {http}   (PutEvents)
+  Lambda         {http}   (Invoke CreateTestJwt)
+
+Test token, valid one hour{secret_note}:
+  {token}
+
+Connect (token in the query string, or as a subprotocol as browsers send it):
+  wscat -c \"{ws}?access_token={token}\"
+  wscat -c \"{ws}\" -s websocket -s {token}
+then send: {{\"action\":\"subscribe\",\"entityId\":\"myEntityId\"}}
+
+Publish and mint with the aws CLI (any dummy credentials):
+  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION={region}
+  aws events put-events --endpoint-url {http} --entries file://examples/entity-updated.json
+  aws events put-events --endpoint-url {http} --entries file://examples/send-user-push-notification.json
+  aws lambda invoke --endpoint-url {http} --function-name CreateTestJwt response.json
+
+Limits: frame {frame} B, message {message} B, idle {idle} s, connection {max} s. Ctrl-C stops.",
+        store = store.describe(),
+        region = config.region,
+        frame = config.limits.max_frame_bytes,
+        message = config.limits.max_message_bytes,
+        idle = config.limits.idle_timeout.as_secs(),
+        max = config.limits.max_connection.as_secs(),
+    );
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    eprintln!("shutting down: closing sockets (each runs $disconnect)");
+}

@@ -1,0 +1,186 @@
+//! A real gateway on 127.0.0.1 port 0, and a WebSocket client for it.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use wspush_gateway::{AppState, GatewayConfig};
+use wspush_runtime::auth::{TestTokenRequest, TokenKeys};
+use wspush_runtime::config::JwtSettings;
+use wspush_runtime::store::MemoryStore;
+
+pub const SECRET: &str = "gateway-test-secret";
+
+pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub store: MemoryStore,
+    pub keys: TokenKeys,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl TestGateway {
+    pub async fn start() -> Self {
+        Self::start_with(GatewayConfig::default()).await
+    }
+
+    pub async fn start_with(config: GatewayConfig) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let addr = listener.local_addr().expect("local addr");
+        let store = MemoryStore::new();
+        let state = wspush_gateway::state(config, Arc::new(store.clone()), SECRET.as_bytes(), addr);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(wspush_gateway::serve(listener, state.clone(), async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            state,
+            store,
+            keys: TokenKeys::new(SECRET.as_bytes(), JwtSettings::default()),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// A valid token for `user`.
+    pub fn token(&self, user: &str) -> String {
+        let request = TestTokenRequest {
+            user_id: Some(user.to_string()),
+            ..TestTokenRequest::default()
+        };
+        self.keys.mint(&request, now()).expect("mint")
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/production", self.addr)
+    }
+
+    pub fn http(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Connects with the token in the query string.
+    pub async fn connect(&self, user: &str) -> Client {
+        let url = format!("{}?access_token={}", self.ws_url(), self.token(user));
+        let (client, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect");
+        client
+    }
+
+    /// Stops the server and waits until every socket ran `$disconnect`.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let served = tokio::time::timeout(Duration::from_secs(10), task).await;
+            assert!(
+                matches!(served, Ok(Ok(Ok(())))),
+                "server stopped cleanly: {served:?}"
+            );
+        }
+    }
+}
+
+/// Connects to `url`, offering `protocols` in `Sec-WebSocket-Protocol` when given.
+pub async fn connect_raw(
+    url: &str,
+    protocols: Option<&str>,
+) -> Result<
+    (
+        Client,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ),
+    tokio_tungstenite::tungstenite::Error,
+> {
+    let mut request = url.into_client_request()?;
+    if let Some(protocols) = protocols {
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_str(protocols).expect("header value"),
+        );
+    }
+    tokio_tungstenite::connect_async(request).await
+}
+
+/// The HTTP status of a refused handshake.
+pub fn refusal_status(error: &tokio_tungstenite::tungstenite::Error) -> Option<u16> {
+    match error {
+        tokio_tungstenite::tungstenite::Error::Http(response) => Some(response.status().as_u16()),
+        _ => None,
+    }
+}
+
+pub async fn send_json(client: &mut Client, value: Value) {
+    client
+        .send(Message::Text(value.to_string().into()))
+        .await
+        .expect("send");
+}
+
+/// The next text frame as JSON, skipping pings; panics after `secs`.
+pub async fn next_json(client: &mut Client, secs: u64) -> Value {
+    let deadline = Duration::from_secs(secs);
+    loop {
+        let frame = tokio::time::timeout(deadline, client.next())
+            .await
+            .expect("a frame in time")
+            .expect("socket open")
+            .expect("frame reads");
+        match frame {
+            Message::Text(text) => return serde_json::from_str(&text).expect("frame is JSON"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// Whether no data frame arrives within `millis`.
+pub async fn silent_for(client: &mut Client, millis: u64) -> bool {
+    tokio::time::timeout(Duration::from_millis(millis), client.next())
+        .await
+        .is_err()
+}
+
+/// Waits for the close frame and returns its code.
+pub async fn close_code(client: &mut Client, secs: u64) -> Option<u16> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        match tokio::time::timeout_at(deadline, client.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(_))) | Ok(None) | Err(_) => return None,
+        }
+    }
+}
+
+/// Polls `check` until it holds or `secs` pass.
+pub async fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while tokio::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    check()
+}
