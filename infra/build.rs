@@ -9,6 +9,7 @@ use std::path::Path;
 /// Every module the schema holds; the filter keeps the generated code to these.
 const MODULES: &[&str] = &[
     "acm",
+    "apigateway",
     "apigatewayv2",
     "cloudwatch",
     "dynamodb",

@@ -39,6 +39,7 @@ PROVIDER_VERSION = "7.51.1"
 RESOURCES = [
     ("acm", "certificate"),
     ("acm", "certificate_validation"),
+    ("apigateway", "account"),
     ("apigatewayv2", "api"),
     ("apigatewayv2", "api_mapping"),
     ("apigatewayv2", "authorizer"),

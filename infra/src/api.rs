@@ -16,6 +16,7 @@
 use pulumi_gestalt_rust::{Context, Output, pulumi_combine};
 use wspush_contract::routes;
 
+use crate::aws::apigateway::account::{self, AccountArgs};
 use crate::aws::apigatewayv2::{
     api::{self, ApiArgs},
     authorizer::{self, AuthorizerArgs},
@@ -26,11 +27,27 @@ use crate::aws::apigatewayv2::{
     stage::{self, StageArgs},
 };
 use crate::aws::cloudwatch::log_group::{self, LogGroupArgs};
+use crate::aws::iam::role::{self, RoleArgs};
+use crate::aws::iam::role_policy::{self, RolePolicyArgs};
 use crate::aws::lambda::permission::{self, PermissionArgs};
 use crate::aws::types::apigatewayv2::{StageAccessLogSettings, StageDefaultRouteSettings};
 use crate::config::StackConfig;
 use crate::functions::{Function, Functions};
 use crate::out;
+use crate::policy::{self, Statement};
+
+/// What API Gateway does with the CloudWatch role: the actions of the AWS managed policy
+/// `AmazonAPIGatewayPushToCloudWatchLogs`, granted on this account's log groups in this region
+/// instead of `*`.
+pub const PUSH_TO_CLOUDWATCH_ACTIONS: [&str; 7] = [
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:DescribeLogGroups",
+    "logs:DescribeLogStreams",
+    "logs:PutLogEvents",
+    "logs:GetLogEvents",
+    "logs:FilterLogEvents",
+];
 
 /// Fields of the access log line: one JSON object per request, with what identifies a client
 /// and what went wrong ($context variables of WebSocket APIs).
@@ -200,6 +217,14 @@ pub fn declare_routes(
             .retention_in_days(config.log_retention_days)
             .build_struct(),
     );
+    // The stage may only log once the region's API Gateway account has a CloudWatch role; taking
+    // the log destination through the account setting orders the two.
+    let access_log_arn = if config.manage_api_gateway_account {
+        let account = declare_cloudwatch_role(ctx, api);
+        pulumi_combine!(access_logs.arn, account).map(|(arn, _)| arn)
+    } else {
+        access_logs.arn
+    };
     let stage = stage::create(
         ctx,
         "websocket-stage",
@@ -207,7 +232,7 @@ pub fn declare_routes(
             .api_id(api.id.clone())
             .name(config.stage_name.clone())
             .deployment_id(deployment.id)
-            .access_log_settings(access_logs.arn.map(|arn| {
+            .access_log_settings(access_log_arn.map(|arn| {
                 StageAccessLogSettings::builder()
                     .destination_arn(arn)
                     .format(ACCESS_LOG_FORMAT.to_string())
@@ -227,6 +252,64 @@ pub fn declare_routes(
         name: stage.name,
         invoke_url: stage.invoke_url,
     }
+}
+
+/// The account-level CloudWatch role of API Gateway in this region (`ManageApiGatewayAccount`).
+///
+/// API Gateway writes WebSocket access and execution logs with one role per account and region,
+/// set in its account settings; a fresh account has none and refuses a stage with access logs.
+/// This is a regional singleton: another stack (or a person) may manage it instead, which is what
+/// `ManageApiGatewayAccount = false` is for. Returns the account setting's id.
+fn declare_cloudwatch_role(ctx: &Context, api: &WebSocketApi) -> Output<String> {
+    let trust = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Service": "apigateway.amazonaws.com" },
+            "Action": "sts:AssumeRole",
+        }],
+    })
+    .to_string();
+    let role = role::create(
+        ctx,
+        "apigateway-cloudwatch-role",
+        RoleArgs::builder()
+            .assume_role_policy(trust)
+            .description("API Gateway writes WebSocket access and execution logs to CloudWatch")
+            .build_struct(),
+    );
+    // `arn:aws:execute-api:{region}:{account}:{api}` -> `arn:aws:logs:{region}:{account}:*`.
+    let log_groups = api.execution_arn.map(|arn| {
+        let parts: Vec<&str> = arn.split(':').collect();
+        match parts.as_slice() {
+            ["arn", partition, _, region, account, ..] => {
+                format!("arn:{partition}:logs:{region}:{account}:*")
+            }
+            _ => format!("{arn}:unexpected-execution-arn"),
+        }
+    });
+    let inline_policy = role_policy::create(
+        ctx,
+        "apigateway-cloudwatch-policy",
+        RolePolicyArgs::builder()
+            .role(role.name)
+            .policy(log_groups.map(|resource| {
+                policy::identity_policy(&[Statement::allow(
+                    &PUSH_TO_CLOUDWATCH_ACTIONS,
+                    vec![resource],
+                )])
+            }))
+            .build_struct(),
+    );
+    let role_arn = pulumi_combine!(role.arn, inline_policy.id).map(|(arn, _)| arn);
+    account::create(
+        ctx,
+        "apigateway-account",
+        AccountArgs::builder()
+            .cloudwatch_role_arn(role_arn)
+            .build_struct(),
+    )
+    .id
 }
 
 /// Lets API Gateway invoke `function`, only from `source_arn` (this API's stage routes or its

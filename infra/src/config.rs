@@ -37,6 +37,7 @@ pub mod keys {
     pub const DOMAIN_NAME: &str = "DomainName";
     pub const HOSTED_ZONE_ID: &str = "HostedZoneId";
     pub const ALARM_EMAIL: &str = "AlarmEmail";
+    pub const MANAGE_API_GATEWAY_ACCOUNT: &str = "ManageApiGatewayAccount";
 }
 
 /// What `cargo lambda build --release --arm64 --output-format zip` writes, relative to the
@@ -113,6 +114,9 @@ pub struct StackConfig {
     pub deploy_test_jwt_function: bool,
     pub custom_domain: Option<CustomDomain>,
     pub alarm_email: Option<String>,
+    /// Whether this stack sets the region's API Gateway CloudWatch role (needed once per account
+    /// and region before a WebSocket stage may write access logs).
+    pub manage_api_gateway_account: bool,
 }
 
 impl StackConfig {
@@ -220,6 +224,11 @@ impl StackConfig {
             )?,
             custom_domain,
             alarm_email: text(keys::ALARM_EMAIL),
+            manage_api_gateway_account: flag(
+                keys::MANAGE_API_GATEWAY_ACCOUNT,
+                text(keys::MANAGE_API_GATEWAY_ACCOUNT),
+                true,
+            )?,
         })
     }
 }

@@ -22,6 +22,8 @@ fn domain_config() -> Vec<(&'static str, &'static str)> {
 /// Resource counts by type of the default stack (no custom domain, no alarm email).
 fn expected_counts() -> BTreeMap<String, usize> {
     [
+        // the region's API Gateway CloudWatch role setting (`ManageApiGatewayAccount`)
+        ("aws:apigateway/account:Account", 1),
         ("aws:apigatewayv2/api:Api", 1),
         ("aws:apigatewayv2/authorizer:Authorizer", 1),
         ("aws:apigatewayv2/deployment:Deployment", 1),
@@ -35,8 +37,9 @@ fn expected_counts() -> BTreeMap<String, usize> {
         ("aws:cloudwatch/logGroup:LogGroup", 5),
         ("aws:cloudwatch/metricAlarm:MetricAlarm", 2),
         ("aws:dynamodb/table:Table", 1),
-        ("aws:iam/role:Role", 4),
-        ("aws:iam/rolePolicy:RolePolicy", 4),
+        // four functions and API Gateway's CloudWatch role
+        ("aws:iam/role:Role", 5),
+        ("aws:iam/rolePolicy:RolePolicy", 5),
         ("aws:lambda/eventSourceMapping:EventSourceMapping", 2),
         ("aws:lambda/function:Function", 4),
         ("aws:lambda/permission:Permission", 2),
@@ -76,11 +79,11 @@ fn domain_resources() -> Vec<(String, String)> {
 }
 
 #[tokio::test]
-async fn default_stack_registers_52_resources_and_no_domain() {
+async fn default_stack_registers_55_resources_and_no_domain() {
     let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
     assert!(run.success, "{}", run.stderr);
     assert_eq!(run.counts(), expected_counts());
-    assert_eq!(run.custom().len(), 52);
+    assert_eq!(run.custom().len(), 55);
     // The stack resource comes first, named <project>-<stack>.
     assert_eq!(run.resources[0].type_, "pulumi:pulumi:Stack");
     assert_eq!(run.resources[0].name, format!("{PROJECT}-{STACK}"));
@@ -97,7 +100,7 @@ async fn custom_domain_adds_exactly_its_six_resources() {
     let plain = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
     let with_domain = run_program(Mode::Update, &domain_config(), &["JwtSecret"]).await;
     assert!(with_domain.success, "{}", with_domain.stderr);
-    assert_eq!(with_domain.custom().len(), 58);
+    assert_eq!(with_domain.custom().len(), 61);
     let added: Vec<_> = with_domain
         .names()
         .into_iter()
@@ -196,7 +199,7 @@ async fn test_token_function_can_be_left_out() {
     .await;
     assert!(run.success, "{}", run.stderr);
     // Its function, role, policy and log group go.
-    assert_eq!(run.custom().len(), 48);
+    assert_eq!(run.custom().len(), 51);
     assert!(
         run.of_type("aws:lambda/function:Function")
             .iter()
@@ -214,7 +217,7 @@ async fn alarm_email_adds_a_subscription() {
     )
     .await;
     assert!(run.success, "{}", run.stderr);
-    assert_eq!(run.custom().len(), 53);
+    assert_eq!(run.custom().len(), 56);
     let subscription = run.named(
         "aws:sns/topicSubscription:TopicSubscription",
         "dead-letter-alarms-email",
@@ -222,6 +225,22 @@ async fn alarm_email_adds_a_subscription() {
     assert_eq!(subscription.str("protocol"), "email");
     assert_eq!(subscription.str("endpoint"), "ops@example.com");
     assert_eq!(subscription.input("topic"), run.output("AlarmTopicArn"));
+}
+
+#[tokio::test]
+async fn api_gateway_account_setting_can_be_left_to_someone_else() {
+    let run = run_program(
+        Mode::Update,
+        &base_config(&[("ManageApiGatewayAccount", "false")]),
+        &["JwtSecret"],
+    )
+    .await;
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.custom().len(), 52);
+    assert!(run.of_type("aws:apigateway/account:Account").is_empty());
+    // The stage still writes access logs.
+    let stage = run.named("aws:apigatewayv2/stage:Stage", "websocket-stage");
+    assert!(stage.input("accessLogSettings")["destinationArn"].is_string());
 }
 
 // ---- configuration errors -------------------------------------------------------------------

@@ -141,11 +141,48 @@ async fn each_role_has_only_the_permissions_its_function_uses() {
 }
 
 #[tokio::test]
+async fn api_gateway_cloudwatch_role_may_only_write_this_regions_logs() {
+    let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
+    assert!(run.success, "{}", run.stderr);
+    let role = run.named("aws:iam/role:Role", "apigateway-cloudwatch-role");
+    let trust = role.json("assumeRolePolicy");
+    assert_eq!(
+        trust["Statement"][0]["Principal"]["Service"],
+        "apigateway.amazonaws.com"
+    );
+    let policy = run.named(
+        "aws:iam/rolePolicy:RolePolicy",
+        "apigateway-cloudwatch-policy",
+    );
+    assert_eq!(policy.str("role"), "apigateway-cloudwatch-role-0001");
+    let log_groups = vec![format!("arn:aws:logs:{REGION}:{ACCOUNT}:*")];
+    let actions = [
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:DescribeLogGroups",
+        "logs:DescribeLogStreams",
+        "logs:PutLogEvents",
+        "logs:GetLogEvents",
+        "logs:FilterLogEvents",
+    ];
+    let pairs: Vec<(&str, &[String])> = actions
+        .iter()
+        .map(|a| (*a, log_groups.as_slice()))
+        .collect();
+    assert_eq!(grants(&policy.json("policy")), expected(&pairs));
+    let account = run.named("aws:apigateway/account:Account", "apigateway-account");
+    assert_eq!(
+        account.str("cloudwatchRoleArn"),
+        format!("arn:aws:iam::{ACCOUNT}:role/apigateway-cloudwatch-role-0001")
+    );
+}
+
+#[tokio::test]
 async fn only_xray_is_granted_on_every_resource() {
     let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
     assert!(run.success, "{}", run.stderr);
     let policies = run.of_type("aws:iam/rolePolicy:RolePolicy");
-    assert_eq!(policies.len(), 4);
+    assert_eq!(policies.len(), 5);
     for policy in policies {
         for (action, resources) in grants(&policy.json("policy")) {
             if resources.contains("*") {

@@ -31,6 +31,7 @@ use pulumi_gestalt_proto::pulumi::pulumirpc::{
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tonic::codegen::tokio_stream::StreamExt;
 use tonic::codegen::tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use tonic::{Request, Response, Status};
@@ -170,7 +171,7 @@ pub async fn run_program(mode: Mode, config: &[(&str, &str)], secret_keys: &[&st
                 recorded: recorded.clone(),
                 mode,
             }))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(monitor_listener), async {
+            .serve_with_incoming_shutdown(no_delay(monitor_listener), async {
                 let _ = monitor_stopped.await;
             }),
     );
@@ -179,7 +180,7 @@ pub async fn run_program(mode: Mode, config: &[(&str, &str)], secret_keys: &[&st
             .add_service(EngineServer::new(FakeEngine {
                 recorded: recorded.clone(),
             }))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(engine_listener), async {
+            .serve_with_incoming_shutdown(no_delay(engine_listener), async {
                 let _ = engine_stopped.await;
             }),
     );
@@ -222,6 +223,19 @@ pub async fn run_program(mode: Mode, config: &[(&str, &str)], secret_keys: &[&st
         resources: recorded.resources.clone(),
         outputs: recorded.outputs.clone(),
     }
+}
+
+/// Accepted connections with Nagle's algorithm off: the program sends one small gRPC request per
+/// resource and waits for the answer, and delayed ACKs would add ~40 ms to each.
+fn no_delay(
+    listener: TcpListener,
+) -> impl tonic::codegen::tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    TcpListenerStream::new(listener).map(|stream| {
+        if let Ok(stream) = &stream {
+            let _ = stream.set_nodelay(true);
+        }
+        stream
+    })
 }
 
 fn launch(
