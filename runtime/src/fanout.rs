@@ -54,10 +54,8 @@ pub fn plan(event: &EventBridgeEvent<Value>) -> Result<(Audience, Vec<u8>), Hand
             .and_then(Value::as_str)
             .filter(|v| !v.is_empty())
     };
-    let message = detail
-        .get("message")
-        .cloned()
-        .ok_or_else(|| invalid("detail.message is required".into()))?;
+    // Optional, as in the quick start, whose publishers may send only the entity id.
+    let message = detail.get("message").filter(|m| !m.is_null()).cloned();
     let event_id = event.id.clone().unwrap_or_default();
     let time = event
         .time

@@ -121,7 +121,8 @@ pub enum Push {
     #[serde(rename = "Entity Updated", rename_all = "camelCase")]
     EntityUpdated {
         entity_id: String,
-        message: Value,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<Value>,
         /// The EventBridge event id, so clients can drop at-least-once duplicates.
         event_id: String,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -129,7 +130,8 @@ pub enum Push {
     },
     #[serde(rename = "User Push Notification", rename_all = "camelCase")]
     UserPushNotification {
-        message: Value,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<Value>,
         #[serde(skip_serializing_if = "Option::is_none")]
         callback: Option<String>,
         event_id: String,
@@ -218,7 +220,7 @@ mod tests {
         );
         let push = Push::EntityUpdated {
             entity_id: "e".into(),
-            message: "m".into(),
+            message: Some("m".into()),
             event_id: "id-1".into(),
             time: None,
         };

@@ -240,7 +240,6 @@ async fn invalid_events_are_rejected_with_reasons() {
     let cases = [
         (json!({"message": "m"}), "entityId"),
         (json!({"entityId": "", "message": "m"}), "entityId"),
-        (json!({"entityId": "e"}), "message"),
         (json!("a string"), "JSON object"),
         (
             json!({"entityId": "e", "message": "x".repeat(130 * 1024)}),
@@ -256,6 +255,12 @@ async fn invalid_events_are_rejected_with_reasons() {
             "{err} should mention {reason}"
         );
     }
+    // Like the quick start, a missing message is allowed: the frame simply has none.
+    event["detail"] = json!({"entityId": "nobody-subscribed"});
+    assert_eq!(
+        rt.handle(event.clone()).await.expect("valid")["recipients"],
+        0
+    );
     let mut unknown = fixture("eventbridge-entity-updated.json");
     unknown["detail-type"] = json!("Something Else");
     let err = rt.handle(unknown).await.expect_err("no rule");
