@@ -121,7 +121,6 @@ pub fn declare_routes(
             .integration_type("AWS_PROXY")
             .integration_method("POST")
             .integration_uri(functions.connection.invoke_arn.clone())
-            .content_handling_strategy("CONVERT_TO_TEXT")
             .build_struct(),
     );
     let authorizer = authorizer::create(
