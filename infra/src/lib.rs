@@ -5,12 +5,15 @@
 //!
 //! - [`config`]: every `pulumi config` key, read and checked before anything is declared.
 //! - [`table`]: the DynamoDB table (pk/sk, GSI1, TTL, on-demand, point-in-time recovery).
+//! - [`api::declare_api`]: the WebSocket API alone, and what the functions need from it (the
+//!   `@connections` endpoint and ARN), so the functions can be declared before the routes.
+//! - [`events::declare_queues`]: a queue and a dead-letter queue per EventBridge detail type, so
+//!   the event consumer's role can name them.
 //! - [`functions`]: the JWT secret and the Lambda functions built from the one `bootstrap`
 //!   artifact, each with its own log group and least-privilege role (see that module for the
 //!   split: authorizer, connection routes, event consumer, `CreateTestJwt`).
-//! - [`api`]: the API Gateway WebSocket API, its authorizer, routes, route responses,
-//!   deployment and stage.
-//! - [`events`]: EventBridge rules -> SQS queues (with dead-letter queues) -> the event consumer.
+//! - [`api::declare_routes`]: authorizer, routes, route responses, deployment and stage.
+//! - [`events::connect`]: EventBridge rules -> the queues -> the event consumer.
 //! - [`alarms`]: dead-letter queue alarms to an SNS topic.
 //! - [`domain`]: the optional custom domain (ACM certificate, DNS validation, API mapping, alias).
 //! - [`policy`]: IAM policy documents as data.
