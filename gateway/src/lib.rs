@@ -16,6 +16,7 @@
 //! - [`eventbridge`] is `PutEvents`: rules on `detail-type` as deployed, delivering each event
 //!   to the runtime the way the deployed pipeline does (inside an SQS record).
 //! - [`lambda`] is `Invoke` for the `CreateTestJwt` function.
+//! - [`introspect`] lists open connections under `/_gateway/` (local only, not an AWS API).
 //! - [`store`] picks the embedded store or DynamoDB (creating the table when missing), and
 //!   [`sdk`] builds the offline SDK configuration both use.
 //! - [`error`] maps every failure onto the AWS-shaped error body its API would send.
@@ -26,6 +27,7 @@ pub mod config;
 pub mod connections;
 pub mod error;
 pub mod eventbridge;
+pub mod introspect;
 pub mod lambda;
 pub mod registry;
 pub mod sdk;
@@ -117,6 +119,7 @@ pub fn app(state: AppState) -> Router {
         .merge(connections::router())
         .merge(eventbridge::router())
         .merge(lambda::router())
+        .merge(introspect::router())
         .fallback(error::not_found)
         .with_state(state)
 }

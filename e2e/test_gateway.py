@@ -1,0 +1,319 @@
+"""The local gateway end to end, through the clients users run: the aws CLI and `websockets`.
+
+Each test uses its own user ids and entity ids, so the tests share one gateway per session
+(and one DynamoDB table) without seeing each other's frames.
+"""
+
+import asyncio
+import json
+import time
+import uuid
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from conftest import ROOT, SECRET, sign, token_for
+
+ENTITY_EXAMPLE = ROOT / "examples" / "entity-updated.json"
+USER_EXAMPLE = ROOT / "examples" / "send-user-push-notification.json"
+
+
+def unique(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def recv_json(ws, frames, timeout=10):
+    """The next frame, parsed and checked against the AsyncAPI server messages."""
+    raw = await asyncio.wait_for(ws.recv(), timeout)
+    frame = json.loads(raw)
+    frames.from_server(frame)
+    return frame
+
+
+async def send_json(ws, frames, frame):
+    frames.from_client(frame)
+    await ws.send(json.dumps(frame))
+
+
+async def silent(ws, seconds):
+    try:
+        extra = await asyncio.wait_for(ws.recv(), seconds)
+    except asyncio.TimeoutError:
+        return True
+    raise AssertionError(f"unexpected frame {extra!r}")
+
+
+def entries_file(tmp_path, detail_type, detail):
+    path = tmp_path / "entries.json"
+    path.write_text(json.dumps([{"Source": "e2e", "DetailType": detail_type, "Detail": json.dumps(detail)}]))
+    return path
+
+
+# ------------------------------------------------------------------------------ AsyncAPI
+
+
+def test_asyncapi_document_parses_with_the_real_parser(asyncapi):
+    assert asyncapi["returncode"] == 0, asyncapi["output"]
+    names = {m["name"] for m in asyncapi["messages"]}
+    for expected in ["subscribe", "unsubscribe", "ping", "subscribed", "unsubscribed", "pong",
+                     "error", "entityUpdated", "userPushNotification"]:
+        assert expected in names, f"{expected} missing from {sorted(names)}"
+
+
+# ------------------------------------------------------------------------------ Lambda Invoke
+
+
+def test_lambda_invoke_mints_a_token_that_connects(gateway, frames, run, tmp_path):
+    out = tmp_path / "response.json"
+    gateway.aws("lambda", "invoke", "--function-name", "CreateTestJwt", str(out))
+    minted = json.loads(out.read_text())
+    assert minted["token"] == minted["authToken"]
+
+    payload = tmp_path / "payload.json"
+    payload.write_text(json.dumps({"userId": "minted-user"}))
+    gateway.aws("lambda", "invoke", "--function-name", "CreateTestJwt", "--payload", f"file://{payload}", str(out))
+    token = json.loads(out.read_text())["token"]
+
+    async def use():
+        async with connect(f"{gateway.ws}?access_token={token}") as ws:
+            await send_json(ws, frames, {"action": "ping"})
+            assert await recv_json(ws, frames) == {"type": "Pong"}
+    run(use())
+    assert gateway.connections() is not None
+
+
+def test_lambda_invoke_of_another_function_is_not_found(gateway, tmp_path):
+    done = gateway.aws("lambda", "invoke", "--function-name", "SomethingElse", str(tmp_path / "out.json"), check=False)
+    assert done.returncode != 0
+    assert "ResourceNotFoundException" in done.stderr, done.stderr
+
+
+# ------------------------------------------------------------------------------ $connect
+
+
+def test_token_in_the_query_string(gateway, frames, run):
+    async def go():
+        async with connect(f"{gateway.ws}?access_token={token_for(unique('q'))}") as ws:
+            await send_json(ws, frames, {"action": "ping"})
+            assert (await recv_json(ws, frames))["type"] == "Pong"
+    run(go())
+
+
+def test_token_as_subprotocol_and_websocket_selected(gateway, frames, run):
+    async def go():
+        async with connect(gateway.ws, subprotocols=["websocket", token_for(unique("p"))]) as ws:
+            assert ws.subprotocol == "websocket"
+            await send_json(ws, frames, {"action": "ping"})
+            assert (await recv_json(ws, frames))["type"] == "Pong"
+    run(go())
+
+
+@pytest.mark.parametrize("case", ["missing", "forged", "expired", "alg-none", "garbage"])
+def test_bad_tokens_get_401(gateway, run, case):
+    now = int(time.time())
+    tokens = {
+        "missing": None,
+        "forged": token_for("mallory", secret="not-" + SECRET),
+        "expired": sign({"exp": now - 3600, "data": {"userId": "late"}}),
+        "alg-none": sign({"exp": now + 3600, "data": {"userId": "none"}}, alg="none").rsplit(".", 1)[0] + ".",
+        "garbage": "abc.def.ghi",
+    }
+    token = tokens[case]
+    url = gateway.ws if token is None else f"{gateway.ws}?access_token={token}"
+
+    async def go():
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url):
+                pass
+        assert refused.value.response.status_code == 401
+        if token is not None:
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(gateway.ws, subprotocols=["websocket", token]):
+                    pass
+            assert refused.value.response.status_code == 401
+    run(go())
+    assert not [c for c in gateway.connections() if c["authorizer"].get("principalId") in ("mallory", "late", "none")]
+
+
+# ------------------------------------------------------------------------------ frames and pushes
+
+
+def test_subscribe_ack_push_unsubscribe_no_push(gateway, frames, run):
+    example = json.loads(ENTITY_EXAMPLE.read_text())[0]
+    entity = json.loads(example["Detail"])["entityId"]
+
+    async def go():
+        async with connect(f"{gateway.ws}?access_token={token_for(unique('sub'))}") as ws:
+            await send_json(ws, frames, {"action": "subscribe", "entityId": entity})
+            assert await recv_json(ws, frames) == {"type": "Subscribed", "entityId": entity}
+
+            answer = await asyncio.to_thread(gateway.put_events, ENTITY_EXAMPLE)
+            assert answer["FailedEntryCount"] == 0
+            event_id = answer["Entries"][0]["EventId"]
+            push = await recv_json(ws, frames)
+            assert push["type"] == "Entity Updated"
+            assert push["entityId"] == entity
+            assert push["message"] == json.loads(example["Detail"])["message"]
+            assert push["eventId"] == event_id
+
+            await send_json(ws, frames, {"action": "unsubscribe", "entityId": entity})
+            assert await recv_json(ws, frames) == {"type": "Unsubscribed", "entityId": entity}
+            answer = await asyncio.to_thread(gateway.put_events, ENTITY_EXAMPLE)
+            assert answer["FailedEntryCount"] == 0
+            assert await silent(ws, 1.5)
+    run(go())
+
+
+def test_user_notification_reaches_both_connections_of_the_user(gateway, frames, run):
+    example = json.loads(USER_EXAMPLE.read_text())[0]
+    user = json.loads(example["Detail"])["userId"]
+
+    async def go():
+        token = token_for(user)
+        async with connect(f"{gateway.ws}?access_token={token}") as first, \
+                connect(gateway.ws, subprotocols=["websocket", token]) as second, \
+                connect(f"{gateway.ws}?access_token={token_for(unique('other'))}") as other:
+            # Both connections are registered before the event is published.
+            for ws in (first, second, other):
+                await send_json(ws, frames, {"action": "ping"})
+                await recv_json(ws, frames)
+            answer = await asyncio.to_thread(gateway.put_events, USER_EXAMPLE)
+            assert answer["FailedEntryCount"] == 0
+            for ws in (first, second):
+                push = await recv_json(ws, frames)
+                assert push["type"] == "User Push Notification"
+                assert push["message"] == json.loads(example["Detail"])["message"]
+                assert push["callback"] == json.loads(example["Detail"])["callback"]
+            assert await silent(other, 1.0)
+            assert await silent(first, 0.3)
+    run(go())
+
+
+def test_put_events_reports_failed_entries_as_aws_does(gateway, tmp_path):
+    path = tmp_path / "mixed.json"
+    path.write_text(json.dumps([
+        {"Source": "e2e", "DetailType": "Entity Updated", "Detail": json.dumps({"entityId": "x", "message": "m"})},
+        {"Source": "e2e", "DetailType": "Entity Updated", "Detail": "[1, 2, 3]"},
+        {"Source": "e2e", "DetailType": "Entity Updated", "Detail": "not json"},
+    ]))
+    answer = gateway.put_events(path)
+    assert answer["FailedEntryCount"] == 2
+    assert "EventId" in answer["Entries"][0]
+    assert answer["Entries"][1]["ErrorCode"] == "MalformedDetail"
+    assert answer["Entries"][2]["ErrorCode"] == "MalformedDetail"
+
+
+def test_error_frames_leave_the_connection_open(gateway, frames, run):
+    async def go():
+        async with connect(f"{gateway.ws}?access_token={token_for(unique('err'))}") as ws:
+            for bad in ["not json", "[1,2]", json.dumps({"action": "dance"}), json.dumps({"noaction": 1}),
+                        json.dumps({"action": "subscribe"}), json.dumps({"action": "subscribe", "entityId": ""}),
+                        json.dumps({"action": "unsubscribe", "entityId": 7})]:
+                await ws.send(bad)
+                reply = await recv_json(ws, frames)
+                assert reply["type"] == "Error", (bad, reply)
+                assert reply["message"]
+            await send_json(ws, frames, {"action": "ping"})
+            assert await recv_json(ws, frames) == {"type": "Pong"}
+    run(go())
+
+
+def test_oversize_frame_closes_with_1009(gateway, run):
+    async def go():
+        async with connect(f"{gateway.ws}?access_token={token_for(unique('big'))}") as ws:
+            await ws.send(json.dumps({"action": "ping", "pad": "x" * (40 * 1024)}))
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    run(go())
+
+
+# ------------------------------------------------------------------------------ @connections
+
+
+def test_connections_api_and_410_after_close(gateway, frames, run, tmp_path):
+    user = unique("mgmt")
+
+    async def go():
+        async with connect(f"{gateway.ws}?access_token={token_for(user)}") as ws:
+            await send_json(ws, frames, {"action": "ping"})
+            await recv_json(ws, frames)
+            connection_id = gateway.connection_of(user)
+            mgmt = ("apigatewaymanagementapi",)
+            await asyncio.to_thread(
+                gateway.aws, *mgmt, "post-to-connection", "--connection-id", connection_id,
+                "--data", json.dumps({"type": "Pong"}), endpoint=gateway.management)
+            assert await recv_json(ws, frames) == {"type": "Pong"}
+            got = await asyncio.to_thread(
+                gateway.aws, *mgmt, "get-connection", "--connection-id", connection_id, endpoint=gateway.management)
+            facts = json.loads(got.stdout)
+            assert {"ConnectedAt", "LastActiveAt", "Identity"} <= set(facts)
+            assert facts["Identity"]["SourceIp"] == "127.0.0.1"
+        # The client closed: the id is gone.
+        gone = await asyncio.to_thread(
+            gateway.aws, *mgmt, "post-to-connection", "--connection-id", connection_id,
+            "--data", "late", endpoint=gateway.management, check=False)
+        assert gone.returncode != 0
+        assert "GoneException" in gone.stderr, gone.stderr
+
+        # DELETE closes a live socket and runs $disconnect.
+        other = unique("mgmt-del")
+        async with connect(f"{gateway.ws}?access_token={token_for(other)}") as ws:
+            await send_json(ws, frames, {"action": "ping"})
+            await recv_json(ws, frames)
+            connection_id = gateway.connection_of(other)
+            await asyncio.to_thread(
+                gateway.aws, *mgmt, "delete-connection", "--connection-id", connection_id, endpoint=gateway.management)
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 10)
+        gone = await asyncio.to_thread(
+            gateway.aws, *mgmt, "get-connection", "--connection-id", connection_id,
+            endpoint=gateway.management, check=False)
+        assert "GoneException" in gone.stderr, gone.stderr
+    run(go())
+
+
+# ------------------------------------------------------------------------------ fan-out
+
+
+FANOUT = 1000
+
+
+def test_fan_out_to_1000_subscribers_exactly_once(gateway, frames, run, tmp_path):
+    entity = unique("crowd")
+    entries = entries_file(tmp_path, "Entity Updated", {"entityId": entity, "message": "to everyone"})
+
+    async def go():
+        sockets = []
+        limit = asyncio.Semaphore(50)
+
+        async def open_one(n):
+            async with limit:
+                ws = await connect(f"{gateway.ws}?access_token={token_for(f'{entity}-u{n}')}", open_timeout=60)
+                await send_json(ws, frames, {"action": "subscribe", "entityId": entity})
+                assert (await recv_json(ws, frames, timeout=60))["type"] == "Subscribed"
+                return ws
+
+        sockets = await asyncio.gather(*(open_one(n) for n in range(FANOUT)))
+        try:
+            started = time.perf_counter()
+            answer = await asyncio.to_thread(gateway.put_events, entries)
+            assert answer["FailedEntryCount"] == 0
+            event_id = answer["Entries"][0]["EventId"]
+            pushes = await asyncio.gather(*(recv_json(ws, frames, timeout=120) for ws in sockets))
+            elapsed = time.perf_counter() - started
+            assert all(p["type"] == "Entity Updated" and p["eventId"] == event_id for p in pushes)
+            # Exactly one each: nothing more arrives on any socket.
+            extras = await asyncio.gather(*(asyncio.wait_for(ws.recv(), 1.0) for ws in sockets), return_exceptions=True)
+            assert all(isinstance(e, asyncio.TimeoutError) for e in extras), "a socket got a second frame"
+            print(f"\nfan-out to {FANOUT} subscribers ({gateway.store} store): {elapsed:.2f} s including the aws CLI call")
+        finally:
+            await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    run(go())
+
+
+def test_frames_seen_cover_the_documented_server_messages(frames):
+    """Runs last in file order: every server message the document names was seen and checked."""
+    for name in ["subscribed", "unsubscribed", "pong", "error", "entityUpdated", "userPushNotification"]:
+        assert frames.seen.get(name, 0) > 0, f"no {name} frame was checked (seen: {frames.seen})"
