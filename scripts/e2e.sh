@@ -1,22 +1,20 @@
 #!/usr/bin/env bash
 # End-to-end suite of the local gateway, on a fresh machine:
-#   1. installs its clients: a Python venv in .tools/venv (pytest, websockets, the aws CLI v1,
-#      jsonschema) and the AsyncAPI parser in e2e/asyncapi (npm ci, from the committed lock);
-#   2. builds the gateway binary (release, default target dir);
-#   3. runs the DynamoDB half of the store contract tests (cargo test --test store_contract);
-#   4. runs the pytest suite in e2e/ twice: embedded store, then DynamoDB Local.
+#   1. installs its clients: the Python venv in .tools/venv (pytest, websockets, the aws CLI v1,
+#      jsonschema; scripts/lib.sh) and the AsyncAPI parser in e2e/asyncapi (npm ci, from the
+#      committed lock);
+#   2. builds the gateway binary (dev profile: scripts/test.sh has just built it for the Rust
+#      tests, so this costs nothing there);
+#   3. runs the pytest suite in e2e/ twice: embedded store, then DynamoDB Local.
 #
-# DynamoDB Local must already be running; its endpoint comes in DYNAMODB_ENDPOINT
+# DynamoDB Local must already be running with its endpoint in DYNAMODB_ENDPOINT
 # (scripts/test.sh starts it). WSPUSH_E2E_STORES="embedded" runs the embedded half alone.
 # Exits non-zero when anything fails; pytest's summary lines are printed for each run.
 set -euo pipefail
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$WSPUSH_ROOT"
 STORES="${WSPUSH_E2E_STORES:-embedded dynamodb}"
-VENV="$ROOT/.tools/venv"
-
-step() { printf '\n== %s\n' "$*"; }
 
 case " $STORES " in
   *" dynamodb "*)
@@ -27,30 +25,23 @@ case " $STORES " in
     fi ;;
 esac
 
-step "Python clients (.tools/venv)"
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r e2e/requirements.txt
-"$VENV/bin/aws" --version
+ensure_python_tools
+"$WSPUSH_VENV/bin/aws" --version
 
-step "AsyncAPI parser (e2e/asyncapi, npm ci)"
+log "AsyncAPI parser (e2e/asyncapi, npm ci)"
+ensure_node
 (cd e2e/asyncapi && npm ci --no-audit --no-fund --loglevel=error)
 
-step "build the gateway (release)"
-cargo build --release -p wspush-gateway
-TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-export WSPUSH_GATEWAY_BIN="$TARGET_DIR/release/wspush-gateway"
+log "build the gateway"
+cargo build --locked -p wspush-gateway
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | "$WSPUSH_VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+export WSPUSH_GATEWAY_BIN="$TARGET_DIR/debug/wspush-gateway"
 test -x "$WSPUSH_GATEWAY_BIN"
 
 status=0
 for store in $STORES; do
-  if [ "$store" = dynamodb ]; then
-    step "store contract against DynamoDB Local ($DYNAMODB_ENDPOINT)"
-    cargo test -p wspush-gateway --test store_contract || status=1
-  fi
-  step "end-to-end suite, $store store"
-  WSPUSH_STORE="$store" "$VENV/bin/python" -m pytest e2e -q -rfEP -p no:cacheprovider || status=1
+  log "end-to-end suite, $store store"
+  WSPUSH_STORE="$store" "$WSPUSH_VENV/bin/python" -m pytest e2e -q -rfEP -p no:cacheprovider || status=1
 done
 
 if [ "$status" -ne 0 ]; then

@@ -35,17 +35,17 @@ ensure_node() {
   command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 }
 
-# A Python virtualenv with the real clients the end-to-end tests drive.
+# A Python virtualenv with the real clients the end-to-end tests drive (pinned in
+# e2e/requirements.txt: pytest, websockets, the aws CLI v1, jsonschema).
 ensure_python_tools() {
+  local requirements="$WSPUSH_ROOT/e2e/requirements.txt"
   local stamp="$WSPUSH_VENV/.wspush-requirements"
-  local wanted="pytest==8.3.5 websockets==15.0.1 awscli==1.40.29 PyYAML==6.0.2"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then return 0; fi
+  if [ -f "$stamp" ] && cmp -s "$stamp" "$requirements"; then return 0; fi
   log "installing Python test tools into $WSPUSH_VENV"
   command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
   python3 -m venv "$WSPUSH_VENV" >&2
-  # shellcheck disable=SC2086
-  "$WSPUSH_VENV/bin/pip" install -q --disable-pip-version-check $wanted >&2
-  echo "$wanted" >"$stamp"
+  "$WSPUSH_VENV/bin/pip" install -q --disable-pip-version-check -r "$requirements" >&2
+  cp "$requirements" "$stamp"
 }
 
 # The package keeps the jar in a dated folder (lib/dynamodb_local_YYYY-MM-DD/); find it.

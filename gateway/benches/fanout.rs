@@ -258,7 +258,7 @@ async fn measure(n: usize, store: &str, endpoint: Option<String>) -> Result<(), 
 
     // The baseline: N sequential PostToConnection calls, each awaited.
     let ids = connection_ids(addr).await?;
-    let sdk = wspush_gateway::sdk::local_config("us-east-1");
+    let sdk = wspush_runtime::aws::local_sdk_config("us-east-1");
     let api = wspush_runtime::aws::management_client(&sdk, &format!("http://{addr}/production"));
     let started = Instant::now();
     for id in &ids {

@@ -17,8 +17,8 @@
 //!   to the runtime the way the deployed pipeline does (inside an SQS record).
 //! - [`lambda`] is `Invoke` for the `CreateTestJwt` function.
 //! - [`introspect`] lists open connections under `/_gateway/` (local only, not an AWS API).
-//! - [`store`] picks the embedded store or DynamoDB (creating the table when missing), and
-//!   [`sdk`] builds the offline SDK configuration both use.
+//! - [`store`] picks the embedded store or DynamoDB (creating the table when missing); the
+//!   offline SDK configuration every client uses is the runtime's `aws::local_sdk_config`.
 //! - [`error`] maps every failure onto the AWS-shaped error body its API would send.
 //! - [`config`] holds the options: stage, limits, and the names in ARNs.
 
@@ -30,7 +30,6 @@ pub mod eventbridge;
 pub mod introspect;
 pub mod lambda;
 pub mod registry;
-pub mod sdk;
 pub mod store;
 pub mod websocket;
 
@@ -88,7 +87,7 @@ pub fn state(
     jwt_secret: &[u8],
     addr: SocketAddr,
 ) -> AppState {
-    let sdk = sdk::local_config(&config.region);
+    let sdk = wspush_runtime::aws::local_sdk_config(&config.region);
     let endpoint = format!("http://{addr}/{}", config.stage);
     let pusher = ManagementApiPusher::new(wspush_runtime::aws::management_client(&sdk, &endpoint));
     let runtime = Runtime::new(Deps {

@@ -9,7 +9,7 @@ use common::*;
 use serde_json::json;
 
 fn client(gw: &TestGateway, stage_path: &str) -> aws_sdk_apigatewaymanagement::Client {
-    let sdk = wspush_gateway::sdk::local_config("us-east-1");
+    let sdk = wspush_runtime::aws::local_sdk_config("us-east-1");
     wspush_runtime::aws::management_client(&sdk, &format!("{}{stage_path}", gw.http()))
 }
 

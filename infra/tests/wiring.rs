@@ -421,7 +421,7 @@ async fn table_follows_the_data_model() {
                 {"attributeName": "GSI1PK", "keyType": "HASH"},
                 {"attributeName": "GSI1SK", "keyType": "RANGE"},
             ],
-            "projectionType": "ALL",
+            "projectionType": "KEYS_ONLY",
             "hashKey": null, "nonKeyAttributes": null, "onDemandThroughput": null,
             "rangeKey": null, "readCapacity": null, "warmThroughput": null, "writeCapacity": null,
         })

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 
 use crate::auth::TokenKeys;
 use crate::config::{Config, SecretSource};
@@ -26,19 +26,22 @@ pub enum StartupError {
 }
 
 /// An SDK configuration for local endpoints (the local gateway, DynamoDB Local, tests): fixed
-/// region and dummy static credentials, so nothing looks up a profile or instance metadata.
-pub async fn static_sdk_config(region: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+/// region and dummy static credentials. Deliberately not `aws_config::load_defaults`: that
+/// reads profiles and the environment (an `AWS_ENDPOINT_URL` meant for the CLI would redirect
+/// every client) and may ask instance metadata for credentials. The SDK still signs requests,
+/// so some credentials are needed; nothing local checks them.
+pub fn local_sdk_config(region: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
-        .credentials_provider(Credentials::new(
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
             "local",
             "local",
             None,
             None,
             "wspush-local",
-        ))
-        .load()
-        .await
+        )))
+        .build()
 }
 
 /// A DynamoDB client for `endpoint` (e.g. DynamoDB Local).

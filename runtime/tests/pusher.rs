@@ -30,7 +30,7 @@ async fn connect(store: &MemoryStore, id: &str, user: &str, entity: &str) {
 }
 
 async fn pusher(connections: &FakeConnections) -> ManagementApiPusher {
-    let sdk = aws::static_sdk_config("us-east-1").await;
+    let sdk = aws::local_sdk_config("us-east-1");
     ManagementApiPusher::new(aws::management_client(&sdk, &connections.endpoint))
 }
 

@@ -169,7 +169,7 @@ async fn dynamo_store(table: &str) -> DynamoStore {
     let endpoint = std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
         panic!("DYNAMODB_ENDPOINT is not set: run scripts/test.sh, which installs and starts DynamoDB Local")
     });
-    let sdk = aws::static_sdk_config("us-east-1").await;
+    let sdk = aws::local_sdk_config("us-east-1");
     let table = format!("{table}-{}", uuid::Uuid::new_v4().simple());
     // Pages of 7 items: a query over 130 subscribers needs 19 pages.
     let store =
@@ -197,7 +197,7 @@ async fn dynamodb_faults_are_errors_naming_the_operation() {
     let endpoint = std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
         panic!("DYNAMODB_ENDPOINT is not set: run scripts/test.sh, which installs and starts DynamoDB Local")
     });
-    let sdk = aws::static_sdk_config("us-east-1").await;
+    let sdk = aws::local_sdk_config("us-east-1");
     let store = DynamoStore::new(
         aws::dynamodb_client(&sdk, &endpoint),
         "no-such-table",
@@ -217,7 +217,7 @@ async fn dynamodb_faults_reach_clients_as_errors_not_panics() {
     let endpoint = std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
         panic!("DYNAMODB_ENDPOINT is not set: run scripts/test.sh, which installs and starts DynamoDB Local")
     });
-    let sdk = aws::static_sdk_config("us-east-1").await;
+    let sdk = aws::local_sdk_config("us-east-1");
     let broken = DynamoStore::new(
         aws::dynamodb_client(&sdk, &endpoint),
         "no-such-table",

@@ -12,10 +12,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType, WriteRequest,
+    KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType, TableStatus,
+    TimeToLiveSpecification, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -76,19 +77,53 @@ impl DynamoStore {
         }
     }
 
-    /// Creates the table in the contract's layout unless it exists: for DynamoDB Local and
+    /// Creates the table in the contract's layout unless it exists (pk/sk, the GSI on
+    /// `GSI1PK`/`GSI1SK`, TTL on `ttl`), and waits until it is active: for DynamoDB Local and
     /// tests. In AWS the infrastructure program owns the table.
     pub async fn ensure_table(&self) -> Result<(), StoreError> {
-        const OP: &str = "CreateTable";
-        let exists = self
+        let exists = match self
             .client
             .describe_table()
             .table_name(&self.table)
             .send()
-            .await;
-        if exists.is_ok() {
-            return Ok(());
+            .await
+        {
+            Ok(_) => true,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                false
+            }
+            Err(e) => return Err(request_error("DescribeTable", e)),
+        };
+        if !exists {
+            self.create_table().await?;
         }
+        self.wait_until_active().await?;
+        if !exists {
+            let ttl = TimeToLiveSpecification::builder()
+                .attribute_name("ttl")
+                .enabled(true)
+                .build()
+                .map_err(|e| request_error("UpdateTimeToLive", e))?;
+            if let Err(e) = self
+                .client
+                .update_time_to_live()
+                .table_name(&self.table)
+                .time_to_live_specification(ttl)
+                .send()
+                .await
+            {
+                // TTL only removes stale records; everything else works without it.
+                tracing::warn!(table = %self.table, error = %DisplayErrorContext(e), "could not enable TTL");
+            }
+        }
+        Ok(())
+    }
+
+    async fn create_table(&self) -> Result<(), StoreError> {
+        const OP: &str = "CreateTable";
         let build = |e: aws_sdk_dynamodb::error::BuildError| request_error(OP, e);
         let attribute = |name: &str| {
             AttributeDefinition::builder()
@@ -115,7 +150,8 @@ impl DynamoStore {
             )
             .build()
             .map_err(build)?;
-        self.client
+        let created = self
+            .client
             .create_table()
             .table_name(&self.table)
             .billing_mode(BillingMode::PayPerRequest)
@@ -127,9 +163,38 @@ impl DynamoStore {
             .key_schema(key("sk", KeyType::Range)?)
             .global_secondary_indexes(index)
             .send()
-            .await
-            .map_err(|e| request_error(OP, e))?;
-        Ok(())
+            .await;
+        match created {
+            Ok(_) => {
+                tracing::info!(table = %self.table, "created DynamoDB table");
+                Ok(())
+            }
+            // Someone else (another gateway, a parallel test) created it meanwhile.
+            Err(e) if e.code() == Some("ResourceInUseException") => Ok(()),
+            Err(e) => Err(request_error(OP, e)),
+        }
+    }
+
+    async fn wait_until_active(&self) -> Result<(), StoreError> {
+        for _ in 0..100 {
+            let status = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(|e| request_error("DescribeTable", e))?
+                .table
+                .and_then(|t| t.table_status);
+            if status == Some(TableStatus::Active) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(StoreError::Request {
+            operation: "DescribeTable",
+            message: format!("table {} did not become ACTIVE within 10 s", self.table),
+        })
     }
 
     /// Limits every query page to `items` items.

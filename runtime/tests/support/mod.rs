@@ -183,7 +183,7 @@ pub async fn runtime(
     connections: &FakeConnections,
     test_tokens_enabled: bool,
 ) -> Runtime {
-    let sdk = aws::static_sdk_config("us-east-1").await;
+    let sdk = aws::local_sdk_config("us-east-1");
     let pusher = ManagementApiPusher::new(aws::management_client(&sdk, &connections.endpoint));
     Runtime::new(Deps {
         store,
