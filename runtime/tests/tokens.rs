@@ -232,6 +232,19 @@ fn issuer_and_audience_are_checked_when_configured() {
 }
 
 #[test]
+fn fractional_times_are_read_and_minted_times_are_whole_seconds() {
+    let claims = json!({"exp": now() as f64 + 600.5, "nbf": now() as f64 - 0.5, "sub": "u"});
+    assert_eq!(verdict(Some(&sign(&claims, SECRET)), false), Ok("u".into()));
+    let minted = keys()
+        .mint(&TestTokenRequest::default(), now())
+        .expect("mint");
+    let payload = minted.split('.').nth(1).expect("payload");
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json");
+    assert!(claims["exp"].is_i64() && claims["iat"].is_i64(), "{claims}");
+}
+
+#[test]
 fn minted_test_tokens_verify_with_defaults_and_overrides() {
     let keys = keys();
     let token = keys

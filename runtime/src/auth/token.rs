@@ -7,6 +7,7 @@
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use serde_json::Number;
 
 use crate::config::JwtSettings;
 
@@ -92,14 +93,16 @@ impl Audience {
     }
 }
 
+/// Times are `serde_json::Number`s: RFC 7519 allows fractional NumericDates, so those are
+/// read, while minted tokens carry whole seconds (some libraries refuse anything else).
 #[derive(Debug, Default, Deserialize, Serialize)]
 struct Claims {
     #[serde(skip_serializing_if = "Option::is_none")]
-    exp: Option<f64>,
+    exp: Option<Number>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    nbf: Option<f64>,
+    nbf: Option<Number>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    iat: Option<f64>,
+    iat: Option<Number>,
     #[serde(skip_serializing_if = "Option::is_none")]
     iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -160,14 +163,17 @@ impl TokenKeys {
 
     fn check_claims(&self, claims: &Claims, now: i64) -> Result<(), TokenError> {
         let now = now as f64;
-        let exp = claims.exp.ok_or(TokenError::NoExpiry)?;
-        if exp + (LEEWAY_SECS as f64) < now {
+        let leeway = LEEWAY_SECS as f64;
+        // JSON numbers are always finite; the fallbacks only keep this total.
+        let exp = claims.exp.as_ref().ok_or(TokenError::NoExpiry)?;
+        if exp.as_f64().unwrap_or(f64::NEG_INFINITY) + leeway < now {
             return Err(TokenError::Expired);
         }
-        if claims
+        let nbf = claims
             .nbf
-            .is_some_and(|nbf| nbf - (LEEWAY_SECS as f64) > now)
-        {
+            .as_ref()
+            .map(|n| n.as_f64().unwrap_or(f64::INFINITY));
+        if nbf.is_some_and(|nbf| nbf - leeway > now) {
             return Err(TokenError::NotYetValid);
         }
         if let Some(issuer) = &self.settings.issuer {
@@ -192,8 +198,8 @@ impl TokenKeys {
     pub fn mint(&self, request: &TestTokenRequest, now: i64) -> Result<String, TokenError> {
         let sub = request.sub.clone().unwrap_or_else(|| "examplesub".into());
         let claims = Claims {
-            exp: Some((now + TEST_TOKEN_LIFETIME_SECS) as f64),
-            iat: Some(now as f64),
+            exp: Some((now + TEST_TOKEN_LIFETIME_SECS).into()),
+            iat: Some(now.into()),
             iss: self.settings.issuer.clone(),
             aud: self.settings.audience.clone().map(Audience::One),
             sub: Some(sub.clone()),
