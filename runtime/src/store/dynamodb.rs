@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType, TableStatus,
@@ -203,68 +204,77 @@ impl DynamoStore {
         self
     }
 
-    /// Queries GSI1 for `GSI1PK = partition AND GSI1SK = sort`, all pages, returning `pk`s.
-    async fn query_index(&self, partition: &str, sort: &str) -> Result<Vec<String>, StoreError> {
-        const OP: &str = "Query(GSI1)";
-        let mut ids = Vec::new();
+    /// Runs `query` page after page until DynamoDB reports no `LastEvaluatedKey`.
+    async fn query_all(
+        &self,
+        operation: &'static str,
+        query: QueryFluentBuilder,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(&self.index)
-                .key_condition_expression("GSI1PK = :p AND GSI1SK = :s")
-                .expression_attribute_values(":p", s(partition))
-                .expression_attribute_values(":s", s(sort))
-                .projection_expression("pk")
+            let page = query
+                .clone()
                 .set_limit(self.page_size)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| request_error(OP, e))?;
-            for item in page.items() {
-                let id = item
-                    .get("pk")
-                    .and_then(|v| v.as_s().ok())
-                    .ok_or(StoreError::Corrupt {
-                        operation: OP,
-                        field: "pk",
-                    })?;
-                ids.push(id.clone());
-            }
+                .map_err(|e| request_error(operation, e))?;
+            items.extend(page.items.unwrap_or_default());
             match page.last_evaluated_key {
                 Some(next) if !next.is_empty() => start = Some(next),
-                _ => return Ok(ids),
+                _ => return Ok(items),
             }
         }
     }
 
+    /// Queries GSI1 for `GSI1PK = partition AND GSI1SK = sort`, all pages, returning `pk`s.
+    async fn query_index(&self, partition: &str, sort: &str) -> Result<Vec<String>, StoreError> {
+        const OP: &str = "Query(GSI1)";
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(&self.index)
+            .key_condition_expression("GSI1PK = :p AND GSI1SK = :s")
+            .expression_attribute_values(":p", s(partition))
+            .expression_attribute_values(":s", s(sort))
+            .projection_expression("pk");
+        self.query_all(OP, query)
+            .await?
+            .into_iter()
+            .map(|mut item| match item.remove("pk") {
+                Some(AttributeValue::S(id)) => Ok(id),
+                _ => Err(StoreError::Corrupt {
+                    operation: OP,
+                    field: "pk",
+                }),
+            })
+            .collect()
+    }
+
     /// Every key (`pk`, `sk`) stored under one connection id, all pages.
     async fn keys_of(&self, connection_id: &str) -> Result<Vec<Item>, StoreError> {
-        const OP: &str = "Query(pk)";
-        let mut keys = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p")
-                .expression_attribute_values(":p", s(connection_id))
-                .projection_expression("pk, sk")
-                .set_limit(self.page_size)
-                .set_exclusive_start_key(start.take())
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| request_error(OP, e))?;
-            keys.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(next) if !next.is_empty() => start = Some(next),
-                _ => return Ok(keys),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :p")
+            .expression_attribute_values(":p", s(connection_id))
+            .projection_expression("pk, sk")
+            .consistent_read(true);
+        self.query_all("Query(pk)", query).await
+    }
+
+    async fn put(&self, operation: &'static str, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| request_error(operation, e))?;
+        Ok(())
     }
 
     /// Deletes `keys` in batches of 25, retrying what DynamoDB leaves unprocessed.
@@ -322,14 +332,7 @@ impl ConnectionStore for DynamoStore {
         if let Some(ip) = &record.ip_address {
             item.insert("ipAddress".into(), s(ip));
         }
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| request_error("PutItem(connection)", e))?;
-        Ok(())
+        self.put("PutItem(connection)", item).await
     }
 
     async fn put_subscription(
@@ -342,14 +345,7 @@ impl ConnectionStore for DynamoStore {
         item.insert("GSI1PK".into(), s(entity_id));
         item.insert("GSI1SK".into(), s(SUBSCRIPTION_PREFIX));
         item.insert("ttl".into(), n(expires_at));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| request_error("PutItem(subscription)", e))?;
-        Ok(())
+        self.put("PutItem(subscription)", item).await
     }
 
     async fn delete_subscription(
