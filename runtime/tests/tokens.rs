@@ -83,6 +83,17 @@ fn allow_policy_and_context_follow_the_contract() {
 }
 
 #[test]
+fn a_request_without_method_arn_is_refused_not_allowed_on_a_wildcard() {
+    let token = sign(&quick_start_claims(now() + 600), SECRET);
+    let mut request = request_with(Some(&token), false);
+    request.method_arn = None;
+    assert!(matches!(
+        authorize(&request, &keys(), now()),
+        Err(Unauthorized(TokenError::Malformed(_)))
+    ));
+}
+
+#[test]
 fn expired_tokens_are_refused_beyond_the_leeway() {
     let token = sign(&quick_start_claims(now() - 3600), SECRET);
     assert_eq!(verdict(Some(&token), false), Err(TokenError::Expired));

@@ -63,6 +63,12 @@ pub fn authorize(
     keys: &TokenKeys,
     now: i64,
 ) -> Result<ApiGatewayCustomAuthorizerResponse<AuthContext>, Unauthorized> {
+    // Without the method ARN there is nothing to allow; never fall back to a wildcard.
+    let method_arn = request
+        .method_arn
+        .clone()
+        .filter(|arn| !arn.is_empty())
+        .ok_or_else(|| Unauthorized(TokenError::Malformed("request has no methodArn".into())))?;
     let token = token_from_request(request).ok_or(Unauthorized(TokenError::Missing))?;
     let identity = keys.verify(&token, now).map_err(Unauthorized)?;
     if identity.user_id.len() > MAX_USER_ID_BYTES {
@@ -70,10 +76,6 @@ pub fn authorize(
             "user id is longer than {MAX_USER_ID_BYTES} bytes"
         ))));
     }
-    let method_arn = request
-        .method_arn
-        .clone()
-        .unwrap_or_else(|| "*".to_string());
     let mut response = ApiGatewayCustomAuthorizerResponse::<AuthContext>::default();
     response.principal_id = Some(identity.user_id.clone());
     response.policy_document = allow_invoke(method_arn);
