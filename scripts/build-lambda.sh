@@ -22,7 +22,8 @@ export PATH="$WSPUSH_VENV/bin:$PATH"
 rustup target list --installed | grep -qx "$target" || rustup target add "$target"
 
 cargo lambda build --release "$arch_flag" --output-format zip -p wspush-runtime --bin bootstrap
-zip="target/lambda/bootstrap/bootstrap.zip"
+target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+zip="$target_dir/lambda/bootstrap/bootstrap.zip"
 python3 - "$zip" "$target" <<'PY'
 import os, sys, zipfile
 path, target = sys.argv[1], sys.argv[2]
