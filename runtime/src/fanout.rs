@@ -7,7 +7,6 @@
 //! were delivered, found gone, or failed. In SQS batches only the failed records are reported
 //! back for retry.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
@@ -190,14 +189,12 @@ pub async fn fan_out(
     store: &dyn ConnectionStore,
     pusher: &dyn Pusher,
     settings: &PushSettings,
-    recipients: Vec<String>,
+    mut recipients: Vec<String>,
     frame: &[u8],
 ) -> Tally {
-    let mut seen = HashSet::with_capacity(recipients.len());
-    let unique: Vec<String> = recipients
-        .into_iter()
-        .filter(|id| seen.insert(id.clone()))
-        .collect();
+    recipients.sort_unstable();
+    recipients.dedup();
+    let unique = recipients;
     let mut tally = Tally {
         recipients: unique.len(),
         ..Tally::default()

@@ -165,15 +165,18 @@ async fn memory_store_honours_the_contract() {
     many(&MemoryStore::new(), 130).await;
 }
 
-async fn dynamo_store(table: &str) -> DynamoStore {
+/// A client for the DynamoDB Local that `scripts/test.sh` starts.
+fn dynamodb_local() -> aws_sdk_dynamodb::Client {
     let endpoint = std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
         panic!("DYNAMODB_ENDPOINT is not set: run scripts/test.sh, which installs and starts DynamoDB Local")
     });
-    let sdk = aws::local_sdk_config("us-east-1");
+    aws::dynamodb_client(&aws::local_sdk_config("us-east-1"), &endpoint)
+}
+
+async fn dynamo_store(table: &str) -> DynamoStore {
     let table = format!("{table}-{}", uuid::Uuid::new_v4().simple());
     // Pages of 7 items: a query over 130 subscribers needs 19 pages.
-    let store =
-        DynamoStore::new(aws::dynamodb_client(&sdk, &endpoint), table, "GSI1").with_page_size(7);
+    let store = DynamoStore::new(dynamodb_local(), table, "GSI1").with_page_size(7);
     store.ensure_table().await.expect("create table");
     store
         .ensure_table()
@@ -194,15 +197,7 @@ async fn dynamodb_store_pages_through_every_result() {
 
 #[tokio::test]
 async fn dynamodb_faults_are_errors_naming_the_operation() {
-    let endpoint = std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
-        panic!("DYNAMODB_ENDPOINT is not set: run scripts/test.sh, which installs and starts DynamoDB Local")
-    });
-    let sdk = aws::local_sdk_config("us-east-1");
-    let store = DynamoStore::new(
-        aws::dynamodb_client(&sdk, &endpoint),
-        "no-such-table",
-        "GSI1",
-    );
+    let store = DynamoStore::new(dynamodb_local(), "no-such-table", "GSI1");
     let err = store.subscribers("e").await.expect_err("missing table");
     assert!(err.to_string().contains("Query(GSI1)"), "{err}");
     let err = store
@@ -214,15 +209,7 @@ async fn dynamodb_faults_are_errors_naming_the_operation() {
 
 #[tokio::test]
 async fn dynamodb_faults_reach_clients_as_errors_not_panics() {
-    let endpoint = std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
-        panic!("DYNAMODB_ENDPOINT is not set: run scripts/test.sh, which installs and starts DynamoDB Local")
-    });
-    let sdk = aws::local_sdk_config("us-east-1");
-    let broken = DynamoStore::new(
-        aws::dynamodb_client(&sdk, &endpoint),
-        "no-such-table",
-        "GSI1",
-    );
+    let broken = DynamoStore::new(dynamodb_local(), "no-such-table", "GSI1");
     let connections = FakeConnections::start().await;
     let rt = runtime(Arc::new(broken), &connections, false).await;
 
