@@ -32,6 +32,8 @@ pub mod env {
     pub const PUSH_MAX_ATTEMPTS: &str = "PUSH_MAX_ATTEMPTS";
     /// `json` (default in Lambda) or `text`.
     pub const LOG_FORMAT: &str = "LOG_FORMAT";
+    /// Comma-separated event kinds this function serves (`crate::event_kinds`); unset: all.
+    pub const EVENT_KINDS: &str = "EVENT_KINDS";
 }
 
 /// Defaults shared by the deployment and the runtime.
@@ -80,4 +82,99 @@ pub mod limits {
     pub const MAX_CONNECTION_SECS: u64 = 2 * 60 * 60;
     /// Authorizer context values must stay under this size in total.
     pub const MAX_AUTHORIZER_CONTEXT_BYTES: usize = 8 * 1024;
+}
+
+/// The `$connect` REQUEST authorizer as deployed.
+pub mod authorizer {
+    /// Identity sources API Gateway checks before it invokes the authorizer. When any listed
+    /// source is missing from the handshake, API Gateway answers 401 without invoking it.
+    ///
+    /// The token may arrive in the query string *or* in `Sec-WebSocket-Protocol`, so neither
+    /// can be listed (either alone would refuse the other). An empty list is not reliably
+    /// accepted for WebSocket APIs (see docs/deploy.md), so the one source is a context
+    /// parameter every handshake has: the authorizer runs for every `$connect` and finds the
+    /// token itself.
+    pub const IDENTITY_SOURCES: [&str; 1] = ["context.connectionId"];
+}
+
+/// The DynamoDB table's layout: key attributes, the index, the TTL attribute and the sort-key
+/// values of each item kind (the quick start's).
+pub mod table {
+    /// Partition key: the connection id.
+    pub const PARTITION_KEY: &str = "pk";
+    /// Sort key: [`CONNECTION_SORT_KEY`] or [`SUBSCRIPTION_PREFIX`]`{entityId}`.
+    pub const SORT_KEY: &str = "sk";
+    /// The index's partition key: the user id (connections) or the entity id (subscriptions).
+    pub const INDEX_PARTITION_KEY: &str = "GSI1PK";
+    /// The index's sort key: [`USER_INDEX_SORT_KEY`] or [`SUBSCRIPTION_PREFIX`].
+    pub const INDEX_SORT_KEY: &str = "GSI1SK";
+    /// Epoch seconds after which DynamoDB's TTL may delete the item.
+    pub const TTL_ATTRIBUTE: &str = "ttl";
+    /// Sort key of a connection item.
+    pub const CONNECTION_SORT_KEY: &str = "connection#";
+    /// Index sort key of a connection item (found by user id).
+    pub const USER_INDEX_SORT_KEY: &str = "user#";
+    /// Sort-key prefix of subscription items, and their index sort key.
+    pub const SUBSCRIPTION_PREFIX: &str = "subscription#";
+    /// Connection item attributes beyond the keys.
+    pub const CONNECTED_AT: &str = "connectedAt";
+    pub const IP_ADDRESS: &str = "ipAddress";
+}
+
+/// Each deployed function's time limit, and the timeouts inside it. Every outbound call
+/// gives up well inside the function's own timeout, so a stalled dependency ends in a clear
+/// error the function can still report, not in Lambda killing it mid-way.
+pub mod timeouts {
+    /// The authorizer, the connection routes and CreateTestJwt.
+    pub const ROUTE_FUNCTION_SECS: u64 = 10;
+    /// The event consumer (fan-out); the queues' visibility timeout derives from it.
+    pub const EVENTS_FUNCTION_SECS: u64 = 30;
+    /// One DynamoDB attempt.
+    pub const DYNAMODB_ATTEMPT_MS: u64 = 2_000;
+    /// One DynamoDB operation, its retries included.
+    pub const DYNAMODB_OPERATION_MS: u64 = 5_000;
+    /// One PostToConnection call (the fan-out retries on its own).
+    pub const PUSH_ATTEMPT_MS: u64 = 3_000;
+}
+
+/// The EventBridge → SQS → Lambda pipeline's settings, read by `infra/` to declare the queues
+/// and by the local gateway to run its local queues the same way.
+pub mod event_queue {
+    /// Records per Lambda invocation.
+    pub const BATCH_SIZE: u32 = 10;
+    /// Receives before a message moves to the dead-letter queue. AWS advises at least 5 for a
+    /// Lambda event source, so throttled receives do not dead-letter early.
+    pub const MAX_RECEIVE_COUNT: u32 = 5;
+    /// AWS advises at least six times the function timeout, so a message is not handed out
+    /// again while a slow invocation still holds it.
+    pub const VISIBILITY_TIMEOUT_SECS: u64 = 6 * super::timeouts::EVENTS_FUNCTION_SECS;
+    /// How long the dead-letter queues keep a message (SQS's maximum, 14 days).
+    pub const DLQ_RETENTION_SECS: u64 = 14 * 24 * 60 * 60;
+    /// EventBridge target retry policy: how long and how often EventBridge retries delivering
+    /// an event to the queue before sending it to the target's dead-letter queue.
+    pub const TARGET_MAX_EVENT_AGE_SECS: u64 = 24 * 60 * 60;
+    pub const TARGET_MAX_RETRY_ATTEMPTS: u32 = 185;
+}
+
+/// Which event kinds each deployed function serves. The runtime reads the list from
+/// [`env::EVENT_KINDS`] and refuses every other shape, so a function that may be invoked
+/// for one job cannot be made to do another's.
+pub mod event_kinds {
+    pub const AUTHORIZER: &str = "authorizer";
+    pub const WEBSOCKET: &str = "websocket";
+    pub const EVENTBRIDGE: &str = "eventbridge";
+    pub const SQS: &str = "sqs";
+    pub const TEST_TOKEN: &str = "test-token";
+    /// Every kind; the default when [`env::EVENT_KINDS`] is unset (the local gateway hosts
+    /// every function in one process).
+    pub const ALL: [&str; 5] = [AUTHORIZER, WEBSOCKET, EVENTBRIDGE, SQS, TEST_TOKEN];
+
+    /// The authorizer function.
+    pub const AUTHORIZER_FUNCTION: [&str; 1] = [AUTHORIZER];
+    /// The connection-routes function.
+    pub const ROUTES_FUNCTION: [&str; 1] = [WEBSOCKET];
+    /// The event consumer: SQS batches, and EventBridge events delivered directly.
+    pub const EVENTS_FUNCTION: [&str; 2] = [SQS, EVENTBRIDGE];
+    /// CreateTestJwt.
+    pub const TEST_TOKEN_FUNCTION: [&str; 1] = [TEST_TOKEN];
 }
