@@ -49,6 +49,15 @@ impl Runtime {
         &self.deps
     }
 
+    /// The same dependencies, serving only `serves`: one cold start's clients shared by
+    /// several functions (the local gateway hosts all four in one process).
+    pub fn restricted(&self, serves: EventKinds) -> Runtime {
+        Self {
+            deps: self.deps.clone(),
+            serves: Arc::new(serves),
+        }
+    }
+
     /// The dependencies back, when this is the only handle (to serve them differently).
     pub fn into_deps(self) -> Option<Deps> {
         Arc::into_inner(self.deps)
