@@ -489,3 +489,95 @@ async fn put_events_counts_entry_sizes_as_eventbridge_does() {
     assert_eq!(answer["__type"], "ValidationException", "{answer}");
     gw.stop().await;
 }
+
+/// Every field of AWS's documented event shapes (the runtime's fixtures) is in the events the
+/// gateway builds, apart from those listed as not emulated in the README.
+#[test]
+fn built_events_carry_every_field_of_aws_shapes() {
+    use std::sync::atomic::AtomicI64;
+    use wspush_gateway::apigw::{self, events::paths, Body, Handshake};
+    use wspush_gateway::registry::ConnectionInfo;
+
+    const NOT_EMULATED: [&str; 1] = ["requestContext.authorizer.integrationLatency"];
+    let request_data = [
+        "headers",
+        "multiValueHeaders",
+        "queryStringParameters",
+        "multiValueQueryStringParameters",
+    ];
+    let fixture = |name: &str| -> Value {
+        let path = format!(
+            "{}/../runtime/tests/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("JSON")
+    };
+    let missing = |expected: &Value, built: &Value| -> Vec<String> {
+        let have = paths(built);
+        paths(expected)
+            .into_iter()
+            .filter(|p| !request_data.contains(&p.split('.').next().unwrap_or("")))
+            .filter(|p| !NOT_EMULATED.contains(&p.as_str()))
+            .filter(|p| !have.contains(p))
+            .collect()
+    };
+
+    let config = GatewayConfig::default();
+    let hello = Handshake {
+        connection_id: "SmL1KdNCoAMCKdw=".into(),
+        request_id: "r".into(),
+        connected_at_ms: 1,
+        source_ip: "192.0.2.1".into(),
+        user_agent: Some("test".into()),
+        domain_name: "localhost".into(),
+        headers: vec![("host".into(), "localhost".into())],
+        query: vec![("access_token".into(), "t".into())],
+    };
+    let context: serde_json::Map<String, Value> = serde_json::from_value(json!({
+        "principalId": "myuserid", "userId": "myuserid", "firstName": "Test",
+        "lastName": "User", "sub": "examplesub"
+    }))
+    .expect("object");
+    let info = ConnectionInfo {
+        connection_id: hello.connection_id.clone(),
+        connected_at_ms: 1,
+        last_active_ms: AtomicI64::new(1),
+        source_ip: hello.source_ip.clone(),
+        user_agent: hello.user_agent.clone(),
+        authorizer: context.clone(),
+    };
+    let body = Body::Text(r#"{"action":"subscribe","entityId":"myEntityId"}"#.into());
+    let cases = [
+        (
+            "authorizer-request.json",
+            apigw::authorizer_event(&config, &hello),
+        ),
+        (
+            "websocket-connect.json",
+            apigw::connect_event(&config, &hello, &context),
+        ),
+        (
+            "websocket-subscribe.json",
+            apigw::message_event(&config, &info, "localhost", "subscribe", &body),
+        ),
+        (
+            "websocket-disconnect.json",
+            apigw::disconnect_event(&config, &info, "localhost", 1001, "Going away"),
+        ),
+    ];
+    for (name, built) in cases {
+        assert_eq!(
+            missing(&fixture(name), &built),
+            Vec::<String>::new(),
+            "{name}"
+        );
+        // And the runtime classifies what the gateway sends as AWS's shape is classified.
+        let expected = wspush_runtime::event::classify(fixture(name))
+            .expect("fixture")
+            .kind();
+        let got = wspush_runtime::event::classify(built)
+            .expect("built")
+            .kind();
+        assert_eq!(got, expected, "{name}");
+    }
+}
