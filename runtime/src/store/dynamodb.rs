@@ -51,7 +51,22 @@ pub struct DynamoStore {
     page_size: Option<i32>,
 }
 
-fn request_error<E>(operation: &'static str, err: E) -> StoreError
+/// A failed request; a missing table is its own kind, so a caller can re-create it.
+fn request_error<E>(operation: &'static str, table: &str, err: E) -> StoreError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+{
+    if err.code() == Some("ResourceNotFoundException") {
+        return StoreError::TableMissing {
+            operation,
+            table: table.to_string(),
+        };
+    }
+    plain_error(operation, err)
+}
+
+/// A failure that carries no service error code (request building, waiting).
+fn plain_error<E>(operation: &'static str, err: E) -> StoreError
 where
     E: std::error::Error + 'static,
 {
@@ -104,7 +119,7 @@ impl DynamoStore {
             {
                 false
             }
-            Err(e) => return Err(request_error("DescribeTable", e)),
+            Err(e) => return Err(request_error("DescribeTable", &self.table, e)),
         };
         if !exists {
             self.create_table().await?;
@@ -115,7 +130,7 @@ impl DynamoStore {
                 .attribute_name(TTL_ATTRIBUTE)
                 .enabled(true)
                 .build()
-                .map_err(|e| request_error("UpdateTimeToLive", e))?;
+                .map_err(|e| plain_error("UpdateTimeToLive", e))?;
             if let Err(e) = self
                 .client
                 .update_time_to_live()
@@ -133,7 +148,7 @@ impl DynamoStore {
 
     async fn create_table(&self) -> Result<(), StoreError> {
         const OP: &str = "CreateTable";
-        let build = |e: aws_sdk_dynamodb::error::BuildError| request_error(OP, e);
+        let build = |e: aws_sdk_dynamodb::error::BuildError| plain_error(OP, e);
         let attribute = |name: &str| {
             AttributeDefinition::builder()
                 .attribute_name(name)
@@ -180,7 +195,7 @@ impl DynamoStore {
             }
             // Someone else (another gateway, a parallel test) created it meanwhile.
             Err(e) if e.code() == Some("ResourceInUseException") => Ok(()),
-            Err(e) => Err(request_error(OP, e)),
+            Err(e) => Err(request_error(OP, &self.table, e)),
         }
     }
 
@@ -192,7 +207,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .wait(TABLE_ACTIVE_WAIT)
             .await
-            .map_err(|e| request_error("DescribeTable (waiting for ACTIVE)", e))?;
+            .map_err(|e| plain_error("DescribeTable (waiting for ACTIVE)", e))?;
         Ok(())
     }
 
@@ -216,7 +231,7 @@ impl DynamoStore {
             .send()
             .try_collect()
             .await
-            .map_err(|e| request_error(operation, e))
+            .map_err(|e| request_error(operation, &self.table, e))
     }
 
     /// Queries GSI1 for `GSI1PK = partition AND GSI1SK = sort`, all pages, returning `pk`s.
@@ -266,7 +281,7 @@ impl DynamoStore {
             .set_item(Some(item))
             .send()
             .await
-            .map_err(|e| request_error(operation, e))?;
+            .map_err(|e| request_error(operation, &self.table, e))?;
         Ok(())
     }
 
@@ -281,7 +296,7 @@ impl DynamoStore {
                         .set_key(Some(k.clone()))
                         .build()
                         .map(|d| WriteRequest::builder().delete_request(d).build())
-                        .map_err(|e| request_error(OP, e))
+                        .map_err(|e| plain_error(OP, e))
                 })
                 .collect::<Result<_, _>>()?;
             let mut attempt = 0;
@@ -303,7 +318,7 @@ impl DynamoStore {
                     .request_items(&self.table, std::mem::take(&mut pending))
                     .send()
                     .await
-                    .map_err(|e| request_error(OP, e))?;
+                    .map_err(|e| request_error(OP, &self.table, e))?;
                 pending = out
                     .unprocessed_items
                     .and_then(|mut m| m.remove(&self.table))
@@ -355,7 +370,7 @@ impl ConnectionStore for DynamoStore {
             )))
             .send()
             .await
-            .map_err(|e| request_error("DeleteItem(subscription)", e))?;
+            .map_err(|e| request_error("DeleteItem(subscription)", &self.table, e))?;
         Ok(())
     }
 
