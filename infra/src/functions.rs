@@ -273,6 +273,10 @@ fn declare_function(ctx: &Context, config: &StackConfig, spec: Spec) -> Function
         RoleArgs::builder()
             .assume_role_policy(policy::lambda_assume_role_policy())
             .description(format!("Execution role of {}", spec.name))
+            // Deleting the role removes its inline policy too, so `pulumi destroy` succeeds in
+            // whichever order the engine deletes the two (it knows no dependencies, see
+            // docs/deploy.md).
+            .force_detach_policies(true)
             .build_struct(),
     );
     let document = pulumi_combine!(spec.statements, log_group.arn.clone()).map(

@@ -317,6 +317,8 @@ fn declare_cloudwatch_role(ctx: &Context, api: &WebSocketApi) -> Output<String> 
         RoleArgs::builder()
             .assume_role_policy(trust)
             .description("API Gateway writes WebSocket access and execution logs to CloudWatch")
+            // As for the functions' roles: deletable before or after its inline policy.
+            .force_detach_policies(true)
             .build_struct(),
     );
     // `arn:aws:execute-api:{region}:{account}:{api}` -> `arn:aws:logs:{region}:{account}:*`.

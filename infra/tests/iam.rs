@@ -214,6 +214,30 @@ async fn only_xray_is_granted_on_every_resource() {
     }
 }
 
+/// The engine learns no dependencies from gestalt, so a role and its inline policy may be
+/// deleted in either order; with `forceDetachPolicies` deleting the role first removes the
+/// policy too instead of failing with `DeleteConflict`.
+#[tokio::test]
+async fn every_role_can_be_deleted_before_its_policy() {
+    let run = run_program(
+        Mode::Update,
+        &base_config(&[("ManageApiGatewayAccount", "true")]),
+        &["JwtSecret"],
+    )
+    .await;
+    assert!(run.success, "{}", run.stderr);
+    let roles = run.of_type("aws:iam/role:Role");
+    assert_eq!(roles.len(), 5);
+    for role in roles {
+        assert_eq!(
+            role.input("forceDetachPolicies"),
+            &serde_json::json!(true),
+            "{}",
+            role.name
+        );
+    }
+}
+
 #[tokio::test]
 async fn each_function_runs_with_its_own_role_trusted_only_by_lambda() {
     let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
