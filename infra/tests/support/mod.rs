@@ -10,6 +10,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod graph;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -61,6 +63,9 @@ pub struct Registered {
     pub name: String,
     pub custom: bool,
     pub inputs: Value,
+    /// What the engine answered: the id and the output object.
+    pub id: String,
+    pub outputs: Value,
     pub dependencies: Vec<String>,
     pub property_dependencies: usize,
 }
@@ -568,6 +573,8 @@ impl ResourceMonitor for FakeMonitor {
                 name: request.name.clone(),
                 custom: request.custom,
                 inputs,
+                id: id.clone(),
+                outputs: Value::Object(object.clone()),
                 dependencies: request.dependencies.clone(),
                 property_dependencies: request.property_dependencies.len(),
             });
