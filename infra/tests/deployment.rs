@@ -360,3 +360,46 @@ async fn gestalt_sends_no_resource_dependencies() {
             .is_some_and(serde_json::Value::is_null)
     );
 }
+
+// ---- the committed stack file and the guide agree with the program ---------------------------
+
+/// `key: value` pairs under `config:` in a Pulumi stack file (the flat form used there).
+fn stack_file_config(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .skip_while(|line| line.trim() != "config:")
+        .skip(1)
+        .filter(|line| line.starts_with("  ") && !line.trim_start().starts_with('#'))
+        .filter_map(|line| line.trim().split_once(": "))
+        .map(|(key, value)| (key.to_string(), value.trim_matches('"').to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_committed_dev_stack_configuration_is_accepted() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../Pulumi.dev.yaml");
+    let text = std::fs::read_to_string(path).expect("Pulumi.dev.yaml");
+    let pairs = stack_file_config(&text);
+    assert!(pairs.len() >= 10, "{pairs:?}");
+    let mut config: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.strip_prefix("wspush:").unwrap_or(k), v.as_str()))
+        .collect();
+    config.push(("JwtSecret", "test-signing-secret"));
+    for mode in [Mode::Preview, Mode::Update] {
+        let run = run_program(mode, &config, &["JwtSecret"]).await;
+        assert!(run.success, "{mode:?}: {}", run.stderr);
+        assert_eq!(run.custom().len(), 54, "{mode:?}");
+    }
+}
+
+#[test]
+fn the_guide_lists_every_configuration_key() {
+    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/deploy.md"))
+        .expect("docs/deploy.md");
+    for key in wspush_infra::config::keys::ALL {
+        assert!(
+            guide.contains(&format!("`{key}`")),
+            "docs/deploy.md does not mention `{key}`"
+        );
+    }
+}
