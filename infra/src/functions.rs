@@ -10,9 +10,14 @@
 //! | events | the two SQS queues fed by EventBridge | Query the index, Query + BatchWrite the table (410 cleanup), POST to `@connections`, receive/delete on its two queues |
 //! | `CreateTestJwt` | direct invocation, minting test tokens | read the JWT secret |
 //!
+//! Each function is also told which event kinds it serves (`EVENT_KINDS`, from
+//! `wspush_contract::event_kinds`), so the runtime refuses any other shape: whoever may invoke
+//! one function cannot make it do another's job. Timeouts come from `wspush_contract::timeouts`.
+//!
 //! Every function also gets its own log group (with retention) and may write only there, and
 //! X-Ray tracing, whose two write actions AWS does not scope to resources (`Resource: "*"` is
-//! the only form IAM accepts for them).
+//! the only form IAM accepts for them). Takes the table, the API and the queues from the parts
+//! before it; returns what the routes and the event pipeline need.
 
 use std::collections::HashMap;
 
