@@ -116,3 +116,31 @@ async fn diagram_is_the_same_on_every_run() {
         assert_eq!(graph(&[]).await.to_svg("t"), first);
     }
 }
+
+/// The custom domain's references, including one a name alone would get wrong: the alias
+/// record is named after the domain, but the API mapping uses the domain name resource.
+#[tokio::test]
+async fn custom_domain_edges_follow_the_data_flow() {
+    let graph = graph(&[
+        ("DeployCustomDomain", "true"),
+        ("DomainName", "ws.example.com"),
+        ("HostedZoneId", "Z0123456789ABC"),
+    ])
+    .await;
+    let edges = graph.named_edges();
+    let has = |user: &str, used: &str| edges.contains(&(user.to_string(), used.to_string()));
+    for (user, used) in [
+        ("domain-certificate-validation-record", "domain-certificate"),
+        (
+            "domain-certificate-validation",
+            "domain-certificate-validation-record",
+        ),
+        ("custom-domain", "domain-certificate"),
+        ("custom-domain-mapping", "custom-domain"),
+        ("custom-domain-mapping", "websocket-stage"),
+        ("custom-domain-alias", "custom-domain"),
+    ] {
+        assert!(has(user, used), "{user} -> {used} missing from {edges:?}");
+    }
+    assert!(!has("custom-domain-mapping", "custom-domain-alias"));
+}

@@ -44,18 +44,6 @@ pub struct Graph {
     pub edges: BTreeSet<(usize, usize)>,
 }
 
-/// Output keys whose values identify a resource when another resource holds them.
-const IDENTIFYING_OUTPUTS: [&str; 8] = [
-    "arn",
-    "invokeArn",
-    "executionArn",
-    "url",
-    "name",
-    "invokeUrl",
-    "fqdn",
-    "certificateArn",
-];
-
 /// Characters that may surround an identifier embedded in a longer value.
 fn is_delimiter(c: char) -> bool {
     matches!(c, '/' | ':' | '|' | '.' | ',' | '"')
@@ -94,25 +82,28 @@ struct Identifiers {
 }
 
 impl Identifiers {
+    /// The id, and every string of the engine's answer that is not one of the resource's own
+    /// inputs echoed back (an event target's `arn` is the queue's; a function's environment
+    /// holds other resources' values). The id and `name` stay as given names when they equal an
+    /// input (a stage's id is its configured name).
     fn of(resource: &Registered) -> Self {
-        let mut candidates = vec![resource.id.clone()];
-        for key in IDENTIFYING_OUTPUTS {
-            // An output that only echoes an input of the same name (an event target's `arn` is
-            // the queue's) identifies what the input names, not this resource; names are the
-            // exception, since other resources refer to a resource by its given name.
-            let echoed = key != "name" && !resource.input(key).is_null();
-            if let Some(value) = resource.outputs.get(key).and_then(Value::as_str)
-                && !echoed
-            {
-                candidates.push(value.to_string());
-            }
-        }
         let mut inputs = Vec::new();
         strings(&resource.inputs, &mut inputs);
-        let (mut given, mut computed): (Vec<String>, Vec<String>) = candidates
-            .into_iter()
-            .filter(|id| !id.is_empty())
-            .partition(|id| inputs.contains(&id.as_str()));
+        let mut answered = Vec::new();
+        strings(&resource.outputs, &mut answered);
+        let name = resource.outputs.get("name").and_then(Value::as_str);
+        let mut given = Vec::new();
+        let mut computed = Vec::new();
+        for value in std::iter::once(resource.id.as_str()).chain(answered) {
+            if value.is_empty() {
+                continue;
+            }
+            if !inputs.contains(&value) {
+                computed.push(value.to_string());
+            } else if value == resource.id || Some(value) == name {
+                given.push(value.to_string());
+            }
+        }
         for list in [&mut given, &mut computed] {
             list.sort();
             list.dedup();
@@ -120,8 +111,11 @@ impl Identifiers {
         Self { computed, given }
     }
 
-    fn held_in(&self, value: &str) -> bool {
-        self.given.iter().any(|id| id == value) || self.computed.iter().any(|id| holds(value, id))
+    /// Whether `value` holds one of these identifiers; `first_giver` tells whether a given name
+    /// belongs to this resource (the first registered resource giving it).
+    fn held_in(&self, value: &str, first_giver: impl Fn(&str) -> bool) -> bool {
+        self.given.iter().any(|id| id == value && first_giver(id))
+            || self.computed.iter().any(|id| holds(value, id))
     }
 }
 
@@ -136,13 +130,22 @@ impl Graph {
                 name: r.name.clone(),
             })
             .collect();
+        let identifiers: Vec<Identifiers> = resources.iter().map(|r| Identifiers::of(r)).collect();
+        // A name given to several resources (the alias record is named after the domain it
+        // points at) belongs to the first one registered; the others repeat the configuration.
+        let mut first_giver: BTreeMap<&str, usize> = BTreeMap::new();
+        for (index, ids) in identifiers.iter().enumerate() {
+            for name in &ids.given {
+                first_giver.entry(name.as_str()).or_insert(index);
+            }
+        }
         let mut edges = BTreeSet::new();
         for (user, resource) in resources.iter().enumerate() {
             let mut held = Vec::new();
             strings(&resource.inputs, &mut held);
-            for (used, earlier) in resources.iter().enumerate().take(user) {
-                let ids = Identifiers::of(earlier);
-                if held.iter().any(|s| ids.held_in(s)) {
+            for (used, ids) in identifiers.iter().enumerate().take(user) {
+                let owns = |name: &str| first_giver.get(name) == Some(&used);
+                if held.iter().any(|s| ids.held_in(s, owns)) {
                     edges.insert((user, used));
                 }
             }
