@@ -433,20 +433,23 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    struct Map(HashMap<&'static str, &'static str>);
+    struct Map(HashMap<String, String>);
 
     impl ConfigSource for Map {
         fn get(&self, key: &str) -> Option<String> {
-            self.0.get(key).map(|v| v.to_string())
+            self.0.get(key).cloned()
         }
 
         fn keys(&self) -> Vec<String> {
-            self.0.keys().map(|k| k.to_string()).collect()
+            self.0.keys().cloned().collect()
         }
     }
 
-    fn read(pairs: &[(&'static str, &'static str)]) -> Result<StackConfig, ConfigError> {
-        StackConfig::read(&Map(pairs.iter().copied().collect()))
+    fn read(pairs: &[(&str, &str)]) -> Result<StackConfig, ConfigError> {
+        StackConfig::read(&Map(pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()))
     }
 
     #[test]
@@ -471,8 +474,7 @@ mod tests {
     fn every_allowed_retention_is_accepted_and_the_error_lists_them() {
         for days in LOG_RETENTION_DAYS_ALLOWED {
             let value = days.to_string();
-            let value: &'static str = Box::leak(value.into_boxed_str());
-            let config = read(&[(keys::LOG_RETENTION_DAYS, value)]).expect("allowed");
+            let config = read(&[(keys::LOG_RETENTION_DAYS, &value)]).expect("allowed");
             assert_eq!(config.log_retention_days, days);
         }
         let err = read(&[(keys::LOG_RETENTION_DAYS, "10")]).expect_err("refused");
