@@ -1,7 +1,7 @@
 //! The Pulumi program (Rust, `pulumi_gestalt_rust`) that deploys the WebSocket push service.
 //!
-//! A tour, in the order [`program`] declares things; each part is a module whose `declare`
-//! takes what the earlier parts returned and returns what the later parts need. Imports follow
+//! A tour, in the order [`program`] declares things; each part is a module whose `declare` (or
+//! `connect`) takes what the earlier parts returned and returns what the later parts need. Imports follow
 //! the same direction: a part imports only the parts before it.
 //!
 //! - [`config`]: every `pulumi config` key, read and checked before anything is declared.
