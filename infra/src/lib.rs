@@ -1,8 +1,9 @@
 //! The Pulumi program (Rust, `pulumi_gestalt_rust`) that deploys the WebSocket push service.
 //!
 //! A tour, in the order [`program`] declares things; each part is a module whose `declare` (or
-//! `connect`) takes what the earlier parts returned and returns what the later parts need. Imports follow
-//! the same direction: a part imports only the parts before it.
+//! `connect`) takes what the earlier parts returned and returns what the later parts need.
+//! Imports follow the same direction: a part imports only the parts before it (checked by
+//! `tests/structure.rs`).
 //!
 //! - [`config`]: every `pulumi config` key, read and checked before anything is declared.
 //! - [`table`]: the DynamoDB table (layout from `wspush_contract::table`).
