@@ -581,3 +581,78 @@ fn built_events_carry_every_field_of_aws_shapes() {
         assert_eq!(got, expected, "{name}");
     }
 }
+
+/// One raw HTTP/1.1 request; the status line, headers and body of the answer.
+async fn raw_http(gw: &TestGateway, head: &str, body: &[u8]) -> (u16, String, String) {
+    let addr = gw.addr;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "{head}\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("write head");
+    // The server may answer before reading the whole body; a broken pipe then is fine.
+    let _ = stream.write_all(body).await;
+    let mut raw = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut raw).await;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_lowercase(), body.to_string())
+}
+
+#[tokio::test]
+async fn oversize_bodies_get_each_apis_own_error() {
+    let gw = TestGateway::start().await;
+    let _client = gw.connect("lu").await;
+    let id = only_connection(&gw).await;
+    let big = vec![b'x'; 3 * 1024 * 1024];
+    let encoded = id
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
+    let (status, head, _) = raw_http(
+        &gw,
+        &format!("POST /production/@connections/{encoded} HTTP/1.1"),
+        &big,
+    )
+    .await;
+    assert_eq!(status, 413);
+    assert!(
+        head.contains("x-amzn-errortype: payloadtoolargeexception"),
+        "{head}"
+    );
+
+    let (status, head, body) = raw_http(
+        &gw,
+        "POST / HTTP/1.1\r\nX-Amz-Target: AWSEvents.PutEvents\r\nContent-Type: application/x-amz-json-1.1",
+        &big,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        head.contains("x-amzn-errortype: validationexception"),
+        "{head}"
+    );
+
+    let huge = vec![b' '; 7 * 1024 * 1024];
+    let (status, head, _) = raw_http(
+        &gw,
+        "POST /2015-03-31/functions/CreateTestJwt/invocations HTTP/1.1",
+        &huge,
+    )
+    .await;
+    assert_eq!(status, 413);
+    assert!(
+        head.contains("x-amzn-errortype: requesttoolargeexception"),
+        "{head}"
+    );
+    gw.stop().await;
+}
