@@ -656,3 +656,58 @@ async fn oversize_bodies_get_each_apis_own_error() {
     );
     gw.stop().await;
 }
+
+/// Sockets that never finish their handshake request are closed after the handshake timeout
+/// (10 s), and at most `max_pending_connections` of them are held at once.
+#[tokio::test(start_paused = true)]
+async fn silent_and_slow_handshakes_are_closed_and_bounded() {
+    use tokio::io::AsyncReadExt;
+    let config = GatewayConfig {
+        limits: Limits {
+            max_pending_connections: 4,
+            ..Limits::default()
+        },
+        ..GatewayConfig::default()
+    };
+    let gw = TestGateway::start_with(config).await;
+    let started = tokio::time::Instant::now();
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(
+            tokio::net::TcpStream::connect(gw.addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    // A fifth is closed at once: every pending slot is taken.
+    let mut fifth = tokio::net::TcpStream::connect(gw.addr)
+        .await
+        .expect("connect");
+    let mut byte = [0u8; 1];
+    let asked = tokio::time::Instant::now();
+    let read = fifth.read(&mut byte).await;
+    assert!(matches!(read, Ok(0) | Err(_)), "closed: {read:?}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "closed at once, not by the header timeout: {:?}",
+        asked.elapsed()
+    );
+    // A slow one trickles its request line; the silent ones send nothing. All are closed by
+    // the header timeout.
+    silent[0]
+        .write_all(b"GET /production HTTP/1.1\r\n")
+        .await
+        .expect("trickle");
+    for socket in &mut silent {
+        let read = tokio::time::timeout(Duration::from_secs(60), socket.read(&mut byte)).await;
+        assert!(matches!(read, Ok(Ok(_)) | Ok(Err(_))), "closed: {read:?}");
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // The slots are free again: a real client connects.
+    let _client = gw.connect("mo").await;
+    gw.stop().await;
+}
