@@ -7,7 +7,8 @@
 //!   would, need some way to find one.
 //! - `GET /_gateway/functions`: each function's invocations, errors, throttles and peak
 //!   concurrency.
-//! - `GET /_gateway/queues`: each event queue's depth.
+//! - `GET /_gateway/queues`: each event queue's depth and counts.
+//! - `GET /_gateway/store`: the embedded store's record counts (leak checks).
 //! - `GET /_gateway/dead-letters` and `POST /_gateway/dead-letters/redrive`: events whose
 //!   delivery failed on every receive, kept rather than dropped, and put back on their queue.
 
@@ -23,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/_gateway/connections", get(connections))
         .route("/_gateway/functions", get(functions))
         .route("/_gateway/queues", get(queues))
+        .route("/_gateway/store", get(store))
         .route("/_gateway/dead-letters", get(dead_letters))
         .route("/_gateway/dead-letters/redrive", post(redrive))
 }
@@ -65,6 +67,11 @@ async fn queues(State(state): State<AppState>) -> Json<Value> {
         })
         .collect();
     Json(json!({ "queues": queues }))
+}
+
+/// Record counts of the embedded store (`null` for DynamoDB: count it with a Scan).
+async fn store(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({ "census": state.runtime().deps().store.census() }))
 }
 
 async fn dead_letters(State(state): State<AppState>) -> Json<Value> {

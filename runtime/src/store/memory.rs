@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{ConnectionRecord, ConnectionStore, StoreError};
+use super::{Census, ConnectionRecord, ConnectionStore, StoreError};
 
 #[derive(Default)]
 struct Tables {
@@ -134,5 +134,13 @@ impl ConnectionStore for MemoryStore {
             .get(user_id)
             .map(|s| s.iter().cloned().collect())
             .unwrap_or_default())
+    }
+
+    fn census(&self) -> Option<Census> {
+        let tables = self.lock();
+        Some(Census {
+            connections: tables.connections.len(),
+            subscriptions: tables.subscriptions.values().map(BTreeSet::len).sum(),
+        })
     }
 }

@@ -53,6 +53,13 @@ pub enum StoreError {
     },
 }
 
+/// How many records a store holds: for the local gateway's leak checks, not for handlers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Census {
+    pub connections: usize,
+    pub subscriptions: usize,
+}
+
 /// What the handlers need from storage.
 #[async_trait]
 pub trait ConnectionStore: Send + Sync {
@@ -82,4 +89,10 @@ pub trait ConnectionStore: Send + Sync {
 
     /// Every connection of `user_id`, across all result pages.
     async fn user_connections(&self, user_id: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Record counts, where the store can give them cheaply (the embedded store); `None`
+    /// elsewhere: counting a DynamoDB table is a full scan no handler should ever make.
+    fn census(&self) -> Option<Census> {
+        None
+    }
 }

@@ -1,0 +1,1 @@
+"""Load, fault and soak scripts for the local gateway (see stress/harness.py)."""

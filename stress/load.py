@@ -1,0 +1,151 @@
+"""A burst of events against many subscribers: bounded, nothing lost, back to baseline after.
+
+    python -m stress.load [--subscribers 100] [--senders 16] [--requests 300] [--store embedded|dynamodb]
+
+Each request is a PutEvents of 10 "Entity Updated" entries for the one entity every subscriber
+holds. While the burst runs, a probe opens a fresh connection every quarter second (new
+clients must be accepted throughout), and the gateway's descriptors and memory are sampled
+from /proc. The script prints the figures and exits non-zero when a delivery is missing, a
+duplicate is not explained by a reported receive-again, a new client was refused, or
+descriptors did not come back near their baseline.
+"""
+
+import argparse
+import asyncio
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from stress.harness import (DynamoDbLocal, Gateway, Publisher, Subscriber, deliveries, entity_entries, mb,
+                            raise_fd_limit, wait_until)
+
+
+class Sampler(threading.Thread):
+    """Samples the gateway's descriptors and memory; keeps the peaks."""
+
+    def __init__(self, gateway):
+        super().__init__(daemon=True)
+        self.gateway = gateway
+        self.peak = {"fds": 0, "rss": 0}
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.wait(0.2):
+            try:
+                stats = self.gateway.stats()
+            except OSError:
+                return
+            for key in self.peak:
+                self.peak[key] = max(self.peak[key], stats[key])
+
+
+async def probe(gateway, stop, outcome):
+    """A new client every 0.25 s: connect, subscribe, close."""
+    n = 0
+    while not stop.is_set():
+        n += 1
+        client = Subscriber(gateway, f"probe{n}")
+        started = time.time()
+        try:
+            await asyncio.wait_for(client.connect(["probe"]), 15)
+            outcome["accepted"] += 1
+            outcome["slowest"] = max(outcome["slowest"], time.time() - started)
+        except Exception as e:  # noqa: BLE001 — a refused client is the figure we report
+            outcome["refused"] += 1
+            outcome["errors"].append(repr(e)[:200])
+        finally:
+            try:
+                await client.close()
+            except Exception:  # noqa: BLE001
+                pass
+        await asyncio.sleep(0.25)
+
+
+async def run(args):
+    raise_fd_limit()
+    dynamo = DynamoDbLocal() if args.store == "dynamodb" else None
+    extra = ["--dynamodb-endpoint", dynamo.endpoint] if dynamo else []
+    gateway = Gateway(*extra, log_name="load")
+    ok = True
+    try:
+        baseline = gateway.stats()
+        subscribers = [Subscriber(gateway, f"user{i}") for i in range(args.subscribers)]
+        await asyncio.gather(*(s.connect(["load"]) for s in subscribers))
+        connected = gateway.stats()
+
+        sampler = Sampler(gateway)
+        sampler.start()
+        stop = threading.Event()
+        outcome = {"accepted": 0, "refused": 0, "slowest": 0.0, "errors": []}
+        prober = asyncio.ensure_future(probe(gateway, stop, outcome))
+
+        publisher = Publisher(gateway.http)
+        started = time.time()
+        with ThreadPoolExecutor(args.senders) as pool:
+            batches = await asyncio.gather(*(
+                asyncio.wrap_future(pool.submit(publisher.put, entity_entries("load", 10, f"r{r}-")))
+                for r in range(args.requests)))
+        published = time.time() - started
+        event_ids = [e for batch in batches for e in batch]
+
+        done = await wait_until(lambda: deliveries(subscribers, event_ids)[0] == 0, args.timeout)
+        delivered_in = time.time() - started
+        stop.set()
+        await prober
+        missing, duplicates = deliveries(subscribers, event_ids)
+        counts = gateway.queue_counts()
+        functions = {f["name"]: f for f in gateway.get("/_gateway/functions")["functions"]}
+
+        await asyncio.gather(*(s.close() for s in subscribers))
+        await asyncio.sleep(args.settle)
+        after = gateway.stats()
+        sampler.stop.set()
+
+        explained = counts["receivedAgain"] * args.subscribers
+        print(f"load ({args.store} store): {args.requests} PutEvents x 10 entries from {args.senders} senders, "
+              f"{args.subscribers} subscribers")
+        print(f"  accepted events       {len(event_ids)} (publisher errors: {dict(publisher.errors) or 'none'})")
+        print(f"  publish time          {published:.1f} s; all deliveries made in {delivered_in:.1f} s" if done
+              else f"  NOT all delivered within {args.timeout} s")
+        print(f"  deliveries missing    {missing} of {len(event_ids) * args.subscribers}")
+        print(f"  duplicates            {duplicates} (reported receives-again: {counts['receivedAgain']}, "
+              f"dead-lettered: {counts['deadLetters']})")
+        print(f"  events function       invocations {functions['Events']['invocations']}, errors "
+              f"{functions['Events']['errors']}, peak concurrency {functions['Events']['peakRunning']}"
+              f"/{functions['Events']['concurrencyLimit']}")
+        print(f"  new clients           {outcome['accepted']} accepted, {outcome['refused']} refused, "
+              f"slowest {outcome['slowest']:.2f} s")
+        print(f"  descriptors           baseline {baseline['fds']}, with subscribers {connected['fds']}, "
+              f"peak {sampler.peak['fds']}, {args.settle:.0f} s after {after['fds']}")
+        print(f"  memory (RSS)          baseline {mb(baseline['rss'])}, with subscribers {mb(connected['rss'])}, "
+              f"peak {mb(sampler.peak['rss'])}, {args.settle:.0f} s after {mb(after['rss'])}")
+        if outcome["errors"]:
+            print(f"  first refusals        {outcome['errors'][:3]}")
+        ok = (done and missing == 0 and duplicates <= explained and outcome["refused"] == 0
+              and not publisher.errors and after["fds"] <= baseline["fds"] + 16)
+    finally:
+        code = gateway.close()
+        if dynamo:
+            dynamo.close()
+    if code != 0:
+        print(f"  gateway exited with {code}; log {gateway.log_path}")
+        ok = False
+    print("  verdict               " + ("PASS" if ok else "FAIL"))
+    return ok
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subscribers", type=int, default=100)
+    parser.add_argument("--senders", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--store", choices=["embedded", "dynamodb"], default="embedded")
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--settle", type=float, default=5)
+    args = parser.parse_args()
+    sys.exit(0 if asyncio.run(run(args)) else 1)
+
+
+if __name__ == "__main__":
+    main()
