@@ -20,6 +20,7 @@ use aws_sdk_dynamodb::types::{
     TimeToLiveSpecification, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
+use wspush_contract::table;
 
 use super::{ConnectionRecord, ConnectionStore, StoreError};
 
@@ -266,6 +267,40 @@ impl DynamoStore {
         self.query_all("Query(pk)", query).await
     }
 
+    /// Every entity id subscribed by one connection: the `subscription#{entityId}` sort keys
+    /// under its partition, all pages, prefix stripped.
+    async fn subscribed_entities(&self, connection_id: &str) -> Result<Vec<String>, StoreError> {
+        const OP: &str = "Query(subscriptions)";
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :p AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", table::PARTITION_KEY)
+            .expression_attribute_names("#sk", table::SORT_KEY)
+            .expression_attribute_values(":p", s(connection_id))
+            .expression_attribute_values(":prefix", s(table::SUBSCRIPTION_PREFIX))
+            .projection_expression("#sk")
+            .consistent_read(true);
+        self.query_all(OP, query)
+            .await?
+            .into_iter()
+            .map(|mut item| match item.remove(table::SORT_KEY) {
+                Some(AttributeValue::S(sk)) => sk
+                    .strip_prefix(table::SUBSCRIPTION_PREFIX)
+                    .map(str::to_string)
+                    .ok_or(StoreError::Corrupt {
+                        operation: OP,
+                        field: "sk",
+                    }),
+                _ => Err(StoreError::Corrupt {
+                    operation: OP,
+                    field: "sk",
+                }),
+            })
+            .collect()
+    }
+
     async fn put(&self, operation: &'static str, item: Item) -> Result<(), StoreError> {
         self.client
             .put_item()
@@ -379,5 +414,9 @@ impl ConnectionStore for DynamoStore {
 
     async fn user_connections(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
         self.query_index(user_id, USER_GSI_SK).await
+    }
+
+    async fn subscriptions(&self, connection_id: &str) -> Result<Vec<String>, StoreError> {
+        self.subscribed_entities(connection_id).await
     }
 }

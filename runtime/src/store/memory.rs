@@ -135,4 +135,13 @@ impl ConnectionStore for MemoryStore {
             .map(|s| s.iter().cloned().collect())
             .unwrap_or_default())
     }
+
+    async fn subscriptions(&self, connection_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .lock()
+            .subscriptions
+            .get(connection_id)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default())
+    }
 }
