@@ -16,7 +16,9 @@
 //! - [`eventbridge`] is `PutEvents`: rules on `detail-type` as deployed, delivering each event
 //!   to the runtime the way the deployed pipeline does (inside an SQS record).
 //! - [`lambda`] is `Invoke` for the `CreateTestJwt` function.
-//! - [`introspect`] lists open connections under `/_gateway/` (local only, not an AWS API).
+//! - [`introspect`] lists open connections and their subscriptions under `/_gateway/` (local
+//!   only, not an AWS API).
+//! - [`console`] is a page at `/_gateway/console` that drives all of the above from a browser.
 //! - [`store`] picks the embedded store or DynamoDB (creating the table when missing); the
 //!   offline SDK configuration every client uses is the runtime's `aws::local_sdk_config`.
 //! - [`error`] maps every failure onto the AWS-shaped error body its API would send.
@@ -25,6 +27,7 @@
 pub mod apigw;
 pub mod config;
 pub mod connections;
+pub mod console;
 pub mod error;
 pub mod eventbridge;
 pub mod introspect;
@@ -119,7 +122,9 @@ pub fn app(state: AppState) -> Router {
         .merge(eventbridge::router())
         .merge(lambda::router())
         .merge(introspect::router())
+        .merge(console::router())
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(console::redirect_browsers))
         .with_state(state)
 }
 

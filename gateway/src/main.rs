@@ -190,6 +190,7 @@ wspush local gateway, stage {stage}, store: {store}
   @connections   {http}/{stage}/@connections/{{connectionId}}
   EventBridge    {http}   (PutEvents)
   Lambda         {http}   (Invoke CreateTestJwt)
+  Console        {http}{console}   (open it in a browser)
 
 Test token, valid one hour{secret_note}:
   {token}
@@ -207,6 +208,7 @@ Publish and mint with the aws CLI (any dummy credentials):
 
 Limits: frame {frame} B, message {message} B, idle {idle} s, connection {max} s. Ctrl-C stops.",
         store = store.describe(),
+        console = wspush_gateway::console::PATH,
         region = config.region,
         frame = config.limits.max_frame_bytes,
         message = config.limits.max_message_bytes,
