@@ -219,6 +219,10 @@ async fn run(mut socket: WebSocket, state: AppState, info: Arc<ConnectionInfo>, 
                         // tungstenite answers pings itself.
                         Message::Ping(_) | Message::Pong(_) => {}
                         Message::Close(frame) => {
+                            // tungstenite queued the answering close frame; flushing sends it,
+                            // so the client sees a clean close with its own code (browsers
+                            // report 1006 when the server drops TCP without answering).
+                            let _ = futures::SinkExt::flush(&mut socket).await;
                             break match frame {
                                 Some(f) => Ending::new(f.code, f.reason.to_string()),
                                 None => Ending::new(1005, ""),
