@@ -114,3 +114,17 @@ test("a browser without a token is refused before the socket opens", async () =>
   assert.equal(opened.open, false);
   assert.equal(opened.code, 1006);
 });
+
+test("a browser closing its socket gets the close frame answered: a clean close with its code", async () => {
+  const token = await mintToken({ userId: "browser-close" });
+  const closed = await browser.page.evaluate(
+    (url) =>
+      new Promise((resolve) => {
+        const ws = new WebSocket(url);
+        ws.onopen = () => ws.close(1000, "done");
+        ws.onclose = (event) => resolve({ code: event.code, reason: event.reason, clean: event.wasClean });
+      }),
+    `${gateway.ws}?access_token=${encodeURIComponent(token)}`,
+  );
+  assert.deepEqual(closed, { code: 1000, reason: "done", clean: true });
+});
