@@ -26,7 +26,11 @@ async fn list(State(state): State<AppState>) -> Result<Json<Value>, GatewayError
     let registry = state.registry();
     let store = &state.runtime().deps().store;
     let mut connections = Vec::new();
-    for info in registry.ids().into_iter().filter_map(|id| registry.info(&id)) {
+    for info in registry
+        .ids()
+        .into_iter()
+        .filter_map(|id| registry.info(&id))
+    {
         let mut subscriptions = store
             .subscriptions(&info.connection_id)
             .await
