@@ -223,6 +223,8 @@
       updateCard(conn);
       say(wasOpen ? `${name(conn)} closed (${event.code}).` : `${name(conn)} could not connect (code ${event.code}).`, !wasOpen);
       scheduleRefresh();
+      // The gateway may still be running `$disconnect` when the close arrives: look again.
+      setTimeout(refreshConnections, 1000);
     });
     updateCard(conn);
   }
