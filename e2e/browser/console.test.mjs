@@ -100,6 +100,7 @@ test("events published from the page reach the right connection only", async () 
   await showsText(card(2).locator(".pushes"), "pushes received: 1");
   assert.equal(await card(1).locator(".pushes").innerText(), "pushes received: 1");
   await showsText(logItems().filter({ hasText: "#2 bob" }), '"type": "User Push Notification"');
+  // The README's picture (docs/console.png).
   await screenshot(page, "02-console-published");
 });
 

@@ -68,10 +68,11 @@ export async function launch() {
   };
 }
 
-export async function screenshot(page, name) {
+/** Saves `name`.png: the whole page, or with `{ fullPage: false }` what the window shows. */
+export async function screenshot(page, name, { fullPage = true } = {}) {
   mkdirSync(SCREENSHOTS, { recursive: true });
   const path = join(SCREENSHOTS, `${name}.png`);
-  await page.screenshot({ path, fullPage: true });
+  await page.screenshot({ path, fullPage });
   return path;
 }
 
