@@ -136,7 +136,45 @@ test("the frame log filters by text, connection and direction", async () => {
   await showsText(page.locator("#log-count"), "frames");
 });
 
-test("every control has a label, and the keyboard alone subscribes", async () => {
+/**
+ * How many visible texts the page shows, and those whose contrast with their background is
+ * under 4.5:1 (WCAG AA).
+ */
+function contrast() {
+  return page.evaluate(() => {
+    const rgba = (css) => {
+      const [r, g, b, a = 1] = css.match(/[\d.]+/g).map(Number);
+      return { r, g, b, a };
+    };
+    const luminance = ({ r, g, b }) => {
+      const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const background = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const c = rgba(getComputedStyle(e).backgroundColor);
+        if (c.a > 0) return c;
+      }
+      return { r: 255, g: 255, b: 255, a: 1 };
+    };
+    const failures = [];
+    let checked = 0;
+    for (const el of document.body.querySelectorAll("*")) {
+      const ownText = [...el.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim());
+      if (!ownText || el.getClientRects().length === 0 || getComputedStyle(el).visibility === "hidden") continue;
+      const [l1, l2] = [luminance(rgba(getComputedStyle(el).color)), luminance(background(el))].sort((a, b) => b - a);
+      const ratio = (l1 + 0.05) / (l2 + 0.05);
+      checked += 1;
+      if (ratio < 4.5) failures.push(`${el.tagName} "${el.textContent.trim().slice(0, 30)}": ${ratio.toFixed(2)}`);
+    }
+    return { checked, failures };
+  });
+}
+
+test("every control has a label, text keeps 4.5:1 contrast, and the keyboard alone subscribes", async () => {
+  const { checked, failures } = await contrast();
+  assert.ok(checked > 100, `only ${checked} texts measured`);
+  assert.deepEqual(failures, []);
   const unlabelled = await page.evaluate(() =>
     [...document.querySelectorAll("input, select, textarea, button")]
       .filter((el) => {
