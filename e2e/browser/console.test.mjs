@@ -264,4 +264,8 @@ test("closing a connection from its card runs $disconnect on the gateway", async
   // The page looks again by itself a second after a close.
   await page.waitForFunction(() => !document.getElementById("server-connections").textContent.includes("alice"));
   await showsText(page.locator("#server-connections tr"), "bob");
+  // Remove takes the card and its entry in the log's connection filter away.
+  await card(1).getByRole("button", { name: "Remove" }).click();
+  assert.equal(await card(1).count(), 0);
+  assert.equal(await page.locator('#filter-conn option[value="1"]').count(), 0);
 });

@@ -71,8 +71,8 @@
     const part = token.split(".")[1];
     if (!part) return null;
     try {
-      const json = atob(part.replace(/-/g, "+").replace(/_/g, "/"));
-      const claims = JSON.parse(json);
+      const bytes = Uint8Array.from(atob(part.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+      const claims = JSON.parse(new TextDecoder().decode(bytes));
       return (claims.data && claims.data.userId) || claims.sub || null;
     } catch {
       return null;
@@ -300,6 +300,7 @@
     state.connections = state.connections.filter((c) => c !== conn);
     const option = $("filter-conn").querySelector(`option[value="${conn.id}"]`);
     if (option) option.remove();
+    renderLog();
     $("no-connections").hidden = state.connections.length > 0;
     renderPublications();
   }
