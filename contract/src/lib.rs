@@ -57,6 +57,9 @@ pub mod routes {
     pub const SUBSCRIBE: &str = "subscribe";
     pub const UNSUBSCRIBE: &str = "unsubscribe";
     pub const PING: &str = "ping";
+    /// The subprotocol clients offer alongside a token (`Sec-WebSocket-Protocol: websocket, JWT`).
+    /// `$connect` returns it when offered: API Gateway selects only what `$connect` returns.
+    pub const SUBPROTOCOL: &str = "websocket";
     /// The route selection expression of the API.
     pub const SELECTION_EXPRESSION: &str = "$request.body.action";
     /// Routes that answer the client with a route response (two-way routes).

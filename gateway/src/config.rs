@@ -6,7 +6,10 @@
 
 use std::time::Duration;
 
-use wspush_contract::{defaults, limits};
+use wspush_contract::{authorizer, defaults, event_queue, limits};
+
+use crate::apigw::identity::{self, IdentitySource};
+use crate::functions::Concurrency;
 
 /// API Gateway's WebSocket limits.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +22,12 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// A connection is closed (1001) after this long, however busy.
     pub max_connection: Duration,
+    /// Bytes waiting to be written to one client before `@connections` answers 429
+    /// `LimitExceededException` (API Gateway's "client side buffer is full"; AWS publishes no
+    /// figure).
+    pub max_client_buffer_bytes: usize,
+    /// How long a client may take to send its handshake request's headers.
+    pub handshake_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -28,6 +37,8 @@ impl Default for Limits {
             max_message_bytes: limits::MAX_MESSAGE_BYTES,
             idle_timeout: Duration::from_secs(limits::IDLE_TIMEOUT_SECS),
             max_connection: Duration::from_secs(limits::MAX_CONNECTION_SECS),
+            max_client_buffer_bytes: 1024 * 1024,
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -48,11 +59,54 @@ pub struct GatewayConfig {
     pub record_ttl: Duration,
     /// PostToConnection calls in flight per event.
     pub push_concurrency: usize,
-    /// Receives of one event before it is dead-lettered (the deployed queue's maxReceiveCount).
+    /// The authorizer's identity sources (default: the deployed ones, from the contract).
+    pub identity_sources: Vec<IdentitySource>,
+    /// The event queues' settings (default: the deployed ones, from the contract).
+    pub queues: QueueSettings,
+    /// Concurrent invocations per function.
+    pub concurrency: Concurrency,
+    /// The account throttle on `@connections` (off by default).
+    pub throttle: Option<Throttle>,
+    /// Latency added to every `@connections` call, as a network round trip to AWS would.
+    pub connections_latency: Duration,
+}
+
+/// API Gateway's account-level throttle: `rate` requests a second, `burst` at once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Throttle {
+    pub rate_per_sec: f64,
+    pub burst: u32,
+}
+
+impl Throttle {
+    /// AWS's default account quota: 10,000 requests/s with a 5,000 burst.
+    pub fn aws_default() -> Self {
+        Self {
+            rate_per_sec: 10_000.0,
+            burst: 5_000,
+        }
+    }
+}
+
+/// The EventBridge → SQS → Lambda pipeline's settings, as `infra/` declares them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// Records per invocation.
+    pub batch_size: usize,
+    /// Receives before a message moves to the dead-letter queue.
     pub max_receive_count: u32,
-    /// Wait before an event whose delivery failed is received again (the queue's visibility
-    /// timeout, shortened: locally nobody wants to wait minutes).
-    pub redelivery_delay: Duration,
+    /// How long a received message stays invisible before it can be received again.
+    pub visibility_timeout: Duration,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: event_queue::BATCH_SIZE as usize,
+            max_receive_count: event_queue::MAX_RECEIVE_COUNT,
+            visibility_timeout: Duration::from_secs(event_queue::VISIBILITY_TIMEOUT_SECS),
+        }
+    }
 }
 
 impl Default for GatewayConfig {
@@ -65,8 +119,12 @@ impl Default for GatewayConfig {
             limits: Limits::default(),
             record_ttl: Duration::from_secs(defaults::RECORD_TTL_SECONDS),
             push_concurrency: defaults::PUSH_CONCURRENCY,
-            max_receive_count: 3,
-            redelivery_delay: Duration::from_secs(1),
+            identity_sources: identity::parse_all(&authorizer::IDENTITY_SOURCES)
+                .unwrap_or_default(),
+            queues: QueueSettings::default(),
+            concurrency: Concurrency::default(),
+            throttle: None,
+            connections_latency: Duration::ZERO,
         }
     }
 }
@@ -87,5 +145,33 @@ impl GatewayConfig {
             "arn:aws:lambda:{}:{}:function:{name}",
             self.region, self.account_id
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_deployed_settings() {
+        let config = GatewayConfig::default();
+        assert_eq!(
+            config.identity_sources,
+            identity::parse_all(&authorizer::IDENTITY_SOURCES).expect("contract parses")
+        );
+        assert_eq!(
+            config.identity_sources.len(),
+            authorizer::IDENTITY_SOURCES.len()
+        );
+        assert_eq!(config.queues.batch_size, 10);
+        assert_eq!(
+            config.queues.max_receive_count,
+            event_queue::MAX_RECEIVE_COUNT
+        );
+        assert_eq!(
+            config.queues.visibility_timeout.as_secs(),
+            event_queue::VISIBILITY_TIMEOUT_SECS
+        );
+        assert_eq!(config.throttle, None);
     }
 }

@@ -1,14 +1,24 @@
-//! The `@connections` management API: `POST` a frame, `GET` the facts, `DELETE` the socket.
+//! The `@connections` management API: `POST` a message, `GET` the facts, `DELETE` the socket.
 //!
 //! This is the push path. The runtime reaches it with its ordinary
 //! `aws-sdk-apigatewaymanagement` client, pointed at this server instead of
 //! `https://{api}.execute-api.{region}.amazonaws.com/{stage}`, so the fan-out, its retries and
-//! its handling of 410 Gone are exercised exactly as in AWS. Requests are SigV4-signed by the
-//! SDK; the gateway does not check signatures (it listens on 127.0.0.1 only).
+//! its handling of 410 Gone are exercised exactly as in AWS. As on AWS:
+//! - 410 `GoneException` for an id that is unknown, closed, or whose `$connect` has not
+//!   completed (a connection is reachable only once its upgrade is done);
+//! - 413 `PayloadTooLargeException` over 128 KB; a message over 32 KB reaches the client split
+//!   into frames of at most 32 KB (one message);
+//! - 429 `LimitExceededException` when the client's buffer is full, or (optional, off by
+//!   default) when the account throttle's token bucket is empty;
+//! - an optional latency per call stands in for the network round trip to AWS.
+//!
+//! Requests are SigV4-signed by the SDK; the gateway does not check signatures (it listens on
+//! 127.0.0.1 only).
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -16,13 +26,12 @@ use serde_json::json;
 
 use crate::apigw::Body;
 use crate::error::GatewayError;
-use crate::registry::{Gone, Outbound};
-use crate::websocket::to_message;
+use crate::registry::Refused;
 use crate::AppState;
 
 /// Both the stage-less path and `/{stage}/@connections/{id}`, which the SDK uses when its
-/// endpoint ends in the stage.
-pub fn router() -> Router<AppState> {
+/// endpoint ends in the stage. Every call passes the account's limits first.
+pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route(
             "/@connections/{connection_id}",
@@ -32,6 +41,21 @@ pub fn router() -> Router<AppState> {
             "/{stage}/@connections/{connection_id}",
             get(staged_get).post(staged_post).delete(staged_delete),
         )
+        .route_layer(middleware::from_fn_with_state(state, account_limits))
+}
+
+/// The injected latency, then the account throttle, as every call meets them on AWS.
+async fn account_limits(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let latency = state.config().connections_latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(bucket) = state.throttle() {
+        if !bucket.try_take() {
+            return GatewayError::LimitExceeded("Rate exceeded".into()).into_response();
+        }
+    }
+    next.run(request).await
 }
 
 fn check_stage(state: &AppState, stage: &str) -> Result<(), GatewayError> {
@@ -42,31 +66,36 @@ fn check_stage(state: &AppState, stage: &str) -> Result<(), GatewayError> {
     }
 }
 
-fn gone(connection_id: &str) -> impl FnOnce(Gone) -> GatewayError + '_ {
-    move |Gone| GatewayError::Gone(connection_id.to_string())
+fn refused(connection_id: &str) -> impl FnOnce(Refused) -> GatewayError + '_ {
+    move |refusal| match refusal {
+        Refused::Gone => GatewayError::Gone(connection_id.to_string()),
+        Refused::BufferFull => GatewayError::LimitExceeded(format!(
+            "the WebSocket client side buffer of {connection_id} is full"
+        )),
+    }
 }
 
-/// PostToConnection: the body becomes one frame, text when it is UTF-8.
+/// PostToConnection: the body becomes one message, text when it is UTF-8.
 async fn post(
     State(state): State<AppState>,
     Path(connection_id): Path<String>,
     body: Bytes,
 ) -> Result<StatusCode, GatewayError> {
-    let limit = state.config().limits.max_message_bytes;
-    if body.len() > limit {
+    let limits = &state.config().limits;
+    if body.len() > limits.max_message_bytes {
         return Err(GatewayError::PayloadTooLarge {
             size: body.len(),
-            limit,
+            limit: limits.max_message_bytes,
         });
     }
-    let frame = match String::from_utf8(body.to_vec()) {
+    let message = match String::from_utf8(body.to_vec()) {
         Ok(text) => Body::Text(text),
         Err(e) => Body::Binary(e.into_bytes()),
     };
     state
         .registry()
-        .send(&connection_id, Outbound::Frame(to_message(frame)))
-        .map_err(gone(&connection_id))?;
+        .post(&connection_id, message, limits.max_client_buffer_bytes)
+        .map_err(refused(&connection_id))?;
     Ok(StatusCode::OK)
 }
 
@@ -104,7 +133,7 @@ async fn delete(
     state
         .registry()
         .close(&connection_id, 1000, "Connection deleted")
-        .map_err(gone(&connection_id))?;
+        .map_err(refused(&connection_id))?;
     Ok(StatusCode::NO_CONTENT)
 }
 

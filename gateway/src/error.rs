@@ -21,6 +21,12 @@ pub enum GatewayError {
     /// The `$connect` authorizer refused the token.
     #[error("Unauthorized")]
     Unauthorized,
+    /// The account throttle is exhausted, or the client's buffer is full (`@connections`).
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// Lambda `Invoke` found every concurrency slot of the function busy.
+    #[error("Rate Exceeded.")]
+    TooManyRequests,
     /// A message over API Gateway's 128 KB limit.
     #[error("message is {size} bytes; the limit is {limit} bytes")]
     PayloadTooLarge { size: usize, limit: usize },
@@ -57,6 +63,9 @@ impl GatewayError {
             GatewayError::Forbidden => StatusCode::FORBIDDEN,
             GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
             GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::LimitExceeded(_) | GatewayError::TooManyRequests => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             GatewayError::UnknownOperation(_)
             | GatewayError::Serialization(_)
             | GatewayError::Validation(_)
@@ -74,6 +83,8 @@ impl GatewayError {
             GatewayError::Forbidden => "ForbiddenException",
             GatewayError::Unauthorized => "UnauthorizedException",
             GatewayError::PayloadTooLarge { .. } => "PayloadTooLargeException",
+            GatewayError::LimitExceeded(_) => "LimitExceededException",
+            GatewayError::TooManyRequests => "TooManyRequestsException",
             GatewayError::UnknownOperation(_) => "UnknownOperationException",
             GatewayError::Serialization(_) => "SerializationException",
             GatewayError::Validation(_) => "ValidationException",
@@ -97,7 +108,9 @@ impl IntoResponse for GatewayError {
         // Lambda's errors carry `Type` and `Message`; the others `__type` and `message`. Both
         // spellings of the message are accepted by every SDK, so send what each API sends.
         let body = match self {
-            GatewayError::FunctionNotFound(_) | GatewayError::InvalidRequestContent(_) => {
+            GatewayError::FunctionNotFound(_)
+            | GatewayError::InvalidRequestContent(_)
+            | GatewayError::TooManyRequests => {
                 json!({"Type": "User", "Message": message, "message": message})
             }
             _ => json!({"__type": code, "message": message}),

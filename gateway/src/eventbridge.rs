@@ -2,11 +2,12 @@
 //!
 //! Entries are checked as EventBridge checks them, failing one by one (`FailedEntryCount` and
 //! an `ErrorCode` per entry) while the others are accepted with an `EventId`. Accepted events
-//! go through the deployed rules, which match on `detail-type` only; a matching event reaches
-//! the runtime the way the deployed pipeline delivers it: as the body of an SQS record. The
-//! runtime's batch answer decides redelivery, up to the queue's `maxReceiveCount`; after that
-//! the event is dead-lettered, which locally means a warning in the log naming the event.
-//! Delivery is asynchronous, as in AWS: `PutEvents` answers before anyone is pushed to.
+//! go through the deployed rules, which match on `detail-type` only, into the rule's local queue
+//! ([`crate::queues`]), from which the events function receives them in SQS batches, as
+//! deployed. Delivery is asynchronous, as in AWS: `PutEvents` answers before anyone is pushed
+//! to. The request's size is EventBridge's: the sum of its entries' sizes as EventBridge
+//! counts them (`Time` 14 bytes, and the UTF-8 bytes of `Source`, `DetailType`, `Detail` and
+//! each `Resources` entry), at most 256 KB.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -16,7 +17,6 @@ use axum::routing::post;
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use wspush_contract::detail_types;
 
 use crate::error::GatewayError;
 use crate::AppState;
@@ -50,6 +50,16 @@ struct Entry {
     resources: Option<Vec<String>>,
 }
 
+impl Entry {
+    /// The entry's size as EventBridge computes it ("Calculating PutEvents event entry size").
+    fn size(&self) -> usize {
+        let text = |v: &Option<String>| v.as_ref().map_or(0, String::len);
+        let time = if self.time.is_some() { 14 } else { 0 };
+        let resources: usize = self.resources.iter().flatten().map(String::len).sum();
+        time + text(&self.source) + text(&self.detail_type) + text(&self.detail) + resources
+    }
+}
+
 /// One entry's fate.
 enum Outcome {
     Accepted { event_id: String, event: Value },
@@ -71,12 +81,6 @@ async fn json_api(
             "operation {target:?} is not emulated; the local gateway serves {PUT_EVENTS} on POST /"
         )));
     }
-    if body.len() > MAX_REQUEST_BYTES {
-        return Err(GatewayError::Validation(format!(
-            "Total size of the entries in the request is over the limit ({} bytes > {MAX_REQUEST_BYTES})",
-            body.len()
-        )));
-    }
     let request: PutEventsRequest = serde_json::from_slice(&body)
         .map_err(|e| GatewayError::Serialization(format!("PutEvents request body: {e}")))?;
     let entries = request.entries.unwrap_or_default();
@@ -87,14 +91,22 @@ async fn json_api(
         )));
     }
 
+    let size: usize = entries.iter().map(Entry::size).sum();
+    if size > MAX_REQUEST_BYTES {
+        return Err(GatewayError::Validation(format!(
+            "Total size of the entries in the request is over the limit ({size} bytes > {MAX_REQUEST_BYTES}, counted as EventBridge counts entry sizes)"
+        )));
+    }
+
     let outcomes: Vec<Outcome> = entries.into_iter().map(|e| check(&state, e)).collect();
     let mut failed = 0;
     let mut results = Vec::with_capacity(outcomes.len());
+    let mut accepted = Vec::new();
     for outcome in outcomes {
         match outcome {
             Outcome::Accepted { event_id, event } => {
                 results.push(json!({"EventId": event_id}));
-                route(&state, event);
+                accepted.push(event);
             }
             Outcome::Failed { code, message } => {
                 failed += 1;
@@ -102,6 +114,7 @@ async fn json_api(
             }
         }
     }
+    state.queues().send(accepted);
     let body = json!({"FailedEntryCount": failed, "Entries": results}).to_string();
     let mut response = body.into_response();
     response
@@ -168,72 +181,4 @@ fn check(state: &AppState, entry: Entry) -> Outcome {
         "detail": detail,
     });
     Outcome::Accepted { event_id, event }
-}
-
-/// The deployed rules: one per detail type, `{"detail-type": [type]}`.
-fn matches_a_rule(event: &Value) -> bool {
-    event
-        .get("detail-type")
-        .and_then(Value::as_str)
-        .is_some_and(|t| detail_types::ALL.contains(&t))
-}
-
-/// Hands a matching event to the runtime in the background.
-fn route(state: &AppState, event: Value) {
-    if !matches_a_rule(&event) {
-        tracing::info!(event_id = %event["id"], detail_type = %event["detail-type"], "no rule matches; event dropped, as EventBridge drops it");
-        return;
-    }
-    let state = state.clone();
-    tokio::spawn(async move { deliver(&state, event).await });
-}
-
-/// One SQS record holding the event, as the deployed queue delivers it.
-fn sqs_batch(state: &AppState, event: &Value, receive_count: u32) -> Value {
-    let config = state.config();
-    let detail_type = event["detail-type"].as_str().unwrap_or("");
-    let queue = detail_type.to_lowercase().replace(' ', "-");
-    json!({"Records": [{
-        "messageId": uuid::Uuid::new_v4().to_string(),
-        "receiptHandle": uuid::Uuid::new_v4().to_string(),
-        "body": event.to_string(),
-        "attributes": {
-            "ApproximateReceiveCount": receive_count.to_string(),
-            "SentTimestamp": chrono::Utc::now().timestamp_millis().to_string(),
-            "SenderId": "events.amazonaws.com",
-            "ApproximateFirstReceiveTimestamp": chrono::Utc::now().timestamp_millis().to_string(),
-        },
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": format!("arn:aws:sqs:{}:{}:{queue}", config.region, config.account_id),
-        "awsRegion": config.region,
-    }]})
-}
-
-async fn deliver(state: &AppState, event: Value) {
-    let config = state.config();
-    let event_id = event["id"].as_str().unwrap_or("").to_string();
-    for receive in 1..=config.max_receive_count.max(1) {
-        let result = state
-            .runtime()
-            .handle(sqs_batch(state, &event, receive))
-            .await;
-        let failed = match &result {
-            Ok(answer) => answer
-                .get("batchItemFailures")
-                .and_then(Value::as_array)
-                .is_some_and(|f| !f.is_empty()),
-            Err(_) => true,
-        };
-        if !failed {
-            tracing::debug!(%event_id, receive, "event delivered");
-            return;
-        }
-        if receive < config.max_receive_count {
-            tracing::warn!(%event_id, receive, "event delivery failed; it will be received again");
-            tokio::time::sleep(config.redelivery_delay).await;
-        }
-    }
-    tracing::warn!(%event_id, event = %event, "event dead-lettered after {} receives", config.max_receive_count);
 }

@@ -1,14 +1,19 @@
-//! `GET /_gateway/connections`: the open connections and what each is subscribed to, for tests,
-//! the console and curious developers.
+//! `/_gateway/…`: what the local gateway can show that AWS keeps to itself.
 //!
-//! Not an AWS API (API Gateway cannot list connections): clients never learn their own
-//! connection id, so end-to-end tests that drive `@connections` from outside, as a backend
-//! would, need some way to find one; and the console shows which connection holds which
-//! subscription. Kept under its own `/_gateway` prefix so that nobody mistakes it for something
-//! that exists in the cloud.
+//! Not AWS APIs, and kept under their own prefix so nobody mistakes them for something that
+//! exists in the cloud:
+//! - `GET /_gateway/connections`: the open connections and the entity ids each is subscribed
+//!   to. Clients never learn their own connection id, so end-to-end tests that drive
+//!   `@connections` from outside, as a backend would, need some way to find one; the console
+//!   shows which connection holds which subscription.
+//! - `GET /_gateway/functions`: each function's invocations, errors, throttles and peak
+//!   concurrency.
+//! - `GET /_gateway/queues`: each event queue's depth.
+//! - `GET /_gateway/dead-letters` and `POST /_gateway/dead-letters/redrive`: events whose
+//!   delivery failed on every receive, kept rather than dropped, and put back on their queue.
 
 use axum::extract::State;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
@@ -17,12 +22,17 @@ use crate::registry::ConnectionInfo;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/_gateway/connections", get(list))
+    Router::new()
+        .route("/_gateway/connections", get(connections))
+        .route("/_gateway/functions", get(functions))
+        .route("/_gateway/queues", get(queues))
+        .route("/_gateway/dead-letters", get(dead_letters))
+        .route("/_gateway/dead-letters/redrive", post(redrive))
 }
 
 /// Each open connection with its entity ids, read from the store the runtime writes (the
 /// embedded store or DynamoDB), so the listing shows what fan-out will actually find.
-async fn list(State(state): State<AppState>) -> Result<Json<Value>, GatewayError> {
+async fn connections(State(state): State<AppState>) -> Result<Json<Value>, GatewayError> {
     let registry = state.registry();
     let store = &state.runtime().deps().store;
     let mut connections = Vec::new();
@@ -56,4 +66,27 @@ fn describe(info: &ConnectionInfo, subscriptions: Vec<String>) -> Value {
         "authorizer": info.authorizer,
         "subscriptions": subscriptions,
     })
+}
+
+async fn functions(State(state): State<AppState>) -> Json<Value> {
+    let stats: Vec<_> = state.functions().all().iter().map(|f| f.stats()).collect();
+    Json(json!({ "functions": stats }))
+}
+
+async fn queues(State(state): State<AppState>) -> Json<Value> {
+    let queues: Vec<Value> = state
+        .queues()
+        .all()
+        .iter()
+        .map(|q| json!({"name": q.name(), "messages": q.depth()}))
+        .collect();
+    Json(json!({ "queues": queues }))
+}
+
+async fn dead_letters(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({ "messages": state.queues().dead_letters() }))
+}
+
+async fn redrive(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({ "redriven": state.queues().redrive() }))
 }

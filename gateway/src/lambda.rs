@@ -1,5 +1,9 @@
 //! Lambda `Invoke` for the one function a client calls directly: `CreateTestJwt`.
 //!
+//! The function serves only test-token requests, as deployed (`EVENT_KINDS`): any other event
+//! shape invoked on it is refused with a function error, never handled. Its concurrency limit
+//! applies: a busy function answers 429 `TooManyRequestsException`.
+//!
 //! `aws lambda invoke --function-name CreateTestJwt response.json` must work here as it does
 //! after a deploy, so this is the real path (`/2015-03-31/functions/{name}/invocations`) and
 //! the real answers: 200 with the function's JSON; a function error as 200 with
@@ -17,6 +21,7 @@ use serde_json::{json, Value};
 use wspush_contract::defaults::TEST_TOKEN_FUNCTION;
 
 use crate::error::GatewayError;
+use crate::functions::InvokeError;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -64,15 +69,16 @@ async fn invoke(
     match invocation_type {
         "DryRun" => return Ok(StatusCode::NO_CONTENT.into_response()),
         "Event" => {
-            let runtime = state.runtime().clone();
-            tokio::spawn(async move { runtime.handle(event).await });
+            let state = state.clone();
+            tokio::spawn(async move { state.functions().test_token.invoke_when_free(event).await });
             return Ok(StatusCode::ACCEPTED.into_response());
         }
         _ => {}
     }
-    let mut response = match state.runtime().handle(event).await {
+    let mut response = match state.functions().test_token.invoke(event).await {
         Ok(answer) => Json(answer).into_response(),
-        Err(e) => {
+        Err(InvokeError::Throttled) => return Err(GatewayError::TooManyRequests),
+        Err(InvokeError::Function(e)) => {
             let diagnostic = lambda_error(e);
             let mut response = Json(diagnostic).into_response();
             response.headers_mut().insert(

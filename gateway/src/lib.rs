@@ -7,17 +7,23 @@
 //!
 //! - [`app`] builds the one [`axum::Router`] from one router per emulated API, and [`serve`]
 //!   runs it on a listener the caller bound (tests bind port 0).
-//! - [`websocket`] is API Gateway's WebSocket side: the `$connect` handshake runs the runtime's
-//!   REQUEST authorizer *before* upgrading, then the `$connect` route; frames are routed by
-//!   `$request.body.action`; every close runs `$disconnect`. Event shapes live in [`apigw`].
+//! - [`websocket`] is API Gateway's WebSocket side: the `$connect` handshake checks the
+//!   authorizer's identity sources and runs the REQUEST authorizer *before* upgrading, then the
+//!   `$connect` route, selecting only the subprotocol it returns; frames are routed by
+//!   `$request.body.action`, each its own invocation; every close runs `$disconnect`. Event
+//!   shapes live in [`apigw`].
+//! - [`functions`] are the four deployed functions, each serving only its event kinds, each with
+//!   its own concurrency limit, as Lambda runs them.
 //! - [`registry`] holds the live sockets by connection id; it is what `@connections` talks to.
 //! - [`connections`] is the `@connections` management API (POST, GET, DELETE), reached by the
 //!   runtime through its ordinary `aws-sdk-apigatewaymanagement` client pointed at this server.
-//! - [`eventbridge`] is `PutEvents`: rules on `detail-type` as deployed, delivering each event
-//!   to the runtime the way the deployed pipeline does (inside an SQS record).
+//! - [`eventbridge`] is `PutEvents`: EventBridge's limits and per-entry failures, then rules on
+//!   `detail-type` as deployed, into [`queues`]: local SQS queues with the deployed batch size,
+//!   visibility timeout, receive count and dead-letter queues, polled into the events function.
+//! - [`throttle`] is the account's token bucket on `@connections` (optional).
 //! - [`lambda`] is `Invoke` for the `CreateTestJwt` function.
-//! - [`introspect`] lists open connections and their subscriptions under `/_gateway/` (local
-//!   only, not an AWS API).
+//! - [`introspect`] shows connections (with their subscriptions), functions, queues and dead
+//!   letters under `/_gateway/` (local only, not an AWS API), and redrives dead letters.
 //! - [`console`] is a page at `/_gateway/console` that drives all of the above from a browser.
 //! - [`store`] picks the embedded store or DynamoDB (creating the table when missing); the
 //!   offline SDK configuration every client uses is the runtime's `aws::local_sdk_config`.
@@ -30,13 +36,16 @@ pub mod connections;
 pub mod console;
 pub mod error;
 pub mod eventbridge;
+pub mod functions;
 pub mod introspect;
 pub mod lambda;
+pub mod queues;
 pub mod registry;
 pub mod store;
+pub mod throttle;
 pub mod websocket;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,9 +58,12 @@ use wspush_runtime::push::ManagementApiPusher;
 use wspush_runtime::store::ConnectionStore;
 use wspush_runtime::{Deps, Runtime};
 
-pub use config::{GatewayConfig, Limits};
+pub use config::{GatewayConfig, Limits, QueueSettings, Throttle};
 pub use error::GatewayError;
+use functions::Functions;
+use queues::Queues;
 pub use registry::Registry;
+use throttle::TokenBucket;
 
 /// Everything the handlers share. Cheap to clone: one `Arc`.
 #[derive(Clone)]
@@ -61,13 +73,31 @@ pub struct AppState {
 
 struct Shared {
     runtime: Runtime,
+    functions: Arc<Functions>,
+    queues: Arc<Queues>,
+    throttle: Option<TokenBucket>,
     registry: Registry,
     config: GatewayConfig,
 }
 
 impl AppState {
+    /// The runtime serving every event kind (its dependencies: the store, the pusher).
     pub fn runtime(&self) -> &Runtime {
         &self.inner.runtime
+    }
+
+    /// The deployed functions, each restricted to its own event kinds.
+    pub fn functions(&self) -> &Functions {
+        &self.inner.functions
+    }
+
+    pub fn queues(&self) -> &Queues {
+        &self.inner.queues
+    }
+
+    /// The account throttle on `@connections`, when configured.
+    pub fn throttle(&self) -> Option<&TokenBucket> {
+        self.inner.throttle.as_ref()
     }
 
     pub fn registry(&self) -> &Registry {
@@ -107,6 +137,12 @@ pub fn state(
     });
     AppState {
         inner: Arc::new(Shared {
+            functions: Arc::new(Functions::new(&runtime, &config.concurrency)),
+            queues: Arc::new(Queues::new(&config)),
+            throttle: config
+                .throttle
+                .as_ref()
+                .map(|t| TokenBucket::new(t.rate_per_sec, t.burst)),
             runtime,
             registry: Registry::new(),
             config,
@@ -118,7 +154,7 @@ pub fn state(
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(websocket::router())
-        .merge(connections::router())
+        .merge(connections::router(state.clone()))
         .merge(eventbridge::router())
         .merge(lambda::router())
         .merge(introspect::router())
@@ -133,31 +169,77 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Serves `state` on `listener` until `shutdown` resolves, then closes every socket (each runs
 /// `$disconnect`, as API Gateway does when it drops connections) and returns.
+///
+/// The accept loop is hyper's own rather than `axum::serve`, for what API Gateway enforces and
+/// `axum::serve` cannot: a client must send its request headers within the handshake timeout.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let registry = state.registry().clone();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let queues = state.inner.queues.clone();
+    let pollers = tokio::spawn(queues.clone().poll(state.inner.functions.clone()));
+    let header_timeout = state.config().limits.handshake_timeout;
     let router = app(state);
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
-    let closer = async move {
-        let mut stop_rx = stop_rx;
-        // Upgraded sockets are no longer hyper's connections, so graceful shutdown does not
-        // wait for them: close them here so each runs `$disconnect` before the process ends.
-        if stop_rx.wait_for(|stop| *stop).await.is_ok() {
-            registry.close_all(1001, "Going away").await;
-            registry.wait_idle(SHUTDOWN_GRACE).await;
-        }
-    };
-    let (served, ()) = tokio::join!(server.into_future(), closer);
-    served
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of descriptors or similar: wait a moment instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(serve_connection(
+            stream,
+            peer,
+            router.clone(),
+            header_timeout,
+        ));
+    }
+    queues.stop();
+    let _ = pollers.await;
+    // Upgraded sockets are no longer hyper's connections: close them here so each runs
+    // `$disconnect` before the process ends.
+    registry.close_all(1001, "Going away").await;
+    registry.wait_idle(SHUTDOWN_GRACE).await;
+    Ok(())
+}
+
+/// One TCP connection: HTTP/1.1 with upgrades, the peer's address for `ConnectInfo`.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    header_timeout: Duration,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let service =
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            let router = router.clone();
+            async move {
+                use tower::ServiceExt;
+                router.oneshot(request.map(axum::body::Body::new)).await
+            }
+        });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let connection = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    if let Err(e) = connection.await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
 }

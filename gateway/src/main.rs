@@ -9,9 +9,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;
-use wspush_contract::{defaults, limits};
+use wspush_contract::{defaults, event_queue, limits};
+use wspush_gateway::apigw::identity;
+use wspush_gateway::functions::Concurrency;
 use wspush_gateway::store::StoreChoice;
-use wspush_gateway::{GatewayConfig, Limits};
+use wspush_gateway::{GatewayConfig, Limits, QueueSettings, Throttle};
 
 /// The local gateway: API Gateway WebSocket + @connections, EventBridge PutEvents and Lambda
 /// Invoke (CreateTestJwt) on one port, hosting the push service's runtime in-process.
@@ -54,6 +56,39 @@ struct Args {
     /// PostToConnection calls in flight per event.
     #[arg(long, env = "WSPUSH_PUSH_CONCURRENCY", default_value_t = defaults::PUSH_CONCURRENCY)]
     push_concurrency: usize,
+    /// An identity source of the authorizer (repeatable). Default: the deployed ones
+    /// (wspush_contract::authorizer::IDENTITY_SOURCES). `--identity-source ""` lists none.
+    #[arg(
+        long = "identity-source",
+        env = "WSPUSH_IDENTITY_SOURCES",
+        value_delimiter = ','
+    )]
+    identity_sources: Option<Vec<String>>,
+    /// Turn on API Gateway's account throttle on @connections: requests a second (AWS: 10000).
+    #[arg(long, env = "WSPUSH_THROTTLE_RPS")]
+    throttle_rps: Option<f64>,
+    /// The throttle's burst (AWS: 5000); default: half the rate, as AWS's quota.
+    #[arg(long, env = "WSPUSH_THROTTLE_BURST")]
+    throttle_burst: Option<u32>,
+    /// Milliseconds added to every @connections call, as the round trip to AWS would.
+    #[arg(long, env = "WSPUSH_CONNECTIONS_LATENCY_MS", default_value_t = 0)]
+    connections_latency_ms: u64,
+    /// Concurrent invocations of each function (authorizer, routes, CreateTestJwt).
+    #[arg(long, env = "WSPUSH_FUNCTION_CONCURRENCY", default_value_t = 100)]
+    function_concurrency: usize,
+    /// Concurrent batches of the events function (the SQS poller starts with 5).
+    #[arg(long, env = "WSPUSH_EVENTS_CONCURRENCY", default_value_t = 5)]
+    events_concurrency: usize,
+    /// Seconds a received event stays invisible before a failed one is received again.
+    /// Default: the deployed queue's (6x the events function's timeout).
+    #[arg(long, env = "WSPUSH_VISIBILITY_TIMEOUT_SECS", default_value_t = event_queue::VISIBILITY_TIMEOUT_SECS)]
+    visibility_timeout_secs: u64,
+    /// Bytes waiting for one client before @connections answers 429.
+    #[arg(long, env = "WSPUSH_MAX_CLIENT_BUFFER_BYTES", default_value_t = 1024 * 1024)]
+    max_client_buffer_bytes: usize,
+    /// Seconds a client may take to send its handshake request headers.
+    #[arg(long, env = "WSPUSH_HANDSHAKE_TIMEOUT_SECS", default_value_t = 10)]
+    handshake_timeout_secs: u64,
 }
 
 impl Args {
@@ -86,6 +121,35 @@ impl Args {
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
             "--stage must be letters, digits, '-' or '_'"
         );
+        anyhow::ensure!(
+            self.function_concurrency > 0 && self.events_concurrency > 0,
+            "--function-concurrency and --events-concurrency must be above 0"
+        );
+        anyhow::ensure!(
+            self.handshake_timeout_secs > 0,
+            "--handshake-timeout-secs must be above 0"
+        );
+        let defaults = GatewayConfig::default();
+        let identity_sources = match &self.identity_sources {
+            None => defaults.identity_sources.clone(),
+            Some(list) => {
+                let list: Vec<&String> = list.iter().filter(|s| !s.trim().is_empty()).collect();
+                identity::parse_all(&list).map_err(|e| anyhow::anyhow!("--identity-source: {e}"))?
+            }
+        };
+        let throttle = match (self.throttle_rps, self.throttle_burst) {
+            (None, None) => None,
+            (rate, burst) => {
+                let rate = rate.unwrap_or(Throttle::aws_default().rate_per_sec);
+                anyhow::ensure!(rate > 0.0, "--throttle-rps must be above 0");
+                let burst = burst.unwrap_or((rate / 2.0).max(1.0) as u32);
+                anyhow::ensure!(burst > 0, "--throttle-burst must be above 0");
+                Some(Throttle {
+                    rate_per_sec: rate,
+                    burst,
+                })
+            }
+        };
         Ok(GatewayConfig {
             stage: self.stage.clone(),
             region: self.region.clone(),
@@ -94,9 +158,22 @@ impl Args {
                 max_message_bytes: self.max_message_bytes,
                 idle_timeout: Duration::from_secs(self.idle_timeout_secs),
                 max_connection: Duration::from_secs(self.max_connection_secs),
+                max_client_buffer_bytes: self.max_client_buffer_bytes,
+                handshake_timeout: Duration::from_secs(self.handshake_timeout_secs),
             },
             push_concurrency: self.push_concurrency,
-            ..GatewayConfig::default()
+            identity_sources,
+            queues: QueueSettings {
+                visibility_timeout: Duration::from_secs(self.visibility_timeout_secs),
+                ..defaults.queues.clone()
+            },
+            concurrency: Concurrency {
+                per_function: self.function_concurrency,
+                events: self.events_concurrency,
+            },
+            throttle,
+            connections_latency: Duration::from_millis(self.connections_latency_ms),
+            ..defaults
         })
     }
 
@@ -156,8 +233,9 @@ fn random_secret() -> String {
 /// Mints the banner's token through the same path `aws lambda invoke` takes.
 async fn mint_token(state: &wspush_gateway::AppState) -> anyhow::Result<String> {
     let answer = state
-        .runtime()
-        .handle(serde_json::json!({}))
+        .functions()
+        .test_token
+        .invoke(serde_json::json!({}))
         .await
         .map_err(|e| anyhow::anyhow!("could not mint a test token: {e}"))?;
     answer
@@ -206,7 +284,13 @@ Publish and mint with the aws CLI (any dummy credentials):
   aws events put-events --endpoint-url {http} --entries file://examples/send-user-push-notification.json
   aws lambda invoke --endpoint-url {http} --function-name CreateTestJwt response.json
 
-Limits: frame {frame} B, message {message} B, idle {idle} s, connection {max} s. Ctrl-C stops.",
+Local views: {http}/_gateway/connections, /_gateway/functions, /_gateway/queues, /_gateway/dead-letters
+
+Limits: frame {frame} B, message {message} B, idle {idle} s, connection {max} s; {throttle}. Ctrl-C stops.",
+        throttle = match &config.throttle {
+            Some(t) => format!("@connections throttle {} req/s, burst {}", t.rate_per_sec, t.burst),
+            None => "no @connections throttle (--throttle-rps)".to_string(),
+        },
         store = store.describe(),
         console = wspush_gateway::console::PATH,
         region = config.region,

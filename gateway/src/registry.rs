@@ -1,24 +1,29 @@
 //! The live sockets, by connection id: what `@connections` reaches and what shutdown closes.
 //!
 //! Each socket is owned by its own task ([`crate::websocket`]); the registry holds only a
-//! sender to that task and the facts `GET @connections` reports. A std `Mutex` is enough, as in
-//! mini-redis: no `.await` happens while it is held and each operation is one map access, so an
-//! async mutex would only add cost.
+//! sender to that task, the bytes queued for it, and the facts `GET @connections` reports.
+//! A std `Mutex` is enough, as in mini-redis: no `.await` happens while it is held and each
+//! operation is one map access, so an async mutex would only add cost.
+//!
+//! Each connection's outbound buffer is bounded in bytes: a client that stops reading fills
+//! it, and from then on `@connections` answers 429 `LimitExceededException` ("the WebSocket
+//! client side buffer is full") instead of the gateway's memory growing.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use axum::extract::ws::Message;
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, Notify};
+
+use crate::apigw::Body;
 
 /// What a socket's task is asked to do.
 #[derive(Debug)]
 pub enum Outbound {
-    /// Send this frame.
-    Frame(Message),
+    /// Send this message (split into frames of at most the frame limit).
+    Message(Body),
     /// Send a close frame with this code and reason, then run `$disconnect`.
     Close { code: u16, reason: String },
 }
@@ -47,15 +52,102 @@ impl ConnectionInfo {
     }
 }
 
+/// The sending side of one socket: its channel and the bytes waiting in it.
+#[derive(Clone, Debug)]
+pub struct Mailbox {
+    tx: mpsc::UnboundedSender<Outbound>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// The receiving side, owned by the socket's task.
+#[derive(Debug)]
+pub struct Inbox {
+    rx: mpsc::UnboundedReceiver<Outbound>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// A channel whose queued message bytes are counted.
+pub fn mailbox() -> (Mailbox, Inbox) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    (
+        Mailbox {
+            tx,
+            queued: queued.clone(),
+        },
+        Inbox { rx, queued },
+    )
+}
+
+impl Mailbox {
+    /// Queues a message unless that would put more than `limit` bytes in the queue.
+    fn offer(&self, body: Body, limit: usize) -> Result<(), Refused> {
+        let size = body.len();
+        let mut queued = self.queued.load(Ordering::Acquire);
+        loop {
+            // One message always fits in an empty queue, whatever its size.
+            if queued > 0 && queued + size > limit {
+                return Err(Refused::BufferFull);
+            }
+            match self.queued.compare_exchange(
+                queued,
+                queued + size,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => queued = now,
+            }
+        }
+        self.tx.send(Outbound::Message(body)).map_err(|_| {
+            self.queued.fetch_sub(size, Ordering::AcqRel);
+            Refused::Gone
+        })
+    }
+
+    /// Queues a message whatever the queue holds (route responses: the client asked).
+    pub fn send(&self, body: Body) {
+        self.queued.fetch_add(body.len(), Ordering::AcqRel);
+        if self.tx.send(Outbound::Message(body)).is_err() {
+            // The socket is gone; nobody reads the count any more.
+        }
+    }
+
+    fn close(&self, code: u16, reason: &str) -> Result<(), Refused> {
+        self.tx
+            .send(Outbound::Close {
+                code,
+                reason: reason.to_string(),
+            })
+            .map_err(|_| Refused::Gone)
+    }
+}
+
+impl Inbox {
+    pub async fn recv(&mut self) -> Option<Outbound> {
+        self.rx.recv().await
+    }
+
+    /// Marks `bytes` as written to the socket.
+    pub fn sent(&self, bytes: usize) {
+        self.queued.fetch_sub(bytes, Ordering::AcqRel);
+    }
+}
+
 #[derive(Clone)]
 struct Entry {
     info: Arc<ConnectionInfo>,
-    tx: mpsc::UnboundedSender<Outbound>,
+    mailbox: Mailbox,
 }
 
-/// The connection is not (or no longer) open: `@connections` answers 410.
+/// Why `@connections` could not hand a message to a connection.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Gone;
+pub enum Refused {
+    /// The connection is not (or no longer, or not yet) open: 410.
+    Gone,
+    /// Its outbound buffer is full (the client is not reading): 429.
+    BufferFull,
+}
 
 #[derive(Default)]
 struct Inner {
@@ -106,9 +198,9 @@ impl Registry {
     }
 
     /// Makes a connection reachable through `@connections`.
-    pub fn insert(&self, info: Arc<ConnectionInfo>, tx: mpsc::UnboundedSender<Outbound>) {
+    pub fn insert(&self, info: Arc<ConnectionInfo>, mailbox: Mailbox) {
         self.lock()
-            .insert(info.connection_id.clone(), Entry { info, tx });
+            .insert(info.connection_id.clone(), Entry { info, mailbox });
     }
 
     /// Makes a connection unreachable; from now on `@connections` answers 410 for it.
@@ -120,37 +212,28 @@ impl Registry {
         self.lock().get(connection_id).map(|e| e.info.clone())
     }
 
-    /// Hands `message` to the connection's task.
-    pub fn send(&self, connection_id: &str, message: Outbound) -> Result<(), Gone> {
-        let tx = self
+    /// Hands a message to the connection's task, unless more than `limit` bytes already wait.
+    pub fn post(&self, connection_id: &str, body: Body, limit: usize) -> Result<(), Refused> {
+        let mailbox = self
             .lock()
             .get(connection_id)
-            .map(|e| e.tx.clone())
-            .ok_or(Gone)?;
-        tx.send(message).map_err(|_| Gone)
+            .map(|e| e.mailbox.clone())
+            .ok_or(Refused::Gone)?;
+        mailbox.offer(body, limit)
     }
 
     /// Closes one connection: it leaves the registry at once, and its task sends the close
     /// frame and runs `$disconnect`.
-    pub fn close(&self, connection_id: &str, code: u16, reason: &str) -> Result<(), Gone> {
-        let entry = self.lock().remove(connection_id).ok_or(Gone)?;
-        entry
-            .tx
-            .send(Outbound::Close {
-                code,
-                reason: reason.to_string(),
-            })
-            .map_err(|_| Gone)
+    pub fn close(&self, connection_id: &str, code: u16, reason: &str) -> Result<(), Refused> {
+        let entry = self.lock().remove(connection_id).ok_or(Refused::Gone)?;
+        entry.mailbox.close(code, reason)
     }
 
     /// Closes every connection (shutdown).
     pub async fn close_all(&self, code: u16, reason: &str) {
         let entries: Vec<Entry> = self.lock().drain().map(|(_, e)| e).collect();
         for entry in entries {
-            let _ = entry.tx.send(Outbound::Close {
-                code,
-                reason: reason.to_string(),
-            });
+            let _ = entry.mailbox.close(code, reason);
         }
     }
 
@@ -203,26 +286,41 @@ mod tests {
         })
     }
 
+    fn text(s: &str) -> Body {
+        Body::Text(s.to_string())
+    }
+
     #[tokio::test]
     async fn closed_connections_are_gone() {
         let registry = Registry::new();
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        registry.insert(info("a"), tx);
-        assert!(registry
-            .send("a", Outbound::Frame(Message::Text("hi".into())))
-            .is_ok());
-        assert!(matches!(rx.recv().await, Some(Outbound::Frame(_))));
+        let (mailbox, mut inbox) = mailbox();
+        registry.insert(info("a"), mailbox);
+        assert_eq!(registry.post("a", text("hi"), 1024), Ok(()));
+        assert!(matches!(inbox.recv().await, Some(Outbound::Message(_))));
         assert_eq!(registry.close("a", 1000, ""), Ok(()));
         assert!(matches!(
-            rx.recv().await,
+            inbox.recv().await,
             Some(Outbound::Close { code: 1000, .. })
         ));
-        assert_eq!(registry.close("a", 1000, ""), Err(Gone));
-        assert_eq!(
-            registry.send("a", Outbound::Frame(Message::Text("x".into()))),
-            Err(Gone)
-        );
+        assert_eq!(registry.close("a", 1000, ""), Err(Refused::Gone));
+        assert_eq!(registry.post("a", text("x"), 1024), Err(Refused::Gone));
         assert!(registry.info("a").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_refuses_until_the_socket_drains() {
+        let registry = Registry::new();
+        let (mailbox, inbox) = mailbox();
+        registry.insert(info("a"), mailbox);
+        let chunk = "x".repeat(400);
+        assert_eq!(registry.post("a", text(&chunk), 1000), Ok(()));
+        assert_eq!(registry.post("a", text(&chunk), 1000), Ok(()));
+        assert_eq!(
+            registry.post("a", text(&chunk), 1000),
+            Err(Refused::BufferFull)
+        );
+        inbox.sent(400);
+        assert_eq!(registry.post("a", text(&chunk), 1000), Ok(()));
     }
 
     #[tokio::test]

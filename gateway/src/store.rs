@@ -3,12 +3,19 @@
 //! Both honour the runtime's `ConnectionStore` contract (the suite in
 //! `runtime/tests/store_contract.rs` runs against each). For DynamoDB, typically DynamoDB Local, the
 //! table and its GSI are created when missing, in the deployed layout, so
-//! `--dynamodb-endpoint http://127.0.0.1:8000` works against a fresh, empty instance.
+//! `--dynamodb-endpoint http://127.0.0.1:8000` works against a fresh, empty instance — and
+//! against one that comes back empty after a restart: a request that finds the table missing
+//! re-creates it ([`SelfHealing`]) and is tried once more, so the gateway carries on.
 
+use std::future::Future;
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use tokio::sync::Mutex;
 use wspush_runtime::aws;
-use wspush_runtime::store::{ConnectionStore, DynamoStore, MemoryStore};
+use wspush_runtime::store::{
+    ConnectionRecord, ConnectionStore, DynamoStore, MemoryStore, StoreError,
+};
 
 /// Where connections and subscriptions are kept.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,7 +66,90 @@ pub async fn build(
                 endpoint: endpoint.clone(),
                 message: e.to_string(),
             })?;
-            Ok(Arc::new(store))
+            Ok(Arc::new(SelfHealing::new(store)))
         }
+    }
+}
+
+/// DynamoDB Local's table, re-created when a request finds it missing (DynamoDB Local in
+/// memory loses it on restart). Local only: in AWS the infrastructure owns the table, and a
+/// missing table is an error to report, not to paper over.
+pub struct SelfHealing {
+    store: DynamoStore,
+    /// One re-creation at a time; the others wait and then retry.
+    creating: Mutex<()>,
+}
+
+impl SelfHealing {
+    pub fn new(store: DynamoStore) -> Self {
+        Self {
+            store,
+            creating: Mutex::new(()),
+        }
+    }
+
+    /// Runs `op`; when the table is missing, re-creates it and runs `op` once more.
+    async fn heal<'a, T, F, Fut>(&'a self, op: F) -> Result<T, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>> + 'a,
+    {
+        match op().await {
+            Err(StoreError::TableMissing { operation, table }) => {
+                tracing::warn!(%table, operation, "table missing (DynamoDB restarted?); re-creating it");
+                {
+                    let _one_at_a_time = self.creating.lock().await;
+                    self.store.ensure_table().await?;
+                }
+                op().await
+            }
+            other => other,
+        }
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for SelfHealing {
+    async fn put_connection(&self, record: &ConnectionRecord) -> Result<(), StoreError> {
+        self.heal(|| self.store.put_connection(record)).await
+    }
+
+    async fn put_subscription(
+        &self,
+        connection_id: &str,
+        entity_id: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        self.heal(|| {
+            self.store
+                .put_subscription(connection_id, entity_id, expires_at)
+        })
+        .await
+    }
+
+    async fn delete_subscription(
+        &self,
+        connection_id: &str,
+        entity_id: &str,
+    ) -> Result<(), StoreError> {
+        self.heal(|| self.store.delete_subscription(connection_id, entity_id))
+            .await
+    }
+
+    async fn delete_connection(&self, connection_id: &str) -> Result<usize, StoreError> {
+        self.heal(|| self.store.delete_connection(connection_id))
+            .await
+    }
+
+    async fn subscribers(&self, entity_id: &str) -> Result<Vec<String>, StoreError> {
+        self.heal(|| self.store.subscribers(entity_id)).await
+    }
+
+    async fn user_connections(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        self.heal(|| self.store.user_connections(user_id)).await
+    }
+
+    async fn subscriptions(&self, connection_id: &str) -> Result<Vec<String>, StoreError> {
+        self.heal(|| self.store.subscriptions(connection_id)).await
     }
 }

@@ -13,17 +13,6 @@ fn client(gw: &TestGateway, stage_path: &str) -> aws_sdk_apigatewaymanagement::C
     wspush_runtime::aws::management_client(&sdk, &format!("{}{stage_path}", gw.http()))
 }
 
-/// The connection id of the only open socket.
-async fn only_connection(gw: &TestGateway) -> String {
-    assert!(eventually(2, || gw.state.registry().len() == 1).await);
-    gw.state
-        .registry()
-        .ids()
-        .into_iter()
-        .next()
-        .expect("one connection")
-}
-
 #[tokio::test]
 async fn post_get_delete_and_then_gone() {
     let gw = TestGateway::start().await;

@@ -5,10 +5,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use futures::SinkExt;
+use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
-use wspush_gateway::{GatewayConfig, Limits};
+use wspush_gateway::GatewayConfig;
 use wspush_runtime::auth::{TestTokenRequest, TokenKeys};
 use wspush_runtime::config::JwtSettings;
 
@@ -181,38 +181,51 @@ async fn an_oversize_frame_closes_with_1009_and_runs_disconnect() {
     gw.stop().await;
 }
 
-#[tokio::test]
+/// API Gateway's own limits (10 minutes idle, 2 hours at most), on paused time: tokio's clock
+/// jumps to the next timer whenever every task waits, so the test takes milliseconds.
+#[tokio::test(start_paused = true)]
 async fn idle_and_lifetime_limits_close_with_1001() {
-    let config = GatewayConfig {
-        limits: Limits {
-            idle_timeout: Duration::from_millis(400),
-            ..Limits::default()
-        },
-        ..GatewayConfig::default()
-    };
-    let gw = TestGateway::start_with(config).await;
+    let gw = TestGateway::start_with(GatewayConfig::default()).await;
+    let started = tokio::time::Instant::now();
     let mut idle = gw.connect("frank").await;
-    assert_eq!(close_code(&mut idle, 5).await, Some(1001));
-    gw.stop().await;
+    assert_eq!(close_code(&mut idle, 11 * 60).await, Some(1001));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(10 * 60) && waited < Duration::from_secs(11 * 60),
+        "closed after {waited:?} of silence"
+    );
 
-    let config = GatewayConfig {
-        limits: Limits {
-            max_connection: Duration::from_millis(600),
-            ..Limits::default()
-        },
-        ..GatewayConfig::default()
-    };
-    let gw = TestGateway::start_with(config).await;
     let mut busy = gw.connect("grace").await;
-    // Activity does not extend the maximum duration.
-    for _ in 0..3 {
+    let connected = tokio::time::Instant::now();
+    // Activity every 9 minutes keeps it from idling, and does not extend the maximum.
+    let closed = loop {
         send_json(&mut busy, json!({"action": "ping"})).await;
-        assert_eq!(next_json(&mut busy, 5).await["type"], "Pong");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(close_code(&mut busy, 5).await, Some(1001));
+        assert_eq!(next_json(&mut busy, 60).await["type"], "Pong");
+        tokio::time::sleep(Duration::from_secs(9 * 60)).await;
+        if let Some(code) = close_code_within(&mut busy, Duration::from_millis(1)).await {
+            break code;
+        }
+        assert!(
+            connected.elapsed() < Duration::from_secs(3 * 3600),
+            "never closed"
+        );
+    };
+    assert_eq!(closed, 1001);
+    let lived = connected.elapsed();
+    assert!(
+        lived >= Duration::from_secs(2 * 3600) && lived < Duration::from_secs(2 * 3600 + 10 * 60),
+        "lived {lived:?}"
+    );
     assert!(eventually(5, || gw.store.connection_count() == 0).await);
     gw.stop().await;
+}
+
+/// The close code when the next frame is a close frame arriving within `wait`.
+async fn close_code_within(client: &mut Client, wait: Duration) -> Option<u16> {
+    match tokio::time::timeout(wait, client.next()).await {
+        Ok(Some(Ok(Message::Close(frame)))) => frame.map(|f| u16::from(f.code)),
+        _ => None,
+    }
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use crate::aws::cloudwatch::metric_alarm::{self, MetricAlarmArgs};
 use crate::aws::sns::topic::{self, TopicArgs};
 use crate::aws::sns::topic_subscription::{self, TopicSubscriptionArgs};
 use crate::config::StackConfig;
-use crate::events::Queues;
+use crate::queues::Queues;
 
 /// Declares the topic, its optional email subscription and one alarm per dead-letter queue;
 /// returns the topic ARN.

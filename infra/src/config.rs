@@ -6,12 +6,15 @@
 //! tested) before the first resource exists. The one secret, `JwtSecret`, is read by
 //! `crate::read_jwt_secret` because only the engine can hand out secret outputs.
 
-use wspush_contract::defaults;
+use wspush_contract::{defaults, limits};
 
 /// Where plain (non-secret) configuration values come from: the Pulumi engine in the program, a
 /// map in unit tests. `None` means the key is not set.
 pub trait ConfigSource {
     fn get(&self, key: &str) -> Option<String>;
+    /// Every key set in the project's namespace (plain and secret), so misspelt keys are
+    /// refused instead of silently ignored.
+    fn keys(&self) -> Vec<String>;
 }
 
 /// The configuration keys, spelled once. Keys live in the project namespace
@@ -33,11 +36,38 @@ pub mod keys {
     pub const THROTTLING_BURST_LIMIT: &str = "ThrottlingBurstLimit";
     pub const THROTTLING_RATE_LIMIT: &str = "ThrottlingRateLimit";
     pub const DEPLOY_TEST_JWT_FUNCTION: &str = "DeployCreateTestJwt";
+    pub const TEST_TOKEN_FUNCTION_NAME: &str = "TestTokenFunctionName";
     pub const DEPLOY_CUSTOM_DOMAIN: &str = "DeployCustomDomain";
     pub const DOMAIN_NAME: &str = "DomainName";
     pub const HOSTED_ZONE_ID: &str = "HostedZoneId";
     pub const ALARM_EMAIL: &str = "AlarmEmail";
     pub const MANAGE_API_GATEWAY_ACCOUNT: &str = "ManageApiGatewayAccount";
+
+    /// Every key the program reads; any other key in the project namespace is refused.
+    pub const ALL: [&str; 22] = [
+        JWT_SECRET,
+        JWT_ISSUER,
+        JWT_AUDIENCE,
+        STAGE_NAME,
+        TABLE_NAME,
+        INDEX_NAME,
+        RECORD_TTL_SECONDS,
+        LAMBDA_ARTIFACT,
+        LAMBDA_ARCHITECTURE,
+        LAMBDA_MEMORY_MB,
+        LOG_RETENTION_DAYS,
+        PUSH_CONCURRENCY,
+        PUSH_MAX_ATTEMPTS,
+        THROTTLING_BURST_LIMIT,
+        THROTTLING_RATE_LIMIT,
+        DEPLOY_TEST_JWT_FUNCTION,
+        TEST_TOKEN_FUNCTION_NAME,
+        DEPLOY_CUSTOM_DOMAIN,
+        DOMAIN_NAME,
+        HOSTED_ZONE_ID,
+        ALARM_EMAIL,
+        MANAGE_API_GATEWAY_ACCOUNT,
+    ];
 }
 
 /// What `cargo lambda build --release --arm64 --output-format zip` writes, relative to the
@@ -47,6 +77,14 @@ pub const DEFAULT_LOG_RETENTION_DAYS: i32 = 14;
 pub const DEFAULT_LAMBDA_MEMORY_MB: i32 = 256;
 pub const DEFAULT_THROTTLING_BURST_LIMIT: i32 = 500;
 pub const DEFAULT_THROTTLING_RATE_LIMIT: f64 = 1000.0;
+
+/// The values CloudWatch Logs accepts for a log group's retention (`PutRetentionPolicy`); 0
+/// keeps events forever (the provider's spelling of "no retention policy").
+pub const LOG_RETENTION_DAYS_ALLOWED: [i32; 23] = [
+    0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+const LOG_RETENTION_EXPECTED: &str = "one of CloudWatch's retention periods: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653, or 0 (never expire)";
 
 /// A configuration problem, found before any resource is declared.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -68,6 +106,10 @@ pub enum ConfigError {
         value: String,
         expected: &'static str,
     },
+    #[error(
+        "unknown configuration key `{key}` (a typo?): remove it with `pulumi config rm {key}`; the keys this program reads are {known}"
+    )]
+    Unknown { key: String, known: String },
 }
 
 /// The Lambda instruction set; arm64 (Graviton) is the default as in the issue.
@@ -112,171 +154,278 @@ pub struct StackConfig {
     pub throttling_burst_limit: i32,
     pub throttling_rate_limit: f64,
     pub deploy_test_jwt_function: bool,
+    /// The physical name of the token-minting function (account-wide, not scoped to the stack,
+    /// so `aws lambda invoke --function-name CreateTestJwt` works as the quick start's did).
+    pub test_token_function_name: String,
     pub custom_domain: Option<CustomDomain>,
     pub alarm_email: Option<String>,
     /// Whether this stack sets the region's API Gateway CloudWatch role (needed once per account
-    /// and region before a WebSocket stage may write access logs).
+    /// and region before a WebSocket stage may write access logs). Off by default: it is a
+    /// region-wide setting other stacks may own.
     pub manage_api_gateway_account: bool,
+}
+
+/// Reads one key at a time, with its checks; `text` is the trimmed, non-empty value.
+struct Reader<'a> {
+    source: &'a dyn ConfigSource,
+}
+
+impl Reader<'_> {
+    fn text(&self, key: &str) -> Option<String> {
+        self.source
+            .get(key)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn flag(&self, key: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.text(key).as_deref() {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(other) => Err(invalid(key, other, "true or false")),
+        }
+    }
+
+    /// A whole number in `range`, or `default` when unset.
+    fn whole(
+        &self,
+        key: &'static str,
+        range: std::ops::RangeInclusive<u64>,
+        default: u64,
+        expected: &'static str,
+    ) -> Result<u64, ConfigError> {
+        let Some(value) = self.text(key) else {
+            return Ok(default);
+        };
+        match value.parse::<u64>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(invalid(key, &value, expected)),
+        }
+    }
+
+    /// A name made of the characters `allowed` accepts, `min..=max` long.
+    fn name(
+        &self,
+        key: &'static str,
+        default: &str,
+        (min, max): (usize, usize),
+        allowed: fn(char) -> bool,
+        expected: &'static str,
+    ) -> Result<String, ConfigError> {
+        let value = self.text(key).unwrap_or_else(|| default.to_string());
+        if value.len() < min || value.len() > max || !value.chars().all(allowed) {
+            return Err(invalid(key, &value, expected));
+        }
+        Ok(value)
+    }
+}
+
+fn invalid(key: &'static str, value: &str, expected: &'static str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        value: value.to_string(),
+        expected,
+    }
+}
+
+fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+}
+
+fn dynamodb_name_char(c: char) -> bool {
+    name_char(c) || c == '.'
+}
+
+fn hostname_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '.'
 }
 
 impl StackConfig {
     /// Reads and checks every plain key; the first problem is returned.
     pub fn read(source: &dyn ConfigSource) -> Result<Self, ConfigError> {
-        let text = |key: &str| source.get(key).filter(|v| !v.trim().is_empty());
-        let custom_domain = if flag(
-            keys::DEPLOY_CUSTOM_DOMAIN,
-            text(keys::DEPLOY_CUSTOM_DOMAIN),
-            false,
-        )? {
-            const WHY: &str = "DeployCustomDomain is true";
-            let domain_name = text(keys::DOMAIN_NAME).ok_or(ConfigError::Missing {
-                key: keys::DOMAIN_NAME,
-                why: WHY,
-            })?;
-            let hosted_zone_id = text(keys::HOSTED_ZONE_ID).ok_or(ConfigError::Missing {
-                key: keys::HOSTED_ZONE_ID,
-                why: WHY,
-            })?;
-            // `aws route53 list-hosted-zones` prints `/hostedzone/Z123`; Route53 wants `Z123`.
-            let hosted_zone_id = hosted_zone_id
-                .trim()
-                .trim_start_matches("/hostedzone/")
-                .to_string();
-            Some(CustomDomain {
-                domain_name: domain_name.trim().trim_end_matches('.').to_string(),
-                hosted_zone_id,
-            })
+        refuse_unknown_keys(source)?;
+        let r = Reader { source };
+        let custom_domain = if r.flag(keys::DEPLOY_CUSTOM_DOMAIN, false)? {
+            Some(read_custom_domain(&r)?)
         } else {
             None
         };
-        let architecture = match text(keys::LAMBDA_ARCHITECTURE).as_deref().map(str::trim) {
+        let architecture = match r.text(keys::LAMBDA_ARCHITECTURE).as_deref() {
             None | Some("arm64") => Architecture::Arm64,
             Some("x86_64") => Architecture::X86_64,
             Some(other) => {
-                return Err(ConfigError::Invalid {
-                    key: keys::LAMBDA_ARCHITECTURE,
-                    value: other.to_string(),
-                    expected: "arm64 or x86_64",
-                });
+                return Err(invalid(keys::LAMBDA_ARCHITECTURE, other, "arm64 or x86_64"));
             }
         };
-        let stage_name = text(keys::STAGE_NAME).unwrap_or_else(|| defaults::STAGE.to_string());
-        if !stage_name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            || stage_name.len() > 128
-        {
-            return Err(ConfigError::Invalid {
-                key: keys::STAGE_NAME,
-                value: stage_name,
-                expected: "1 to 128 letters, digits, '-' or '_'",
-            });
+        let log_retention_days = r.whole(
+            keys::LOG_RETENTION_DAYS,
+            0..=3653,
+            DEFAULT_LOG_RETENTION_DAYS as u64,
+            LOG_RETENTION_EXPECTED,
+        )? as i32;
+        if !LOG_RETENTION_DAYS_ALLOWED.contains(&log_retention_days) {
+            return Err(invalid(
+                keys::LOG_RETENTION_DAYS,
+                &log_retention_days.to_string(),
+                LOG_RETENTION_EXPECTED,
+            ));
+        }
+        let alarm_email = r.text(keys::ALARM_EMAIL);
+        if let Some(email) = &alarm_email {
+            let valid = email
+                .split_once('@')
+                .is_some_and(|(local, host)| !local.is_empty() && host.contains('.'))
+                && !email.contains(char::is_whitespace);
+            if !valid {
+                return Err(invalid(
+                    keys::ALARM_EMAIL,
+                    email,
+                    "an email address (name@example.com)",
+                ));
+            }
         }
         Ok(Self {
-            stage_name,
-            table_name: text(keys::TABLE_NAME).unwrap_or_else(|| defaults::TABLE_NAME.to_string()),
-            index_name: text(keys::INDEX_NAME).unwrap_or_else(|| defaults::INDEX_NAME.to_string()),
-            record_ttl_seconds: number(
-                keys::RECORD_TTL_SECONDS,
-                text(keys::RECORD_TTL_SECONDS),
-                defaults::RECORD_TTL_SECONDS,
+            stage_name: r.name(
+                keys::STAGE_NAME,
+                defaults::STAGE,
+                (1, 128),
+                name_char,
+                "1 to 128 letters, digits, '-' or '_'",
             )?,
-            jwt_issuer: text(keys::JWT_ISSUER),
-            jwt_audience: text(keys::JWT_AUDIENCE),
-            lambda_artifact: text(keys::LAMBDA_ARTIFACT)
+            table_name: r.name(
+                keys::TABLE_NAME,
+                defaults::TABLE_NAME,
+                (3, 255),
+                dynamodb_name_char,
+                "a DynamoDB table name: 3 to 255 letters, digits, '-', '_' or '.'",
+            )?,
+            index_name: r.name(
+                keys::INDEX_NAME,
+                defaults::INDEX_NAME,
+                (3, 255),
+                dynamodb_name_char,
+                "a DynamoDB index name: 3 to 255 letters, digits, '-', '_' or '.'",
+            )?,
+            record_ttl_seconds: r.whole(
+                keys::RECORD_TTL_SECONDS,
+                limits::MAX_CONNECTION_SECS..=u64::from(u32::MAX),
+                defaults::RECORD_TTL_SECONDS,
+                "a whole number of seconds from 7200 (API Gateway's 2-hour connection maximum) to 4294967295",
+            )?,
+            jwt_issuer: r.text(keys::JWT_ISSUER),
+            jwt_audience: r.text(keys::JWT_AUDIENCE),
+            lambda_artifact: r
+                .text(keys::LAMBDA_ARTIFACT)
                 .unwrap_or_else(|| DEFAULT_LAMBDA_ARTIFACT.to_string()),
             architecture,
-            memory_mb: small_number(
+            memory_mb: r.whole(
                 keys::LAMBDA_MEMORY_MB,
-                text(keys::LAMBDA_MEMORY_MB),
-                DEFAULT_LAMBDA_MEMORY_MB,
-            )?,
-            log_retention_days: small_number(
-                keys::LOG_RETENTION_DAYS,
-                text(keys::LOG_RETENTION_DAYS),
-                DEFAULT_LOG_RETENTION_DAYS,
-            )?,
-            push_concurrency: number(
+                128..=10_240,
+                DEFAULT_LAMBDA_MEMORY_MB as u64,
+                "a whole number of MB from 128 to 10240 (Lambda's limits)",
+            )? as i32,
+            log_retention_days,
+            push_concurrency: r.whole(
                 keys::PUSH_CONCURRENCY,
-                text(keys::PUSH_CONCURRENCY),
+                1..=10_000,
                 defaults::PUSH_CONCURRENCY as u64,
+                "a whole number from 1 to 10000",
             )? as usize,
-            push_max_attempts: small_number(
+            push_max_attempts: r.whole(
                 keys::PUSH_MAX_ATTEMPTS,
-                text(keys::PUSH_MAX_ATTEMPTS),
-                defaults::PUSH_MAX_ATTEMPTS as i32,
+                1..=20,
+                u64::from(defaults::PUSH_MAX_ATTEMPTS),
+                "a whole number from 1 to 20",
             )? as u32,
-            throttling_burst_limit: small_number(
+            throttling_burst_limit: r.whole(
                 keys::THROTTLING_BURST_LIMIT,
-                text(keys::THROTTLING_BURST_LIMIT),
-                DEFAULT_THROTTLING_BURST_LIMIT,
-            )?,
-            throttling_rate_limit: small_number(
+                1..=5_000,
+                DEFAULT_THROTTLING_BURST_LIMIT as u64,
+                "a whole number from 1 to 5000 (the account's default burst)",
+            )? as i32,
+            throttling_rate_limit: r.whole(
                 keys::THROTTLING_RATE_LIMIT,
-                text(keys::THROTTLING_RATE_LIMIT),
-                DEFAULT_THROTTLING_RATE_LIMIT as i32,
-            )?
-            .into(),
-            deploy_test_jwt_function: flag(
-                keys::DEPLOY_TEST_JWT_FUNCTION,
-                text(keys::DEPLOY_TEST_JWT_FUNCTION),
-                true,
+                1..=10_000,
+                DEFAULT_THROTTLING_RATE_LIMIT as u64,
+                "a whole number of requests per second from 1 to 10000 (the account's default rate)",
+            )? as f64,
+            deploy_test_jwt_function: r.flag(keys::DEPLOY_TEST_JWT_FUNCTION, true)?,
+            test_token_function_name: r.name(
+                keys::TEST_TOKEN_FUNCTION_NAME,
+                defaults::TEST_TOKEN_FUNCTION,
+                (1, 64),
+                name_char,
+                "a Lambda function name: 1 to 64 letters, digits, '-' or '_'",
             )?,
             custom_domain,
-            alarm_email: text(keys::ALARM_EMAIL),
-            manage_api_gateway_account: flag(
-                keys::MANAGE_API_GATEWAY_ACCOUNT,
-                text(keys::MANAGE_API_GATEWAY_ACCOUNT),
-                true,
-            )?,
+            alarm_email,
+            manage_api_gateway_account: r.flag(keys::MANAGE_API_GATEWAY_ACCOUNT, false)?,
         })
     }
 }
 
-fn flag(key: &'static str, value: Option<String>, default: bool) -> Result<bool, ConfigError> {
-    match value.as_deref().map(str::trim) {
-        None => Ok(default),
-        Some("true") => Ok(true),
-        Some("false") => Ok(false),
-        Some(other) => Err(ConfigError::Invalid {
+/// Any key in the project namespace this program does not read is a mistake worth stopping
+/// for: `pulumi config set LogRetentionDay 30` would otherwise be ignored without a word.
+fn refuse_unknown_keys(source: &dyn ConfigSource) -> Result<(), ConfigError> {
+    let mut unknown: Vec<String> = source
+        .keys()
+        .into_iter()
+        .filter(|key| !keys::ALL.contains(&key.as_str()))
+        .collect();
+    unknown.sort();
+    match unknown.into_iter().next() {
+        None => Ok(()),
+        Some(key) => Err(ConfigError::Unknown {
             key,
-            value: other.to_string(),
-            expected: "true or false",
+            known: keys::ALL.join(", "),
         }),
     }
 }
 
-fn number(key: &'static str, value: Option<String>, default: u64) -> Result<u64, ConfigError> {
-    let Some(value) = value else {
-        return Ok(default);
-    };
-    match value.trim().parse::<u64>() {
-        Ok(n) if n > 0 && n <= u64::from(u32::MAX) => Ok(n),
-        _ => Err(ConfigError::Invalid {
-            key,
-            value,
-            expected: "a whole number between 1 and 4294967295",
-        }),
+fn read_custom_domain(r: &Reader<'_>) -> Result<CustomDomain, ConfigError> {
+    const WHY: &str = "DeployCustomDomain is true";
+    let domain_name = r.text(keys::DOMAIN_NAME).ok_or(ConfigError::Missing {
+        key: keys::DOMAIN_NAME,
+        why: WHY,
+    })?;
+    let hosted_zone_id = r.text(keys::HOSTED_ZONE_ID).ok_or(ConfigError::Missing {
+        key: keys::HOSTED_ZONE_ID,
+        why: WHY,
+    })?;
+    let domain_name = domain_name.trim_end_matches('.').to_ascii_lowercase();
+    let labels_ok = domain_name
+        .split('.')
+        .all(|label| !label.is_empty() && label.len() <= 63 && !label.starts_with('-'));
+    if !domain_name.contains('.')
+        || domain_name.len() > 253
+        || !labels_ok
+        || !domain_name.chars().all(hostname_char)
+    {
+        return Err(invalid(
+            keys::DOMAIN_NAME,
+            &domain_name,
+            "a fully qualified host name such as ws.example.com",
+        ));
     }
-}
-
-/// A positive number that fits the `i32` properties of the AWS schema.
-fn small_number(
-    key: &'static str,
-    value: Option<String>,
-    default: i32,
-) -> Result<i32, ConfigError> {
-    let Some(value) = value else {
-        return Ok(default);
-    };
-    match value.trim().parse::<i32>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(ConfigError::Invalid {
-            key,
-            value,
-            expected: "a whole number between 1 and 2147483647",
-        }),
+    // `aws route53 list-hosted-zones` prints `/hostedzone/Z123`; Route53 wants `Z123`.
+    let hosted_zone_id = hosted_zone_id
+        .trim_start_matches("/hostedzone/")
+        .to_string();
+    if hosted_zone_id.is_empty()
+        || hosted_zone_id.len() > 32
+        || !hosted_zone_id.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        return Err(invalid(
+            keys::HOSTED_ZONE_ID,
+            &hosted_zone_id,
+            "a Route 53 hosted zone id such as Z0123456789ABC (`aws route53 list-hosted-zones`)",
+        ));
     }
+    Ok(CustomDomain {
+        domain_name,
+        hosted_zone_id,
+    })
 }
 
 #[cfg(test)]
@@ -284,16 +433,23 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    struct Map(HashMap<&'static str, &'static str>);
+    struct Map(HashMap<String, String>);
 
     impl ConfigSource for Map {
         fn get(&self, key: &str) -> Option<String> {
-            self.0.get(key).map(|v| v.to_string())
+            self.0.get(key).cloned()
+        }
+
+        fn keys(&self) -> Vec<String> {
+            self.0.keys().cloned().collect()
         }
     }
 
-    fn read(pairs: &[(&'static str, &'static str)]) -> Result<StackConfig, ConfigError> {
-        StackConfig::read(&Map(pairs.iter().copied().collect()))
+    fn read(pairs: &[(&str, &str)]) -> Result<StackConfig, ConfigError> {
+        StackConfig::read(&Map(pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()))
     }
 
     #[test]
@@ -307,6 +463,75 @@ mod tests {
         assert_eq!(config.lambda_artifact, DEFAULT_LAMBDA_ARTIFACT);
         assert!(config.deploy_test_jwt_function);
         assert_eq!(config.custom_domain, None);
+        assert!(!config.manage_api_gateway_account);
+        assert_eq!(
+            config.test_token_function_name,
+            defaults::TEST_TOKEN_FUNCTION
+        );
+    }
+
+    #[test]
+    fn every_allowed_retention_is_accepted_and_the_error_lists_them() {
+        for days in LOG_RETENTION_DAYS_ALLOWED {
+            let value = days.to_string();
+            let config = read(&[(keys::LOG_RETENTION_DAYS, &value)]).expect("allowed");
+            assert_eq!(config.log_retention_days, days);
+        }
+        let err = read(&[(keys::LOG_RETENTION_DAYS, "10")]).expect_err("refused");
+        let message = err.to_string();
+        assert!(message.contains("`LogRetentionDays`"), "{message}");
+        assert!(message.contains("1, 3, 5, 7, 14, 30"), "{message}");
+        assert!(message.contains("3653"), "{message}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_the_known_ones() {
+        let err = read(&[("LogRetentionDay", "30")]).expect_err("refused");
+        assert_eq!(
+            err,
+            ConfigError::Unknown {
+                key: "LogRetentionDay".into(),
+                known: keys::ALL.join(", "),
+            }
+        );
+        let message = err.to_string();
+        assert!(message.contains("`LogRetentionDay`"), "{message}");
+        assert!(message.contains("LogRetentionDays"), "{message}");
+    }
+
+    #[test]
+    fn every_checked_key_refuses_garbage_naming_the_key_and_what_is_allowed() {
+        // Free text: the JWT claims, the artifact path (Pulumi reads it), the secret (read by
+        // the program through the engine) and the domain keys (checked only with
+        // DeployCustomDomain, below).
+        let free_text = [
+            keys::JWT_SECRET,
+            keys::JWT_ISSUER,
+            keys::JWT_AUDIENCE,
+            keys::LAMBDA_ARTIFACT,
+            keys::DOMAIN_NAME,
+            keys::HOSTED_ZONE_ID,
+        ];
+        for key in keys::ALL.into_iter().filter(|k| !free_text.contains(k)) {
+            let err = read(&[(key, "not valid!")]).expect_err(key);
+            let message = err.to_string();
+            assert!(message.contains(&format!("`{key}`")), "{message}");
+            assert!(message.contains("expected "), "{message}");
+        }
+        for (key, value) in [
+            (keys::DOMAIN_NAME, "not valid!"),
+            (keys::HOSTED_ZONE_ID, "Z/12"),
+        ] {
+            let mut pairs = vec![
+                (keys::DEPLOY_CUSTOM_DOMAIN, "true"),
+                (keys::DOMAIN_NAME, "ws.example.com"),
+                (keys::HOSTED_ZONE_ID, "Z123"),
+            ];
+            pairs.retain(|(k, _)| *k != key);
+            pairs.push((key, value));
+            let err = read(&pairs).expect_err(key);
+            assert!(err.to_string().contains(&format!("`{key}`")), "{err}");
+        }
     }
 
     #[test]
@@ -347,19 +572,34 @@ mod tests {
     }
 
     #[test]
-    fn invalid_values_name_the_key() {
+    fn invalid_values_name_the_key_and_the_allowed_values() {
         for (key, value) in [
             (keys::DEPLOY_CUSTOM_DOMAIN, "yes please"),
             (keys::LAMBDA_ARCHITECTURE, "sparc"),
             (keys::RECORD_TTL_SECONDS, "-1"),
             (keys::STAGE_NAME, "a/b"),
-            (keys::LOG_RETENTION_DAYS, "0"),
+            (keys::LOG_RETENTION_DAYS, "13"),
+            (keys::LOG_RETENTION_DAYS, "-1"),
+            (keys::LOG_RETENTION_DAYS, "forever"),
+            (keys::RECORD_TTL_SECONDS, "3600"),
+            (keys::LAMBDA_MEMORY_MB, "64"),
+            (keys::PUSH_CONCURRENCY, "0"),
+            (keys::PUSH_MAX_ATTEMPTS, "100"),
+            (keys::THROTTLING_BURST_LIMIT, "1e9"),
+            (keys::THROTTLING_RATE_LIMIT, "0"),
+            (keys::TABLE_NAME, "my table"),
+            (keys::INDEX_NAME, "ix"),
+            (keys::TEST_TOKEN_FUNCTION_NAME, "Create:TestJwt"),
+            (keys::MANAGE_API_GATEWAY_ACCOUNT, "1"),
+            (keys::DEPLOY_TEST_JWT_FUNCTION, "no"),
+            (keys::ALARM_EMAIL, "ops"),
         ] {
             let err = read(&[(key, value)]).expect_err("refused");
             assert!(
                 matches!(&err, ConfigError::Invalid { key: k, .. } if *k == key),
-                "{key}: {err}"
+                "{key}={value}: {err}"
             );
+            assert!(err.to_string().contains("expected "), "{err}");
         }
     }
 

@@ -7,7 +7,7 @@
 
 use pulumi_gestalt_rust::{Context, Output};
 
-use crate::api::{Stage, WebSocketApi};
+use crate::api::WebSocketApi;
 use crate::aws::acm::certificate::{self, CertificateArgs};
 use crate::aws::acm::certificate_validation::{self, CertificateValidationArgs};
 use crate::aws::apigatewayv2::api_mapping::{self, ApiMappingArgs};
@@ -17,6 +17,7 @@ use crate::aws::types::acm::CertificateDomainValidationOption;
 use crate::aws::types::apigatewayv2::DomainNameDomainNameConfiguration;
 use crate::aws::types::route53::RecordAlias;
 use crate::config::CustomDomain;
+use crate::routes::Stage;
 
 pub struct Domain {
     pub domain_name: Output<String>,

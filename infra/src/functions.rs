@@ -10,14 +10,19 @@
 //! | events | the two SQS queues fed by EventBridge | Query the index, Query + BatchWrite the table (410 cleanup), POST to `@connections`, receive/delete on its two queues |
 //! | `CreateTestJwt` | direct invocation, minting test tokens | read the JWT secret |
 //!
+//! Each function is also told which event kinds it serves (`EVENT_KINDS`, from
+//! `wspush_contract::event_kinds`), so the runtime refuses any other shape: whoever may invoke
+//! one function cannot make it do another's job. Timeouts come from `wspush_contract::timeouts`.
+//!
 //! Every function also gets its own log group (with retention) and may write only there, and
 //! X-Ray tracing, whose two write actions AWS does not scope to resources (`Resource: "*"` is
-//! the only form IAM accepts for them).
+//! the only form IAM accepts for them). Takes the table, the API and the queues from the parts
+//! before it; returns what the routes and the event pipeline need.
 
 use std::collections::HashMap;
 
 use pulumi_gestalt_rust::{Context, Output, pulumi_combine};
-use wspush_contract::{defaults, env};
+use wspush_contract::{env, event_kinds, timeouts};
 
 use crate::api::WebSocketApi;
 use crate::aws::cloudwatch::log_group::{self, LogGroupArgs};
@@ -30,9 +35,9 @@ use crate::aws::types::lambda::{
     FunctionEnvironment, FunctionLoggingConfig, FunctionTracingConfig,
 };
 use crate::config::StackConfig;
-use crate::events::Queues;
 use crate::out;
 use crate::policy::{self, Statement};
+use crate::queues::Queues;
 use crate::table::Table;
 
 /// Pulumi's property encoding of an archive: an object whose signature key holds the archive
@@ -89,6 +94,9 @@ struct Spec {
     name: String,
     description: &'static str,
     timeout_seconds: i32,
+    /// The event kinds the function serves ([`wspush_contract::event_kinds`]); the runtime
+    /// refuses every other shape.
+    event_kinds: &'static [&'static str],
     environment: Vec<(String, Output<String>)>,
     statements: Output<Vec<Statement>>,
 }
@@ -154,7 +162,8 @@ pub fn declare(
             part: "authorizer",
             name: format!("{prefix}-authorizer"),
             description: "wspush: $connect REQUEST authorizer (JWT)",
-            timeout_seconds: 10,
+            timeout_seconds: ROUTE_TIMEOUT_SECONDS,
+            event_kinds: &event_kinds::AUTHORIZER_FUNCTION,
             environment: common_env(vec![(env::JWT_SECRET_ID, secret_arn.clone())]),
             statements: read_secret.clone(),
         },
@@ -167,7 +176,8 @@ pub fn declare(
             part: "connection",
             name: format!("{prefix}-connection"),
             description: "wspush: WebSocket routes ($connect, $disconnect, subscribe, unsubscribe, ping, $default)",
-            timeout_seconds: 10,
+            timeout_seconds: ROUTE_TIMEOUT_SECONDS,
+            event_kinds: &event_kinds::ROUTES_FUNCTION,
             environment: common_env(table_env()),
             statements: table
                 .arn
@@ -195,6 +205,7 @@ pub fn declare(
             name: format!("{prefix}-events"),
             description: "wspush: EventBridge events from SQS, fanned out to @connections",
             timeout_seconds: EVENTS_TIMEOUT_SECONDS,
+            event_kinds: &event_kinds::EVENTS_FUNCTION,
             environment: common_env(events_env),
             statements: pulumi_combine!(
                 table.arn.clone(),
@@ -219,9 +230,10 @@ pub fn declare(
             config,
             Spec {
                 part: "test-token",
-                name: defaults::TEST_TOKEN_FUNCTION.to_string(),
+                name: config.test_token_function_name.clone(),
                 description: "wspush: mints test JWTs (aws lambda invoke --function-name CreateTestJwt)",
-                timeout_seconds: 10,
+                timeout_seconds: ROUTE_TIMEOUT_SECONDS,
+                event_kinds: &event_kinds::TEST_TOKEN_FUNCTION,
                 environment: common_env(vec![
                     (env::JWT_SECRET_ID, secret_arn.clone()),
                     (env::TEST_TOKENS_ENABLED, constant("true".into())),
@@ -239,8 +251,15 @@ pub fn declare(
     }
 }
 
-/// The event consumer's timeout; the queues' visibility timeout is derived from it.
-pub const EVENTS_TIMEOUT_SECONDS: i32 = 30;
+// The AWS schema takes timeouts as 32-bit integers; checked when the crate compiles.
+const _: () =
+    assert!(timeouts::ROUTE_FUNCTION_SECS <= 900 && timeouts::EVENTS_FUNCTION_SECS <= 900);
+
+/// The authorizer's, the connection routes' and CreateTestJwt's timeout.
+pub const ROUTE_TIMEOUT_SECONDS: i32 = timeouts::ROUTE_FUNCTION_SECS as i32;
+/// The event consumer's timeout; the queues' visibility timeout is derived from it (in
+/// `wspush_contract::event_queue`).
+pub const EVENTS_TIMEOUT_SECONDS: i32 = timeouts::EVENTS_FUNCTION_SECS as i32;
 
 /// Log group, role, inline policy and function for one [`Spec`].
 fn declare_function(ctx: &Context, config: &StackConfig, spec: Spec) -> Function {
@@ -259,6 +278,10 @@ fn declare_function(ctx: &Context, config: &StackConfig, spec: Spec) -> Function
         RoleArgs::builder()
             .assume_role_policy(policy::lambda_assume_role_policy())
             .description(format!("Execution role of {}", spec.name))
+            // Deleting the role removes its inline policy too, so `pulumi destroy` succeeds in
+            // whichever order the engine deletes the two (it knows no dependencies, see
+            // docs/deploy.md).
+            .force_detach_policies(true)
             .build_struct(),
     );
     let document = pulumi_combine!(spec.statements, log_group.arn.clone()).map(
@@ -282,7 +305,12 @@ fn declare_function(ctx: &Context, config: &StackConfig, spec: Spec) -> Function
     // Taking the role ARN through the policy makes the function wait for its permissions
     // (gestalt cannot express `dependsOn`).
     let role_arn = pulumi_combine!(role.arn, inline_policy.id).map(|(arn, _)| arn);
-    let environment = out::map(ctx, spec.environment).map(|variables: HashMap<String, String>| {
+    let mut environment = spec.environment;
+    environment.push((
+        env::EVENT_KINDS.to_string(),
+        ctx.new_output(&spec.event_kinds.join(",")),
+    ));
+    let environment = out::map(ctx, environment).map(|variables: HashMap<String, String>| {
         FunctionEnvironment::builder()
             .variables(variables)
             .build_struct()

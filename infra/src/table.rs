@@ -1,8 +1,9 @@
 //! The DynamoDB table of connections and subscriptions (behaviour contract, section 3).
 //!
-//! Keys are the quick start's: `pk`/`sk` on the table, `GSI1PK`/`GSI1SK` on the one index, which
-//! finds a user's connections and an entity's subscribers. `ttl` expires records whose
-//! `$disconnect` never arrived. On-demand billing because traffic follows connected clients, and
+//! The layout comes from [`wspush_contract::table`], which the runtime's store writes with, so the
+//! two cannot drift: the quick start's `pk`/`sk` on the table, `GSI1PK`/`GSI1SK` on the one
+//! index, which finds a user's connections and an entity's subscribers, and the TTL attribute
+//! that expires records whose `$disconnect` never arrived. On-demand billing because traffic follows connected clients, and
 //! point-in-time recovery because the table is the only state the service has.
 
 use pulumi_gestalt_rust::{Context, Output};
@@ -13,15 +14,9 @@ use crate::aws::types::dynamodb::{
     TablePointInTimeRecovery, TableTtl,
 };
 use crate::config::StackConfig;
-
-/// Attribute names of the data model; the runtime's store writes the same ones.
-pub mod attributes {
-    pub const PK: &str = "pk";
-    pub const SK: &str = "sk";
-    pub const GSI1PK: &str = "GSI1PK";
-    pub const GSI1SK: &str = "GSI1SK";
-    pub const TTL: &str = "ttl";
-}
+use wspush_contract::table::{
+    INDEX_PARTITION_KEY, INDEX_SORT_KEY, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE,
+};
 
 /// What the functions need from the table.
 pub struct Table {
@@ -32,7 +27,6 @@ pub struct Table {
 }
 
 pub fn declare(ctx: &Context, config: &StackConfig) -> Table {
-    use attributes::*;
     let string_attribute = |name: &str| {
         TableAttribute::builder()
             .name(name.to_string())
@@ -51,18 +45,21 @@ pub fn declare(ctx: &Context, config: &StackConfig) -> Table {
         TableArgs::builder()
             .name(config.table_name.clone())
             .billing_mode("PAY_PER_REQUEST")
-            .hash_key(PK)
-            .range_key(SK)
+            .hash_key(PARTITION_KEY)
+            .range_key(SORT_KEY)
             .attributes(vec![
-                string_attribute(PK),
-                string_attribute(SK),
-                string_attribute(GSI1PK),
-                string_attribute(GSI1SK),
+                string_attribute(PARTITION_KEY),
+                string_attribute(SORT_KEY),
+                string_attribute(INDEX_PARTITION_KEY),
+                string_attribute(INDEX_SORT_KEY),
             ])
             .global_secondary_indexes(vec![
                 TableGlobalSecondaryIndex::builder()
                     .name(config.index_name.clone())
-                    .key_schemas(vec![key(GSI1PK, "HASH"), key(GSI1SK, "RANGE")])
+                    .key_schemas(vec![
+                        key(INDEX_PARTITION_KEY, "HASH"),
+                        key(INDEX_SORT_KEY, "RANGE"),
+                    ])
                     // The runtime reads only `pk` (the connection id) from the index: keys suffice,
                     // and every write to the table costs less than with ALL.
                     .projection_type("KEYS_ONLY".to_string())
@@ -70,7 +67,7 @@ pub fn declare(ctx: &Context, config: &StackConfig) -> Table {
             ])
             .ttl(
                 TableTtl::builder()
-                    .attribute_name(TTL.to_string())
+                    .attribute_name(TTL_ATTRIBUTE.to_string())
                     .enabled(true)
                     .build_struct(),
             )

@@ -22,8 +22,6 @@ fn domain_config() -> Vec<(&'static str, &'static str)> {
 /// Resource counts by type of the default stack (no custom domain, no alarm email).
 fn expected_counts() -> BTreeMap<String, usize> {
     [
-        // the region's API Gateway CloudWatch role setting (`ManageApiGatewayAccount`)
-        ("aws:apigateway/account:Account", 1),
         ("aws:apigatewayv2/api:Api", 1),
         ("aws:apigatewayv2/authorizer:Authorizer", 1),
         ("aws:apigatewayv2/deployment:Deployment", 1),
@@ -37,9 +35,9 @@ fn expected_counts() -> BTreeMap<String, usize> {
         ("aws:cloudwatch/logGroup:LogGroup", 5),
         ("aws:cloudwatch/metricAlarm:MetricAlarm", 2),
         ("aws:dynamodb/table:Table", 1),
-        // four functions and API Gateway's CloudWatch role
-        ("aws:iam/role:Role", 5),
-        ("aws:iam/rolePolicy:RolePolicy", 5),
+        // one per function (API Gateway's CloudWatch role only with `ManageApiGatewayAccount`)
+        ("aws:iam/role:Role", 4),
+        ("aws:iam/rolePolicy:RolePolicy", 4),
         ("aws:lambda/eventSourceMapping:EventSourceMapping", 2),
         ("aws:lambda/function:Function", 4),
         ("aws:lambda/permission:Permission", 2),
@@ -47,7 +45,8 @@ fn expected_counts() -> BTreeMap<String, usize> {
         ("aws:secretsmanager/secretVersion:SecretVersion", 1),
         ("aws:sns/topic:Topic", 1),
         ("aws:sqs/queue:Queue", 4),
-        ("aws:sqs/queuePolicy:QueuePolicy", 2),
+        // each queue and each dead-letter queue accepts its rule's events
+        ("aws:sqs/queuePolicy:QueuePolicy", 4),
     ]
     .into_iter()
     .map(|(t, n)| (t.to_string(), n))
@@ -79,11 +78,13 @@ fn domain_resources() -> Vec<(String, String)> {
 }
 
 #[tokio::test]
-async fn default_stack_registers_55_resources_and_no_domain() {
+async fn default_stack_registers_54_resources_no_domain_and_no_account_setting() {
     let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
     assert!(run.success, "{}", run.stderr);
     assert_eq!(run.counts(), expected_counts());
-    assert_eq!(run.custom().len(), 55);
+    assert_eq!(run.custom().len(), 54);
+    // The region-wide API Gateway account setting is left alone unless asked for.
+    assert!(run.of_type("aws:apigateway/account:Account").is_empty());
     // The stack resource comes first, named <project>-<stack>.
     assert_eq!(run.resources[0].type_, "pulumi:pulumi:Stack");
     assert_eq!(run.resources[0].name, format!("{PROJECT}-{STACK}"));
@@ -100,7 +101,7 @@ async fn custom_domain_adds_exactly_its_six_resources() {
     let plain = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
     let with_domain = run_program(Mode::Update, &domain_config(), &["JwtSecret"]).await;
     assert!(with_domain.success, "{}", with_domain.stderr);
-    assert_eq!(with_domain.custom().len(), 61);
+    assert_eq!(with_domain.custom().len(), 60);
     let added: Vec<_> = with_domain
         .names()
         .into_iter()
@@ -199,7 +200,7 @@ async fn test_token_function_can_be_left_out() {
     .await;
     assert!(run.success, "{}", run.stderr);
     // Its function, role, policy and log group go.
-    assert_eq!(run.custom().len(), 51);
+    assert_eq!(run.custom().len(), 50);
     assert!(
         run.of_type("aws:lambda/function:Function")
             .iter()
@@ -217,7 +218,7 @@ async fn alarm_email_adds_a_subscription() {
     )
     .await;
     assert!(run.success, "{}", run.stderr);
-    assert_eq!(run.custom().len(), 56);
+    assert_eq!(run.custom().len(), 55);
     let subscription = run.named(
         "aws:sns/topicSubscription:TopicSubscription",
         "dead-letter-alarms-email",
@@ -228,18 +229,24 @@ async fn alarm_email_adds_a_subscription() {
 }
 
 #[tokio::test]
-async fn api_gateway_account_setting_can_be_left_to_someone_else() {
+async fn api_gateway_account_setting_is_declared_only_when_asked_for() {
     let run = run_program(
         Mode::Update,
-        &base_config(&[("ManageApiGatewayAccount", "false")]),
+        &base_config(&[("ManageApiGatewayAccount", "true")]),
         &["JwtSecret"],
     )
     .await;
     assert!(run.success, "{}", run.stderr);
-    assert_eq!(run.custom().len(), 52);
-    assert!(run.of_type("aws:apigateway/account:Account").is_empty());
-    // The stage still writes access logs.
-    let stage = run.named("aws:apigatewayv2/stage:Stage", "websocket-stage");
+    // The account setting, its role and the role's policy.
+    assert_eq!(run.custom().len(), 57);
+    let account = run.named("aws:apigateway/account:Account", "apigateway-account");
+    assert_eq!(
+        account.str("cloudwatchRoleArn"),
+        format!("arn:aws:iam::{ACCOUNT}:role/apigateway-cloudwatch-role-0001")
+    );
+    // Without it the stage still writes access logs (to a role someone else set).
+    let default = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
+    let stage = default.named("aws:apigatewayv2/stage:Stage", "websocket-stage");
     assert!(stage.input("accessLogSettings")["destinationArn"].is_string());
 }
 
@@ -301,6 +308,31 @@ async fn plain_text_jwt_secret_is_refused() {
 }
 
 #[tokio::test]
+async fn log_retention_outside_cloudwatch_values_is_refused() {
+    let stderr = assert_refused(
+        &base_config(&[("LogRetentionDays", "10")]),
+        &["JwtSecret"],
+        "LogRetentionDays",
+    )
+    .await;
+    assert!(stderr.contains("1, 3, 5, 7, 14, 30"), "{stderr}");
+}
+
+#[tokio::test]
+async fn misspelt_key_is_refused() {
+    let stderr = assert_refused(
+        &base_config(&[("LogRetentionDay", "30")]),
+        &["JwtSecret"],
+        "LogRetentionDay",
+    )
+    .await;
+    assert!(
+        stderr.contains("pulumi config rm LogRetentionDay"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
 async fn invalid_flag_is_refused() {
     assert_refused(
         &base_config(&[("DeployCustomDomain", "maybe")]),
@@ -327,4 +359,47 @@ async fn gestalt_sends_no_resource_dependencies() {
             .get("body")
             .is_some_and(serde_json::Value::is_null)
     );
+}
+
+// ---- the committed stack file and the guide agree with the program ---------------------------
+
+/// `key: value` pairs under `config:` in a Pulumi stack file (the flat form used there).
+fn stack_file_config(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .skip_while(|line| line.trim() != "config:")
+        .skip(1)
+        .filter(|line| line.starts_with("  ") && !line.trim_start().starts_with('#'))
+        .filter_map(|line| line.trim().split_once(": "))
+        .map(|(key, value)| (key.to_string(), value.trim_matches('"').to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_committed_dev_stack_configuration_is_accepted() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../Pulumi.dev.yaml");
+    let text = std::fs::read_to_string(path).expect("Pulumi.dev.yaml");
+    let pairs = stack_file_config(&text);
+    assert!(pairs.len() >= 10, "{pairs:?}");
+    let mut config: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.strip_prefix("wspush:").unwrap_or(k), v.as_str()))
+        .collect();
+    config.push(("JwtSecret", "test-signing-secret"));
+    for mode in [Mode::Preview, Mode::Update] {
+        let run = run_program(mode, &config, &["JwtSecret"]).await;
+        assert!(run.success, "{mode:?}: {}", run.stderr);
+        assert_eq!(run.custom().len(), 54, "{mode:?}");
+    }
+}
+
+#[test]
+fn the_guide_lists_every_configuration_key() {
+    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/deploy.md"))
+        .expect("docs/deploy.md");
+    for key in wspush_infra::config::keys::ALL {
+        assert!(
+            guide.contains(&format!("`{key}`")),
+            "docs/deploy.md does not mention `{key}`"
+        );
+    }
 }

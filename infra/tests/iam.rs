@@ -142,7 +142,12 @@ async fn each_role_has_only_the_permissions_its_function_uses() {
 
 #[tokio::test]
 async fn api_gateway_cloudwatch_role_may_only_write_this_regions_logs() {
-    let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
+    let run = run_program(
+        Mode::Update,
+        &base_config(&[("ManageApiGatewayAccount", "true")]),
+        &["JwtSecret"],
+    )
+    .await;
     assert!(run.success, "{}", run.stderr);
     let role = run.named("aws:iam/role:Role", "apigateway-cloudwatch-role");
     let trust = role.json("assumeRolePolicy");
@@ -179,7 +184,13 @@ async fn api_gateway_cloudwatch_role_may_only_write_this_regions_logs() {
 
 #[tokio::test]
 async fn only_xray_is_granted_on_every_resource() {
-    let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
+    // With every optional role present: the API Gateway CloudWatch role too.
+    let run = run_program(
+        Mode::Update,
+        &base_config(&[("ManageApiGatewayAccount", "true")]),
+        &["JwtSecret"],
+    )
+    .await;
     assert!(run.success, "{}", run.stderr);
     let policies = run.of_type("aws:iam/rolePolicy:RolePolicy");
     assert_eq!(policies.len(), 5);
@@ -200,6 +211,30 @@ async fn only_xray_is_granted_on_every_resource() {
                 );
             }
         }
+    }
+}
+
+/// The engine learns no dependencies from gestalt, so a role and its inline policy may be
+/// deleted in either order; with `forceDetachPolicies` deleting the role first removes the
+/// policy too instead of failing with `DeleteConflict`.
+#[tokio::test]
+async fn every_role_can_be_deleted_before_its_policy() {
+    let run = run_program(
+        Mode::Update,
+        &base_config(&[("ManageApiGatewayAccount", "true")]),
+        &["JwtSecret"],
+    )
+    .await;
+    assert!(run.success, "{}", run.stderr);
+    let roles = run.of_type("aws:iam/role:Role");
+    assert_eq!(roles.len(), 5);
+    for role in roles {
+        assert_eq!(
+            role.input("forceDetachPolicies"),
+            &serde_json::json!(true),
+            "{}",
+            role.name
+        );
     }
 }
 
@@ -234,29 +269,32 @@ async fn each_function_runs_with_its_own_role_trusted_only_by_lambda() {
 async fn queues_accept_messages_only_from_their_rule() {
     let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
     assert!(run.success, "{}", run.stderr);
+    // The queue (the rule's target) and its dead-letter queue (the target's dead-letter queue).
     for part in ["entity-updated", "user-push"] {
-        let policy = run.named(
-            "aws:sqs/queuePolicy:QueuePolicy",
-            &format!("{part}-queue-policy"),
-        );
-        assert_eq!(
-            policy.str("queueUrl"),
-            format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{part}-queue-0001")
-        );
-        let document = policy.json("policy");
-        let statements = document["Statement"].as_array().expect("statements");
-        assert_eq!(statements.len(), 1);
-        let statement = &statements[0];
-        assert_eq!(statement["Principal"]["Service"], "events.amazonaws.com");
-        assert_eq!(statement["Action"], serde_json::json!(["sqs:SendMessage"]));
-        assert_eq!(
-            statement["Resource"],
-            serde_json::json!([queue_arn(&format!("{part}-queue"))])
-        );
-        assert_eq!(
-            statement["Condition"]["ArnEquals"]["aws:SourceArn"],
-            format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/{part}-rule-0001")
-        );
+        for queue in [format!("{part}-queue"), format!("{part}-dlq")] {
+            let policy = run.named(
+                "aws:sqs/queuePolicy:QueuePolicy",
+                &format!("{queue}-policy"),
+            );
+            assert_eq!(
+                policy.str("queueUrl"),
+                format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{queue}-0001")
+            );
+            let document = policy.json("policy");
+            let statements = document["Statement"].as_array().expect("statements");
+            assert_eq!(statements.len(), 1);
+            let statement = &statements[0];
+            assert_eq!(statement["Principal"]["Service"], "events.amazonaws.com");
+            assert_eq!(statement["Action"], serde_json::json!(["sqs:SendMessage"]));
+            assert_eq!(
+                statement["Resource"],
+                serde_json::json!([queue_arn(&queue)])
+            );
+            assert_eq!(
+                statement["Condition"]["ArnEquals"]["aws:SourceArn"],
+                format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/{part}-rule-0001")
+            );
+        }
     }
 }
 

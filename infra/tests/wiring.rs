@@ -8,7 +8,10 @@ use std::collections::HashMap;
 
 use serde_json::json;
 use support::*;
-use wspush_contract::{defaults, detail_types, env, routes};
+use wspush_contract::{
+    authorizer as authorizer_contract, defaults, detail_types, env, event_kinds, event_queue,
+    routes, timeouts,
+};
 
 fn function_arn(name: &str) -> String {
     format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")
@@ -118,32 +121,61 @@ async fn authorizer_lets_both_query_string_and_header_tokens_through() {
         authorizer.str("authorizerUri"),
         invoke_arn("wspush-dev-authorizer")
     );
-    // No identity source: API Gateway would answer 401 itself whenever a configured source is
-    // missing, so a query-string-only or header-only client would never reach the authorizer.
-    assert_eq!(authorizer.input("identitySources"), &json!([]));
+    // Exactly the contract's sources: `context.connectionId`, which every handshake has, so
+    // query-string and header clients alike reach the authorizer (API Gateway answers 401
+    // itself when a listed source is missing).
+    assert_eq!(
+        authorizer.input("identitySources"),
+        &json!(authorizer_contract::IDENTITY_SOURCES)
+    );
+    assert_eq!(
+        authorizer.input("identitySources"),
+        &json!(["context.connectionId"])
+    );
     assert!(authorizer.input("authorizerResultTtlInSeconds").is_null());
 }
 
+fn triggers(run: &Run) -> HashMap<String, String> {
+    string_map(
+        run.named(
+            "aws:apigatewayv2/deployment:Deployment",
+            "websocket-deployment",
+        )
+        .input("triggers"),
+    )
+}
+
 #[tokio::test]
-async fn deployment_is_redone_when_routes_change_and_the_stage_serves_it() {
+async fn deployment_triggers_cover_what_the_stage_serves_and_the_stage_serves_it() {
     let run = update(&[]).await;
-    let deployment = run.named(
-        "aws:apigatewayv2/deployment:Deployment",
-        "websocket-deployment",
-    );
-    let triggers = string_map(deployment.input("triggers"));
+    let triggers = triggers(&run);
     let mut keys: Vec<&str> = triggers.keys().map(String::as_str).collect();
     keys.sort_unstable();
     let mut expected = routes::ALL.to_vec();
+    expected.extend(["integration", "authorizer"]);
     expected.sort_unstable();
     assert_eq!(keys, expected);
     assert_eq!(
+        triggers["integration"],
+        format!(
+            "connection-integration-id|AWS_PROXY|{}",
+            invoke_arn("wspush-dev-connection")
+        )
+    );
+    assert_eq!(
+        triggers["authorizer"],
+        format!(
+            "connect-authorizer-id|REQUEST|{}|context.connectionId",
+            invoke_arn("wspush-dev-authorizer")
+        )
+    );
+    assert_eq!(
         triggers[routes::CONNECT],
-        "connect-route-id|integrations/connection-integration-id|CUSTOM|connect-authorizer-id"
+        "connect-route-id|$connect|integrations/connection-integration-id|CUSTOM|connect-authorizer-id"
     );
     assert_eq!(
         triggers[routes::PING],
-        "ping-route-id|integrations/connection-integration-id|NONE||response:ping-route-response-id"
+        "ping-route-id|ping|integrations/connection-integration-id|NONE||response:ping-route-response-id|$default"
     );
 
     let stage = run.named("aws:apigatewayv2/stage:Stage", "websocket-stage");
@@ -165,6 +197,105 @@ async fn deployment_is_redone_when_routes_change_and_the_stage_serves_it() {
     let throttling = stage.input("defaultRouteSettings");
     assert_eq!(throttling["throttlingBurstLimit"], json!(500.0));
     assert_eq!(throttling["throttlingRateLimit"], json!(1000.0));
+}
+
+/// Each input that changes what the stage serves, changed as AWS would report it after the
+/// change, and the trigger entries that must change with it (so the provider replaces the
+/// deployment, whose `triggers` force a new one, and the stage serves the change).
+#[tokio::test]
+async fn a_change_to_anything_the_stage_serves_makes_a_new_deployment() {
+    let baseline = triggers(&update(&[]).await);
+    let mut replaced_integration: Vec<&str> = routes::ALL.to_vec();
+    replaced_integration.push("integration");
+    let cases: Vec<(&str, &str, serde_json::Value, Vec<&str>)> = vec![
+        // The integration is replaced: every route targets the new one.
+        (
+            "connection-integration",
+            "id",
+            json!("connection-integration-v2"),
+            replaced_integration,
+        ),
+        // The integration now calls another function (updated in place, same id).
+        (
+            "connection-integration",
+            "integrationUri",
+            json!(invoke_arn("wspush-dev-connection-v2")),
+            vec!["integration"],
+        ),
+        // The authorizer calls another function.
+        (
+            "connect-authorizer",
+            "authorizerUri",
+            json!(invoke_arn("wspush-dev-authorizer-v2")),
+            vec!["authorizer"],
+        ),
+        // The authorizer's identity sources change.
+        (
+            "connect-authorizer",
+            "identitySources",
+            json!(["route.request.querystring.access_token"]),
+            vec!["authorizer"],
+        ),
+        // The authorizer is replaced: `$connect` uses the new one.
+        (
+            "connect-authorizer",
+            "id",
+            json!("connect-authorizer-v2"),
+            vec!["authorizer", routes::CONNECT],
+        ),
+        // A route's target or authorization changes in place.
+        (
+            "subscribe-route",
+            "target",
+            json!("integrations/other"),
+            vec![routes::SUBSCRIBE],
+        ),
+        (
+            "connect-route",
+            "authorizationType",
+            json!("NONE"),
+            vec![routes::CONNECT],
+        ),
+        // A route is replaced.
+        (
+            "disconnect-route",
+            "id",
+            json!("disconnect-route-v2"),
+            vec![routes::DISCONNECT],
+        ),
+        // A route response is replaced or its key changes.
+        (
+            "ping-route-response",
+            "id",
+            json!("ping-route-response-v2"),
+            vec![routes::PING],
+        ),
+        (
+            "default-route-response",
+            "routeResponseKey",
+            json!("$other"),
+            vec![routes::DEFAULT],
+        ),
+    ];
+    for (resource, field, value, changed) in cases {
+        let overrides = Overrides::from([(
+            resource.to_string(),
+            serde_json::Map::from_iter([(field.to_string(), value.clone())]),
+        )]);
+        let run =
+            run_program_with(Mode::Update, &base_config(&[]), &["JwtSecret"], overrides).await;
+        assert!(run.success, "{}", run.stderr);
+        let after = triggers(&run);
+        let mut differing: Vec<&str> = baseline
+            .keys()
+            .filter(|key| baseline.get(*key) != after.get(*key))
+            .map(String::as_str)
+            .collect();
+        differing.sort_unstable();
+        let mut expected = changed.clone();
+        expected.sort_unstable();
+        assert_eq!(differing, expected, "{resource}.{field} = {value}");
+    }
 }
 
 #[tokio::test]
@@ -274,15 +405,18 @@ async fn each_function_gets_only_the_environment_it_reads() {
 
     let mut authorizer = common.to_vec();
     authorizer.push((env::JWT_SECRET_ID, secret_arn.clone()));
+    authorizer.push((env::EVENT_KINDS, "authorizer".to_string()));
     assert_eq!(variables("authorizer"), as_map(authorizer));
 
     let mut test_token = common.to_vec();
     test_token.push((env::JWT_SECRET_ID, secret_arn.clone()));
     test_token.push((env::TEST_TOKENS_ENABLED, "true".to_string()));
+    test_token.push((env::EVENT_KINDS, "test-token".to_string()));
     assert_eq!(variables("test-token"), as_map(test_token));
 
     let mut connection = common.to_vec();
     connection.extend(table_vars.iter().cloned());
+    connection.push((env::EVENT_KINDS, "websocket".to_string()));
     assert_eq!(variables("connection"), as_map(connection));
 
     let mut events = common.to_vec();
@@ -299,6 +433,7 @@ async fn each_function_gets_only_the_environment_it_reads() {
         env::PUSH_MAX_ATTEMPTS,
         defaults::PUSH_MAX_ATTEMPTS.to_string(),
     ));
+    events.push((env::EVENT_KINDS, "sqs,eventbridge".to_string()));
     assert_eq!(variables("events"), as_map(events));
 
     let test_token_function = run.named("aws:lambda/function:Function", "test-token-function");
@@ -306,6 +441,42 @@ async fn each_function_gets_only_the_environment_it_reads() {
         test_token_function.str("name"),
         defaults::TEST_TOKEN_FUNCTION
     );
+}
+
+#[tokio::test]
+async fn each_function_is_told_which_event_kinds_it_serves_and_has_the_contract_timeout() {
+    let run = update(&[]).await;
+    for (part, kinds, timeout) in [
+        (
+            "authorizer",
+            &event_kinds::AUTHORIZER_FUNCTION[..],
+            timeouts::ROUTE_FUNCTION_SECS,
+        ),
+        (
+            "connection",
+            &event_kinds::ROUTES_FUNCTION[..],
+            timeouts::ROUTE_FUNCTION_SECS,
+        ),
+        (
+            "events",
+            &event_kinds::EVENTS_FUNCTION[..],
+            timeouts::EVENTS_FUNCTION_SECS,
+        ),
+        (
+            "test-token",
+            &event_kinds::TEST_TOKEN_FUNCTION[..],
+            timeouts::ROUTE_FUNCTION_SECS,
+        ),
+    ] {
+        let function = run.named("aws:lambda/function:Function", &format!("{part}-function"));
+        let variables = string_map(&function.input("environment")["variables"]);
+        assert_eq!(variables[env::EVENT_KINDS], kinds.join(","), "{part}");
+        // Every listed kind is one the runtime knows.
+        for kind in kinds {
+            assert!(event_kinds::ALL.contains(kind), "{part}: {kind}");
+        }
+        assert_eq!(function.input("timeout"), &json!(timeout as f64), "{part}");
+    }
 }
 
 #[tokio::test]
@@ -336,15 +507,48 @@ async fn each_detail_type_flows_through_a_queue_with_a_dead_letter_queue_to_the_
         );
         assert_eq!(target.str("rule"), format!("{part}-rule-0001"));
         assert_eq!(target.str("arn"), queue_arn);
+        // EventBridge retries delivery to the queue, then keeps the event in the dead-letter
+        // queue (as the quick start's targets did).
+        assert_eq!(
+            target.input("retryPolicy"),
+            &json!({
+                "maximumEventAgeInSeconds": event_queue::TARGET_MAX_EVENT_AGE_SECS as f64,
+                "maximumRetryAttempts": event_queue::TARGET_MAX_RETRY_ATTEMPTS as f64,
+            })
+        );
+        assert_eq!(target.input("deadLetterConfig"), &json!({"arn": dlq_arn}));
 
         let queue = run.named("aws:sqs/queue:Queue", &format!("{part}-queue"));
         assert_eq!(
             queue.json("redrivePolicy"),
-            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": event_queue::MAX_RECEIVE_COUNT})
         );
-        assert_eq!(queue.input("visibilityTimeoutSeconds"), &json!(180.0));
+        // AWS's guidance for Lambda SQS sources: at least 5 receives, a visibility timeout of
+        // at least six times the function timeout.
+        let receives = queue.json("redrivePolicy")["maxReceiveCount"]
+            .as_u64()
+            .unwrap_or_default();
+        assert!(receives >= 5, "{part}: maxReceiveCount {receives}");
+        let visibility = queue
+            .input("visibilityTimeoutSeconds")
+            .as_f64()
+            .unwrap_or_default();
+        let consumer_timeout = run
+            .named("aws:lambda/function:Function", "events-function")
+            .input("timeout")
+            .as_f64()
+            .unwrap_or(f64::MAX);
+        assert!(visibility >= 6.0 * consumer_timeout, "{part}: {visibility}");
+        assert_eq!(
+            visibility,
+            event_queue::VISIBILITY_TIMEOUT_SECS as f64,
+            "the gateway's local queues use the same value"
+        );
         let dlq = run.named("aws:sqs/queue:Queue", &format!("{part}-dlq"));
-        assert_eq!(dlq.input("messageRetentionSeconds"), &json!(1_209_600.0));
+        assert_eq!(
+            dlq.input("messageRetentionSeconds"),
+            &json!(event_queue::DLQ_RETENTION_SECS as f64)
+        );
 
         let mapping = run.named(
             "aws:lambda/eventSourceMapping:EventSourceMapping",
@@ -359,7 +563,10 @@ async fn each_detail_type_flows_through_a_queue_with_a_dead_letter_queue_to_the_
             mapping.input("functionResponseTypes"),
             &json!(["ReportBatchItemFailures"])
         );
-        assert_eq!(mapping.input("batchSize"), &json!(10.0));
+        assert_eq!(
+            mapping.input("batchSize"),
+            &json!(event_queue::BATCH_SIZE as f64)
+        );
     }
 }
 
@@ -391,6 +598,56 @@ async fn dead_letter_queues_raise_alarms_on_the_topic() {
         run.of_type("aws:sns/topicSubscription:TopicSubscription")
             .is_empty()
     );
+}
+
+/// Every queue anything dead-letters into (SQS redrive or an EventBridge target) is watched by
+/// an alarm on its visible messages.
+#[tokio::test]
+async fn every_dead_letter_queue_has_an_alarm() {
+    let run = update(&[]).await;
+    let queue_name = |arn: &str| arn.rsplit(':').next().unwrap_or_default().to_string();
+    let mut dead_letter_queues: Vec<String> = run
+        .of_type("aws:sqs/queue:Queue")
+        .into_iter()
+        .filter(|q| q.input("redrivePolicy").is_string())
+        .map(|q| {
+            queue_name(
+                q.json("redrivePolicy")["deadLetterTargetArn"]
+                    .as_str()
+                    .unwrap_or_default(),
+            )
+        })
+        .chain(
+            run.of_type("aws:cloudwatch/eventTarget:EventTarget")
+                .into_iter()
+                .map(|t| {
+                    queue_name(
+                        t.input("deadLetterConfig")["arn"]
+                            .as_str()
+                            .unwrap_or_default(),
+                    )
+                }),
+        )
+        .collect();
+    dead_letter_queues.sort();
+    dead_letter_queues.dedup();
+    assert_eq!(
+        dead_letter_queues,
+        ["entity-updated-dlq-0001", "user-push-dlq-0001"]
+    );
+    let mut watched: Vec<String> = run
+        .of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        .into_iter()
+        .filter(|a| a.str("metricName") == "ApproximateNumberOfMessagesVisible")
+        .map(|a| {
+            a.input("dimensions")["QueueName"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    watched.sort();
+    assert_eq!(watched, dead_letter_queues);
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 
 use crate::auth::TokenKeys;
 use crate::config::{Config, SecretSource};
-use crate::dispatch::Deps;
+use crate::deps::Deps;
 use crate::push::ManagementApiPusher;
 use crate::store::DynamoStore;
 

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use wspush_contract::{defaults, env};
 
+use crate::event::EventKinds;
+
 /// Where the HS256 signing secret comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SecretSource {
@@ -61,6 +63,8 @@ pub struct Config {
     pub test_tokens_enabled: bool,
     pub push: PushSettings,
     pub json_logs: bool,
+    /// The event kinds this function serves (`EVENT_KINDS`); every kind when unset.
+    pub event_kinds: EventKinds,
 }
 
 /// A configuration value that is present but unusable.
@@ -119,6 +123,14 @@ impl Config {
                 ..push_defaults
             },
             json_logs: text(env::LOG_FORMAT).is_none_or(|f| f != "text"),
+            event_kinds: match text(env::EVENT_KINDS) {
+                None => EventKinds::all(),
+                Some(list) => EventKinds::parse(&list).map_err(|_| ConfigError {
+                    name: env::EVENT_KINDS,
+                    value: list,
+                    expected: "a comma-separated list of authorizer, websocket, eventbridge, sqs, test-token",
+                })?,
+            },
         })
     }
 }
@@ -198,5 +210,17 @@ mod tests {
         let err = config(&[(env::TEST_TOKENS_ENABLED, "maybe")]).expect_err("not a flag");
         assert_eq!(err.name, env::TEST_TOKENS_ENABLED);
         assert!(config(&[(env::RECORD_TTL_SECONDS, "0")]).is_err());
+        let err = config(&[(env::EVENT_KINDS, "sqs,dance")]).expect_err("unknown kind");
+        assert_eq!(err.name, env::EVENT_KINDS);
+    }
+
+    #[test]
+    fn event_kinds_default_to_all_and_parse_lists() {
+        use crate::event::EventKind;
+        assert_eq!(config(&[]).expect("valid").event_kinds, EventKinds::all());
+        let c = config(&[(env::EVENT_KINDS, "sqs, eventbridge")]).expect("valid");
+        assert!(c.event_kinds.contains(EventKind::Sqs));
+        assert!(c.event_kinds.contains(EventKind::EventBridge));
+        assert!(!c.event_kinds.contains(EventKind::WebSocket));
     }
 }

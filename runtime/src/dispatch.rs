@@ -4,44 +4,15 @@
 //! local gateway calls in-process with the very events API Gateway and EventBridge would send.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::auth::{self, TokenKeys};
-use crate::config::PushSettings;
+use crate::auth;
+use crate::deps::{now, Deps};
 use crate::error::HandlerError;
-use crate::event::{classify, Incoming};
-use crate::push::Pusher;
-use crate::store::ConnectionStore;
+use crate::event::{classify, EventKinds, Incoming};
 use crate::{fanout, routes};
-
-/// What the handlers run on, built once per cold start.
-pub struct Deps {
-    pub store: Arc<dyn ConnectionStore>,
-    /// Absent on functions that never push (the authorizer, CreateTestJwt).
-    pub pusher: Option<Arc<dyn Pusher>>,
-    /// Absent on functions that neither verify nor mint tokens.
-    pub tokens: Option<TokenKeys>,
-    pub record_ttl: Duration,
-    pub push: PushSettings,
-    pub test_tokens_enabled: bool,
-}
-
-impl Deps {
-    pub(crate) fn tokens(&self) -> Result<&TokenKeys, HandlerError> {
-        self.tokens.as_ref().ok_or(HandlerError::NotConfigured(
-            "the JWT secret (JWT_SECRET or JWT_SECRET_ID)",
-        ))
-    }
-
-    pub(crate) fn pusher(&self) -> Result<&dyn Pusher, HandlerError> {
-        self.pusher
-            .as_deref()
-            .ok_or(HandlerError::NotConfigured("MANAGEMENT_ENDPOINT"))
-    }
-}
 
 /// The test-token response: the quick start's README read `token`, its function returned
 /// `authToken`; both carry the same value.
@@ -56,12 +27,21 @@ pub struct TestTokenResponse {
 #[derive(Clone)]
 pub struct Runtime {
     deps: Arc<Deps>,
+    serves: Arc<EventKinds>,
 }
 
 impl Runtime {
+    /// A runtime serving every event kind (the local gateway, tests).
     pub fn new(deps: Deps) -> Self {
+        Self::serving(deps, EventKinds::all())
+    }
+
+    /// A runtime that serves only `serves` and refuses every other shape, as each deployed
+    /// function does (its `EVENT_KINDS`).
+    pub fn serving(deps: Deps, serves: EventKinds) -> Self {
         Self {
             deps: Arc::new(deps),
+            serves: Arc::new(serves),
         }
     }
 
@@ -69,14 +49,36 @@ impl Runtime {
         &self.deps
     }
 
+    /// The same dependencies, serving only `serves`: one cold start's clients shared by
+    /// several functions (the local gateway hosts all four in one process).
+    pub fn restricted(&self, serves: EventKinds) -> Runtime {
+        Self {
+            deps: self.deps.clone(),
+            serves: Arc::new(serves),
+        }
+    }
+
+    /// The dependencies back, when this is the only handle (to serve them differently).
+    pub fn into_deps(self) -> Option<Deps> {
+        Arc::into_inner(self.deps)
+    }
+
     /// Handles one event of any supported shape.
     pub async fn handle(&self, event: Value) -> Result<Value, HandlerError> {
         let incoming =
             classify(event).inspect_err(|e| tracing::warn!(error = %e, "refused event"))?;
         let kind = incoming.kind();
+        if !self.serves.contains(kind) {
+            let refusal = HandlerError::NotServed {
+                kind,
+                serves: self.serves.to_string(),
+            };
+            tracing::warn!(error = %refusal, "refused event");
+            return Err(refusal);
+        }
         let result = self.dispatch(incoming).await;
         if let Err(e) = &result {
-            tracing::warn!(event_kind = kind, error = %e, permanent = e.is_permanent(), "event failed");
+            tracing::warn!(event_kind = %kind, error = %e, permanent = e.is_permanent(), "event failed");
         }
         result
     }
@@ -106,11 +108,6 @@ impl Runtime {
             }
         }
     }
-}
-
-/// Unix seconds now.
-pub(crate) fn now() -> i64 {
-    chrono::Utc::now().timestamp()
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Value, HandlerError> {

@@ -6,12 +6,15 @@
 use lambda_runtime::Diagnostic;
 
 use crate::auth::{TokenError, Unauthorized};
+use crate::event::EventKind;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
     #[error(transparent)]
     Unauthorized(#[from] Unauthorized),
+    #[error("this function serves only {serves} events (EVENT_KINDS); a {kind} event is refused")]
+    NotServed { kind: EventKind, serves: String },
     #[error("unrecognised event: {0}")]
     UnknownEvent(String),
     #[error("invalid event: {0}")]
@@ -39,6 +42,7 @@ impl HandlerError {
         matches!(
             self,
             HandlerError::UnknownEvent(_)
+                | HandlerError::NotServed { .. }
                 | HandlerError::InvalidEvent(_)
                 | HandlerError::TestTokensDisabled
                 | HandlerError::Unauthorized(_)
@@ -49,6 +53,7 @@ impl HandlerError {
         match self {
             HandlerError::Unauthorized(_) => "Unauthorized",
             HandlerError::UnknownEvent(_) => "UnknownEvent",
+            HandlerError::NotServed { .. } => "EventNotServed",
             HandlerError::InvalidEvent(_) => "InvalidEvent",
             HandlerError::TestTokensDisabled => "TestTokensDisabled",
             HandlerError::NotConfigured(_) => "NotConfigured",

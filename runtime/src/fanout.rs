@@ -18,7 +18,7 @@ use serde_json::Value;
 use wspush_contract::{detail_types, limits};
 
 use crate::config::PushSettings;
-use crate::dispatch::Deps;
+use crate::deps::Deps;
 use crate::error::HandlerError;
 use crate::frames::{Push, MAX_ENTITY_ID_BYTES};
 use crate::push::{PushOutcome, Pusher};

@@ -9,12 +9,14 @@
 //! - [`fanout`] turns EventBridge events into pushes to every recipient.
 //! - [`store`] and [`push`] are the seams to DynamoDB and the `@connections` API; each has an
 //!   AWS implementation, and the store has an in-memory one the local gateway embeds.
+//! - [`deps`] holds what every handler runs on (store, pusher, keys, settings) and the clock.
 //! - [`config`] reads the environment, [`aws`] builds the SDK-backed dependencies once per cold
 //!   start, [`error`] maps failures onto the Lambda wire.
 
 pub mod auth;
 pub mod aws;
 pub mod config;
+pub mod deps;
 pub mod dispatch;
 pub mod error;
 pub mod event;
@@ -24,7 +26,8 @@ pub mod push;
 pub mod routes;
 pub mod store;
 
-pub use dispatch::{Deps, Runtime, TestTokenResponse};
+pub use deps::Deps;
+pub use dispatch::{Runtime, TestTokenResponse};
 pub use error::HandlerError;
 
 /// Installs the `tracing` subscriber: JSON lines in Lambda (CloudWatch parses them), text

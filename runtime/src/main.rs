@@ -10,7 +10,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     init_logging(config.json_logs);
     let sdk = aws_config::load_from_env().await;
-    let runtime = Runtime::new(aws::deps_from_config(&sdk, &config).await?);
+    let runtime = Runtime::serving(
+        aws::deps_from_config(&sdk, &config).await?,
+        config.event_kinds.clone(),
+    );
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let runtime = runtime.clone();
         async move {

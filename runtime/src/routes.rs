@@ -7,10 +7,12 @@
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;
+use aws_lambda_events::http::header::SEC_WEBSOCKET_PROTOCOL;
+use aws_lambda_events::http::{self, HeaderValue};
 use serde_json::Value;
 use wspush_contract::routes;
 
-use crate::dispatch::{now, Deps};
+use crate::deps::{now, Deps};
 use crate::error::HandlerError;
 use crate::frames::{parse_client_frame, ClientAction, Reply};
 use crate::store::ConnectionRecord;
@@ -86,7 +88,30 @@ async fn connect(
     };
     deps.store.put_connection(&record).await?;
     tracing::info!(connection_id = %record.connection_id, user_id = %record.user_id, "connected");
-    Ok(response(200, None))
+    let mut answer = response(200, None);
+    if offers_subprotocol(request) {
+        // API Gateway selects a subprotocol only when `$connect` returns it; a client that
+        // offered one and gets none back (every browser, wscat -s) aborts the handshake.
+        answer.headers.insert(
+            SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(routes::SUBPROTOCOL),
+        );
+    }
+    Ok(answer)
+}
+
+/// Whether the client offered the `websocket` subprotocol (`Sec-WebSocket-Protocol` is a
+/// comma-separated list, possibly over several header lines).
+fn offers_subprotocol(request: &ApiGatewayWebsocketProxyRequest) -> bool {
+    let offered = |headers: &http::HeaderMap| {
+        headers
+            .get_all(SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|p| p.trim() == routes::SUBPROTOCOL)
+    };
+    offered(&request.headers) || offered(&request.multi_value_headers)
 }
 
 async fn disconnect(

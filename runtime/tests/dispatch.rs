@@ -9,15 +9,18 @@ use std::sync::Arc;
 use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};
 use support::{fixture, keys, now, runtime, FakeConnections};
+use wspush_contract::event_kinds;
 use wspush_runtime::auth::TestTokenRequest;
-use wspush_runtime::event::classify;
+use wspush_runtime::event::{classify, EventKinds};
 use wspush_runtime::store::{ConnectionStore, MemoryStore};
 use wspush_runtime::HandlerError;
 
 const CONNECTION: &str = "SmL1KdNCoAMCKdw=";
 
 fn kind_of(event: Value) -> Result<&'static str, String> {
-    classify(event).map(|i| i.kind()).map_err(|e| e.to_string())
+    classify(event)
+        .map(|i| i.kind().name())
+        .map_err(|e| e.to_string())
 }
 
 #[test]
@@ -343,4 +346,90 @@ async fn test_tokens_only_where_enabled() {
     assert_eq!(identity.user_id, "alice");
     assert_eq!(identity.last_name.as_deref(), Some("Liddell"));
     assert_eq!(identity.sub.as_deref(), Some("alice-sub"));
+}
+
+#[tokio::test]
+async fn connect_returns_the_subprotocol_only_when_offered() {
+    let connections = FakeConnections::start().await;
+    let rt = runtime(Arc::new(MemoryStore::new()), &connections, false).await;
+    let protocol = |answer: &Value| answer["headers"]["sec-websocket-protocol"].clone();
+
+    let plain = rt
+        .handle(fixture("websocket-connect.json"))
+        .await
+        .expect("$connect");
+    assert_eq!(
+        protocol(&plain),
+        Value::Null,
+        "nothing offered, nothing returned"
+    );
+
+    for offered in ["websocket, a.b.c", "websocket", "graphql-ws, websocket"] {
+        let mut event = fixture("websocket-connect.json");
+        event["headers"]["Sec-WebSocket-Protocol"] = json!(offered);
+        event["multiValueHeaders"]["Sec-WebSocket-Protocol"] = json!([offered]);
+        let answer = rt.handle(event).await.expect("$connect");
+        assert_eq!(protocol(&answer), json!("websocket"), "offered {offered:?}");
+    }
+
+    let mut other = fixture("websocket-connect.json");
+    other["headers"]["Sec-WebSocket-Protocol"] = json!("graphql-ws");
+    other["multiValueHeaders"]["Sec-WebSocket-Protocol"] = json!(["graphql-ws"]);
+    let answer = rt.handle(other).await.expect("$connect");
+    assert_eq!(
+        protocol(&answer),
+        Value::Null,
+        "only websocket is ever selected"
+    );
+}
+
+/// Every deployed function serves its own kinds and refuses every other shape with a clear,
+/// permanent error, before any handler runs.
+#[tokio::test]
+async fn each_function_refuses_every_other_shape() {
+    let connections = FakeConnections::start().await;
+    let shapes = [
+        ("authorizer-request.json", event_kinds::AUTHORIZER),
+        ("websocket-connect.json", event_kinds::WEBSOCKET),
+        ("websocket-disconnect.json", event_kinds::WEBSOCKET),
+        ("websocket-subscribe.json", event_kinds::WEBSOCKET),
+        ("eventbridge-entity-updated.json", event_kinds::EVENTBRIDGE),
+        ("sqs-eventbridge-batch.json", event_kinds::SQS),
+        ("test-token-overrides.json", event_kinds::TEST_TOKEN),
+    ];
+    let functions: [(&str, &[&str]); 4] = [
+        ("authorizer", &event_kinds::AUTHORIZER_FUNCTION),
+        ("routes", &event_kinds::ROUTES_FUNCTION),
+        ("events", &event_kinds::EVENTS_FUNCTION),
+        ("CreateTestJwt", &event_kinds::TEST_TOKEN_FUNCTION),
+    ];
+    for (function, serves) in functions {
+        let store = MemoryStore::new();
+        let deps = runtime(Arc::new(store.clone()), &connections, true)
+            .await
+            .into_deps()
+            .expect("sole owner");
+        let kinds = EventKinds::parse(&serves.join(",")).expect("contract lists are valid");
+        let rt = wspush_runtime::Runtime::serving(deps, kinds);
+        for (file, kind) in shapes {
+            let result = rt.handle(fixture(file)).await;
+            if serves.contains(&kind) {
+                if let Err(HandlerError::NotServed { .. }) = result {
+                    panic!("{function} must serve {file}");
+                }
+                continue;
+            }
+            let err = result.expect_err(&format!("{function} must refuse {file}"));
+            assert!(
+                matches!(err, HandlerError::NotServed { .. }) && err.is_permanent(),
+                "{function} / {file}: {err}"
+            );
+            assert!(err.to_string().contains(kind), "{err}");
+            assert_eq!(Diagnostic::from(err).error_type, "EventNotServed");
+        }
+        assert!(
+            store.connection(CONNECTION).is_none() || serves.contains(&event_kinds::WEBSOCKET),
+            "{function} wrote a connection record"
+        );
+    }
 }

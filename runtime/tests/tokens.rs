@@ -284,3 +284,71 @@ fn minted_test_tokens_verify_with_defaults_and_overrides() {
     assert_eq!(identity.user_id, "alice");
     assert_eq!(identity.first_name.as_deref(), Some("Alice"));
 }
+
+#[test]
+fn unknown_critical_header_extensions_are_refused() {
+    // RFC 7515 §4.1.11: a recipient that does not understand a `crit` extension must reject.
+    for crit in [vec!["exp".to_string()], vec!["b64".to_string()], vec![]] {
+        let mut header = Header::new(Algorithm::HS256);
+        header.crit = Some(crit.clone());
+        let token = jsonwebtoken::encode(
+            &header,
+            &quick_start_claims(now() + 600),
+            &EncodingKey::from_secret(SECRET),
+        )
+        .expect("sign");
+        assert_eq!(
+            verdict(Some(&token), false),
+            Err(TokenError::UnknownCritical(crit))
+        );
+    }
+}
+
+#[test]
+fn one_definition_of_a_user_id_for_the_authorizer_and_create_test_jwt() {
+    let with_user = |user: &str| {
+        sign(
+            &json!({"exp": now() + 600, "data": {"userId": user}}),
+            SECRET,
+        )
+    };
+    let longest = "u".repeat(wspush_runtime::auth::MAX_USER_ID_BYTES);
+    assert_eq!(
+        verdict(Some(&with_user(&longest)), false),
+        Ok(longest.clone())
+    );
+    for bad in [
+        "u".repeat(1025),
+        "a\u{0}b".to_string(),
+        "line\nbreak".to_string(),
+    ] {
+        assert!(
+            matches!(
+                verdict(Some(&with_user(&bad)), false),
+                Err(TokenError::InvalidUserId(_))
+            ),
+            "authorizer accepts {bad:?}"
+        );
+        let minted = keys().mint(
+            &TestTokenRequest {
+                user_id: Some(bad.clone()),
+                ..TestTokenRequest::default()
+            },
+            now(),
+        );
+        assert!(
+            matches!(minted, Err(TokenError::InvalidUserId(_))),
+            "CreateTestJwt mints {bad:?}"
+        );
+    }
+    let minted = keys()
+        .mint(
+            &TestTokenRequest {
+                user_id: Some(longest.clone()),
+                ..TestTokenRequest::default()
+            },
+            now(),
+        )
+        .expect("the longest valid id is minted");
+    assert_eq!(verdict(Some(&minted), true), Ok(longest));
+}

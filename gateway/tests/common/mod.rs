@@ -17,7 +17,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use wspush_gateway::{AppState, GatewayConfig};
 use wspush_runtime::auth::{TestTokenRequest, TokenKeys};
 use wspush_runtime::config::JwtSettings;
-use wspush_runtime::store::MemoryStore;
+use wspush_runtime::store::{ConnectionStore, MemoryStore};
 
 pub const SECRET: &str = "gateway-test-secret";
 
@@ -42,10 +42,19 @@ impl TestGateway {
     }
 
     pub async fn start_with(config: GatewayConfig) -> Self {
+        let store = MemoryStore::new();
+        Self::start_with_store(config, store.clone(), Arc::new(store)).await
+    }
+
+    /// A gateway whose runtime uses `backing` (a wrapper around `store`, for fault tests).
+    pub async fn start_with_store(
+        config: GatewayConfig,
+        store: MemoryStore,
+        backing: Arc<dyn ConnectionStore>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
-        let store = MemoryStore::new();
-        let state = wspush_gateway::state(config, Arc::new(store.clone()), SECRET.as_bytes(), addr);
+        let state = wspush_gateway::state(config, backing, SECRET.as_bytes(), addr);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(wspush_gateway::serve(listener, state.clone(), async move {
             let _ = stopped.await;
@@ -183,4 +192,21 @@ pub async fn eventually(secs: u64, mut check: impl FnMut() -> bool) -> bool {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     check()
+}
+
+/// The `@connections` SDK client, pointed at the gateway's stage.
+pub fn management(gw: &TestGateway) -> aws_sdk_apigatewaymanagement::Client {
+    let sdk = wspush_runtime::aws::local_sdk_config("us-east-1");
+    wspush_runtime::aws::management_client(&sdk, &format!("{}/production", gw.http()))
+}
+
+/// The connection id of the only open socket.
+pub async fn only_connection(gw: &TestGateway) -> String {
+    assert!(eventually(2, || gw.state.registry().len() == 1).await);
+    gw.state
+        .registry()
+        .ids()
+        .into_iter()
+        .next()
+        .expect("one connection")
 }

@@ -10,6 +10,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod graph;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -61,6 +63,9 @@ pub struct Registered {
     pub name: String,
     pub custom: bool,
     pub inputs: Value,
+    /// What the engine answered: the id and the output object.
+    pub id: String,
+    pub outputs: Value,
     pub dependencies: Vec<String>,
     pub property_dependencies: usize,
 }
@@ -156,6 +161,16 @@ impl Run {
 /// Runs the program binary against a fresh fake engine with the given configuration
 /// (`key` -> value in the project namespace; `secret_keys` are sent as secrets).
 pub async fn run_program(mode: Mode, config: &[(&str, &str)], secret_keys: &[&str]) -> Run {
+    run_program_with(mode, config, secret_keys, Overrides::new()).await
+}
+
+/// [`run_program`], with the engine answering `overrides` for the named resources.
+pub async fn run_program_with(
+    mode: Mode,
+    config: &[(&str, &str)],
+    secret_keys: &[&str],
+    overrides: Overrides,
+) -> Run {
     let recorded = Arc::new(Mutex::new(Recorded::default()));
     let monitor_listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -170,6 +185,7 @@ pub async fn run_program(mode: Mode, config: &[(&str, &str)], secret_keys: &[&st
             .add_service(ResourceMonitorServer::new(FakeMonitor {
                 recorded: recorded.clone(),
                 mode,
+                overrides,
             }))
             .serve_with_incoming_shutdown(no_delay(monitor_listener), async {
                 let _ = monitor_stopped.await;
@@ -327,7 +343,14 @@ pub fn is_secret(value: &Value) -> bool {
 struct FakeMonitor {
     recorded: Arc<Mutex<Recorded>>,
     mode: Mode,
+    overrides: Overrides,
 }
+
+/// Computed outputs to answer differently for a resource, by logical name (update mode): the
+/// key `id` replaces the resource's id, any other key the output of that name. This is how a
+/// test makes the engine report what AWS would after a change (a replaced integration has a new
+/// id; an authorizer updated in place reports its new URI) and checks what the program derives.
+pub type Overrides = HashMap<String, Map<String, Value>>;
 
 struct FakeEngine {
     recorded: Arc<Mutex<Recorded>>,
@@ -529,7 +552,16 @@ impl ResourceMonitor for FakeMonitor {
                 (String::new(), object)
             }
             (Mode::Update, true, Some(inputs)) => {
-                computed_outputs(&request.r#type, &request.name, inputs)
+                let (mut id, mut object) = computed_outputs(&request.r#type, &request.name, inputs);
+                for (key, value) in self.overrides.get(&request.name).into_iter().flatten() {
+                    match (key.as_str(), value.as_str()) {
+                        ("id", Some(new_id)) => id = new_id.to_string(),
+                        _ => {
+                            object.insert(key.clone(), value.clone());
+                        }
+                    }
+                }
+                (id, object)
             }
         };
         self.recorded
@@ -541,6 +573,8 @@ impl ResourceMonitor for FakeMonitor {
                 name: request.name.clone(),
                 custom: request.custom,
                 inputs,
+                id: id.clone(),
+                outputs: Value::Object(object.clone()),
                 dependencies: request.dependencies.clone(),
                 property_dependencies: request.property_dependencies.len(),
             });

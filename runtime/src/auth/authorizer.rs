@@ -15,9 +15,6 @@ use wspush_contract::limits::MAX_AUTHORIZER_CONTEXT_BYTES;
 
 use super::token::{Identity, TokenError, TokenKeys};
 
-/// Longest user id accepted: it becomes a DynamoDB index key (at most 2048 bytes).
-pub const MAX_USER_ID_BYTES: usize = 1024;
-
 /// The context the authorizer hands to the `$connect` route. String values only, as API
 /// Gateway requires for WebSocket APIs.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -70,12 +67,8 @@ pub fn authorize(
         .filter(|arn| !arn.is_empty())
         .ok_or_else(|| Unauthorized(TokenError::Malformed("request has no methodArn".into())))?;
     let token = token_from_request(request).ok_or(Unauthorized(TokenError::Missing))?;
+    // `verify` applies the one definition of a valid user id (`token::check_user_id`).
     let identity = keys.verify(&token, now).map_err(Unauthorized)?;
-    if identity.user_id.len() > MAX_USER_ID_BYTES {
-        return Err(Unauthorized(TokenError::Malformed(format!(
-            "user id is longer than {MAX_USER_ID_BYTES} bytes"
-        ))));
-    }
     let mut response = ApiGatewayCustomAuthorizerResponse::<AuthContext>::default();
     response.principal_id = Some(identity.user_id.clone());
     response.policy_document = allow_invoke(method_arn);

@@ -8,4 +8,6 @@ pub mod authorizer;
 pub mod token;
 
 pub use authorizer::{authorize, token_from_request, AuthContext, Unauthorized};
-pub use token::{Identity, TestTokenRequest, TokenError, TokenKeys};
+pub use token::{
+    check_user_id, Identity, TestTokenRequest, TokenError, TokenKeys, MAX_USER_ID_BYTES,
+};

@@ -34,6 +34,10 @@ pub enum TokenError {
     Malformed(String),
     #[error("token algorithm is not HS256")]
     WrongAlgorithm,
+    #[error("token header lists critical extensions {0:?}, which this service does not understand (RFC 7515 §4.1.11)")]
+    UnknownCritical(Vec<String>),
+    #[error("invalid user id: {0}")]
+    InvalidUserId(String),
     #[error("token signature does not match")]
     BadSignature,
     #[error("token has no exp claim")]
@@ -150,6 +154,11 @@ impl TokenKeys {
         if header.alg != Algorithm::HS256 {
             return Err(TokenError::WrongAlgorithm);
         }
+        // No extension is understood here, so any `crit` (even an empty one, which RFC 7515
+        // forbids) makes the token unacceptable.
+        if let Some(critical) = header.crit {
+            return Err(TokenError::UnknownCritical(critical));
+        }
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &signature_only())
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
@@ -158,7 +167,9 @@ impl TokenKeys {
             })?
             .claims;
         self.check_claims(&claims, now)?;
-        identity_of(claims)
+        let identity = identity_of(claims)?;
+        check_user_id(&identity.user_id)?;
+        Ok(identity)
     }
 
     fn check_claims(&self, claims: &Claims, now: i64) -> Result<(), TokenError> {
@@ -196,6 +207,9 @@ impl TokenKeys {
     /// Mints a one-hour test token in the quick start's claim shape, with the configured
     /// issuer and audience so that it verifies here.
     pub fn mint(&self, request: &TestTokenRequest, now: i64) -> Result<String, TokenError> {
+        let user_id = request.user_id.clone().unwrap_or_else(|| "myuserid".into());
+        // A token `$connect` would refuse is no use to anyone: refuse to mint it.
+        check_user_id(&user_id)?;
         let sub = request.sub.clone().unwrap_or_else(|| "examplesub".into());
         let claims = Claims {
             exp: Some((now + TEST_TOKEN_LIFETIME_SECS).into()),
@@ -204,7 +218,7 @@ impl TokenKeys {
             aud: self.settings.audience.clone().map(Audience::One),
             sub: Some(sub.clone()),
             data: Some(DataClaims {
-                user_id: Some(request.user_id.clone().unwrap_or_else(|| "myuserid".into())),
+                user_id: Some(user_id),
                 first_name: Some(request.first_name.clone().unwrap_or_else(|| "Test".into())),
                 last_name: Some(request.last_name.clone().unwrap_or_else(|| "User".into())),
                 sub: Some(sub),
@@ -238,6 +252,30 @@ fn identity_of(claims: Claims) -> Result<Identity, TokenError> {
         last_name: non_empty(data.last_name),
         sub: non_empty(data.sub).or(non_empty(claims.sub)),
     })
+}
+
+/// Longest user id accepted: it becomes a DynamoDB index key (at most 2048 bytes) and travels
+/// in the authorizer's context (at most 8 KB in all).
+pub const MAX_USER_ID_BYTES: usize = 1024;
+
+/// The one definition of a valid user id, used by the authorizer and by CreateTestJwt: not
+/// empty, at most [`MAX_USER_ID_BYTES`] bytes, no control characters.
+pub fn check_user_id(user_id: &str) -> Result<(), TokenError> {
+    if user_id.is_empty() {
+        return Err(TokenError::InvalidUserId("it is empty".into()));
+    }
+    if user_id.len() > MAX_USER_ID_BYTES {
+        return Err(TokenError::InvalidUserId(format!(
+            "it is {} bytes; at most {MAX_USER_ID_BYTES} are allowed",
+            user_id.len()
+        )));
+    }
+    if user_id.chars().any(char::is_control) {
+        return Err(TokenError::InvalidUserId(
+            "it contains control characters".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {

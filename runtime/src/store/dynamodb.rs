@@ -1,5 +1,8 @@
 //! [`ConnectionStore`] on DynamoDB, in the quick start's single-table layout.
 //!
+//! Attribute names and key values come from `wspush_contract::table`, which `infra/` declares
+//! the table from.
+//!
 //! | item         | pk           | sk                        | GSI1PK   | GSI1SK          |
 //! |--------------|--------------|---------------------------|----------|-----------------|
 //! | connection   | connectionId | `connection#`             | userId   | `user#`         |
@@ -11,22 +14,26 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use wspush_contract::table::{
+    CONNECTED_AT, CONNECTION_SORT_KEY, INDEX_PARTITION_KEY, INDEX_SORT_KEY, IP_ADDRESS,
+    PARTITION_KEY, SORT_KEY, SUBSCRIPTION_PREFIX, TTL_ATTRIBUTE, USER_INDEX_SORT_KEY,
+};
+
 use async_trait::async_trait;
+use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType, TableStatus,
+    KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
     TimeToLiveSpecification, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
-use wspush_contract::table;
 
 use super::{ConnectionRecord, ConnectionStore, StoreError};
 
-const CONNECTION_SK: &str = "connection#";
-const USER_GSI_SK: &str = "user#";
-const SUBSCRIPTION_PREFIX: &str = "subscription#";
+/// Longest wait for a table DynamoDB Local has just created to become ACTIVE.
+const TABLE_ACTIVE_WAIT: Duration = Duration::from_secs(10);
 /// DynamoDB's limit of requests in one BatchWriteItem call.
 const BATCH_LIMIT: usize = 25;
 const BATCH_ATTEMPTS: u32 = 8;
@@ -44,7 +51,22 @@ pub struct DynamoStore {
     page_size: Option<i32>,
 }
 
-fn request_error<E>(operation: &'static str, err: E) -> StoreError
+/// A failed request; a missing table is its own kind, so a caller can re-create it.
+fn request_error<E>(operation: &'static str, table: &str, err: E) -> StoreError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+{
+    if err.code() == Some("ResourceNotFoundException") {
+        return StoreError::TableMissing {
+            operation,
+            table: table.to_string(),
+        };
+    }
+    plain_error(operation, err)
+}
+
+/// A failure that carries no service error code (request building, waiting).
+fn plain_error<E>(operation: &'static str, err: E) -> StoreError
 where
     E: std::error::Error + 'static,
 {
@@ -64,8 +86,8 @@ fn n(value: i64) -> AttributeValue {
 
 fn key(connection_id: &str, sk: String) -> Item {
     HashMap::from([
-        ("pk".to_string(), s(connection_id)),
-        ("sk".to_string(), s(&sk)),
+        (PARTITION_KEY.to_string(), s(connection_id)),
+        (SORT_KEY.to_string(), s(&sk)),
     ])
 }
 
@@ -97,7 +119,7 @@ impl DynamoStore {
             {
                 false
             }
-            Err(e) => return Err(request_error("DescribeTable", e)),
+            Err(e) => return Err(request_error("DescribeTable", &self.table, e)),
         };
         if !exists {
             self.create_table().await?;
@@ -105,10 +127,10 @@ impl DynamoStore {
         self.wait_until_active().await?;
         if !exists {
             let ttl = TimeToLiveSpecification::builder()
-                .attribute_name("ttl")
+                .attribute_name(TTL_ATTRIBUTE)
                 .enabled(true)
                 .build()
-                .map_err(|e| request_error("UpdateTimeToLive", e))?;
+                .map_err(|e| plain_error("UpdateTimeToLive", e))?;
             if let Err(e) = self
                 .client
                 .update_time_to_live()
@@ -126,7 +148,7 @@ impl DynamoStore {
 
     async fn create_table(&self) -> Result<(), StoreError> {
         const OP: &str = "CreateTable";
-        let build = |e: aws_sdk_dynamodb::error::BuildError| request_error(OP, e);
+        let build = |e: aws_sdk_dynamodb::error::BuildError| plain_error(OP, e);
         let attribute = |name: &str| {
             AttributeDefinition::builder()
                 .attribute_name(name)
@@ -143,8 +165,8 @@ impl DynamoStore {
         };
         let index = GlobalSecondaryIndex::builder()
             .index_name(&self.index)
-            .key_schema(key("GSI1PK", KeyType::Hash)?)
-            .key_schema(key("GSI1SK", KeyType::Range)?)
+            .key_schema(key(INDEX_PARTITION_KEY, KeyType::Hash)?)
+            .key_schema(key(INDEX_SORT_KEY, KeyType::Range)?)
             .projection(
                 Projection::builder()
                     .projection_type(ProjectionType::KeysOnly)
@@ -157,12 +179,12 @@ impl DynamoStore {
             .create_table()
             .table_name(&self.table)
             .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attribute("pk")?)
-            .attribute_definitions(attribute("sk")?)
-            .attribute_definitions(attribute("GSI1PK")?)
-            .attribute_definitions(attribute("GSI1SK")?)
-            .key_schema(key("pk", KeyType::Hash)?)
-            .key_schema(key("sk", KeyType::Range)?)
+            .attribute_definitions(attribute(PARTITION_KEY)?)
+            .attribute_definitions(attribute(SORT_KEY)?)
+            .attribute_definitions(attribute(INDEX_PARTITION_KEY)?)
+            .attribute_definitions(attribute(INDEX_SORT_KEY)?)
+            .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
+            .key_schema(key(SORT_KEY, KeyType::Range)?)
             .global_secondary_indexes(index)
             .send()
             .await;
@@ -173,30 +195,20 @@ impl DynamoStore {
             }
             // Someone else (another gateway, a parallel test) created it meanwhile.
             Err(e) if e.code() == Some("ResourceInUseException") => Ok(()),
-            Err(e) => Err(request_error(OP, e)),
+            Err(e) => Err(request_error(OP, &self.table, e)),
         }
     }
 
+    /// The SDK's `TableExists` waiter (status ACTIVE). Its first check is immediate, and DynamoDB
+    /// Local creates tables ACTIVE, so this costs one DescribeTable there.
     async fn wait_until_active(&self) -> Result<(), StoreError> {
-        for _ in 0..100 {
-            let status = self
-                .client
-                .describe_table()
-                .table_name(&self.table)
-                .send()
-                .await
-                .map_err(|e| request_error("DescribeTable", e))?
-                .table
-                .and_then(|t| t.table_status);
-            if status == Some(TableStatus::Active) {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Err(StoreError::Request {
-            operation: "DescribeTable",
-            message: format!("table {} did not become ACTIVE within 10 s", self.table),
-        })
+        self.client
+            .wait_until_table_exists()
+            .table_name(&self.table)
+            .wait(TABLE_ACTIVE_WAIT)
+            .await
+            .map_err(|e| plain_error("DescribeTable (waiting for ACTIVE)", e))?;
+        Ok(())
     }
 
     /// Limits every query page to `items` items.
@@ -205,28 +217,21 @@ impl DynamoStore {
         self
     }
 
-    /// Runs `query` page after page until DynamoDB reports no `LastEvaluatedKey`.
+    /// Runs `query` with the SDK's paginator, page after page until DynamoDB reports no
+    /// `LastEvaluatedKey` (a page holds at most 1 MB).
     async fn query_all(
         &self,
         operation: &'static str,
         query: QueryFluentBuilder,
     ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = query
-                .clone()
-                .set_limit(self.page_size)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| request_error(operation, e))?;
-            items.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(next) if !next.is_empty() => start = Some(next),
-                _ => return Ok(items),
-            }
-        }
+        query
+            .set_limit(self.page_size)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| request_error(operation, &self.table, e))
     }
 
     /// Queries GSI1 for `GSI1PK = partition AND GSI1SK = sort`, all pages, returning `pk`s.
@@ -237,18 +242,20 @@ impl DynamoStore {
             .query()
             .table_name(&self.table)
             .index_name(&self.index)
-            .key_condition_expression("GSI1PK = :p AND GSI1SK = :s")
+            .key_condition_expression(format!(
+                "{INDEX_PARTITION_KEY} = :p AND {INDEX_SORT_KEY} = :s"
+            ))
             .expression_attribute_values(":p", s(partition))
             .expression_attribute_values(":s", s(sort))
-            .projection_expression("pk");
+            .projection_expression(PARTITION_KEY);
         self.query_all(OP, query)
             .await?
             .into_iter()
-            .map(|mut item| match item.remove("pk") {
+            .map(|mut item| match item.remove(PARTITION_KEY) {
                 Some(AttributeValue::S(id)) => Ok(id),
                 _ => Err(StoreError::Corrupt {
                     operation: OP,
-                    field: "pk",
+                    field: PARTITION_KEY,
                 }),
             })
             .collect()
@@ -260,9 +267,9 @@ impl DynamoStore {
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("pk = :p")
+            .key_condition_expression(format!("{PARTITION_KEY} = :p"))
             .expression_attribute_values(":p", s(connection_id))
-            .projection_expression("pk, sk")
+            .projection_expression(format!("{PARTITION_KEY}, {SORT_KEY}"))
             .consistent_read(true);
         self.query_all("Query(pk)", query).await
     }
@@ -275,28 +282,26 @@ impl DynamoStore {
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("#pk = :p AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", table::PARTITION_KEY)
-            .expression_attribute_names("#sk", table::SORT_KEY)
+            .key_condition_expression(format!(
+                "{PARTITION_KEY} = :p AND begins_with({SORT_KEY}, :prefix)"
+            ))
             .expression_attribute_values(":p", s(connection_id))
-            .expression_attribute_values(":prefix", s(table::SUBSCRIPTION_PREFIX))
-            .projection_expression("#sk")
+            .expression_attribute_values(":prefix", s(SUBSCRIPTION_PREFIX))
+            .projection_expression(SORT_KEY)
             .consistent_read(true);
+        let corrupt = || StoreError::Corrupt {
+            operation: OP,
+            field: SORT_KEY,
+        };
         self.query_all(OP, query)
             .await?
             .into_iter()
-            .map(|mut item| match item.remove(table::SORT_KEY) {
+            .map(|mut item| match item.remove(SORT_KEY) {
                 Some(AttributeValue::S(sk)) => sk
-                    .strip_prefix(table::SUBSCRIPTION_PREFIX)
+                    .strip_prefix(SUBSCRIPTION_PREFIX)
                     .map(str::to_string)
-                    .ok_or(StoreError::Corrupt {
-                        operation: OP,
-                        field: "sk",
-                    }),
-                _ => Err(StoreError::Corrupt {
-                    operation: OP,
-                    field: "sk",
-                }),
+                    .ok_or_else(corrupt),
+                _ => Err(corrupt()),
             })
             .collect()
     }
@@ -308,7 +313,7 @@ impl DynamoStore {
             .set_item(Some(item))
             .send()
             .await
-            .map_err(|e| request_error(operation, e))?;
+            .map_err(|e| request_error(operation, &self.table, e))?;
         Ok(())
     }
 
@@ -323,7 +328,7 @@ impl DynamoStore {
                         .set_key(Some(k.clone()))
                         .build()
                         .map(|d| WriteRequest::builder().delete_request(d).build())
-                        .map_err(|e| request_error(OP, e))
+                        .map_err(|e| plain_error(OP, e))
                 })
                 .collect::<Result<_, _>>()?;
             let mut attempt = 0;
@@ -345,7 +350,7 @@ impl DynamoStore {
                     .request_items(&self.table, std::mem::take(&mut pending))
                     .send()
                     .await
-                    .map_err(|e| request_error(OP, e))?;
+                    .map_err(|e| request_error(OP, &self.table, e))?;
                 pending = out
                     .unprocessed_items
                     .and_then(|mut m| m.remove(&self.table))
@@ -359,13 +364,13 @@ impl DynamoStore {
 #[async_trait]
 impl ConnectionStore for DynamoStore {
     async fn put_connection(&self, record: &ConnectionRecord) -> Result<(), StoreError> {
-        let mut item = key(&record.connection_id, CONNECTION_SK.to_string());
-        item.insert("GSI1PK".into(), s(&record.user_id));
-        item.insert("GSI1SK".into(), s(USER_GSI_SK));
-        item.insert("connectedAt".into(), n(record.connected_at_ms));
-        item.insert("ttl".into(), n(record.expires_at));
+        let mut item = key(&record.connection_id, CONNECTION_SORT_KEY.to_string());
+        item.insert(INDEX_PARTITION_KEY.into(), s(&record.user_id));
+        item.insert(INDEX_SORT_KEY.into(), s(USER_INDEX_SORT_KEY));
+        item.insert(CONNECTED_AT.into(), n(record.connected_at_ms));
+        item.insert(TTL_ATTRIBUTE.into(), n(record.expires_at));
         if let Some(ip) = &record.ip_address {
-            item.insert("ipAddress".into(), s(ip));
+            item.insert(IP_ADDRESS.into(), s(ip));
         }
         self.put("PutItem(connection)", item).await
     }
@@ -377,9 +382,9 @@ impl ConnectionStore for DynamoStore {
         expires_at: i64,
     ) -> Result<(), StoreError> {
         let mut item = key(connection_id, format!("{SUBSCRIPTION_PREFIX}{entity_id}"));
-        item.insert("GSI1PK".into(), s(entity_id));
-        item.insert("GSI1SK".into(), s(SUBSCRIPTION_PREFIX));
-        item.insert("ttl".into(), n(expires_at));
+        item.insert(INDEX_PARTITION_KEY.into(), s(entity_id));
+        item.insert(INDEX_SORT_KEY.into(), s(SUBSCRIPTION_PREFIX));
+        item.insert(TTL_ATTRIBUTE.into(), n(expires_at));
         self.put("PutItem(subscription)", item).await
     }
 
@@ -397,7 +402,7 @@ impl ConnectionStore for DynamoStore {
             )))
             .send()
             .await
-            .map_err(|e| request_error("DeleteItem(subscription)", e))?;
+            .map_err(|e| request_error("DeleteItem(subscription)", &self.table, e))?;
         Ok(())
     }
 
@@ -413,7 +418,7 @@ impl ConnectionStore for DynamoStore {
     }
 
     async fn user_connections(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
-        self.query_index(user_id, USER_GSI_SK).await
+        self.query_index(user_id, USER_INDEX_SORT_KEY).await
     }
 
     async fn subscriptions(&self, connection_id: &str) -> Result<Vec<String>, StoreError> {

@@ -33,6 +33,13 @@ pub enum StoreError {
         operation: &'static str,
         message: String,
     },
+    /// The table does not exist (DynamoDB's `ResourceNotFoundException`): never created, or
+    /// gone with a restarted DynamoDB Local.
+    #[error("store request {operation} failed: table {table} does not exist")]
+    TableMissing {
+        operation: &'static str,
+        table: String,
+    },
     #[error("store returned an item without {field} during {operation}")]
     Corrupt {
         operation: &'static str,

@@ -1,0 +1,373 @@
+//! The local event queues: EventBridge → SQS → Lambda, with the settings `infra/` declares.
+//!
+//! Each rule (one per `detail-type`) targets its own queue, as deployed. A poller per queue
+//! does what the SQS event source mapping does: it takes a concurrency slot of the events
+//! function, receives up to `batch_size` visible messages (each becomes invisible for the
+//! visibility timeout and counts a receive), invokes the function with an SQS event, and reads
+//! the partial batch response: succeeded records are deleted; failed ones become visible again
+//! when their visibility timeout ends; a record that fails its `max_receive_count`-th receive
+//! moves to the queue's dead-letter queue. Nothing is dropped silently: dead letters stay
+//! listed under `GET /_gateway/dead-letters` until redriven (`POST
+//! /_gateway/dead-letters/redrive`), which puts them back on their queue.
+//!
+//! Not emulated: persistence (the queues live in memory and end with the process), message
+//! retention periods, and the poller's scaling (it runs at the function's concurrency).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use md5::Digest;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::{watch, Notify};
+use tokio::time::{sleep_until, Instant};
+use wspush_contract::detail_types;
+
+use crate::apigw::ids::now_ms;
+use crate::config::{GatewayConfig, QueueSettings};
+use crate::functions::{Functions, InvokeError};
+
+/// One message on a queue.
+#[derive(Clone, Debug)]
+struct Message {
+    id: String,
+    /// The EventBridge event, as JSON text (the SQS body).
+    body: String,
+    sent_at_ms: i64,
+    first_received_ms: Option<i64>,
+    receive_count: u32,
+    /// When the message can be received (again).
+    visible_at: Instant,
+    /// Why its last receive failed.
+    last_error: Option<String>,
+}
+
+/// A message in a dead-letter queue, as `/_gateway/dead-letters` lists it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetter {
+    pub queue: String,
+    pub message_id: String,
+    pub receive_count: u32,
+    pub sent_at: i64,
+    pub last_error: String,
+    pub event: Value,
+}
+
+#[derive(Default)]
+struct State {
+    messages: VecDeque<Message>,
+    dead: Vec<Message>,
+}
+
+/// One queue and its dead-letter queue.
+pub struct LocalQueue {
+    name: String,
+    arn: String,
+    region: String,
+    detail_type: &'static str,
+    settings: QueueSettings,
+    state: Mutex<State>,
+    wake: Notify,
+}
+
+impl LocalQueue {
+    fn new(config: &GatewayConfig, detail_type: &'static str) -> Self {
+        let name = detail_type.to_lowercase().replace(' ', "-");
+        Self {
+            arn: format!("arn:aws:sqs:{}:{}:{name}", config.region, config.account_id),
+            name,
+            region: config.region.clone(),
+            detail_type,
+            settings: config.queues.clone(),
+            state: Mutex::new(State::default()),
+            wake: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Poisoning means a panic between two plain pushes: the queue is still consistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Enqueues events (one request's entries together, so a batch can hold them all).
+    fn send(&self, events: Vec<Value>) {
+        let now = Instant::now();
+        {
+            let mut state = self.lock();
+            for event in events {
+                state.messages.push_back(Message {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    body: event.to_string(),
+                    sent_at_ms: now_ms(),
+                    first_received_ms: None,
+                    receive_count: 0,
+                    visible_at: now,
+                    last_error: None,
+                });
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    /// Waits for visible messages and receives up to `batch_size` of them.
+    async fn receive(&self) -> Vec<Message> {
+        loop {
+            let next_visible = {
+                let mut state = self.lock();
+                let now = Instant::now();
+                let hidden_until = now + self.settings.visibility_timeout;
+                let mut batch = Vec::new();
+                for message in state.messages.iter_mut() {
+                    if batch.len() == self.settings.batch_size.max(1) {
+                        break;
+                    }
+                    if message.visible_at <= now {
+                        message.visible_at = hidden_until;
+                        message.receive_count += 1;
+                        message.first_received_ms.get_or_insert_with(now_ms);
+                        batch.push(message.clone());
+                    }
+                }
+                if !batch.is_empty() {
+                    return batch;
+                }
+                state.messages.iter().map(|m| m.visible_at).min()
+            };
+            match next_visible {
+                Some(at) => {
+                    tokio::select! {
+                        () = self.wake.notified() => {}
+                        () = sleep_until(at) => {}
+                    }
+                }
+                None => self.wake.notified().await,
+            }
+        }
+    }
+
+    /// The SQS event the event source mapping would send for `batch`.
+    fn sqs_event(&self, batch: &[Message]) -> Value {
+        let mut event = SqsEvent::default();
+        event.records = batch
+            .iter()
+            .map(|message| {
+                let mut record = SqsMessage::default();
+                record.message_id = Some(message.id.clone());
+                record.receipt_handle = Some(format!("{}#{}", message.id, message.receive_count));
+                record.body = Some(message.body.clone());
+                record.md5_of_body =
+                    Some(format!("{:x}", md5::Md5::digest(message.body.as_bytes())));
+                record.attributes = [
+                    ("ApproximateReceiveCount", message.receive_count.to_string()),
+                    ("SentTimestamp", message.sent_at_ms.to_string()),
+                    ("SenderId", "events.amazonaws.com".to_string()),
+                    (
+                        "ApproximateFirstReceiveTimestamp",
+                        message.first_received_ms.unwrap_or_default().to_string(),
+                    ),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+                record.event_source = Some("aws:sqs".into());
+                record.event_source_arn = Some(self.arn.clone());
+                record.aws_region = Some(self.region.clone());
+                record
+            })
+            .collect();
+        serde_json::to_value(event).unwrap_or(Value::Null)
+    }
+
+    /// Applies the function's answer to `batch`: deletes what succeeded; what failed becomes
+    /// visible after its timeout, or moves to the dead-letter queue after its last receive.
+    fn settle(&self, batch: &[Message], result: Result<Value, InvokeError>) {
+        let failed: Vec<String> = match result {
+            Ok(answer) => match serde_json::from_value::<SqsBatchResponse>(answer) {
+                Ok(response) => response
+                    .batch_item_failures
+                    .into_iter()
+                    .map(|f| f.item_identifier)
+                    .collect(),
+                // An answer that is not a batch response fails the whole batch, as on AWS.
+                Err(_) => batch.iter().map(|m| m.id.clone()).collect(),
+            },
+            Err(e) => {
+                tracing::warn!(queue = %self.name, error = %e, "batch failed");
+                batch.iter().map(|m| m.id.clone()).collect()
+            }
+        };
+        let mut state = self.lock();
+        for received in batch {
+            let Some(index) = state.messages.iter().position(|m| m.id == received.id) else {
+                continue;
+            };
+            if !failed.contains(&received.id) {
+                state.messages.remove(index);
+                continue;
+            }
+            let max = self.settings.max_receive_count.max(1);
+            let message = &mut state.messages[index];
+            message.last_error = Some(format!(
+                "the events function reported the record failed on receive {}",
+                message.receive_count
+            ));
+            if message.receive_count >= max {
+                if let Some(message) = state.messages.remove(index) {
+                    tracing::warn!(queue = %self.name, message_id = %message.id, receives = message.receive_count, "moved to the dead-letter queue");
+                    state.dead.push(message);
+                }
+            } else {
+                tracing::info!(queue = %self.name, message_id = %message.id, receive = message.receive_count, "record failed; it becomes visible again after the visibility timeout");
+            }
+        }
+        drop(state);
+        self.wake.notify_one();
+    }
+
+    fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.lock()
+            .dead
+            .iter()
+            .map(|m| DeadLetter {
+                queue: format!("{}-dlq", self.name),
+                message_id: m.id.clone(),
+                receive_count: m.receive_count,
+                sent_at: m.sent_at_ms,
+                last_error: m.last_error.clone().unwrap_or_default(),
+                event: serde_json::from_str(&m.body).unwrap_or(Value::Null),
+            })
+            .collect()
+    }
+
+    /// Moves every dead letter back to the queue, as a fresh message.
+    fn redrive(&self) -> usize {
+        let count = {
+            let mut state = self.lock();
+            let dead = std::mem::take(&mut state.dead);
+            let count = dead.len();
+            let now = Instant::now();
+            for mut message in dead {
+                message.receive_count = 0;
+                message.first_received_ms = None;
+                message.visible_at = now;
+                state.messages.push_back(message);
+            }
+            count
+        };
+        self.wake.notify_one();
+        count
+    }
+
+    /// Messages waiting or in flight.
+    pub fn depth(&self) -> usize {
+        self.lock().messages.len()
+    }
+}
+
+/// The queues of a deployment, one per rule.
+pub struct Queues {
+    queues: Vec<Arc<LocalQueue>>,
+    stop: watch::Sender<bool>,
+}
+
+impl Queues {
+    pub fn new(config: &GatewayConfig) -> Self {
+        Self {
+            queues: detail_types::ALL
+                .into_iter()
+                .map(|t| Arc::new(LocalQueue::new(config, t)))
+                .collect(),
+            stop: watch::channel(false).0,
+        }
+    }
+
+    /// The queue the rule for `detail_type` targets, if a rule matches it.
+    pub fn for_detail_type(&self, detail_type: &str) -> Option<&Arc<LocalQueue>> {
+        self.queues.iter().find(|q| q.detail_type == detail_type)
+    }
+
+    /// Routes accepted events to their rules' queues, one request's events together.
+    pub fn send(&self, events: Vec<Value>) {
+        let detail_type = |e: &Value| {
+            e.get("detail-type")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        for event in &events {
+            if self.for_detail_type(&detail_type(event)).is_none() {
+                tracing::info!(event_id = %event["id"], detail_type = %detail_type(event), "no rule matches; event dropped, as EventBridge drops it");
+            }
+        }
+        for queue in &self.queues {
+            let mine: Vec<Value> = events
+                .iter()
+                .filter(|e| detail_type(e) == queue.detail_type)
+                .cloned()
+                .collect();
+            if !mine.is_empty() {
+                queue.send(mine);
+            }
+        }
+    }
+
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.queues.iter().flat_map(|q| q.dead_letters()).collect()
+    }
+
+    pub fn redrive(&self) -> usize {
+        self.queues.iter().map(|q| q.redrive()).sum()
+    }
+
+    pub fn all(&self) -> &[Arc<LocalQueue>] {
+        &self.queues
+    }
+
+    /// Runs every queue's poller, invoking the events function, until [`Queues::stop`].
+    pub async fn poll(self: Arc<Self>, functions: Arc<Functions>) {
+        let pollers: Vec<_> = self
+            .queues
+            .iter()
+            .map(|queue| {
+                tokio::spawn(poll(
+                    queue.clone(),
+                    functions.clone(),
+                    self.stop.subscribe(),
+                ))
+            })
+            .collect();
+        for poller in pollers {
+            let _ = poller.await;
+        }
+    }
+
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+    }
+}
+
+async fn poll(queue: Arc<LocalQueue>, functions: Arc<Functions>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let slot = tokio::select! {
+            slot = functions.events.reserve() => slot,
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        };
+        let Some(slot) = slot else { return };
+        let batch = tokio::select! {
+            batch = queue.receive() => batch,
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        };
+        let event = queue.sqs_event(&batch);
+        let (queue, functions) = (queue.clone(), functions.clone());
+        tokio::spawn(async move {
+            let result = functions.events.invoke_reserved(slot, event).await;
+            queue.settle(&batch, result);
+        });
+    }
+}
