@@ -3,7 +3,8 @@
 #   1. installs Debian's chromium and chromium-driver (and a font, so screenshots have text),
 #      the aws CLI v1 (.tools/venv) and playwright-core (e2e/browser, npm ci from the committed
 #      lock; it drives the Debian browser, nothing is downloaded by Playwright);
-#   2. builds the gateway binary and starts it on a free port on 127.0.0.1 (embedded store);
+#   2. builds the gateway binary and starts it on a free port on 127.0.0.1 (embedded store,
+#      1 s visibility timeout so a refused event is dead-lettered within seconds);
 #   3. runs e2e/browser/*.test.mjs with node's test runner, one file at a time;
 #   4. stops the gateway, whatever happened.
 # Screenshots of the console's key states land in .tools/browser-screenshots/.
@@ -47,7 +48,9 @@ stop_gateway() {
 trap stop_gateway EXIT
 
 log "start the gateway"
-"$GATEWAY_BIN" --port 0 >"$GATEWAY_OUT" 2>"$GATEWAY_LOG" &
+# A 1 s visibility timeout (deployed: 180 s) lets a refused event use up its receives and reach
+# the dead-letter queue within seconds, for the console's dead-letter test.
+"$GATEWAY_BIN" --port 0 --visibility-timeout-secs 1 >"$GATEWAY_OUT" 2>"$GATEWAY_LOG" &
 GATEWAY_PID=$!
 address=
 for _ in $(seq 1 100); do
