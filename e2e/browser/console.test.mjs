@@ -6,7 +6,7 @@
 // page, as one session of a user; screenshots of the key states go to WSPUSH_SCREENSHOTS.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { gateway, gatewayConnections, launch, screenshot } from "./support.mjs";
+import { awsPutEvents, gateway, gatewayConnections, launch, mintToken, remote, screenshot } from "./support.mjs";
 
 let browser;
 let page;
@@ -221,7 +221,7 @@ test("an event the runtime refuses lands in the dead-letter panel, and Redrive p
   await showsText(page.locator("#status"), "Redriven: 1 message(s).");
 });
 
-test("pointed at another endpoint, the console connects there and leaves publishing to the aws CLI", async () => {
+test("pointed at another endpoint, the console connects there, gets pushes, and leaves publishing to the aws CLI", async () => {
   const url = page.getByLabel("WebSocket URL");
   // Nothing listens on port 9 of 127.0.0.1: the socket must fail, visibly.
   await url.fill("ws://127.0.0.1:9/production");
@@ -232,6 +232,28 @@ test("pointed at another endpoint, the console connects there and leaves publish
   await page.getByRole("button", { name: "Connect", exact: true }).click();
   await showsText(card(3).locator(".state"), "closed (1006)");
   await showsText(logItems().filter({ hasText: "#3" }), "error: the handshake was refused");
+
+  // A second gateway with its own secret plays the deployed stack: token minted there (as with
+  // `aws lambda invoke`), pasted in, and a push published there with the aws CLI.
+  await url.fill(remote.ws);
+  await showsText(page.locator("#mode"), "Remote endpoint");
+  await page.getByLabel("Token", { exact: true }).fill(await mintToken({ userId: "carol" }, remote));
+  await page.getByLabel(/in the query string/).check();
+  await page.getByRole("button", { name: "Connect", exact: true }).click();
+  await showsText(card(4).locator(".state"), "open");
+  await showsText(card(4), "#4 carol");
+  await card(4).getByLabel("Entity id").fill("myEntityId");
+  await card(4).getByRole("button", { name: "Subscribe", exact: true }).click();
+  await showsText(card(4).locator(".subs"), "subscribed: myEntityId");
+  const published = await awsPutEvents("examples/entity-updated.json", remote);
+  const push = logItems().filter({ hasText: "#4 carol" }).filter({ hasText: published.Entries[0].EventId });
+  await showsText(push, '"type": "Entity Updated"');
+  await showsText(card(4).locator(".pushes"), "pushes received: 1");
+  // The local gateway knows nothing of that connection.
+  assert.equal((await gatewayConnections()).some((c) => c.authorizer.userId === "carol"), false);
+  await card(4).getByRole("button", { name: "Close" }).click();
+  await showsText(card(4).locator(".state"), "closed (1000)");
+
   await url.fill(gateway.ws);
   await showsText(page.locator("#mode"), "Local gateway");
   assert.equal(await page.getByRole("button", { name: "Publish with PutEvents" }).isDisabled(), false);

@@ -4,6 +4,7 @@
 //
 // scripts/browser.sh starts the gateway and passes:
 //   WSPUSH_GATEWAY_URL   http://127.0.0.1:PORT of the running gateway (required)
+//   WSPUSH_REMOTE_GATEWAY_URL  a second gateway, playing a deployed stack (console tests)
 //   WSPUSH_AWS_BIN       the aws CLI v1 from .tools/venv (required by the aws CLI tests)
 //   WSPUSH_SCREENSHOTS   where screenshots go (default .tools/browser-screenshots)
 //   CHROMIUM             the browser binary (default /usr/bin/chromium)
@@ -25,14 +26,24 @@ function required(name) {
   return value;
 }
 
-export const gateway = {
-  get http() {
-    return required("WSPUSH_GATEWAY_URL").replace(/\/$/, "");
-  },
-  get ws() {
-    return `${this.http.replace(/^http/, "ws")}/production`;
-  },
-};
+function gatewayAt(variable) {
+  return {
+    get http() {
+      return required(variable).replace(/\/$/, "");
+    },
+    get ws() {
+      return `${this.http.replace(/^http/, "ws")}/production`;
+    },
+  };
+}
+
+/** The gateway the tests drive, which also serves the console. */
+export const gateway = gatewayAt("WSPUSH_GATEWAY_URL");
+/**
+ * A second gateway with a secret of its own, standing in for a deployed stack: the console
+ * reaches it only by the WebSocket URL and a token pasted in, as it would reach AWS.
+ */
+export const remote = gatewayAt("WSPUSH_REMOTE_GATEWAY_URL");
 
 export const SCREENSHOTS = process.env.WSPUSH_SCREENSHOTS || join(ROOT, ".tools", "browser-screenshots");
 
@@ -77,8 +88,8 @@ export async function screenshot(page, name, { fullPage = true } = {}) {
 }
 
 /** A test token through the gateway's Lambda Invoke, the path `aws lambda invoke` takes. */
-export async function mintToken(claims = {}) {
-  const response = await fetch(`${gateway.http}/2015-03-31/functions/CreateTestJwt/invocations`, {
+export async function mintToken(claims = {}, at = gateway) {
+  const response = await fetch(`${at.http}/2015-03-31/functions/CreateTestJwt/invocations`, {
     method: "POST",
     body: JSON.stringify(claims),
   });
@@ -91,12 +102,12 @@ export async function mintToken(claims = {}) {
 
 const run = promisify(execFile);
 
-/** `aws events put-events --entries file://FILE` against the gateway, from the repository root. */
-export async function awsPutEvents(entriesFile) {
+/** `aws events put-events --entries file://FILE` against a gateway, from the repository root. */
+export async function awsPutEvents(entriesFile, at = gateway) {
   const aws = required("WSPUSH_AWS_BIN");
   const { stdout } = await run(
     aws,
-    ["events", "put-events", "--endpoint-url", gateway.http, "--entries", `file://${entriesFile}`, "--output", "json"],
+    ["events", "put-events", "--endpoint-url", at.http, "--entries", `file://${entriesFile}`, "--output", "json"],
     {
       cwd: ROOT,
       timeout: 60_000,
