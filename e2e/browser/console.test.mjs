@@ -2,8 +2,10 @@
 // through it: land on it from the gateway's root URL, mint tokens for two users, connect them
 // side by side (query string and subprotocol), subscribe, publish both example events from the
 // page and see each push arrive in the right connection only, send a bad frame and see the Error
-// frame, filter the log, and point the page at another endpoint. The tests run in order on one
-// page, as one session of a user; screenshots of the key states go to WSPUSH_SCREENSHOTS.
+// frame, filter the log, check labels, contrast and the keyboard, watch a refused event reach the
+// dead-letter panel and redrive it, and point the page at a second gateway that plays a deployed
+// stack. The tests run in order on one page, as one session of a user; screenshots of the key
+// states go to WSPUSH_SCREENSHOTS.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { awsPutEvents, gateway, gatewayConnections, launch, mintToken, remote, screenshot } from "./support.mjs";
@@ -50,8 +52,7 @@ test("a browser opening the gateway's root URL lands on the console", async () =
   await page.locator("body[data-ready=true]").waitFor();
   assert.equal(await page.getByLabel("WebSocket URL").inputValue(), gateway.ws);
   await showsText(page.locator("#mode"), "Local gateway");
-  // No connections yet, and the dead-letter panel says "none" (also while the gateway has no
-  // dead-letter endpoint and answers 404).
+  // No connections yet, and nothing dead-lettered.
   await showsText(page.locator("#server-connections td"), "none");
   assert.equal((await page.locator("#dead-letters").innerText()).trim(), "none");
   await screenshot(page, "01-console-empty");
