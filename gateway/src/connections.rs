@@ -16,6 +16,7 @@
 //! 127.0.0.1 only).
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
@@ -79,9 +80,14 @@ fn refused(connection_id: &str) -> impl FnOnce(Refused) -> GatewayError + '_ {
 async fn post(
     State(state): State<AppState>,
     Path(connection_id): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, GatewayError> {
     let limits = &state.config().limits;
+    // A body past the server's own read limit is over 128 KB too: the same AWS answer.
+    let body = body.map_err(|_| GatewayError::PayloadTooLarge {
+        size: limits.max_message_bytes + 1,
+        limit: limits.max_message_bytes,
+    })?;
     if body.len() > limits.max_message_bytes {
         return Err(GatewayError::PayloadTooLarge {
             size: body.len(),
@@ -140,7 +146,7 @@ async fn delete(
 async fn staged_post(
     state: State<AppState>,
     Path((stage, connection_id)): Path<(String, String)>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, GatewayError> {
     check_stage(&state, &stage)?;
     post(state, Path(connection_id), body).await

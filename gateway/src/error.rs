@@ -42,6 +42,9 @@ pub enum GatewayError {
     /// Lambda `Invoke` of a function the gateway does not host.
     #[error("Function not found: {0}")]
     FunctionNotFound(String),
+    /// Lambda `Invoke` with a payload over Lambda's synchronous limit.
+    #[error("Request must be smaller than {0} bytes for the InvokeFunction operation")]
+    RequestTooLarge(usize),
     /// Lambda `Invoke` with a payload that is not JSON.
     #[error("Could not parse request body into json: {0}")]
     InvalidRequestContent(String),
@@ -62,7 +65,9 @@ impl GatewayError {
             GatewayError::Gone(_) => StatusCode::GONE,
             GatewayError::Forbidden => StatusCode::FORBIDDEN,
             GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
-            GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::PayloadTooLarge { .. } | GatewayError::RequestTooLarge(_) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             GatewayError::LimitExceeded(_) | GatewayError::TooManyRequests => {
                 StatusCode::TOO_MANY_REQUESTS
             }
@@ -83,6 +88,7 @@ impl GatewayError {
             GatewayError::Forbidden => "ForbiddenException",
             GatewayError::Unauthorized => "UnauthorizedException",
             GatewayError::PayloadTooLarge { .. } => "PayloadTooLargeException",
+            GatewayError::RequestTooLarge(_) => "RequestTooLargeException",
             GatewayError::LimitExceeded(_) => "LimitExceededException",
             GatewayError::TooManyRequests => "TooManyRequestsException",
             GatewayError::UnknownOperation(_) => "UnknownOperationException",
@@ -110,6 +116,7 @@ impl IntoResponse for GatewayError {
         let body = match self {
             GatewayError::FunctionNotFound(_)
             | GatewayError::InvalidRequestContent(_)
+            | GatewayError::RequestTooLarge(_)
             | GatewayError::TooManyRequests => {
                 json!({"Type": "User", "Message": message, "message": message})
             }

@@ -10,6 +10,7 @@
 //! each `Resources` entry), at most 256 KB.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -70,7 +71,7 @@ enum Outcome {
 async fn json_api(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, GatewayError> {
     let target = headers
         .get("x-amz-target")
@@ -81,6 +82,11 @@ async fn json_api(
             "operation {target:?} is not emulated; the local gateway serves {PUT_EVENTS} on POST /"
         )));
     }
+    let body = body.map_err(|_| {
+        GatewayError::Validation(format!(
+            "Total size of the entries in the request is over the limit ({MAX_REQUEST_BYTES} bytes)"
+        ))
+    })?;
     let request: PutEventsRequest = serde_json::from_slice(&body)
         .map_err(|e| GatewayError::Serialization(format!("PutEvents request body: {e}")))?;
     let entries = request.entries.unwrap_or_default();

@@ -78,7 +78,14 @@ async fn queues(State(state): State<AppState>) -> Json<Value> {
         .queues()
         .all()
         .iter()
-        .map(|q| json!({"name": q.name(), "messages": q.depth()}))
+        .map(|q| {
+            json!({
+                "name": q.name(),
+                "messages": q.depth(),
+                "deadLetters": q.dead_depth(),
+                "counts": q.counts(),
+            })
+        })
         .collect();
     Json(json!({ "queues": queues }))
 }

@@ -12,6 +12,8 @@
 //! `InvalidRequestContentException`.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,11 +26,16 @@ use crate::error::GatewayError;
 use crate::functions::InvokeError;
 use crate::AppState;
 
+/// Lambda's limit on a synchronous invocation's payload: 6 MB.
+pub const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
+
 pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/2015-03-31/functions/{function_name}/invocations",
-        post(invoke),
-    )
+    Router::new()
+        .route(
+            "/2015-03-31/functions/{function_name}/invocations",
+            post(invoke),
+        )
+        .layer(DefaultBodyLimit::max(MAX_PAYLOAD_BYTES))
 }
 
 /// Whether `name` designates CreateTestJwt: its name, its ARN, or either with a qualifier
@@ -45,8 +52,9 @@ async fn invoke(
     State(state): State<AppState>,
     Path(function_name): Path<String>,
     headers: HeaderMap,
-    payload: Bytes,
+    payload: Result<Bytes, BytesRejection>,
 ) -> Result<Response, GatewayError> {
+    let payload = payload.map_err(|_| GatewayError::RequestTooLarge(MAX_PAYLOAD_BYTES))?;
     if !is_test_token_function(&function_name) {
         let arn = if function_name.starts_with("arn:") {
             function_name

@@ -181,6 +181,9 @@ pub async fn serve(
     let queues = state.inner.queues.clone();
     let pollers = tokio::spawn(queues.clone().poll(state.inner.functions.clone()));
     let header_timeout = state.config().limits.handshake_timeout;
+    let pending = Arc::new(tokio::sync::Semaphore::new(
+        state.config().limits.max_pending_connections.max(1),
+    ));
     let router = app(state);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -196,13 +199,18 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Ok(permit) = pending.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "too many connections without a completed handshake; closed");
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(serve_connection(
-            stream,
-            peer,
-            router.clone(),
-            header_timeout,
-        ));
+        let router = router.clone();
+        tokio::spawn(async move {
+            serve_connection(stream, peer, router, header_timeout).await;
+            // Held until the connection upgrades or ends.
+            drop(permit);
+        });
     }
     queues.stop();
     let _ = pollers.await;

@@ -89,6 +89,9 @@ struct Args {
     /// Seconds a client may take to send its handshake request headers.
     #[arg(long, env = "WSPUSH_HANDSHAKE_TIMEOUT_SECS", default_value_t = 10)]
     handshake_timeout_secs: u64,
+    /// TCP connections not yet upgraded to WebSockets, at most (more are closed at once).
+    #[arg(long, env = "WSPUSH_MAX_PENDING_CONNECTIONS", default_value_t = 4096)]
+    max_pending_connections: usize,
 }
 
 impl Args {
@@ -160,6 +163,7 @@ impl Args {
                 max_connection: Duration::from_secs(self.max_connection_secs),
                 max_client_buffer_bytes: self.max_client_buffer_bytes,
                 handshake_timeout: Duration::from_secs(self.handshake_timeout_secs),
+                max_pending_connections: self.max_pending_connections.max(1),
             },
             push_concurrency: self.push_concurrency,
             identity_sources,

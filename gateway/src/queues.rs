@@ -59,6 +59,24 @@ pub struct DeadLetter {
 struct State {
     messages: VecDeque<Message>,
     dead: Vec<Message>,
+    counts: QueueCounts,
+}
+
+/// What a queue has seen, as `/_gateway/queues` reports it: load scripts read the receives
+/// beyond the first to account for every duplicate delivery.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueCounts {
+    /// Messages sent to the queue (redriven ones again).
+    pub sent: u64,
+    /// Receives of messages, first receives included.
+    pub received: u64,
+    /// Receives beyond a message's first: each is an at-least-once repeat.
+    pub received_again: u64,
+    /// Messages deleted after their batch reported them done.
+    pub deleted: u64,
+    /// Messages moved to the dead-letter queue.
+    pub dead_lettered: u64,
 }
 
 /// One queue and its dead-letter queue.
@@ -101,6 +119,7 @@ impl LocalQueue {
         {
             let mut state = self.lock();
             for event in events {
+                state.counts.sent += 1;
                 state.messages.push_back(Message {
                     id: uuid::Uuid::new_v4().to_string(),
                     body: event.to_string(),
@@ -123,13 +142,20 @@ impl LocalQueue {
                 let now = Instant::now();
                 let hidden_until = now + self.settings.visibility_timeout;
                 let mut batch = Vec::new();
-                for message in state.messages.iter_mut() {
+                let State {
+                    messages, counts, ..
+                } = &mut *state;
+                for message in messages.iter_mut() {
                     if batch.len() == self.settings.batch_size.max(1) {
                         break;
                     }
                     if message.visible_at <= now {
                         message.visible_at = hidden_until;
                         message.receive_count += 1;
+                        counts.received += 1;
+                        if message.receive_count > 1 {
+                            counts.received_again += 1;
+                        }
                         message.first_received_ms.get_or_insert_with(now_ms);
                         batch.push(message.clone());
                     }
@@ -209,6 +235,7 @@ impl LocalQueue {
             };
             if !failed.contains(&received.id) {
                 state.messages.remove(index);
+                state.counts.deleted += 1;
                 continue;
             }
             let max = self.settings.max_receive_count.max(1);
@@ -219,6 +246,7 @@ impl LocalQueue {
             ));
             if message.receive_count >= max {
                 if let Some(message) = state.messages.remove(index) {
+                    state.counts.dead_lettered += 1;
                     tracing::warn!(queue = %self.name, message_id = %message.id, receives = message.receive_count, "moved to the dead-letter queue");
                     state.dead.push(message);
                 }
@@ -253,6 +281,7 @@ impl LocalQueue {
             let count = dead.len();
             let now = Instant::now();
             for mut message in dead {
+                state.counts.sent += 1;
                 message.receive_count = 0;
                 message.first_received_ms = None;
                 message.visible_at = now;
@@ -267,6 +296,15 @@ impl LocalQueue {
     /// Messages waiting or in flight.
     pub fn depth(&self) -> usize {
         self.lock().messages.len()
+    }
+
+    pub fn counts(&self) -> QueueCounts {
+        self.lock().counts
+    }
+
+    /// Messages in the dead-letter queue.
+    pub fn dead_depth(&self) -> usize {
+        self.lock().dead.len()
     }
 }
 

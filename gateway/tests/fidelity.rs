@@ -584,3 +584,133 @@ fn built_events_carry_every_field_of_aws_shapes() {
         assert_eq!(got, expected, "{name}");
     }
 }
+
+/// One raw HTTP/1.1 request; the status line, headers and body of the answer.
+async fn raw_http(gw: &TestGateway, head: &str, body: &[u8]) -> (u16, String, String) {
+    let addr = gw.addr;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "{head}\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("write head");
+    // The server may answer before reading the whole body; a broken pipe then is fine.
+    let _ = stream.write_all(body).await;
+    let mut raw = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut raw).await;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_lowercase(), body.to_string())
+}
+
+#[tokio::test]
+async fn oversize_bodies_get_each_apis_own_error() {
+    let gw = TestGateway::start().await;
+    let _client = gw.connect("lu").await;
+    let id = only_connection(&gw).await;
+    let big = vec![b'x'; 3 * 1024 * 1024];
+    let encoded = id
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
+    let (status, head, _) = raw_http(
+        &gw,
+        &format!("POST /production/@connections/{encoded} HTTP/1.1"),
+        &big,
+    )
+    .await;
+    assert_eq!(status, 413);
+    assert!(
+        head.contains("x-amzn-errortype: payloadtoolargeexception"),
+        "{head}"
+    );
+
+    let (status, head, body) = raw_http(
+        &gw,
+        "POST / HTTP/1.1\r\nX-Amz-Target: AWSEvents.PutEvents\r\nContent-Type: application/x-amz-json-1.1",
+        &big,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        head.contains("x-amzn-errortype: validationexception"),
+        "{head}"
+    );
+
+    let huge = vec![b' '; 7 * 1024 * 1024];
+    let (status, head, _) = raw_http(
+        &gw,
+        "POST /2015-03-31/functions/CreateTestJwt/invocations HTTP/1.1",
+        &huge,
+    )
+    .await;
+    assert_eq!(status, 413);
+    assert!(
+        head.contains("x-amzn-errortype: requesttoolargeexception"),
+        "{head}"
+    );
+    gw.stop().await;
+}
+
+/// Sockets that never finish their handshake request are closed after the handshake timeout
+/// (10 s), and at most `max_pending_connections` of them are held at once.
+#[tokio::test(start_paused = true)]
+async fn silent_and_slow_handshakes_are_closed_and_bounded() {
+    use tokio::io::AsyncReadExt;
+    let config = GatewayConfig {
+        limits: Limits {
+            max_pending_connections: 4,
+            ..Limits::default()
+        },
+        ..GatewayConfig::default()
+    };
+    let gw = TestGateway::start_with(config).await;
+    let started = tokio::time::Instant::now();
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(
+            tokio::net::TcpStream::connect(gw.addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    // A fifth is closed at once: every pending slot is taken.
+    let mut fifth = tokio::net::TcpStream::connect(gw.addr)
+        .await
+        .expect("connect");
+    let mut byte = [0u8; 1];
+    let asked = tokio::time::Instant::now();
+    let read = fifth.read(&mut byte).await;
+    assert!(matches!(read, Ok(0) | Err(_)), "closed: {read:?}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "closed at once, not by the header timeout: {:?}",
+        asked.elapsed()
+    );
+    // A slow one trickles its request line; the silent ones send nothing. All are closed by
+    // the header timeout.
+    silent[0]
+        .write_all(b"GET /production HTTP/1.1\r\n")
+        .await
+        .expect("trickle");
+    for socket in &mut silent {
+        let read = tokio::time::timeout(Duration::from_secs(60), socket.read(&mut byte)).await;
+        assert!(matches!(read, Ok(Ok(_)) | Ok(Err(_))), "closed: {read:?}");
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // The slots are free again: a real client connects.
+    let _client = gw.connect("mo").await;
+    gw.stop().await;
+}
