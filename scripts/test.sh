@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what it needs (Java and DynamoDB Local,
-# Python clients, the aws CLI, node packages), starts DynamoDB Local, runs every test, and stops
+# Python clients, the aws CLI, node packages, Chromium), starts DynamoDB Local, runs every test, and stops
 # every server it started. `.ci/run` calls exactly this.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -21,5 +21,8 @@ cargo test --workspace --locked 2>&1 | tee "$WSPUSH_TOOLS/cargo-test.log"
 
 log "end-to-end suite (real aws CLI and WebSocket clients against the local gateway)"
 bash scripts/e2e.sh
+
+log "browser suite (headless Chromium against the gateway and its console)"
+bash scripts/browser.sh
 
 log "all tests passed in $(($(date +%s) - started)) s"

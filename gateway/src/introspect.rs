@@ -2,9 +2,10 @@
 //!
 //! Not AWS APIs, and kept under their own prefix so nobody mistakes them for something that
 //! exists in the cloud:
-//! - `GET /_gateway/connections`: the open connections. Clients never learn their own
-//!   connection id, so end-to-end tests that drive `@connections` from outside, as a backend
-//!   would, need some way to find one.
+//! - `GET /_gateway/connections`: the open connections and the entity ids each is subscribed
+//!   to. Clients never learn their own connection id, so end-to-end tests that drive
+//!   `@connections` from outside, as a backend would, need some way to find one; the console
+//!   shows which connection holds which subscription.
 //! - `GET /_gateway/functions`: each function's invocations, errors, throttles and peak
 //!   concurrency.
 //! - `GET /_gateway/queues`: each event queue's depth and counts.
@@ -17,6 +18,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use crate::error::GatewayError;
+use crate::registry::ConnectionInfo;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -29,22 +32,42 @@ pub fn router() -> Router<AppState> {
         .route("/_gateway/dead-letters/redrive", post(redrive))
 }
 
-async fn connections(State(state): State<AppState>) -> Json<Value> {
+/// Each open connection with its entity ids, read from the store the runtime writes (the
+/// embedded store or DynamoDB), so the listing shows what fan-out will actually find.
+async fn connections(State(state): State<AppState>) -> Result<Json<Value>, GatewayError> {
     let registry = state.registry();
-    let connections: Vec<Value> = registry
+    let store = &state.runtime().deps().store;
+    let mut connections = Vec::new();
+    for info in registry
         .ids()
         .into_iter()
         .filter_map(|id| registry.info(&id))
-        .map(|info| {
-            json!({
-                "connectionId": info.connection_id,
-                "connectedAt": info.connected_at_ms,
-                "sourceIp": info.source_ip,
-                "authorizer": info.authorizer,
-            })
-        })
-        .collect();
-    Json(json!({"stage": state.config().stage, "connections": connections}))
+    {
+        let mut subscriptions = store
+            .subscriptions(&info.connection_id)
+            .await
+            .map_err(|e| {
+                GatewayError::Internal(format!(
+                    "listing the subscriptions of {}: {e}",
+                    info.connection_id
+                ))
+            })?;
+        subscriptions.sort();
+        connections.push(describe(&info, subscriptions));
+    }
+    Ok(Json(
+        json!({"stage": state.config().stage, "connections": connections}),
+    ))
+}
+
+fn describe(info: &ConnectionInfo, subscriptions: Vec<String>) -> Value {
+    json!({
+        "connectionId": info.connection_id,
+        "connectedAt": info.connected_at_ms,
+        "sourceIp": info.source_ip,
+        "authorizer": info.authorizer,
+        "subscriptions": subscriptions,
+    })
 }
 
 async fn functions(State(state): State<AppState>) -> Json<Value> {

@@ -22,8 +22,9 @@
 //!   visibility timeout, receive count and dead-letter queues, polled into the events function.
 //! - [`throttle`] is the account's token bucket on `@connections` (optional).
 //! - [`lambda`] is `Invoke` for the `CreateTestJwt` function.
-//! - [`introspect`] shows connections, functions, queues and dead letters under `/_gateway/`
-//!   (local only, not an AWS API), and redrives dead letters.
+//! - [`introspect`] shows connections (with their subscriptions), functions, queues and dead
+//!   letters under `/_gateway/` (local only, not an AWS API), and redrives dead letters.
+//! - [`console`] is a page at `/_gateway/console` that drives all of the above from a browser.
 //! - [`store`] picks the embedded store or DynamoDB (creating the table when missing); the
 //!   offline SDK configuration every client uses is the runtime's `aws::local_sdk_config`.
 //! - [`error`] maps every failure onto the AWS-shaped error body its API would send.
@@ -32,6 +33,7 @@
 pub mod apigw;
 pub mod config;
 pub mod connections;
+pub mod console;
 pub mod error;
 pub mod eventbridge;
 pub mod functions;
@@ -156,7 +158,9 @@ pub fn app(state: AppState) -> Router {
         .merge(eventbridge::router())
         .merge(lambda::router())
         .merge(introspect::router())
+        .merge(console::router())
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(console::redirect_browsers))
         .with_state(state)
 }
 

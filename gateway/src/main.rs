@@ -272,6 +272,7 @@ wspush local gateway, stage {stage}, store: {store}
   @connections   {http}/{stage}/@connections/{{connectionId}}
   EventBridge    {http}   (PutEvents)
   Lambda         {http}   (Invoke CreateTestJwt)
+  Console        {http}{console}   (open it in a browser)
 
 Test token, valid one hour{secret_note}:
   {token}
@@ -295,6 +296,7 @@ Limits: frame {frame} B, message {message} B, idle {idle} s, connection {max} s;
             None => "no @connections throttle (--throttle-rps)".to_string(),
         },
         store = store.describe(),
+        console = wspush_gateway::console::PATH,
         region = config.region,
         frame = config.limits.max_frame_bytes,
         message = config.limits.max_message_bytes,

@@ -148,4 +148,8 @@ impl ConnectionStore for SelfHealing {
     async fn user_connections(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
         self.heal(|| self.store.user_connections(user_id)).await
     }
+
+    async fn subscriptions(&self, connection_id: &str) -> Result<Vec<String>, StoreError> {
+        self.heal(|| self.store.subscriptions(connection_id)).await
+    }
 }

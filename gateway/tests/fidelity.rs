@@ -301,6 +301,9 @@ impl ConnectionStore for Faulty {
     async fn user_connections(&self, u: &str) -> Result<Vec<String>, StoreError> {
         self.inner.user_connections(u).await
     }
+    async fn subscriptions(&self, c: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.subscriptions(c).await
+    }
 }
 
 #[tokio::test]

@@ -85,6 +85,16 @@ async fn contract(store: &dyn ConnectionStore) {
         set(store.subscribers("alice").await.expect("q")),
         names(&["c3="])
     );
+    // Each connection's own subscriptions, read back by connection id.
+    assert_eq!(
+        set(store.subscriptions("c1=").await.expect("q")),
+        names(&["e1", "e2"])
+    );
+    assert_eq!(
+        set(store.subscriptions("c3=").await.expect("q")),
+        names(&["alice", "e1"])
+    );
+    assert!(store.subscriptions("c9=").await.expect("q").is_empty());
     assert_eq!(
         set(store.user_connections("alice").await.expect("q")),
         names(&["c1=", "c2="])
@@ -106,6 +116,7 @@ async fn contract(store: &dyn ConnectionStore) {
         set(store.subscribers("e1").await.expect("q")),
         names(&["c1=", "c3="])
     );
+    assert!(store.subscriptions("c2=").await.expect("q").is_empty());
 
     assert_eq!(store.delete_connection("c1=").await.expect("disconnect"), 3);
     assert_eq!(
@@ -113,6 +124,7 @@ async fn contract(store: &dyn ConnectionStore) {
         names(&["c3="])
     );
     assert!(store.subscribers("e2").await.expect("q").is_empty());
+    assert!(store.subscriptions("c1=").await.expect("q").is_empty());
     assert_eq!(
         set(store.user_connections("alice").await.expect("q")),
         names(&["c2="])
@@ -149,6 +161,11 @@ async fn many(store: &dyn ConnectionStore, subscribers: usize) {
     assert_eq!(
         set(store.subscribers("popular").await.expect("all pages")),
         expected
+    );
+    let entities: BTreeSet<String> = (0..subscribers).map(|i| format!("entity-{i}")).collect();
+    assert_eq!(
+        set(store.subscriptions("big=").await.expect("all pages")),
+        entities
     );
     // 1 connection item + `subscribers` subscriptions: several BatchWriteItem chunks of 25.
     assert_eq!(

@@ -274,6 +274,38 @@ impl DynamoStore {
         self.query_all("Query(pk)", query).await
     }
 
+    /// Every entity id subscribed by one connection: the `subscription#{entityId}` sort keys
+    /// under its partition, all pages, prefix stripped.
+    async fn subscribed_entities(&self, connection_id: &str) -> Result<Vec<String>, StoreError> {
+        const OP: &str = "Query(subscriptions)";
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(format!(
+                "{PARTITION_KEY} = :p AND begins_with({SORT_KEY}, :prefix)"
+            ))
+            .expression_attribute_values(":p", s(connection_id))
+            .expression_attribute_values(":prefix", s(SUBSCRIPTION_PREFIX))
+            .projection_expression(SORT_KEY)
+            .consistent_read(true);
+        let corrupt = || StoreError::Corrupt {
+            operation: OP,
+            field: SORT_KEY,
+        };
+        self.query_all(OP, query)
+            .await?
+            .into_iter()
+            .map(|mut item| match item.remove(SORT_KEY) {
+                Some(AttributeValue::S(sk)) => sk
+                    .strip_prefix(SUBSCRIPTION_PREFIX)
+                    .map(str::to_string)
+                    .ok_or_else(corrupt),
+                _ => Err(corrupt()),
+            })
+            .collect()
+    }
+
     async fn put(&self, operation: &'static str, item: Item) -> Result<(), StoreError> {
         self.client
             .put_item()
@@ -387,5 +419,9 @@ impl ConnectionStore for DynamoStore {
 
     async fn user_connections(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
         self.query_index(user_id, USER_INDEX_SORT_KEY).await
+    }
+
+    async fn subscriptions(&self, connection_id: &str) -> Result<Vec<String>, StoreError> {
+        self.subscribed_entities(connection_id).await
     }
 }

@@ -90,6 +90,10 @@ pub trait ConnectionStore: Send + Sync {
     /// Every connection of `user_id`, across all result pages.
     async fn user_connections(&self, user_id: &str) -> Result<Vec<String>, StoreError>;
 
+    /// Every entity id `connection_id` is subscribed to, across all result pages. Handlers do
+    /// not need it; the local gateway shows it (`GET /_gateway/connections`, the console).
+    async fn subscriptions(&self, connection_id: &str) -> Result<Vec<String>, StoreError>;
+
     /// Record counts, where the store can give them cheaply (the embedded store); `None`
     /// elsewhere: counting a DynamoDB table is a full scan no handler should ever make.
     fn census(&self) -> Option<Census> {
