@@ -136,14 +136,6 @@ impl ConnectionStore for MemoryStore {
             .unwrap_or_default())
     }
 
-<<<<<<< HEAD
-    fn census(&self) -> Option<Census> {
-        let tables = self.lock();
-        Some(Census {
-            connections: tables.connections.len(),
-            subscriptions: tables.subscriptions.values().map(BTreeSet::len).sum(),
-        })
-=======
     async fn subscriptions(&self, connection_id: &str) -> Result<Vec<String>, StoreError> {
         Ok(self
             .lock()
@@ -151,6 +143,13 @@ impl ConnectionStore for MemoryStore {
             .get(connection_id)
             .map(|s| s.iter().cloned().collect())
             .unwrap_or_default())
->>>>>>> console-work
+    }
+
+    fn census(&self) -> Option<Census> {
+        let tables = self.lock();
+        Some(Census {
+            connections: tables.connections.len(),
+            subscriptions: tables.subscriptions.values().map(BTreeSet::len).sum(),
+        })
     }
 }
