@@ -25,4 +25,7 @@ bash scripts/e2e.sh
 log "browser suite (headless Chromium against the gateway and its console)"
 bash scripts/browser.sh
 
+log "short load, fault and soak runs (stress/, figures printed)"
+bash scripts/stress.sh short
+
 log "all tests passed in $(($(date +%s) - started)) s"

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The load, fault and soak scripts (stress/), on a fresh machine: installs their clients (the
+# Python venv with botocore and websockets, DynamoDB Local), builds the gateway, runs them,
+# and prints their figures. Each script starts and stops its own gateway and DynamoDB Local.
+#
+#   bash scripts/stress.sh short    # the short load and fault runs scripts/test.sh makes
+#   bash scripts/stress.sh full     # the issue's sizes: the burst and ten times it, faults,
+#                                   # and a 10-minute soak of 2,000 clients on each store
+#
+# `short` uses the dev build (test.sh has just built it); `full` the release build.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$WSPUSH_ROOT"
+MODE="${1:-short}"
+
+ensure_python_tools
+ensure_dynamodb_local
+PY="$WSPUSH_VENV/bin/python"
+
+case "$MODE" in
+  short)
+    cargo build --locked -p wspush-gateway
+    profile=debug ;;
+  full)
+    cargo build --locked --release -p wspush-gateway
+    profile=release ;;
+  *)
+    echo "usage: scripts/stress.sh [short|full]" >&2
+    exit 2 ;;
+esac
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
+export WSPUSH_GATEWAY_BIN="$TARGET_DIR/$profile/wspush-gateway"
+
+status=0
+run() {
+  log "$*"
+  "$PY" -m "$@" || status=1
+}
+
+if [ "$MODE" = short ]; then
+  run stress.load --requests 30 --subscribers 20 --senders 8
+  run stress.faults --subscribers 5 --events 5 --freeze 5
+  run stress.soak --clients 100 --minutes 0.5 --rate 5
+else
+  for store in embedded dynamodb; do
+    run stress.load --requests 300 --subscribers 100 --senders 16 --store "$store"
+    run stress.load --requests 3000 --subscribers 100 --senders 16 --store "$store"
+  done
+  run stress.faults --subscribers 50 --events 50 --freeze 10
+  for store in embedded dynamodb; do
+    run stress.soak --clients 2000 --minutes 10 --store "$store"
+  done
+fi
+
+[ "$status" -eq 0 ] || echo "stress.sh: FAILED" >&2
+exit "$status"
