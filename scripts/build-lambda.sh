@@ -21,7 +21,7 @@ fi
 export PATH="$WSPUSH_VENV/bin:$PATH"
 rustup target list --installed | grep -qx "$target" || rustup target add "$target"
 
-cargo lambda build --release "$arch_flag" --output-format zip -p wspush-runtime --bin bootstrap
+cargo lambda build --profile lambda "$arch_flag" --output-format zip -p wspush-runtime --bin bootstrap
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 zip="$target_dir/lambda/bootstrap/bootstrap.zip"
 python3 - "$zip" "$target" <<'PY'
