@@ -138,6 +138,24 @@ pub mod timeouts {
     pub const DYNAMODB_OPERATION_MS: u64 = 5_000;
     /// One PostToConnection call (the fan-out retries on its own).
     pub const PUSH_ATTEMPT_MS: u64 = 3_000;
+    /// Opening one TCP connection (and its TLS session) to any AWS endpoint. Shorter than
+    /// every attempt timeout, so a black-holed endpoint leaves time for another attempt.
+    pub const CONNECT_MS: u64 = 1_000;
+    /// Reading the JWT secret from Secrets Manager at cold start, retries included: inside
+    /// Lambda's 10 s init limit, so a stalled Secrets Manager is reported as an init error.
+    pub const SECRET_FETCH_MS: u64 = 5_000;
+}
+
+/// The runtime's HTTP connection pool, shared by every SDK client of one process.
+pub mod http_pool {
+    /// Idle connections kept per host (DynamoDB, `@connections`). At least the default push
+    /// concurrency, so a fan-out reuses its connections instead of opening new ones per call;
+    /// more would only hold descriptors nobody uses.
+    pub const MAX_IDLE_PER_HOST: usize = 2 * super::defaults::PUSH_CONCURRENCY;
+    /// How long an idle connection is kept. Long enough that the next warm invocation reuses
+    /// it (a new TLS session costs far more than the request), short enough that the local
+    /// gateway's descriptors come back soon after a burst.
+    pub const IDLE_TIMEOUT_SECS: u64 = 60;
 }
 
 /// The EventBridge → SQS → Lambda pipeline's settings, read by `infra/` to declare the queues

@@ -3,12 +3,22 @@
 //! The only module that knows which SDK clients exist: it reads the JWT secret from Secrets
 //! Manager, points the Management API client at the configured endpoint (AWS or the local
 //! gateway), and turns the SDK's own retries off for pushes, which the fan-out retries itself.
+//!
+//! Every client of one [`SdkConfig`] shares one HTTPS client ([`http_client`]): a bounded pool
+//! of reused connections, with rustls on ring as the one TLS stack. Every call has a connect
+//! timeout and an operation timeout (and DynamoDB an attempt timeout) from
+//! [`wspush_contract::timeouts`], so a stalled dependency ends in a clear error well inside the
+//! function's own timeout instead of Lambda killing the invocation.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider, SharedHttpClient};
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use wspush_contract::{http_pool, timeouts};
 
 use crate::auth::TokenKeys;
 use crate::config::{Config, SecretSource};
@@ -23,6 +33,47 @@ pub enum StartupError {
     Secret { id: String, message: String },
     #[error("JWT secret {0} has no SecretString")]
     EmptySecret(String),
+}
+
+/// The HTTPS client every SDK client of one [`SdkConfig`] uses.
+///
+/// - rustls on ring: the SDK's default client brings aws-lc-rs, which adds megabytes to the
+///   Lambda artifact for no gain here (the endpoints are AWS's, TLS 1.2/1.3 with the usual
+///   suites); one TLS stack, one hyper version.
+/// - The pool is bounded and reused: at most [`http_pool::MAX_IDLE_PER_HOST`] idle connections
+///   per host, closed after [`http_pool::IDLE_TIMEOUT_SECS`]. Connections in use are bounded by
+///   the callers (push concurrency, one DynamoDB call at a time per handler).
+pub fn http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .pool_idle_timeout(Duration::from_secs(http_pool::IDLE_TIMEOUT_SECS))
+        .pool_max_idle_per_host(http_pool::MAX_IDLE_PER_HOST)
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// Timeouts of one client: `operation` bounds the whole call with its retries, `attempt` one
+/// try. The connect timeout is the same for every client, so they share one connector (the
+/// pool is keyed by connector settings).
+fn timeout_config(operation_ms: u64, attempt_ms: u64) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(timeouts::CONNECT_MS))
+        .operation_timeout(Duration::from_millis(operation_ms))
+        .operation_attempt_timeout(Duration::from_millis(attempt_ms))
+        .build()
+}
+
+/// The SDK configuration of the deployed Lambda: region and credentials from the environment
+/// Lambda sets, the shared [`http_client`], and a connect timeout for every client.
+pub async fn lambda_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(timeouts::CONNECT_MS))
+                .build(),
+        )
+        .load()
+        .await
 }
 
 /// An SDK configuration for local endpoints (the local gateway, DynamoDB Local, tests): fixed
@@ -41,22 +92,39 @@ pub fn local_sdk_config(region: &str) -> SdkConfig {
             None,
             "wspush-local",
         )))
+        .http_client(http_client())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(timeouts::CONNECT_MS))
+                .build(),
+        )
         .build()
+}
+
+/// DynamoDB's client settings on top of `sdk`: operation and attempt timeouts; the SDK's
+/// standard retries stay on inside the operation timeout.
+fn dynamodb_config(sdk: &SdkConfig) -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::from(sdk).timeout_config(timeout_config(
+        timeouts::DYNAMODB_OPERATION_MS,
+        timeouts::DYNAMODB_ATTEMPT_MS,
+    ))
 }
 
 /// A DynamoDB client for `endpoint` (e.g. DynamoDB Local).
 pub fn dynamodb_client(sdk: &SdkConfig, endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let config = aws_sdk_dynamodb::config::Builder::from(sdk)
-        .endpoint_url(endpoint)
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
+    aws_sdk_dynamodb::Client::from_conf(dynamodb_config(sdk).endpoint_url(endpoint).build())
 }
 
-/// An `@connections` client for `endpoint` without SDK retries.
+/// An `@connections` client for `endpoint` without SDK retries: one attempt per call, bounded
+/// by [`timeouts::PUSH_ATTEMPT_MS`] (operation and attempt are the same try).
 pub fn management_client(sdk: &SdkConfig, endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
     let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
         .endpoint_url(endpoint)
         .retry_config(RetryConfig::disabled())
+        .timeout_config(timeout_config(
+            timeouts::PUSH_ATTEMPT_MS,
+            timeouts::PUSH_ATTEMPT_MS,
+        ))
         .build();
     aws_sdk_apigatewaymanagement::Client::from_conf(config)
 }
@@ -66,7 +134,13 @@ async fn jwt_secret(sdk: &SdkConfig, source: &SecretSource) -> Result<String, St
         SecretSource::Inline(secret) => return Ok(secret.clone()),
         SecretSource::SecretsManager(id) => id,
     };
-    let out = aws_sdk_secretsmanager::Client::new(sdk)
+    let config = aws_sdk_secretsmanager::config::Builder::from(sdk)
+        .timeout_config(timeout_config(
+            timeouts::SECRET_FETCH_MS,
+            timeouts::SECRET_FETCH_MS,
+        ))
+        .build();
+    let out = aws_sdk_secretsmanager::Client::from_conf(config)
         .get_secret_value()
         .secret_id(id)
         .send()
@@ -90,7 +164,7 @@ pub async fn deps_from_config(sdk: &SdkConfig, config: &Config) -> Result<Deps, 
         None => None,
     };
     let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(sdk),
+        aws_sdk_dynamodb::Client::from_conf(dynamodb_config(sdk).build()),
         &config.table_name,
         &config.index_name,
     );

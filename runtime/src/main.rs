@@ -9,7 +9,7 @@ use wspush_runtime::{aws, config::Config, init_logging, Runtime};
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     init_logging(config.json_logs);
-    let sdk = aws_config::load_from_env().await;
+    let sdk = aws::lambda_sdk_config().await;
     let runtime = Runtime::serving(
         aws::deps_from_config(&sdk, &config).await?,
         config.event_kinds.clone(),

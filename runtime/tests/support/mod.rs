@@ -2,6 +2,8 @@
 //! speaks the real HTTP wire protocol so the production SDK client is what gets tested.
 #![allow(dead_code)]
 
+pub mod runtime_api;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

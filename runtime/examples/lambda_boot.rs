@@ -1,0 +1,303 @@
+//! Runs a built `bootstrap` (native, or arm64 under qemu-user) against the wire-level Lambda
+//! Runtime API fake the native test uses, as Lambda would run it.
+//!
+//! ```sh
+//! # does it boot and answer? (build-lambda.sh runs this after building)
+//! cargo run -p wspush-runtime --example lambda_boot -- check --bootstrap PATH [--qemu QEMU]
+//! # init time: process start until the first `GET /next`, N runs per binary, interleaved;
+//! # the first binary is the baseline of the ratios
+//! cargo run -p wspush-runtime --example lambda_boot -- bench --runs 20 [--qemu QEMU] \
+//!     before=PATH after=PATH
+//! ```
+//!
+//! `--qemu` names the qemu-user emulator (e.g. `qemu-aarch64-static`); the dynamic loader and
+//! libc come from `QEMU_LD_PREFIX` (Debian's `libc6-arm64-cross`: `/usr/aarch64-linux-gnu`).
+//! The cold start includes what the deployed function does in init: reading the JWT secret
+//! from Secrets Manager (served by the same fake).
+
+#[path = "../tests/support/runtime_api.rs"]
+mod runtime_api;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use runtime_api::{Answer, RuntimeApi};
+use serde_json::{json, Value};
+use wspush_runtime::auth::{TestTokenRequest, TokenKeys};
+use wspush_runtime::config::JwtSettings;
+
+const SECRET_ID: &str = "wspush/jwt";
+const SECRET: &str = "boot-check-secret";
+/// Generous: a cold start under qemu on a busy 2-core machine takes well under a second.
+const BOOT_LIMIT: Duration = Duration::from_secs(60);
+
+/// How to start one binary: directly, or through qemu-user.
+#[derive(Clone, Debug)]
+struct Launcher {
+    qemu: Option<String>,
+}
+
+impl Launcher {
+    /// `capture_stderr` pipes the runtime's log for an error message; the bench discards it so
+    /// an unread pipe can never block the runtime.
+    fn command(
+        &self,
+        bootstrap: &PathBuf,
+        api: &RuntimeApi,
+        capture_stderr: bool,
+    ) -> tokio::process::Command {
+        let mut command = match &self.qemu {
+            Some(qemu) => {
+                let mut c = tokio::process::Command::new(qemu);
+                c.arg(bootstrap);
+                c
+            }
+            None => tokio::process::Command::new(bootstrap),
+        };
+        command.env_clear();
+        if let Ok(prefix) = std::env::var("QEMU_LD_PREFIX") {
+            command.env("QEMU_LD_PREFIX", prefix);
+        }
+        command
+            .envs(api.lambda_env())
+            .env("JWT_SECRET_ID", SECRET_ID)
+            .env("TEST_TOKENS_ENABLED", "true")
+            .env("LOG_FORMAT", "json")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(if capture_stderr {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .kill_on_drop(true);
+        command
+    }
+}
+
+fn authorizer_event(token: Option<&str>) -> Result<Value> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/authorizer-request.json"
+    );
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    let mut event: Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {path}"))?;
+    if let Some(token) = token {
+        event["queryStringParameters"]["access_token"] = json!(token);
+    }
+    Ok(event)
+}
+
+fn answer<'a>(answers: &'a [Answer], id: &str) -> Result<&'a Answer> {
+    answers
+        .iter()
+        .find(|a| a.request_id == id)
+        .with_context(|| format!("no answer to {id}; answers: {answers:?}"))
+}
+
+/// Boots the binary once and checks three invocations: an authorizer with no token is refused
+/// as Lambda authorizers refuse (`Unauthorized`), one with a valid token gets an Allow policy,
+/// and a test-token invocation mints a token signed with the secret from Secrets Manager.
+async fn check(bootstrap: PathBuf, launcher: Launcher) -> Result<()> {
+    let keys = TokenKeys::new(SECRET.as_bytes(), JwtSettings::default());
+    let now = chrono::Utc::now().timestamp();
+    let token = keys
+        .mint(&TestTokenRequest::default(), now)
+        .context("minting a token")?;
+    let api = RuntimeApi::start().await.context("starting the fake")?;
+    api.serve_secret(SECRET_ID, SECRET);
+    api.invoke("no-token", authorizer_event(None)?);
+    api.invoke("valid-token", authorizer_event(Some(&token))?);
+    api.invoke("mint", json!({"userId": "alice"}));
+
+    let started = Instant::now();
+    let mut child = launcher
+        .command(&bootstrap, &api, true)
+        .spawn()
+        .with_context(|| format!("starting {}", bootstrap.display()))?;
+    let answered = api.wait(BOOT_LIMIT, |api| api.answers().len() >= 3).await;
+    let elapsed = started.elapsed();
+    let _ = child.kill().await;
+    let stderr = match child.stderr.take() {
+        Some(mut err) => {
+            let mut text = String::new();
+            let _ = tokio::io::AsyncReadExt::read_to_string(&mut err, &mut text).await;
+            text
+        }
+        None => String::new(),
+    };
+    let (answers, init_errors, fetches) = (api.answers(), api.init_errors(), api.secret_fetches());
+    let init = api.first_next().map(|t| t.duration_since(started));
+    api.stop().await;
+    ensure!(
+        init_errors.is_empty(),
+        "init error reported: {init_errors:?}\n{stderr}"
+    );
+    ensure!(
+        answered,
+        "{} answered {} of 3 invocations within {BOOT_LIMIT:?}: {answers:?}\n{stderr}",
+        bootstrap.display(),
+        answers.len()
+    );
+
+    let refused = answer(&answers, "no-token")?;
+    ensure!(
+        refused.kind == "error" && refused.body["errorType"] == "Unauthorized",
+        "no token: expected an Unauthorized error, got {refused:?}"
+    );
+    let allowed = answer(&answers, "valid-token")?;
+    let effect = &allowed.body["policyDocument"]["Statement"][0]["Effect"];
+    ensure!(
+        allowed.kind == "response" && effect == "Allow",
+        "valid token: expected an Allow policy, got {allowed:?}"
+    );
+    let minted = answer(&answers, "mint")?;
+    let minted_token = minted.body["token"].as_str().unwrap_or_default();
+    let identity = keys
+        .verify(minted_token, now)
+        .with_context(|| format!("minted token does not verify with the secret: {minted:?}"))?;
+    ensure!(
+        identity.user_id == "alice",
+        "minted token is for {}",
+        identity.user_id
+    );
+    ensure!(fetches == 1, "expected one secret fetch, saw {fetches}");
+
+    println!(
+        "boot check passed: {} {}started, first /next after {}, 3 invocations answered in {} \
+         (authorizer without token -> Unauthorized, valid token -> Allow, test token minted \
+         with the Secrets Manager secret)",
+        bootstrap.display(),
+        launcher
+            .qemu
+            .as_deref()
+            .map(|q| format!("under {q} "))
+            .unwrap_or_default(),
+        init.map(|d| format!("{:.1} ms", ms(d)))
+            .unwrap_or_else(|| "?".into()),
+        format_args!("{:.1} ms", ms(elapsed)),
+    );
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// One cold start: spawn until the first `GET /next`.
+async fn init_time(bootstrap: &PathBuf, launcher: &Launcher) -> Result<Duration> {
+    let api = RuntimeApi::start().await.context("starting the fake")?;
+    api.serve_secret(SECRET_ID, SECRET);
+    let started = Instant::now();
+    let mut child = launcher
+        .command(bootstrap, &api, false)
+        .spawn()
+        .with_context(|| format!("starting {}", bootstrap.display()))?;
+    let polled = api.wait(BOOT_LIMIT, |api| api.first_next().is_some()).await;
+    let first = api.first_next();
+    let _ = child.kill().await;
+    api.stop().await;
+    match (polled, first) {
+        (true, Some(first)) => Ok(first.duration_since(started)),
+        _ => bail!("{} never asked for /next", bootstrap.display()),
+    }
+}
+
+fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
+
+async fn bench(binaries: Vec<(String, PathBuf)>, runs: usize, launcher: Launcher) -> Result<()> {
+    ensure!(runs > 0, "--runs must be at least 1");
+    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(runs); binaries.len()];
+    // One warm-up start each so the page cache holds every binary, then interleaved rounds so
+    // machine noise hits all binaries alike.
+    for (_, path) in &binaries {
+        init_time(path, &launcher).await?;
+    }
+    for _ in 0..runs {
+        for (i, (_, path)) in binaries.iter().enumerate() {
+            times[i].push(ms(init_time(path, &launcher).await?));
+        }
+    }
+    println!(
+        "init time (process start -> first GET /next, incl. one Secrets Manager call), {runs} runs{}",
+        launcher
+            .qemu
+            .as_deref()
+            .map(|q| format!(", under {q}"))
+            .unwrap_or_default()
+    );
+    println!(
+        "{:<12} {:>10} {:>10} {:>10} {:>12} {:>14}",
+        "binary", "min ms", "median ms", "max ms", "bytes", "median/base"
+    );
+    let mut base = None;
+    for ((label, path), mut t) in binaries.iter().zip(times) {
+        t.sort_by(f64::total_cmp);
+        let med = median(&t);
+        let base = *base.get_or_insert(med);
+        let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        println!(
+            "{label:<12} {:>10.2} {:>10.2} {:>10.2} {bytes:>12} {:>14.2}",
+            t[0],
+            med,
+            t[t.len() - 1],
+            med / base
+        );
+    }
+    Ok(())
+}
+
+fn usage() -> &'static str {
+    "usage: lambda_boot check --bootstrap PATH [--qemu QEMU]\n       \
+     lambda_boot bench [--runs N] [--qemu QEMU] LABEL=PATH [LABEL=PATH ...]"
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let command = args.next().context(usage())?;
+    let mut launcher = Launcher { qemu: None };
+    let mut bootstrap = None;
+    let mut runs = 20usize;
+    let mut binaries = Vec::new();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--qemu" => launcher.qemu = Some(args.next().context("--qemu needs a program")?),
+            "--bootstrap" => {
+                bootstrap = Some(PathBuf::from(
+                    args.next().context("--bootstrap needs a path")?,
+                ))
+            }
+            "--runs" => {
+                let value = args.next().context("--runs needs a number")?;
+                runs = value
+                    .parse()
+                    .with_context(|| format!("--runs: {value:?} is not a number"))?;
+            }
+            other => match other.split_once('=') {
+                Some((label, path)) if command == "bench" => {
+                    binaries.push((label.to_string(), PathBuf::from(path)))
+                }
+                _ => bail!("unexpected argument {other:?}\n{}", usage()),
+            },
+        }
+    }
+    match command.as_str() {
+        "check" => check(bootstrap.context(usage())?, launcher).await,
+        "bench" => {
+            ensure!(!binaries.is_empty(), "{}", usage());
+            bench(binaries, runs, launcher).await
+        }
+        _ => bail!("unknown command {command:?}\n{}", usage()),
+    }
+}
