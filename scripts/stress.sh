@@ -44,7 +44,7 @@ if [ "$MODE" = short ]; then
   run stress.soak --clients 100 --minutes 0.5 --rate 5
 else
   for store in embedded dynamodb; do
-    run stress.load --requests 300 --subscribers 100 --senders 16 --store "$store"
+    run stress.load --requests 300 --subscribers 100 --senders 16 --store "$store" --wait-pool
     run stress.load --requests 3000 --subscribers 100 --senders 16 --store "$store"
   done
   run stress.faults --subscribers 50 --events 50 --freeze 10
