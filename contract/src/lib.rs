@@ -85,6 +85,12 @@ pub mod limits {
     pub const MAX_CONNECTION_SECS: u64 = 2 * 60 * 60;
     /// Authorizer context values must stay under this size in total.
     pub const MAX_AUTHORIZER_CONTEXT_BYTES: usize = 8 * 1024;
+    /// The authorizer's whole result ("AWS Lambda authorizer result size").
+    pub const MAX_AUTHORIZER_RESULT_BYTES: usize = 8 * 1024;
+    /// Characters in the URL of a WebSocket API request.
+    pub const MAX_URL_CHARS: usize = 4096;
+    /// New connections a second per account and Region (adjustable by AWS Support).
+    pub const NEW_CONNECTIONS_PER_SEC: u32 = 500;
 }
 
 /// The `$connect` REQUEST authorizer as deployed.

@@ -73,6 +73,8 @@ pub struct GatewayConfig {
     pub throttle: Option<Throttle>,
     /// Latency added to every `@connections` call, as a network round trip to AWS would.
     pub connections_latency: Duration,
+    /// New connections a second (the account quota, 500 on AWS); `None`: not limited.
+    pub connect_rate: Option<u32>,
 }
 
 /// API Gateway's account-level throttle: `rate` requests a second, `burst` at once.
@@ -129,6 +131,7 @@ impl Default for GatewayConfig {
             concurrency: Concurrency::default(),
             throttle: None,
             connections_latency: Duration::ZERO,
+            connect_rate: None,
         }
     }
 }

@@ -48,6 +48,12 @@ pub enum GatewayError {
     /// Lambda `Invoke` with a payload that is not JSON.
     #[error("Could not parse request body into json: {0}")]
     InvalidRequestContent(String),
+    /// A WebSocket request whose URL is over API Gateway's 4096 characters.
+    #[error("Request-URI Too Large: the URL is {0} characters; API Gateway accepts 4096")]
+    UriTooLong(usize),
+    /// More new connections a second than the account's quota (when emulated).
+    #[error("Too many new connections: the account's quota is {0} a second")]
+    TooManyConnections(u32),
     /// A plain HTTP request to the WebSocket endpoint.
     #[error("this is a WebSocket endpoint: connect with a WebSocket client, e.g. wscat -c \"ws://HOST/STAGE?access_token=TOKEN\"")]
     UpgradeRequired,
@@ -77,6 +83,8 @@ impl GatewayError {
             | GatewayError::InvalidRequestContent(_) => StatusCode::BAD_REQUEST,
             GatewayError::FunctionNotFound(_) | GatewayError::NotFound(_) => StatusCode::NOT_FOUND,
             GatewayError::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
+            GatewayError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            GatewayError::TooManyConnections(_) => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -97,6 +105,8 @@ impl GatewayError {
             GatewayError::FunctionNotFound(_) => "ResourceNotFoundException",
             GatewayError::InvalidRequestContent(_) => "InvalidRequestContentException",
             GatewayError::UpgradeRequired => "UpgradeRequired",
+            GatewayError::UriTooLong(_) => "RequestUriTooLong",
+            GatewayError::TooManyConnections(_) => "LimitExceededException",
             GatewayError::NotFound(_) => "NotFoundException",
             GatewayError::Internal(_) => "InternalServerErrorException",
         }

@@ -76,6 +76,7 @@ struct Shared {
     functions: Arc<Functions>,
     queues: Arc<Queues>,
     throttle: Option<TokenBucket>,
+    connect_rate: Option<TokenBucket>,
     registry: Registry,
     config: GatewayConfig,
 }
@@ -98,6 +99,11 @@ impl AppState {
     /// The account throttle on `@connections`, when configured.
     pub fn throttle(&self) -> Option<&TokenBucket> {
         self.inner.throttle.as_ref()
+    }
+
+    /// The account's new-connection quota, when configured.
+    pub fn connect_rate(&self) -> Option<&TokenBucket> {
+        self.inner.connect_rate.as_ref()
     }
 
     pub fn registry(&self) -> &Registry {
@@ -143,6 +149,9 @@ pub fn state(
                 .throttle
                 .as_ref()
                 .map(|t| TokenBucket::new(t.rate_per_sec, t.burst)),
+            connect_rate: config
+                .connect_rate
+                .map(|rate| TokenBucket::new(f64::from(rate), rate)),
             runtime,
             registry: Registry::new(),
             config,

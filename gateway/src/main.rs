@@ -89,6 +89,10 @@ struct Args {
     /// Seconds a client may take to send its handshake request headers.
     #[arg(long, env = "WSPUSH_HANDSHAKE_TIMEOUT_SECS", default_value_t = 10)]
     handshake_timeout_secs: u64,
+    /// Emulate the account's quota of new connections a second (AWS: 500, adjustable).
+    /// Off by default: local benches open thousands of connections at once.
+    #[arg(long, env = "WSPUSH_CONNECT_RATE")]
+    connect_rate: Option<u32>,
     /// TCP connections not yet upgraded to WebSockets, at most (more are closed at once).
     #[arg(long, env = "WSPUSH_MAX_PENDING_CONNECTIONS", default_value_t = 4096)]
     max_pending_connections: usize,
@@ -177,6 +181,7 @@ impl Args {
             },
             throttle,
             connections_latency: Duration::from_millis(self.connections_latency_ms),
+            connect_rate: self.connect_rate.filter(|r| *r > 0),
             ..defaults
         })
     }

@@ -714,3 +714,36 @@ async fn silent_and_slow_handshakes_are_closed_and_bounded() {
     let _client = gw.connect("mo").await;
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn urls_over_4096_characters_and_connections_over_the_quota_are_refused() {
+    let gw = TestGateway::start_with(GatewayConfig {
+        connect_rate: Some(2),
+        ..GatewayConfig::default()
+    })
+    .await;
+    let token = gw.token("ned");
+    let long = format!(
+        "{}?access_token={token}&pad={}",
+        gw.ws_url(),
+        "x".repeat(4096)
+    );
+    let refused = connect_raw(&long, None).await.expect_err("URL too long");
+    assert_eq!(refusal_status(&refused), Some(414));
+    // The quota (2 a second here, 500 on AWS): the burst passes, the next is refused.
+    let url = format!("{}?access_token={token}", gw.ws_url());
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(match connect_raw(&url, None).await {
+            Ok(_) => 101,
+            Err(e) => refusal_status(&e).unwrap_or(0),
+        });
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 101).count(),
+        2,
+        "{statuses:?}"
+    );
+    gw.stop().await;
+}

@@ -5,6 +5,7 @@ use aws_lambda_events::encodings::Body as LambdaBody;
 use aws_lambda_events::http::header::SEC_WEBSOCKET_PROTOCOL;
 use base64::Engine;
 use serde_json::{Map, Value};
+use wspush_contract::limits::MAX_AUTHORIZER_RESULT_BYTES;
 
 use super::iam::allows_invoke;
 use super::Body;
@@ -31,6 +32,12 @@ pub fn authorizer_decision(
             )))
         }
     };
+    let size = serde_json::to_vec(&answer).map_or(usize::MAX, |v| v.len());
+    if size > MAX_AUTHORIZER_RESULT_BYTES {
+        return Err(GatewayError::Internal(format!(
+            "authorizer result is {size} bytes, over API Gateway's {MAX_AUTHORIZER_RESULT_BYTES}"
+        )));
+    }
     let answer: ApiGatewayCustomAuthorizerResponse<Value> = serde_json::from_value(answer)
         .map_err(|e| GatewayError::Internal(format!("authorizer answer is malformed: {e}")))?;
     let principal = answer
@@ -150,6 +157,13 @@ mod tests {
         ));
         assert!(matches!(
             authorizer_decision(Err(InvokeError::Throttled), arn),
+            Err(GatewayError::Internal(_))
+        ));
+        // API Gateway's 8 KB limit on the authorizer's result.
+        let mut big = answer("Allow", arn).expect("answer");
+        big["context"]["padding"] = json!("x".repeat(8 * 1024));
+        assert!(matches!(
+            authorizer_decision(Ok(big), arn),
             Err(GatewayError::Internal(_))
         ));
     }

@@ -1,7 +1,8 @@
 //! API Gateway's WebSocket side: the `$connect` handshake, then the socket ([`socket`]).
 //!
 //! The order is API Gateway's, because clients observe it:
-//! 1. The request must be a WebSocket upgrade (426 otherwise).
+//! 1. The request must be a WebSocket upgrade (426 otherwise), its URL at most 4096 characters
+//!    (414), and, when the account's new-connection quota is emulated, within it (429).
 //! 2. Every identity source of the authorizer must be present, or 401 without invoking it.
 //! 3. The REQUEST authorizer runs *before* the upgrade; a refusal is an HTTP 401 (or 403 for a
 //!    deny policy, 500 for a failing or throttled authorizer) and no connection exists.
@@ -30,7 +31,7 @@ use hyper_util::rt::TokioIo;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
-use wspush_contract::routes;
+use wspush_contract::{limits, routes};
 
 use crate::apigw::{self, identity, ids, Body, Handshake};
 use crate::error::GatewayError;
@@ -101,6 +102,17 @@ async fn handshake(
     mut request: Request,
 ) -> Result<Response, GatewayError> {
     let key = upgrade_key(request.headers())?;
+    let url_chars = request.uri().to_string().chars().count();
+    if url_chars > limits::MAX_URL_CHARS {
+        return Err(GatewayError::UriTooLong(url_chars));
+    }
+    if let Some(bucket) = state.connect_rate() {
+        if !bucket.try_take() {
+            return Err(GatewayError::TooManyConnections(
+                state.config().connect_rate.unwrap_or_default(),
+            ));
+        }
+    }
     let query = match Query::<Vec<(String, String)>>::try_from_uri(request.uri()) {
         Ok(Query(pairs)) => pairs,
         Err(e) => {
