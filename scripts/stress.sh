@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The load, fault and soak scripts (stress/), on a fresh machine: installs their clients (the
+# The load, fault, soak and slow-reader scripts (stress/), on a fresh machine: installs their clients (the
 # Python venv with botocore and websockets, DynamoDB Local), builds the gateway, runs them,
 # and prints their figures. Each script starts and stops its own gateway and DynamoDB Local.
 #
@@ -42,7 +42,9 @@ if [ "$MODE" = short ]; then
   run stress.load --requests 30 --subscribers 20 --senders 8
   run stress.faults --subscribers 5 --events 5 --freeze 5
   run stress.soak --clients 100 --minutes 0.5 --rate 5
+  run stress.slow_reader --posts 500
 else
+  run stress.slow_reader --posts 5000
   for store in embedded dynamodb; do
     run stress.load --requests 300 --subscribers 100 --senders 16 --store "$store" --wait-pool
     run stress.load --requests 3000 --subscribers 100 --senders 16 --store "$store"

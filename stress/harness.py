@@ -180,7 +180,7 @@ class Publisher:
             self.local.client = session.create_client(
                 "events", endpoint_url=self.endpoint, region_name="us-east-1",
                 aws_access_key_id="local", aws_secret_access_key="local",
-                config=botocore.config.Config(retries={"max_attempts": 1}, read_timeout=60, connect_timeout=10))
+                config=botocore.config.Config(retries={"mode": "standard", "total_max_attempts": 1}, read_timeout=60, connect_timeout=10))
         return self.local.client
 
     def put(self, entries):
