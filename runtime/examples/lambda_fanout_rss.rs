@@ -103,6 +103,27 @@ fn memory_kib(pid: u32) -> Result<(u64, u64)> {
     }
 }
 
+/// CPU time (user + system) `pid` has used so far, from `/proc/{pid}/stat` in clock ticks
+/// (100 per second on Linux).
+fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name, which may itself hold spaces.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("malformed /proc/pid/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks = |i: usize| -> Result<f64> {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .context("malformed /proc/pid/stat")
+    };
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
 fn sqs_event(event_id: &str) -> serde_json::Value {
     let detail = json!({
         "version": "0", "id": event_id, "detail-type": "Entity Updated",
@@ -184,6 +205,7 @@ async fn main() -> Result<()> {
         "the bootstrap never asked for /next"
     );
     let (after_init, _) = memory_kib(pid)?;
+    let cpu_before = cpu_seconds(pid)?;
     let started = Instant::now();
     api.invoke("fanout-1", sqs_event(&uuid::Uuid::new_v4().to_string()));
     ensure!(
@@ -193,6 +215,7 @@ async fn main() -> Result<()> {
     );
     let elapsed = started.elapsed();
     let (after_fanout, peak) = memory_kib(pid)?;
+    let cpu = cpu_seconds(pid)? - cpu_before;
     let _ = child.kill().await;
     let answers = api.answers();
     api.stop().await;
@@ -213,8 +236,8 @@ async fn main() -> Result<()> {
         seen.len()
     );
     println!(
-        "{} fan-out to {subscribers} subscribers in {:.2} s: RSS after init {:.1} MiB, peak (VmHWM) \
-         {:.1} MiB, after {:.1} MiB; answer {}",
+        "{} fan-out to {subscribers} subscribers in {:.2} s using {cpu:.2} CPU-seconds: RSS after \
+         init {:.1} MiB, peak (VmHWM) {:.1} MiB, after {:.1} MiB; answer {}",
         bootstrap.display(),
         elapsed.as_secs_f64(),
         after_init as f64 / 1024.0,
