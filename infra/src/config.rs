@@ -30,6 +30,7 @@ pub mod keys {
     pub const LAMBDA_ARTIFACT: &str = "LambdaArtifact";
     pub const LAMBDA_ARCHITECTURE: &str = "LambdaArchitecture";
     pub const LAMBDA_MEMORY_MB: &str = "LambdaMemoryMb";
+    pub const EVENTS_MEMORY_MB: &str = "EventsMemoryMb";
     pub const LOG_RETENTION_DAYS: &str = "LogRetentionDays";
     pub const PUSH_CONCURRENCY: &str = "PushConcurrency";
     pub const PUSH_MAX_ATTEMPTS: &str = "PushMaxAttempts";
@@ -44,7 +45,7 @@ pub mod keys {
     pub const MANAGE_API_GATEWAY_ACCOUNT: &str = "ManageApiGatewayAccount";
 
     /// Every key the program reads; any other key in the project namespace is refused.
-    pub const ALL: [&str; 22] = [
+    pub const ALL: [&str; 23] = [
         JWT_SECRET,
         JWT_ISSUER,
         JWT_AUDIENCE,
@@ -55,6 +56,7 @@ pub mod keys {
         LAMBDA_ARTIFACT,
         LAMBDA_ARCHITECTURE,
         LAMBDA_MEMORY_MB,
+        EVENTS_MEMORY_MB,
         LOG_RETENTION_DAYS,
         PUSH_CONCURRENCY,
         PUSH_MAX_ATTEMPTS,
@@ -70,11 +72,16 @@ pub mod keys {
     ];
 }
 
-/// What `cargo lambda build --release --arm64 --output-format zip` writes, relative to the
+/// What `scripts/build-lambda.sh` (`cargo lambda build --profile lambda --arm64 --output-format zip`) writes, relative to the
 /// project root (where `Pulumi.yaml` is and where the engine runs the program).
 pub const DEFAULT_LAMBDA_ARTIFACT: &str = "target/lambda/bootstrap/bootstrap.zip";
 pub const DEFAULT_LOG_RETENTION_DAYS: i32 = 14;
-pub const DEFAULT_LAMBDA_MEMORY_MB: i32 = 256;
+/// The authorizer, the connection routes and CreateTestJwt: about 9 MiB resident at most
+/// (measured, docs/deploy.md "Memory"), so Lambda's minimum is plenty.
+pub const DEFAULT_LAMBDA_MEMORY_MB: i32 = 128;
+/// The event consumer: 16 MiB resident for a 10,000-subscriber fan-out, but CPU is allotted in
+/// proportion to memory, and 512 MB keeps the fan-out's CPU time under its network time.
+pub const DEFAULT_EVENTS_MEMORY_MB: i32 = 512;
 pub const DEFAULT_THROTTLING_BURST_LIMIT: i32 = 500;
 pub const DEFAULT_THROTTLING_RATE_LIMIT: f64 = 1000.0;
 
@@ -147,7 +154,10 @@ pub struct StackConfig {
     pub jwt_audience: Option<String>,
     pub lambda_artifact: String,
     pub architecture: Architecture,
+    /// MemorySize of the authorizer, the routes and CreateTestJwt.
     pub memory_mb: i32,
+    /// MemorySize of the event consumer (the fan-out).
+    pub events_memory_mb: i32,
     pub log_retention_days: i32,
     pub push_concurrency: usize,
     pub push_max_attempts: u32,
@@ -323,6 +333,12 @@ impl StackConfig {
                 keys::LAMBDA_MEMORY_MB,
                 128..=10_240,
                 DEFAULT_LAMBDA_MEMORY_MB as u64,
+                "a whole number of MB from 128 to 10240 (Lambda's limits)",
+            )? as i32,
+            events_memory_mb: r.whole(
+                keys::EVENTS_MEMORY_MB,
+                128..=10_240,
+                DEFAULT_EVENTS_MEMORY_MB as u64,
                 "a whole number of MB from 128 to 10240 (Lambda's limits)",
             )? as i32,
             log_retention_days,

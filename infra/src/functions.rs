@@ -94,6 +94,7 @@ struct Spec {
     name: String,
     description: &'static str,
     timeout_seconds: i32,
+    memory_mb: i32,
     /// The event kinds the function serves ([`wspush_contract::event_kinds`]); the runtime
     /// refuses every other shape.
     event_kinds: &'static [&'static str],
@@ -163,6 +164,7 @@ pub fn declare(
             name: format!("{prefix}-authorizer"),
             description: "wspush: $connect REQUEST authorizer (JWT)",
             timeout_seconds: ROUTE_TIMEOUT_SECONDS,
+            memory_mb: config.memory_mb,
             event_kinds: &event_kinds::AUTHORIZER_FUNCTION,
             environment: common_env(vec![(env::JWT_SECRET_ID, secret_arn.clone())]),
             statements: read_secret.clone(),
@@ -177,6 +179,7 @@ pub fn declare(
             name: format!("{prefix}-connection"),
             description: "wspush: WebSocket routes ($connect, $disconnect, subscribe, unsubscribe, ping, $default)",
             timeout_seconds: ROUTE_TIMEOUT_SECONDS,
+            memory_mb: config.memory_mb,
             event_kinds: &event_kinds::ROUTES_FUNCTION,
             environment: common_env(table_env()),
             statements: table
@@ -205,6 +208,7 @@ pub fn declare(
             name: format!("{prefix}-events"),
             description: "wspush: EventBridge events from SQS, fanned out to @connections",
             timeout_seconds: EVENTS_TIMEOUT_SECONDS,
+            memory_mb: config.events_memory_mb,
             event_kinds: &event_kinds::EVENTS_FUNCTION,
             environment: common_env(events_env),
             statements: pulumi_combine!(
@@ -233,6 +237,7 @@ pub fn declare(
                 name: config.test_token_function_name.clone(),
                 description: "wspush: mints test JWTs (aws lambda invoke --function-name CreateTestJwt)",
                 timeout_seconds: ROUTE_TIMEOUT_SECONDS,
+                memory_mb: config.memory_mb,
                 event_kinds: &event_kinds::TEST_TOKEN_FUNCTION,
                 environment: common_env(vec![
                     (env::JWT_SECRET_ID, secret_arn.clone()),
@@ -330,7 +335,7 @@ fn declare_function(ctx: &Context, config: &StackConfig, spec: Spec) -> Function
             .handler(HANDLER)
             .architectures(vec![config.architecture.as_lambda().to_string()])
             .code(code)
-            .memory_size(config.memory_mb)
+            .memory_size(spec.memory_mb)
             .timeout(spec.timeout_seconds)
             .environment(environment)
             .tracing_config(

@@ -751,3 +751,22 @@ async fn custom_domain_is_validated_by_dns_and_mapped_to_the_stage() {
         }])
     );
 }
+
+/// MemorySize comes from measurement (docs/deploy.md "Memory"): the fan-out gets more, for the
+/// CPU share that comes with it; each is configurable on its own.
+#[tokio::test]
+async fn memory_sizes_follow_the_measured_needs_and_the_config() {
+    let run = update(&[]).await;
+    let memory = |run: &support::Run, part: &str| {
+        run.named("aws:lambda/function:Function", &format!("{part}-function"))
+            .input("memorySize")
+            .clone()
+    };
+    for part in ["authorizer", "connection", "test-token"] {
+        assert_eq!(memory(&run, part), json!(128.0), "{part}");
+    }
+    assert_eq!(memory(&run, "events"), json!(512.0));
+    let run = update(&[("LambdaMemoryMb", "256"), ("EventsMemoryMb", "1024")]).await;
+    assert_eq!(memory(&run, "connection"), json!(256.0));
+    assert_eq!(memory(&run, "events"), json!(1024.0));
+}
