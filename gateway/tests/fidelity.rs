@@ -14,7 +14,6 @@ use common::*;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::MaybeTlsStream;
@@ -256,8 +255,8 @@ async fn raw_write(client: &mut Client, bytes: &[u8]) {
 #[derive(Clone)]
 struct Faulty {
     inner: MemoryStore,
-    gate: Arc<Notify>,
-    hold_writes: Arc<AtomicBool>,
+    /// While `true`, subscription writes wait.
+    held: Arc<tokio::sync::watch::Sender<bool>>,
     failing: Arc<AtomicBool>,
 }
 
@@ -265,10 +264,17 @@ impl Faulty {
     fn new(inner: MemoryStore) -> Self {
         Self {
             inner,
-            gate: Arc::new(Notify::new()),
-            hold_writes: Arc::new(AtomicBool::new(false)),
+            held: Arc::new(tokio::sync::watch::channel(false).0),
             failing: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    fn hold_writes(&self) {
+        self.held.send_replace(true);
+    }
+
+    fn release_writes(&self) {
+        self.held.send_replace(false);
     }
 }
 
@@ -278,9 +284,7 @@ impl ConnectionStore for Faulty {
         self.inner.put_connection(record).await
     }
     async fn put_subscription(&self, c: &str, e: &str, t: i64) -> Result<(), StoreError> {
-        if self.hold_writes.load(Ordering::Acquire) {
-            self.gate.notified().await;
-        }
+        let _ = self.held.subscribe().wait_for(|held| !*held).await;
         self.inner.put_subscription(c, e, t).await
     }
     async fn delete_subscription(&self, c: &str, e: &str) -> Result<(), StoreError> {
@@ -314,7 +318,7 @@ async fn each_frame_is_its_own_invocation() {
         TestGateway::start_with_store(GatewayConfig::default(), store, Arc::new(faulty.clone()))
             .await;
     let mut client = gw.connect("ida").await;
-    faulty.hold_writes.store(true, Ordering::Release);
+    faulty.hold_writes();
     send_json(
         &mut client,
         json!({"action": "subscribe", "entityId": "slow"}),
@@ -323,8 +327,7 @@ async fn each_frame_is_its_own_invocation() {
     send_json(&mut client, json!({"action": "ping"})).await;
     // The ping is not held behind the subscribe that waits on the store.
     assert_eq!(next_json(&mut client, 5).await["type"], "Pong");
-    faulty.hold_writes.store(false, Ordering::Release);
-    faulty.gate.notify_waiters();
+    faulty.release_writes();
     assert_eq!(next_json(&mut client, 5).await["type"], "Subscribed");
     gw.stop().await;
 }
@@ -342,7 +345,7 @@ async fn a_busy_routes_function_throttles_like_lambda() {
     };
     let gw = TestGateway::start_with_store(config, store, Arc::new(faulty.clone())).await;
     let mut client = gw.connect("jo").await;
-    faulty.hold_writes.store(true, Ordering::Release);
+    faulty.hold_writes();
     send_json(
         &mut client,
         json!({"action": "subscribe", "entityId": "slow"}),
@@ -353,8 +356,7 @@ async fn a_busy_routes_function_throttles_like_lambda() {
     let throttled = next_json(&mut client, 5).await;
     assert_eq!(throttled["message"], "Internal server error", "{throttled}");
     assert_eq!(gw.state.functions().routes.stats().throttles, 1);
-    faulty.hold_writes.store(false, Ordering::Release);
-    faulty.gate.notify_waiters();
+    faulty.release_writes();
     assert_eq!(next_json(&mut client, 5).await["type"], "Subscribed");
     gw.stop().await;
 }
