@@ -157,6 +157,7 @@ pub fn app(state: AppState) -> Router {
         .merge(lambda::router())
         .merge(introspect::router())
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(error::aws_shaped))
         .with_state(state)
 }
 
