@@ -61,6 +61,10 @@ for target in "${targets[@]}"; do
   args=(
     "-max_total_time=$seconds" -max_len=8192 -timeout=10 -rss_limit_mb=2048
     -print_final_stats=1 "-artifact_prefix=artifacts/$target/"
+    # The gateway's state keeps accepted events in queues nobody polls here (by design; the
+    # targets rebuild it every 500 inputs), which LeakSanitizer would scan for after every
+    # input. Memory growth is caught by -rss_limit_mb instead.
+    -detect_leaks=0
   )
   [ -n "$dict" ] && args+=("-dict=$dict")
   status=0

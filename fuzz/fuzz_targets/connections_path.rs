@@ -4,19 +4,10 @@
 //! with a message. No connection is open, so `@connections` calls on a valid path are 410.
 #![no_main]
 
-use std::cell::RefCell;
-
 use axum::body::Body;
 use axum::http::{Method, Request, Uri};
 use libfuzzer_sys::fuzz_target;
-use wspush_fuzz::{assert_aws_error, assert_not_server_error, gateway_state, send};
-use wspush_gateway::AppState;
-
-const REQUESTS_PER_STATE: u32 = 500;
-
-thread_local! {
-    static STATE: RefCell<(AppState, u32)> = RefCell::new((gateway_state(), 0));
-}
+use wspush_fuzz::{assert_aws_error, assert_not_server_error, with_gateway};
 
 const METHODS: [Method; 8] = [
     Method::GET,
@@ -67,15 +58,7 @@ fuzz_target!(|data: &[u8]| {
     else {
         return;
     };
-    let state = STATE.with_borrow_mut(|(state, used)| {
-        *used += 1;
-        if *used > REQUESTS_PER_STATE {
-            *state = gateway_state();
-            *used = 1;
-        }
-        state.clone()
-    });
-    let (response, bytes) = send(&state, request);
+    let (response, bytes) = with_gateway(|gateway| gateway.send(request));
     let what = format!("{method} {uri}");
     assert_not_server_error(&response, &bytes, &what);
     if response.status().is_client_error() && method != Method::HEAD {

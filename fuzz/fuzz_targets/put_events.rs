@@ -4,21 +4,11 @@
 //! message, and the count matches the failures.
 #![no_main]
 
-use std::cell::RefCell;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use wspush_fuzz::{assert_aws_error, assert_not_server_error, gateway_state, send};
-use wspush_gateway::AppState;
-
-/// Accepted events wait in queues nobody polls here: start afresh every so often.
-const REQUESTS_PER_STATE: u32 = 500;
-
-thread_local! {
-    static STATE: RefCell<(AppState, u32)> = RefCell::new((gateway_state(), 0));
-}
+use wspush_fuzz::{assert_aws_error, assert_not_server_error, with_gateway};
 
 const TARGETS: [&str; 4] = [
     "AWSEvents.PutEvents",
@@ -26,6 +16,12 @@ const TARGETS: [&str; 4] = [
     "AWSEvents.PutRule",
     "",
 ];
+
+#[derive(serde::Deserialize)]
+struct Sent {
+    #[serde(rename = "Entries")]
+    entries: Option<Vec<serde::de::IgnoredAny>>,
+}
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else {
@@ -39,15 +35,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(request) = request.body(Body::from(body.to_vec())) else {
         return;
     };
-    let state = STATE.with_borrow_mut(|(state, used)| {
-        *used += 1;
-        if *used > REQUESTS_PER_STATE {
-            *state = gateway_state();
-            *used = 1;
-        }
-        state.clone()
-    });
-    let (response, bytes) = send(&state, request);
+    let (response, bytes) = with_gateway(|gateway| gateway.send(request));
     assert_not_server_error(&response, &bytes, "PutEvents");
     if response.status() != StatusCode::OK {
         assert_aws_error(&response, &bytes, "PutEvents");
@@ -67,9 +55,12 @@ fuzz_target!(|data: &[u8]| {
     let entries = answer["Entries"]
         .as_array()
         .unwrap_or_else(|| panic!("no Entries: {answer}"));
-    let sent = serde_json::from_slice::<Value>(body)
+    // Counted as the gateway reads the body: serde_json checks neither UTF-8 nor escapes inside
+    // fields it skips, so a body whose unknown fields hold invalid UTF-8 or a lone surrogate
+    // (`\ud800`) is accepted (both found by this target), though it is not valid JSON.
+    let sent = serde_json::from_slice::<Sent>(body)
         .ok()
-        .and_then(|v| v.get("Entries").and_then(Value::as_array).map(Vec::len));
+        .and_then(|sent| sent.entries.map(|entries| entries.len()));
     assert_eq!(sent, Some(entries.len()), "one result per entry: {answer}");
     let mut failures = 0;
     for entry in entries {

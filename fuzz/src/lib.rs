@@ -52,36 +52,67 @@ pub fn runtime() -> Runtime {
     })
 }
 
-/// A gateway state on an in-memory store. Nothing listens on `ADDR` and the queue pollers are
-/// not started, so accepted events stay in their queues: callers rebuild it now and then.
-pub fn gateway_state() -> AppState {
-    const ADDR: ([u8; 4], u16) = ([127, 0, 0, 1], 9);
-    let _entered = tokio().enter();
-    wspush_gateway::state(
-        GatewayConfig::default(),
-        Arc::new(MemoryStore::new()),
-        SECRET,
-        SocketAddr::from(ADDR),
-    )
+/// The gateway's router on an in-memory store. Nothing listens on its address and the queue
+/// pollers are not started, so accepted events stay in their queues: [`with_gateway`] starts
+/// afresh every [`REQUESTS_PER_GATEWAY`] requests.
+pub struct Gateway {
+    router: axum::Router,
+    used: u32,
 }
 
-/// Sends `request` through the gateway's whole router, with the peer address `serve` adds.
-pub fn send(state: &AppState, mut request: Request<Body>) -> (Response<Body>, Vec<u8>) {
-    let peer = SocketAddr::from(([127, 0, 0, 1], 40_000));
-    request
-        .extensions_mut()
-        .insert(axum::extract::ConnectInfo(peer));
-    let router = wspush_gateway::app(state.clone());
-    tokio().block_on(async move {
-        let response = match router.oneshot(request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
+/// Requests one [`Gateway`] serves before it is rebuilt.
+pub const REQUESTS_PER_GATEWAY: u32 = 500;
+
+impl Gateway {
+    fn new() -> Self {
+        const ADDR: ([u8; 4], u16) = ([127, 0, 0, 1], 9);
+        let _entered = tokio().enter();
+        let state: AppState = wspush_gateway::state(
+            GatewayConfig::default(),
+            Arc::new(MemoryStore::new()),
+            SECRET,
+            SocketAddr::from(ADDR),
+        );
+        // Built once: building the router costs more than most requests.
+        Self {
+            router: wspush_gateway::app(state),
+            used: 0,
+        }
+    }
+
+    /// Sends `request` through the whole router, with the peer address `serve` adds.
+    pub fn send(&self, mut request: Request<Body>) -> (Response<Body>, Vec<u8>) {
+        let peer = SocketAddr::from(([127, 0, 0, 1], 40_000));
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        let router = self.router.clone();
+        tokio().block_on(async move {
+            let response = match router.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            let (parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_else(|e| panic!("response body could not be read: {e}"));
+            (Response::from_parts(parts, Body::empty()), bytes.to_vec())
+        })
+    }
+}
+
+/// Runs `f` on this thread's gateway, rebuilding it every [`REQUESTS_PER_GATEWAY`] requests.
+pub fn with_gateway<T>(f: impl FnOnce(&Gateway) -> T) -> T {
+    thread_local! {
+        static GATEWAY: std::cell::RefCell<Option<Gateway>> = const { std::cell::RefCell::new(None) };
+    }
+    GATEWAY.with_borrow_mut(|slot| {
+        let gateway = match slot {
+            Some(gateway) if gateway.used < REQUESTS_PER_GATEWAY => gateway,
+            _ => slot.insert(Gateway::new()),
         };
-        let (parts, body) = response.into_parts();
-        let bytes = axum::body::to_bytes(body, usize::MAX)
-            .await
-            .unwrap_or_else(|e| panic!("response body could not be read: {e}"));
-        (Response::from_parts(parts, Body::empty()), bytes.to_vec())
+        gateway.used += 1;
+        f(gateway)
     })
 }
 
