@@ -57,9 +57,13 @@ pub enum GatewayError {
     /// A plain HTTP request to the WebSocket endpoint.
     #[error("this is a WebSocket endpoint: connect with a WebSocket client, e.g. wscat -c \"ws://HOST/STAGE?access_token=TOKEN\"")]
     UpgradeRequired,
-    /// A path no emulated API serves.
+    /// A path no emulated API serves, or a method the path does not serve.
     #[error("no emulated API serves {0}")]
     NotFound(String),
+    /// A request the router refused before any API saw it (e.g. a path segment that is not
+    /// UTF-8 once percent-decoded).
+    #[error("{0}")]
+    BadRequest(String),
     /// A fault of the gateway or the runtime; the cause is logged, not sent.
     #[error("Internal server error")]
     Internal(String),
@@ -80,7 +84,8 @@ impl GatewayError {
             GatewayError::UnknownOperation(_)
             | GatewayError::Serialization(_)
             | GatewayError::Validation(_)
-            | GatewayError::InvalidRequestContent(_) => StatusCode::BAD_REQUEST,
+            | GatewayError::InvalidRequestContent(_)
+            | GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
             GatewayError::FunctionNotFound(_) | GatewayError::NotFound(_) => StatusCode::NOT_FOUND,
             GatewayError::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             GatewayError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
@@ -108,6 +113,7 @@ impl GatewayError {
             GatewayError::UriTooLong(_) => "RequestUriTooLong",
             GatewayError::TooManyConnections(_) => "LimitExceededException",
             GatewayError::NotFound(_) => "NotFoundException",
+            GatewayError::BadRequest(_) => "BadRequestException",
             GatewayError::Internal(_) => "InternalServerErrorException",
         }
     }
@@ -157,4 +163,28 @@ fn is_json11(code: &str) -> bool {
 /// The fallback for paths no emulated API serves.
 pub async fn not_found(uri: axum::http::Uri) -> GatewayError {
     GatewayError::NotFound(uri.path().to_string())
+}
+
+/// Refusals axum makes by itself (a method the path does not serve, a path segment that is not
+/// UTF-8 once percent-decoded) get the AWS shape too, so clients parse every refusal alike.
+/// Found by the fuzz target `connections_path`; `gateway/tests/properties.rs` keeps the inputs.
+pub async fn aws_shaped(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let target = format!("{} {}", request.method(), request.uri().path());
+    let response = next.run(request).await;
+    if !response.status().is_client_error() || response.headers().contains_key("x-amzn-ErrorType") {
+        return response;
+    }
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        return GatewayError::NotFound(target).into_response();
+    }
+    let reason = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .map(|text| String::from_utf8_lossy(&text).into_owned())
+        .unwrap_or_default();
+    let message = if reason.is_empty() {
+        format!("{target} is not a valid request")
+    } else {
+        reason
+    };
+    GatewayError::BadRequest(message).into_response()
 }

@@ -169,6 +169,7 @@ pub fn app(state: AppState) -> Router {
         .merge(introspect::router())
         .merge(console::router())
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(error::aws_shaped))
         .layer(axum::middleware::from_fn(console::redirect_browsers))
         .with_state(state)
 }
