@@ -26,8 +26,15 @@ pub mod env {
     pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
     /// `true` only on the function deployed as `CreateTestJwt`: allows minting test tokens.
     pub const TEST_TOKENS_ENABLED: &str = "TEST_TOKENS_ENABLED";
-    /// Maximum PostToConnection calls in flight for one event.
+    /// Most PostToConnection calls in flight for one event (the adaptive window's upper bound).
     pub const PUSH_CONCURRENCY: &str = "PUSH_CONCURRENCY";
+    /// Fewest PostToConnection calls in flight the adaptive window may shrink to.
+    pub const PUSH_MIN_CONCURRENCY: &str = "PUSH_MIN_CONCURRENCY";
+    /// The adaptive window at the start of each event's fan-out.
+    pub const PUSH_INITIAL_CONCURRENCY: &str = "PUSH_INITIAL_CONCURRENCY";
+    /// PostToConnection calls per second one event never exceeds (unset: found by 429s alone),
+    /// e.g. to leave part of the account's API Gateway throttle to other traffic.
+    pub const PUSH_MAX_RATE: &str = "PUSH_MAX_RATE";
     /// Attempts per connection for throttled or 5xx pushes (first try included).
     pub const PUSH_MAX_ATTEMPTS: &str = "PUSH_MAX_ATTEMPTS";
     /// `json` (default in Lambda) or `text`.
@@ -42,7 +49,14 @@ pub mod defaults {
     pub const INDEX_NAME: &str = "GSI1";
     /// Three hours: outlives API Gateway's two-hour maximum connection duration.
     pub const RECORD_TTL_SECONDS: u64 = 3 * 60 * 60;
-    pub const PUSH_CONCURRENCY: usize = 32;
+    /// Upper bound of the adaptive window: about what the account throttle (10,000 calls/s)
+    /// allows at ~25 ms a call, and what this machine's gateway can take at 20 ms.
+    pub const PUSH_CONCURRENCY: usize = 256;
+    pub const PUSH_MIN_CONCURRENCY: usize = 4;
+    /// Where the window starts; slow start doubles it every round trip.
+    pub const PUSH_INITIAL_CONCURRENCY: usize = 32;
+    /// The paced rate never drops below this many calls per second.
+    pub const PUSH_MIN_RATE: u32 = 10;
     pub const PUSH_MAX_ATTEMPTS: u32 = 5;
     pub const STAGE: &str = "production";
     /// Name under which the token-minting function is deployed and invoked.

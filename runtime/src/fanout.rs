@@ -2,10 +2,11 @@
 //! "Send User Push Notification" to every connection of a user.
 //!
 //! Where the quick start lost messages, this module does not: it reads every page of
-//! recipients, pushes with bounded concurrency, retries throttling and 5xx with jittered
-//! backoff, treats 410 Gone as "clean up and carry on", and reports per event how many frames
-//! were delivered, found gone, or failed. In SQS batches only the failed records are reported
-//! back for retry.
+//! recipients, pushes with a concurrency that adapts to the latency and the account throttle
+//! it meets ([`crate::push::adaptive`]), retries throttling and 5xx with jittered backoff,
+//! treats 410 Gone as "clean up and carry on", and reports per event how many frames were
+//! delivered, found gone, or failed, and how many calls were throttled. In SQS batches only the
+//! failed records are reported back for retry.
 
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use crate::config::PushSettings;
 use crate::deps::Deps;
 use crate::error::HandlerError;
 use crate::frames::{Push, MAX_ENTITY_ID_BYTES};
+use crate::push::adaptive::{AdaptiveLimit, Signal};
 use crate::push::{PushOutcome, Pusher};
 use crate::store::ConnectionStore;
 
@@ -31,6 +33,8 @@ pub struct Tally {
     pub delivered: usize,
     pub gone: usize,
     pub failed: usize,
+    /// PostToConnection calls answered 429 (each retried).
+    pub throttled: usize,
 }
 
 /// Who receives an event, and the frame they receive.
@@ -131,6 +135,7 @@ pub async fn handle_event(
         delivered = tally.delivered,
         gone = tally.gone,
         failed = tally.failed,
+        throttled = tally.throttled,
         "fan-out complete"
     );
     if tally.failed > 0 {
@@ -183,8 +188,8 @@ async fn handle_record(deps: &Deps, record: SqsMessage) -> Result<Tally, Handler
     handle_event(deps, event).await
 }
 
-/// Sends `frame` to every connection in `recipients` (duplicates removed), at most
-/// `settings.concurrency` at a time.
+/// Sends `frame` to every connection in `recipients` (duplicates removed), with at most
+/// `settings.concurrency` calls in flight, fewer when latency rises, paced when throttled.
 pub async fn fan_out(
     store: &dyn ConnectionStore,
     pusher: &dyn Pusher,
@@ -199,9 +204,12 @@ pub async fn fan_out(
         recipients: unique.len(),
         ..Tally::default()
     };
+    let limit = AdaptiveLimit::new(settings.bounds());
+    let limit = &limit;
+    // Every recipient may be waiting for a slot; the adaptive limit decides how many run.
     let outcomes = stream::iter(unique)
         .map(|connection_id| async move {
-            let outcome = push_with_retries(pusher, settings, &connection_id, frame).await;
+            let outcome = push_with_retries(pusher, limit, settings, &connection_id, frame).await;
             if outcome == PushOutcome::Gone {
                 if let Err(e) = store.delete_connection(&connection_id).await {
                     // TTL removes the records later; the push itself is settled.
@@ -220,18 +228,30 @@ pub async fn fan_out(
             _ => tally.failed += 1,
         }
     }
+    let stats = limit.stats();
+    tally.throttled = stats.throttled;
+    tracing::debug!(
+        peak_concurrency = stats.peak_concurrency,
+        window_cuts = stats.window_cuts,
+        rate_cuts = stats.rate_cuts,
+        rate = stats.rate,
+        "adaptive limit"
+    );
     tally
 }
 
 async fn push_with_retries(
     pusher: &dyn Pusher,
+    limit: &AdaptiveLimit,
     settings: &PushSettings,
     connection_id: &str,
     frame: &[u8],
 ) -> PushOutcome {
     let mut attempt = 0;
     loop {
+        let permit = limit.acquire().await;
         let outcome = pusher.post_to_connection(connection_id, frame).await;
+        limit.finish(permit, signal(&outcome));
         attempt += 1;
         if !outcome.is_retryable() || attempt >= settings.max_attempts {
             if outcome != PushOutcome::Delivered && outcome != PushOutcome::Gone {
@@ -240,6 +260,15 @@ async fn push_with_retries(
             return outcome;
         }
         tokio::time::sleep(backoff(settings, attempt)).await;
+    }
+}
+
+/// What a call's outcome tells the adaptive limit.
+fn signal(outcome: &PushOutcome) -> Signal {
+    match outcome {
+        PushOutcome::Delivered | PushOutcome::Gone | PushOutcome::Rejected(_) => Signal::Answered,
+        PushOutcome::Throttled(_) => Signal::Throttled,
+        PushOutcome::Unavailable(_) => Signal::Failed,
     }
 }
 

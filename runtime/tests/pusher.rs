@@ -179,7 +179,8 @@ async fn duplicate_recipients_receive_one_copy() {
             recipients: 2,
             delivered: 2,
             gone: 0,
-            failed: 0
+            failed: 0,
+            throttled: 0
         }
     );
     assert_eq!(connections.delivered("a=").len(), 1);
