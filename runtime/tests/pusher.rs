@@ -99,7 +99,7 @@ async fn gone_connections_are_cleaned_up_and_everyone_else_gets_one_copy() {
         .expect("fan-out");
     assert_eq!(
         tally,
-        json!({"recipients": 43, "delivered": 42, "gone": 1, "failed": 0})
+        json!({"recipients": 43, "delivered": 42, "gone": 1, "failed": 0, "throttled": 2})
     );
 
     for i in 0..40 {
