@@ -49,9 +49,11 @@ pub mod defaults {
     pub const INDEX_NAME: &str = "GSI1";
     /// Three hours: outlives API Gateway's two-hour maximum connection duration.
     pub const RECORD_TTL_SECONDS: u64 = 3 * 60 * 60;
-    /// Upper bound of the adaptive window: about what the account throttle (10,000 calls/s)
-    /// allows at ~25 ms a call, and what this machine's gateway can take at 20 ms.
-    pub const PUSH_CONCURRENCY: usize = 256;
+    /// Upper bound of the adaptive window: twice what the account throttle (10,000 calls/s)
+    /// needs in flight at ~25 ms a call, so latency, not this bound, decides; the adaptive
+    /// window and the pacing keep the calls actually in flight lower when latency or 429s
+    /// say so.
+    pub const PUSH_CONCURRENCY: usize = 512;
     pub const PUSH_MIN_CONCURRENCY: usize = 4;
     /// Where the window starts; slow start doubles it every round trip.
     pub const PUSH_INITIAL_CONCURRENCY: usize = 32;

@@ -230,7 +230,9 @@ pub async fn fan_out(
     }
     let stats = limit.stats();
     tally.throttled = stats.throttled;
-    tracing::debug!(
+    tracing::info!(
+        recipients = tally.recipients,
+        throttled = stats.throttled,
         peak_concurrency = stats.peak_concurrency,
         window_cuts = stats.window_cuts,
         rate_cuts = stats.rate_cuts,

@@ -185,20 +185,16 @@ async fn route(
 /// Sends one message, split into frames of at most `max_frame` bytes as API Gateway splits
 /// `@connections` messages over its 32 KB frame limit (the client sees one message).
 async fn send(socket: &mut Socket, body: Body, max_frame: usize) -> Result<(), WsError> {
+    let step = max_frame.max(1);
+    // The common case, one frame: the text is handed over as it is, without a copy.
     let (bytes, data) = match body {
+        Body::Text(text) if text.len() <= step => return socket.send(Message::Text(text.into())).await,
+        Body::Binary(bytes) if bytes.len() <= step => {
+            return socket.send(Message::Binary(bytes.into())).await
+        }
         Body::Text(text) => (Bytes::from(text), Data::Text),
         Body::Binary(bytes) => (Bytes::from(bytes), Data::Binary),
     };
-    if bytes.len() <= max_frame.max(1) {
-        let message = match data {
-            Data::Text => {
-                Message::Text(String::from_utf8(bytes.to_vec()).unwrap_or_default().into())
-            }
-            _ => Message::Binary(bytes),
-        };
-        return socket.send(message).await;
-    }
-    let step = max_frame.max(1);
     let mut start = 0;
     while start < bytes.len() {
         let end = (start + step).min(bytes.len());

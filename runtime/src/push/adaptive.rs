@@ -17,8 +17,9 @@
 //!   rate the throttle allows (while it answers 429 its bucket is empty, so the calls it let
 //!   through are exactly its refill rate), and pacing drops to that delivered rate — a
 //!   multiplicative cut by as much as was measured, never below `min_rate`. Each window
-//!   without 429s raises the rate by a fixed step ([`RATE_STEP`] of the rate last measured):
-//!   additive increase, so the fan-out probes back up when the account's other traffic ends.
+//!   without 429s raises the rate by a fixed step ([`RATE_STEP`] of the rate last measured per
+//!   second): additive increase, so the fan-out probes back up when the account's other
+//!   traffic ends.
 //!
 //! Everything reads time through `tokio::time`, so the tests drive it on paused time.
 
@@ -36,9 +37,10 @@ pub const LATENCY_TOLERANCE: f64 = 2.0;
 pub const LATENCY_SLACK: Duration = Duration::from_millis(10);
 /// Multiplicative decrease of the window on rising latency.
 pub const DECREASE: f64 = 0.75;
-/// Additive increase of the paced rate per window without 429s, as a share of the rate last
-/// measured.
-pub const RATE_STEP: f64 = 0.05;
+/// Additive increase of the paced rate per second without 429s, as a share of the rate last
+/// measured: slow enough that a probe above the allowed rate costs few 429s (each push has
+/// only a few attempts), fast enough to take back a freed-up rate within seconds.
+pub const RATE_STEP: f64 = 0.10;
 /// A window with this many 429s...
 pub const EARLY_THROTTLES: u32 = 16;
 /// ...among this many calls, over at least one round trip, ends early.
@@ -306,7 +308,8 @@ impl AdaptiveLimit {
         } else if let Some(rate) = state.rate {
             // Only a rate that was actually used is worth raising.
             if f64::from(answered) >= rate * seconds * 0.5 {
-                state.rate = Some(self.clamp_rate(rate + state.measured * RATE_STEP));
+                let step = state.measured * RATE_STEP * seconds;
+                state.rate = Some(self.clamp_rate(rate + step));
             }
         }
         state.counting = Window {
