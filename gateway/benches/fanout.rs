@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use support::{
-    arg, clients, collect, connection_ids, ms, no_more_frames, numbers, put_events,
-    start_gateway, Fail,
+    arg, clients, collect, connection_ids, ms, no_more_frames, numbers, put_events, start_gateway,
+    Fail,
 };
 use tokio::sync::mpsc;
 

@@ -73,7 +73,10 @@ async fn under_the_throttle_every_subscriber_gets_exactly_one_copy() {
     assert_eq!(tally.recipients, CLIENTS);
     assert_eq!(tally.delivered, CLIENTS, "{tally:?}");
     assert_eq!((tally.failed, tally.gone), (0, 0), "{tally:?}");
-    assert!(tally.throttled > 0, "the burst of 30 was exceeded: {tally:?}");
+    assert!(
+        tally.throttled > 0,
+        "the burst of 30 was exceeded: {tally:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

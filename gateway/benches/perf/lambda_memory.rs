@@ -21,6 +21,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::{arg, clients, collect, ms, proc_status_kib, start_gateway, Fail};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -28,7 +29,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
-use crate::support::{arg, clients, collect, ms, proc_status_kib, start_gateway, Fail};
 use tokio::sync::{mpsc, Notify};
 
 /// The fake Runtime API's state: events to hand out, and where answers go.
@@ -162,7 +162,10 @@ async fn run(n: usize, dynamodb: String, bootstrap: String) -> Result<(), Fail> 
         .env("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb)
         .env("TABLE_NAME", &table)
         .env("INDEX_NAME", "GSI1")
-        .env("MANAGEMENT_ENDPOINT", format!("http://{}/production", gateway.addr))
+        .env(
+            "MANAGEMENT_ENDPOINT",
+            format!("http://{}/production", gateway.addr),
+        )
         .env("EVENT_KINDS", "sqs,eventbridge")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -216,7 +219,10 @@ async fn run(n: usize, dynamodb: String, bootstrap: String) -> Result<(), Fail> 
 async fn serve_fake(fake: Fake) -> Result<SocketAddr, Fail> {
     let app = Router::new()
         .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(response),
+        )
         .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
         .route("/2018-06-01/runtime/init/error", post(init_error))
         .with_state(fake);

@@ -24,11 +24,11 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_apigatewaymanagement::primitives::Blob;
-use futures::StreamExt;
 use crate::support::{
     arg, clients, collect, connection_ids, ms, no_more_frames, put_events, start_gateway, Fail,
 };
+use aws_sdk_apigatewaymanagement::primitives::Blob;
+use futures::StreamExt;
 use tokio::sync::mpsc;
 
 struct Run {

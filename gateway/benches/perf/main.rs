@@ -24,7 +24,9 @@ fn main() -> Result<(), Fail> {
     match args
         .iter()
         .skip(1)
-        .find(|a| !a.starts_with("--") && ["limits", "memory", "lambda-memory"].contains(&a.as_str()))
+        .find(|a| {
+            !a.starts_with("--") && ["limits", "memory", "lambda-memory"].contains(&a.as_str())
+        })
         .map(String::as_str)
     {
         Some("limits") => limits::main(&args),

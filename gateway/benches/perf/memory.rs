@@ -21,8 +21,8 @@
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    arg, clients, collect, connection_ids, ms, no_more_frames, numbers, put_events,
-    start_gateway, Fail, Gateway,
+    arg, clients, collect, connection_ids, ms, no_more_frames, numbers, put_events, start_gateway,
+    Fail, Gateway,
 };
 use tokio::sync::mpsc;
 

@@ -50,7 +50,8 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Fail> {
 
 /// The `wspush-gateway` binary cargo built for this bench (or `WSPUSH_GATEWAY_BIN`).
 pub fn gateway_binary() -> String {
-    std::env::var("WSPUSH_GATEWAY_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_wspush-gateway").into())
+    std::env::var("WSPUSH_GATEWAY_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_wspush-gateway").into())
 }
 
 /// The gateway child process.

@@ -188,7 +188,9 @@ async fn send(socket: &mut Socket, body: Body, max_frame: usize) -> Result<(), W
     let step = max_frame.max(1);
     // The common case, one frame: the text is handed over as it is, without a copy.
     let (bytes, data) = match body {
-        Body::Text(text) if text.len() <= step => return socket.send(Message::Text(text.into())).await,
+        Body::Text(text) if text.len() <= step => {
+            return socket.send(Message::Text(text.into())).await
+        }
         Body::Binary(bytes) if bytes.len() <= step => {
             return socket.send(Message::Binary(bytes.into())).await
         }

@@ -278,14 +278,16 @@ impl AdaptiveLimit {
     /// got through, one without raises it by a step.
     ///
     /// A window ends after [`Self::window_length`], or early once it holds
-    /// [`EARLY_THROTTLES`] 429s among [`EARLY_SAMPLES`] calls over at least one round trip:
-    /// unpaced calls at the start of a fan-out meet an empty bucket by the thousand per
-    /// window otherwise.
+    /// [`EARLY_THROTTLES`] 429s among [`EARLY_SAMPLES`] calls, more 429s than answers, over at
+    /// least one round trip: far above the allowed rate (the unpaced start of a fan-out) calls
+    /// meet an empty bucket by the thousand per window otherwise. Near the allowed rate windows
+    /// run their full length, so the delivered rate is measured over enough calls.
     fn roll_window(&self, state: &mut State, now: Instant) {
         let elapsed = now.saturating_duration_since(state.counting.started);
         let (answered, throttled) = (state.counting.answered, state.counting.throttled);
         let round_trip = state.smoothed.unwrap_or(Duration::ZERO);
         let early = throttled >= EARLY_THROTTLES
+            && throttled > answered
             && answered + throttled >= EARLY_SAMPLES
             && elapsed >= round_trip;
         if (elapsed < self.window_length(state) && !early) || elapsed.is_zero() {
@@ -303,8 +305,7 @@ impl AdaptiveLimit {
             state.measured = rate;
             state.stats.rate_cuts += 1;
             state.slow_start = false;
-            // Calls already scheduled at the old pace keep their turns; new ones start now.
-            state.next_slot = state.next_slot.min(now);
+            // Calls already given a turn at the old pace keep it; new ones queue after them.
         } else if let Some(rate) = state.rate {
             // Only a rate that was actually used is worth raising.
             if f64::from(answered) >= rate * seconds * 0.5 {
