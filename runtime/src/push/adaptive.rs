@@ -7,11 +7,12 @@
 //! else the account does, so the fan-out measures them as it goes, as TCP does:
 //!
 //! - **Concurrency (latency).** The window starts at `initial_concurrency` and grows by one per
-//!   successful call (slow start: doubling every round trip) until the first congestion signal,
-//!   then by `1/window` per call (one per round trip). When the smoothed latency rises above
-//!   [`LATENCY_TOLERANCE`] times the lowest seen (plus [`LATENCY_SLACK`]), the window is cut
-//!   by [`DECREASE`], at most once per [`Window`]. Bounded by `min_concurrency` and
-//!   `max_concurrency`.
+//!   successful call (slow start: doubling every round trip) until the smoothed latency rises
+//!   above [`LATENCY_TOLERANCE`] times the lowest seen (plus [`LATENCY_SLACK`]). That first
+//!   signal only ends slow start (as TCP's HyStart does: the ramp itself, opening connections,
+//!   raises latency for a moment); from then on the window grows by [`ADDITIVE_STEP`] calls per
+//!   round trip and each later signal cuts it by [`DECREASE`], at most once per counting
+//!   window. Bounded by `min_concurrency` and `max_concurrency`.
 //! - **Rate (429).** Until the first 429 calls are not paced at all (or paced at `max_rate` when
 //!   one is configured). Results are counted in short windows; a window with 429s shows the
 //!   rate the throttle allows (while it answers 429 its bucket is empty, so the calls it let
@@ -37,6 +38,10 @@ pub const LATENCY_TOLERANCE: f64 = 2.0;
 pub const LATENCY_SLACK: Duration = Duration::from_millis(10);
 /// Multiplicative decrease of the window on rising latency.
 pub const DECREASE: f64 = 0.75;
+/// Additive increase of the window per round trip after slow start. More than TCP's one: a
+/// fan-out lasts a few hundred round trips, not thousands, and must regain a cut window
+/// within it.
+pub const ADDITIVE_STEP: f64 = 8.0;
 /// Additive increase of the paced rate per second without 429s, as a share of the rate last
 /// measured: slow enough that a probe above the allowed rate costs few 429s (each push has
 /// only a few attempts), fast enough to take back a freed-up rate within seconds.
@@ -251,20 +256,22 @@ impl AdaptiveLimit {
             && smoothed > lowest + LATENCY_SLACK;
         let max = self.bounds.max_concurrency as f64;
         let min = self.bounds.min_concurrency as f64;
-        if congested {
+        if congested && state.slow_start {
+            state.slow_start = false;
+            state.last_cut = Some(now);
+        } else if congested {
             let recent_cut = state
                 .last_cut
                 .is_some_and(|at| now.saturating_duration_since(at) < self.window_length(state));
             if !recent_cut {
                 state.window = (state.window * DECREASE).max(min);
-                state.slow_start = false;
                 state.last_cut = Some(now);
                 state.stats.window_cuts += 1;
             }
         } else if state.slow_start {
             state.window = (state.window + 1.0).min(max);
         } else {
-            state.window = (state.window + 1.0 / state.window).min(max);
+            state.window = (state.window + ADDITIVE_STEP / state.window).min(max);
         }
     }
 
@@ -422,7 +429,7 @@ mod tests {
         assert!(stats.peak_concurrency < 64, "{stats:?}");
         // Latency tolerance 2x of 20 ms: the window settles where the queue adds about 20 ms.
         let window = limit.concurrency();
-        assert!((8..=30).contains(&window), "window {window}");
+        assert!((8..=40).contains(&window), "window {window}");
     }
 
     #[tokio::test(start_paused = true)]
