@@ -475,7 +475,9 @@ mod tests {
             20_000,
             |_| Duration::from_millis(1),
             move |now| {
-                if now - start < Duration::from_millis(20) && (now - start).as_micros() % 3 == 0 {
+                if now - start < Duration::from_millis(20)
+                    && (now - start).as_micros().is_multiple_of(3)
+                {
                     Signal::Throttled
                 } else {
                     Signal::Answered
