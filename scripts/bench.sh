@@ -2,7 +2,6 @@
 # Every performance figure, each printed with its baseline from the same run:
 #   1. the fan-out at API Gateway's limits (latency, account throttle, quick-start baseline)
 #   2. the gateway's memory per idle connection, at 20,000 connections, after churn
-#      (the system allocator's build first, then the default mimalloc build)
 #   3. the 10,000-subscriber fan-out against sequential @connections calls (embedded store),
 #      with a CPU profile of the gateway (linux-perf) when BENCH_PROFILE=1
 #   4. the bootstrap binary's peak memory for one 10,000-subscriber fan-out (DynamoDB Local)
@@ -35,11 +34,8 @@ bench() { cargo bench --locked -p wspush-gateway "$@"; }
 log "1. fan-out at API Gateway's limits"
 bench --bench perf -- limits --subscribers "$SUBSCRIBERS" --latency-ms 20 --throttle-rps 2000 --throttle-burst 1000
 
-log "2. gateway memory: system allocator (before)"
-BENCH_ALLOCATOR_LABEL=system bench --no-default-features --bench perf -- memory \
-  --idle 5000 --churn 5000 --connections "$CONNECTIONS" --subscribers "$SUBSCRIBERS"
-log "2. gateway memory: mimalloc (after, the default build)"
-BENCH_ALLOCATOR_LABEL=mimalloc bench --bench perf -- memory \
+log "2. gateway memory (idle per connection, scale, churn)"
+bench --bench perf -- memory \
   --idle "5000,$CONNECTIONS" --churn 5000 --connections "$CONNECTIONS" --subscribers "$SUBSCRIBERS"
 
 log "3. fan-out against sequential @connections calls, embedded store"

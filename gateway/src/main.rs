@@ -15,12 +15,6 @@ use wspush_gateway::functions::Concurrency;
 use wspush_gateway::store::StoreChoice;
 use wspush_gateway::{GatewayConfig, Limits, QueueSettings, Throttle};
 
-/// mimalloc returns freed pages to the system (glibc's malloc kept what 5,000 closed
-/// connections had used, per thread arena); figures in `gateway/benches/memory.rs`.
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// The local gateway: API Gateway WebSocket + @connections, EventBridge PutEvents and Lambda
 /// Invoke (CreateTestJwt) on one port, hosting the push service's runtime in-process.
 #[derive(Debug, Parser)]

@@ -28,11 +28,13 @@ async fn run(config: GatewayConfig, settings: PushSettings) -> wspush_runtime::f
     let pusher = ManagementApiPusher::new(management(&gw));
     let tally = fan_out(&gw.store, &pusher, &settings, ids, br#"{"n":1}"#).await;
 
-    // Each client: exactly one frame, and nothing after it.
+    // Each client: exactly one frame, and nothing after it (a late copy would have arrived
+    // within this wait: every push was answered before `fan_out` returned).
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut copies: HashMap<usize, usize> = HashMap::new();
     for (i, client) in clients.iter_mut().enumerate() {
         loop {
-            match tokio::time::timeout(Duration::from_millis(300), client.next()).await {
+            match tokio::time::timeout(Duration::from_millis(20), client.next()).await {
                 Ok(Some(Ok(Message::Text(text)))) => {
                     assert_eq!(text.as_str(), r#"{"n":1}"#);
                     *copies.entry(i).or_default() += 1;

@@ -35,9 +35,8 @@ pub fn main(args: &[String]) -> Result<(), Fail> {
     let churn: usize = arg(args, "--churn").map_or(Ok(5_000), |v| v.parse())?;
     let total: usize = arg(args, "--connections").map_or(Ok(20_000), |v| v.parse())?;
     let subscribers: usize = arg(args, "--subscribers").map_or(Ok(10_000), |v| v.parse())?;
-    let allocator = std::env::var("BENCH_ALLOCATOR_LABEL").unwrap_or_else(|_| "default".into());
     crate::support::runtime()?.block_on(async {
-        println!("memory bench ({allocator} allocator build of wspush-gateway)");
+        println!("memory bench (wspush-gateway's RSS from /proc)");
         for n in idle {
             idle_cost(n).await?;
         }
