@@ -2,8 +2,7 @@
 # Every performance figure, each printed with its baseline from the same run:
 #   1. the fan-out at API Gateway's limits (latency, account throttle, quick-start baseline)
 #   2. the gateway's memory per idle connection, at 20,000 connections, after churn
-#   3. the 10,000-subscriber fan-out against sequential @connections calls (embedded store),
-#      with a CPU profile of the gateway (linux-perf) when BENCH_PROFILE=1
+#   3. the 10,000-subscriber fan-out against sequential @connections calls (embedded store)
 #   4. the bootstrap binary's peak memory for one 10,000-subscriber fan-out (DynamoDB Local)
 # Not part of scripts/test.sh: it takes about 15 minutes on 2 cores. Figures are printed on
 # stdout; set BENCH_VERBOSE=1 to see the gateway's warnings too.
@@ -40,15 +39,6 @@ bench --bench perf -- memory \
 
 log "3. fan-out against sequential @connections calls, embedded store"
 bench --bench fanout -- --subscribers "$SUBSCRIBERS" --store embedded
-if [ "${BENCH_PROFILE:-0}" = 1 ]; then
-  command -v perf >/dev/null 2>&1 || apt_install linux-perf
-  log "3. profile of the gateway during the fan-out (perf record -g, top symbols)"
-  profile="$WSPUSH_TOOLS/fanout.perf.data"
-  # Every process the bench starts is recorded; the report keeps the gateway's.
-  perf record -q -g -o "$profile" -- \
-    cargo bench --locked -p wspush-gateway --bench fanout -- --subscribers "$SUBSCRIBERS" --store embedded
-  perf report -i "$profile" --comm wspush-gateway --no-children --percent-limit 1.5 --stdio 2>/dev/null | grep -v '^$' | head -60
-fi
 
 log "4. bootstrap's peak memory for one $SUBSCRIBERS-subscriber fan-out"
 cargo build --locked --release -p wspush-runtime --bin bootstrap
