@@ -26,8 +26,15 @@ pub mod env {
     pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
     /// `true` only on the function deployed as `CreateTestJwt`: allows minting test tokens.
     pub const TEST_TOKENS_ENABLED: &str = "TEST_TOKENS_ENABLED";
-    /// Maximum PostToConnection calls in flight for one event.
+    /// Most PostToConnection calls in flight for one event (the adaptive window's upper bound).
     pub const PUSH_CONCURRENCY: &str = "PUSH_CONCURRENCY";
+    /// Fewest PostToConnection calls in flight the adaptive window may shrink to.
+    pub const PUSH_MIN_CONCURRENCY: &str = "PUSH_MIN_CONCURRENCY";
+    /// The adaptive window at the start of each event's fan-out.
+    pub const PUSH_INITIAL_CONCURRENCY: &str = "PUSH_INITIAL_CONCURRENCY";
+    /// PostToConnection calls per second one event never exceeds (unset: found by 429s alone),
+    /// e.g. to leave part of the account's API Gateway throttle to other traffic.
+    pub const PUSH_MAX_RATE: &str = "PUSH_MAX_RATE";
     /// Attempts per connection for throttled or 5xx pushes (first try included).
     pub const PUSH_MAX_ATTEMPTS: &str = "PUSH_MAX_ATTEMPTS";
     /// `json` (default in Lambda) or `text`.
@@ -42,7 +49,16 @@ pub mod defaults {
     pub const INDEX_NAME: &str = "GSI1";
     /// Three hours: outlives API Gateway's two-hour maximum connection duration.
     pub const RECORD_TTL_SECONDS: u64 = 3 * 60 * 60;
-    pub const PUSH_CONCURRENCY: usize = 32;
+    /// Upper bound of the adaptive window: twice what the account throttle (10,000 calls/s)
+    /// needs in flight at ~25 ms a call, so latency, not this bound, decides; the adaptive
+    /// window and the pacing keep the calls actually in flight lower when latency or 429s
+    /// say so.
+    pub const PUSH_CONCURRENCY: usize = 512;
+    pub const PUSH_MIN_CONCURRENCY: usize = 4;
+    /// Where the window starts; slow start doubles it every round trip.
+    pub const PUSH_INITIAL_CONCURRENCY: usize = 32;
+    /// The paced rate never drops below this many calls per second.
+    pub const PUSH_MIN_RATE: u32 = 10;
     pub const PUSH_MAX_ATTEMPTS: u32 = 5;
     pub const STAGE: &str = "production";
     /// Name under which the token-minting function is deployed and invoked.
@@ -154,10 +170,11 @@ pub mod timeouts {
 
 /// The runtime's HTTP connection pool, shared by every SDK client of one process.
 pub mod http_pool {
-    /// Idle connections kept per host (DynamoDB, `@connections`). At least the default push
-    /// concurrency, so a fan-out reuses its connections instead of opening new ones per call;
-    /// more would only hold descriptors nobody uses.
-    pub const MAX_IDLE_PER_HOST: usize = 2 * super::defaults::PUSH_CONCURRENCY;
+    /// Idle connections kept per host (DynamoDB, `@connections`): twice the fan-out's starting
+    /// concurrency, so a fan-out reuses its connections instead of opening new ones per call.
+    /// The adaptive fan-out may go higher (up to `defaults::PUSH_CONCURRENCY`); those extra
+    /// connections close when done rather than holding descriptors nobody uses.
+    pub const MAX_IDLE_PER_HOST: usize = 2 * super::defaults::PUSH_INITIAL_CONCURRENCY;
     /// How long an idle connection is kept. Long enough that the next warm invocation reuses
     /// it (a new TLS session costs far more than the request), short enough that the local
     /// gateway's descriptors come back soon after a burst.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use wspush_contract::{defaults, env};
 
 use crate::event::EventKinds;
+use crate::push::adaptive::Bounds;
 
 /// Where the HS256 signing secret comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,10 +27,19 @@ pub struct JwtSettings {
 }
 
 /// How the fan-out talks to the `@connections` API.
+///
+/// The concurrency adapts between `min_concurrency` and `concurrency` (see
+/// [`crate::push::adaptive`]); 429s make it pace itself at the rate that got through.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PushSettings {
-    /// PostToConnection calls in flight at once for one event.
+    /// Most PostToConnection calls in flight at once for one event.
     pub concurrency: usize,
+    /// Fewest calls in flight the adaptive window may shrink to.
+    pub min_concurrency: usize,
+    /// The window at the start of each fan-out.
+    pub initial_concurrency: usize,
+    /// Calls per second never exceeded, when set.
+    pub max_rate: Option<u32>,
     /// Attempts per connection when throttled or on 5xx, the first one included.
     pub max_attempts: u32,
     /// Base of the exponential backoff; each wait is a random fraction of `base * 2^attempt`.
@@ -42,9 +52,25 @@ impl Default for PushSettings {
     fn default() -> Self {
         Self {
             concurrency: defaults::PUSH_CONCURRENCY,
+            min_concurrency: defaults::PUSH_MIN_CONCURRENCY,
+            initial_concurrency: defaults::PUSH_INITIAL_CONCURRENCY,
+            max_rate: None,
             max_attempts: defaults::PUSH_MAX_ATTEMPTS,
             backoff_base: Duration::from_millis(50),
             backoff_cap: Duration::from_secs(2),
+        }
+    }
+}
+
+impl PushSettings {
+    /// The adaptive controller's bounds.
+    pub fn bounds(&self) -> Bounds {
+        Bounds {
+            min_concurrency: self.min_concurrency,
+            initial_concurrency: self.initial_concurrency,
+            max_concurrency: self.concurrency,
+            max_rate: self.max_rate.map(f64::from),
+            min_rate: f64::from(defaults::PUSH_MIN_RATE),
         }
     }
 }
@@ -91,6 +117,9 @@ impl Config {
             (None, None) => None,
         };
         let push_defaults = PushSettings::default();
+        let count = |name: &'static str, default: usize| -> Result<usize, ConfigError> {
+            Ok(parse_number(name, text(name), default as u64)? as usize)
+        };
         Ok(Self {
             table_name: text(env::TABLE_NAME).unwrap_or_else(|| defaults::TABLE_NAME.into()),
             index_name: text(env::INDEX_NAME).unwrap_or_else(|| defaults::INDEX_NAME.into()),
@@ -110,11 +139,15 @@ impl Config {
                 text(env::TEST_TOKENS_ENABLED),
             )?,
             push: PushSettings {
-                concurrency: parse_number(
-                    env::PUSH_CONCURRENCY,
-                    text(env::PUSH_CONCURRENCY),
-                    push_defaults.concurrency as u64,
-                )? as usize,
+                concurrency: count(env::PUSH_CONCURRENCY, push_defaults.concurrency)?,
+                min_concurrency: count(env::PUSH_MIN_CONCURRENCY, push_defaults.min_concurrency)?,
+                initial_concurrency: count(
+                    env::PUSH_INITIAL_CONCURRENCY,
+                    push_defaults.initial_concurrency,
+                )?,
+                max_rate: text(env::PUSH_MAX_RATE)
+                    .map(|v| parse_number(env::PUSH_MAX_RATE, Some(v), 0).map(|n| n as u32))
+                    .transpose()?,
                 max_attempts: parse_number(
                     env::PUSH_MAX_ATTEMPTS,
                     text(env::PUSH_MAX_ATTEMPTS),
@@ -212,6 +245,30 @@ mod tests {
         assert!(config(&[(env::RECORD_TTL_SECONDS, "0")]).is_err());
         let err = config(&[(env::EVENT_KINDS, "sqs,dance")]).expect_err("unknown kind");
         assert_eq!(err.name, env::EVENT_KINDS);
+    }
+
+    #[test]
+    fn push_bounds_are_read_and_ordered() {
+        let c = config(&[]).expect("valid");
+        assert_eq!(c.push, PushSettings::default());
+        assert_eq!(c.push.max_rate, None);
+        let c = config(&[
+            (env::PUSH_CONCURRENCY, "100"),
+            (env::PUSH_MIN_CONCURRENCY, "2"),
+            (env::PUSH_INITIAL_CONCURRENCY, "10"),
+            (env::PUSH_MAX_RATE, "500"),
+        ])
+        .expect("valid");
+        let b = c.push.bounds();
+        assert_eq!(
+            (b.min_concurrency, b.initial_concurrency, b.max_concurrency),
+            (2, 10, 100)
+        );
+        assert_eq!(b.max_rate, Some(500.0));
+        let err = config(&[(env::PUSH_MAX_RATE, "-1")]).expect_err("not a rate");
+        assert_eq!(err.name, env::PUSH_MAX_RATE);
+        let err = config(&[(env::PUSH_MIN_CONCURRENCY, "0")]).expect_err("zero");
+        assert_eq!(err.name, env::PUSH_MIN_CONCURRENCY);
     }
 
     #[test]

@@ -99,7 +99,7 @@ async fn gone_connections_are_cleaned_up_and_everyone_else_gets_one_copy() {
         .expect("fan-out");
     assert_eq!(
         tally,
-        json!({"recipients": 43, "delivered": 42, "gone": 1, "failed": 0})
+        json!({"recipients": 43, "delivered": 42, "gone": 1, "failed": 0, "throttled": 2})
     );
 
     for i in 0..40 {
@@ -179,7 +179,8 @@ async fn duplicate_recipients_receive_one_copy() {
             recipients: 2,
             delivered: 2,
             gone: 0,
-            failed: 0
+            failed: 0,
+            throttled: 0
         }
     );
     assert_eq!(connections.delivered("a=").len(), 1);

@@ -33,9 +33,11 @@ pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
 /// How long a closing socket waits for the client's answering close frame.
 const CLOSE_HANDSHAKE_WAIT: Duration = Duration::from_secs(1);
-/// Bytes read from the socket at a time. tungstenite's default (128 KiB) is most of an idle
-/// connection's memory; client frames are at most 32 KB and usually tiny.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Bytes read from the socket at a time, and the read buffer each socket holds while idle.
+/// tungstenite's default (128 KiB) was most of an idle connection's memory. Client frames are
+/// at most 32 KB and usually under 200 bytes (`subscribe`, `ping`); a larger frame grows the
+/// buffer to its size while it is read.
+const READ_BUFFER_BYTES: usize = 1024;
 
 /// The socket's settings: API Gateway's frame and message limits on what the client sends,
 /// small buffers, and every message written at once (the mailbox is the buffer).
@@ -96,7 +98,7 @@ pub async fn run(mut socket: Socket, state: AppState, info: Arc<ConnectionInfo>,
                 Some(Err(e)) => {
                     let ending = ending_of(&e);
                     if ending.code != 1006 {
-                        close(&mut socket, &ending).await;
+                        Box::pin(close(&mut socket, &ending)).await;
                     }
                     break ending;
                 }
@@ -113,17 +115,17 @@ pub async fn run(mut socket: Socket, state: AppState, info: Arc<ConnectionInfo>,
                 }
                 Some(Outbound::Close { code, reason }) => {
                     let ending = Ending::new(code, reason);
-                    close(&mut socket, &ending).await;
+                    Box::pin(close(&mut socket, &ending)).await;
                     break ending;
                 }
                 None => break Ending::new(1006, "gateway dropped the connection"),
             },
             () = sleep_until(last_active + limits.idle_timeout) => {
-                close(&mut socket, &Ending::new(1001, "Going away")).await;
+                Box::pin(close(&mut socket, &Ending::new(1001, "Going away"))).await;
                 break Ending::new(1001, "Idle timeout");
             }
             () = sleep_until(closes_at) => {
-                close(&mut socket, &Ending::new(1001, "Going away")).await;
+                Box::pin(close(&mut socket, &Ending::new(1001, "Going away"))).await;
                 break Ending::new(1001, "Maximum connection duration exceeded");
             }
         }
@@ -186,10 +188,13 @@ async fn route(
 /// `@connections` messages over its 32 KB frame limit (the client sees one message).
 async fn send(socket: &mut Socket, body: Body, max_frame: usize) -> Result<(), WsError> {
     let step = max_frame.max(1);
+    // The common case, one frame: the text is handed over as it is, without a copy.
     let (bytes, data) = match body {
-        Body::Text(text) if text.len() <= step => return socket.send(Message::text(text)).await,
+        Body::Text(text) if text.len() <= step => {
+            return socket.send(Message::Text(text.into())).await
+        }
         Body::Binary(bytes) if bytes.len() <= step => {
-            return socket.send(Message::binary(bytes)).await
+            return socket.send(Message::Binary(bytes.into())).await
         }
         Body::Text(text) => (Bytes::from(text), Data::Text),
         Body::Binary(bytes) => (Bytes::from(bytes), Data::Binary),
@@ -230,7 +235,20 @@ async fn close(socket: &mut Socket, ending: &Ending) {
 
 /// Runs `$disconnect`. It waits for a free slot of the routes function rather than being
 /// throttled: the records it removes would otherwise stay until their TTL.
+///
+/// Boxed: the invocation's future (the whole route handler) is large, and an unboxed one
+/// would be part of every socket task's state for its whole life, idle or not.
 pub async fn disconnect(
+    state: &AppState,
+    info: &ConnectionInfo,
+    domain: &str,
+    code: u16,
+    reason: &str,
+) {
+    Box::pin(run_disconnect(state, info, domain, code, reason)).await;
+}
+
+async fn run_disconnect(
     state: &AppState,
     info: &ConnectionInfo,
     domain: &str,

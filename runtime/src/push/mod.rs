@@ -4,6 +4,7 @@
 //! connection is an expected event for the fan-out (it cleans up and carries on), and
 //! throttling is a reason to retry, not to fail the event.
 
+pub mod adaptive;
 mod management_api;
 
 pub use management_api::ManagementApiPusher;

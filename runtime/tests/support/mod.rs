@@ -176,6 +176,7 @@ pub fn quick_push_settings() -> PushSettings {
         max_attempts: 4,
         backoff_base: Duration::from_millis(2),
         backoff_cap: Duration::from_millis(20),
+        ..PushSettings::default()
     }
 }
 

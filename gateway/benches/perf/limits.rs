@@ -1,0 +1,223 @@
+//! The fan-out at API Gateway's limits: per-call latency and the account throttle.
+//!
+//! ```text
+//! cargo bench -p wspush-gateway --bench perf -- limits [--subscribers 10000] [--latency-ms 20] \
+//!     [--throttle-rps 2000] [--throttle-burst 1000]
+//! ```
+//!
+//! Each scenario starts the real `wspush-gateway` binary with the limit under test
+//! (`--connections-latency-ms`, `--throttle-rps`/`--throttle-burst`), opens N subscribed
+//! WebSocket clients in this process, sends one PutEvents and waits until every client holds
+//! exactly one copy. The runtime inside the gateway pushes through `@connections` over HTTP as
+//! in AWS, with its adaptive concurrency; its tally (delivered, failed, 429s) is read from the
+//! gateway's log.
+//!
+//! - latency: the rate with 20 ms per call against the rate with none (target ≥ 0.8);
+//! - throttle: the time to deliver all N against the token bucket's ideal time
+//!   `(N - burst) / rate` (target ≤ 1.1), with the 429s counted;
+//! - baseline under the same throttle, as the quick start's handler pushes: every call at once
+//!   (up to [`BASELINE_IN_FLIGHT`] in flight), no retry — how many it delivers. (The quick start
+//!   also reads one DynamoDB page only; the embedded store has no pages, so that loss is not
+//!   counted here.)
+//!
+//! Needs about 2N+100 descriptors per process: `scripts/bench.sh` raises the limit.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{
+    arg, clients, collect, connection_ids, ms, no_more_frames, put_events, start_gateway, Fail,
+};
+use aws_sdk_apigatewaymanagement::primitives::Blob;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+struct Run {
+    all: Duration,
+    median: Duration,
+    tally: Option<wspush_runtime::fanout::Tally>,
+    limit: Option<String>,
+}
+
+/// The baseline's calls in flight: "all at once" within what one process's descriptors allow
+/// next to N clients (the quick start's Node SDK v3 client keeps at most 50 sockets anyway).
+const BASELINE_IN_FLIGHT: usize = 1_000;
+
+pub fn main(args: &[String]) -> Result<(), Fail> {
+    let number = |name: &str, default: usize| -> Result<usize, Fail> {
+        Ok(arg(args, name).map_or(Ok(default), |v| v.parse())?)
+    };
+    let n = number("--subscribers", 10_000)?;
+    let latency = number("--latency-ms", 20)?;
+    let rps = number("--throttle-rps", 2_000)?;
+    let burst = number("--throttle-burst", 1_000)?;
+    let runtime = crate::support::runtime()?;
+    runtime.block_on(async {
+        println!("limits bench: {n} subscribers, latency {latency} ms, throttle {rps}/s burst {burst}");
+
+        let zero = fan_out(n, &[]).await?;
+        report("no latency, no throttle", n, &zero);
+        let slow = fan_out(n, &["--connections-latency-ms".into(), latency.to_string()]).await?;
+        report(&format!("{latency} ms per call"), n, &slow);
+        let ratio = (n as f64 / slow.all.as_secs_f64()) / (n as f64 / zero.all.as_secs_f64());
+        println!(
+            "  latency: rate with {latency} ms / rate with 0 ms = {ratio:.2} (target >= 0.80: {})",
+            verdict(ratio >= 0.8)
+        );
+
+        let throttle = [
+            "--throttle-rps".to_string(),
+            rps.to_string(),
+            "--throttle-burst".to_string(),
+            burst.to_string(),
+        ];
+        let (throttled, baseline) = throttled_and_baseline(n, &throttle).await?;
+        report(&format!("throttle {rps}/s burst {burst}"), n, &throttled);
+        let ideal = n.saturating_sub(burst) as f64 / rps as f64;
+        let ratio = throttled.all.as_secs_f64() / ideal;
+        println!(
+            "  throttle: all {n} in {:.0} ms, bucket's ideal {:.0} ms, ratio {ratio:.2} (target <= 1.10: {}), 429s {}",
+            ms(throttled.all),
+            ideal * 1000.0,
+            verdict(ratio <= 1.1),
+            throttled.tally.map_or("unknown".into(), |t| t.throttled.to_string()),
+        );
+        println!(
+            "  baseline (quick-start style: all at once, no retry) under the same throttle: {} of {n} delivered, {} answered 429, {} other errors, in {:.0} ms",
+            baseline.delivered, baseline.throttled, baseline.other, ms(baseline.elapsed)
+        );
+        Ok(())
+    })
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "NOT met"
+    }
+}
+
+fn report(name: &str, n: usize, run: &Run) {
+    let tally = run.tally.map_or("tally not logged".to_string(), |t| {
+        format!(
+            "delivered {} failed {} gone {} 429s {}",
+            t.delivered, t.failed, t.gone, t.throttled
+        )
+    });
+    println!(
+        "{name:>28}: {n} clients, all in {:>8.1} ms (median {:>7.1} ms), {:>6.0} pushes/s | {tally}",
+        ms(run.all),
+        ms(run.median),
+        n as f64 / run.all.as_secs_f64()
+    );
+    if let Some(limit) = &run.limit {
+        println!("{:>28}  adaptive limit: {limit}", "");
+    }
+}
+
+/// One gateway with `options`, N subscribers, one event; every client exactly one copy.
+async fn fan_out(n: usize, options: &[String]) -> Result<Run, Fail> {
+    let mut gateway = start_gateway(options).await?;
+    let (tx, mut arrivals) = mpsc::unbounded_channel();
+    let entity = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let closers = clients(gateway.addr, 0, n, Some(&entity), &tx).await?;
+    let run = measure(&mut gateway, n, &entity, &mut arrivals).await?;
+    drop(closers);
+    gateway.stop().await?;
+    Ok(run)
+}
+
+async fn measure(
+    gateway: &mut crate::support::Gateway,
+    n: usize,
+    entity: &str,
+    arrivals: &mut mpsc::UnboundedReceiver<crate::support::Arrival>,
+) -> Result<Run, Fail> {
+    let started = Instant::now();
+    put_events(gateway.addr, entity).await?;
+    let (all, median) = collect(n, started, arrivals).await?;
+    no_more_frames(arrivals, Duration::from_millis(500)).await?;
+    let tally = tokio::time::timeout(Duration::from_secs(5), gateway.tallies.recv())
+        .await
+        .ok()
+        .flatten();
+    let limit = tokio::time::timeout(Duration::from_secs(1), gateway.limits.recv())
+        .await
+        .ok()
+        .flatten();
+    Ok(Run {
+        all,
+        median,
+        tally,
+        limit,
+    })
+}
+
+struct Baseline {
+    delivered: usize,
+    throttled: usize,
+    other: usize,
+    elapsed: Duration,
+}
+
+/// The adaptive fan-out under the throttle, then (bucket refilled) the quick-start baseline on
+/// the same clients.
+async fn throttled_and_baseline(n: usize, options: &[String]) -> Result<(Run, Baseline), Fail> {
+    let mut gateway = start_gateway(options).await?;
+    let (tx, mut arrivals) = mpsc::unbounded_channel();
+    let entity = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let closers = clients(gateway.addr, 0, n, Some(&entity), &tx).await?;
+    let run = measure(&mut gateway, n, &entity, &mut arrivals).await?;
+
+    // Let the bucket fill up again (burst / rate is well under 2 s here).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ids = connection_ids(gateway.addr).await?;
+    let sdk = wspush_runtime::aws::local_sdk_config("us-east-1");
+    let api = wspush_runtime::aws::management_client(
+        &sdk,
+        &format!("http://{}/production", gateway.addr),
+    );
+    let started = Instant::now();
+    let answers: Vec<_> = futures::stream::iter(ids.iter().map(|id| {
+        api.post_to_connection()
+            .connection_id(id)
+            .data(Blob::new(r#"{"type":"Pong"}"#))
+            .send()
+    }))
+    .buffer_unordered(BASELINE_IN_FLIGHT)
+    .collect()
+    .await;
+    let elapsed = started.elapsed();
+    let mut baseline = Baseline {
+        delivered: 0,
+        throttled: 0,
+        other: 0,
+        elapsed,
+    };
+    for answer in answers {
+        match answer {
+            Ok(_) => baseline.delivered += 1,
+            Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(429) => {
+                baseline.throttled += 1
+            }
+            Err(_) => baseline.other += 1,
+        }
+    }
+    // Cross-check with what the clients hold: no more frames than answered 200.
+    let mut received = 0;
+    while let Ok(Some(_)) =
+        tokio::time::timeout(Duration::from_millis(1_000), arrivals.recv()).await
+    {
+        received += 1;
+    }
+    if received != baseline.delivered {
+        return Err(format!(
+            "baseline: {} calls answered 200 but clients received {received}",
+            baseline.delivered
+        )
+        .into());
+    }
+    drop(closers);
+    gateway.stop().await?;
+    Ok((run, baseline))
+}

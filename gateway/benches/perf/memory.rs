@@ -1,0 +1,151 @@
+//! The gateway's memory: per idle subscribed connection, at 20,000 connections with a
+//! 10,000-subscriber fan-out, and what is given back after connections close.
+//!
+//! ```text
+//! cargo bench -p wspush-gateway --bench perf -- memory [--idle 5000,20000] [--churn 5000] \
+//!     [--connections 20000] [--subscribers 10000]
+//! ```
+//!
+//! The real `wspush-gateway` binary runs as a child process; the clients run here, so the
+//! gateway's resident memory (`VmRSS` in `/proc/{pid}/status`) is its own. Each figure is
+//! measured against the same gateway with no connections, in the same run:
+//!
+//! - idle: (RSS with N idle subscribed connections − RSS with none) / N (target ≤ 16 KB);
+//! - scale: 20,000 subscribed connections, one event to 10,000 of them: every recipient gets
+//!   exactly one copy and nobody else any;
+//! - churn: RSS after 5,000 connect+subscribe+close, against the RSS before and at the peak.
+//!
+//! Needs about 20,100 descriptors per process at 20,000 connections: `scripts/bench.sh`
+//! raises the limit.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{
+    arg, clients, collect, connection_ids, ms, no_more_frames, numbers, put_events, start_gateway,
+    Fail, Gateway,
+};
+use tokio::sync::mpsc;
+
+/// Time for the gateway to settle (sockets registered, allocator's deferred frees done)
+/// before a reading.
+const SETTLE: Duration = Duration::from_secs(2);
+
+pub fn main(args: &[String]) -> Result<(), Fail> {
+    let idle = numbers(args, "--idle", "5000,20000")?;
+    let churn: usize = arg(args, "--churn").map_or(Ok(5_000), |v| v.parse())?;
+    let total: usize = arg(args, "--connections").map_or(Ok(20_000), |v| v.parse())?;
+    let subscribers: usize = arg(args, "--subscribers").map_or(Ok(10_000), |v| v.parse())?;
+    crate::support::runtime()?.block_on(async {
+        println!("memory bench (wspush-gateway's RSS from /proc)");
+        for n in idle {
+            idle_cost(n).await?;
+        }
+        scale(total, subscribers).await?;
+        churned(churn).await?;
+        Ok(())
+    })
+}
+
+async fn settled_rss(gateway: &Gateway) -> Result<u64, Fail> {
+    tokio::time::sleep(SETTLE).await;
+    gateway.rss_kib()
+}
+
+/// Waits until the gateway lists no connection (every close ran `$disconnect`).
+async fn until_empty(gateway: &Gateway) -> Result<(), Fail> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !connection_ids(gateway.addr).await?.is_empty() {
+        if Instant::now() > deadline {
+            return Err("connections still open two minutes after closing".into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+async fn idle_cost(n: usize) -> Result<(), Fail> {
+    let gateway = start_gateway(&[]).await?;
+    let (tx, _arrivals) = mpsc::unbounded_channel();
+    // Warm up: one connection opened and closed, so lazily built parts are not counted.
+    drop(clients(gateway.addr, n, 1, Some("warm-up"), &tx).await?);
+    until_empty(&gateway).await?;
+    let before = settled_rss(&gateway).await?;
+    let closers = clients(gateway.addr, 0, n, Some("idle"), &tx).await?;
+    let with = settled_rss(&gateway).await?;
+    let per = (with.saturating_sub(before)) as f64 * 1024.0 / n as f64;
+    println!(
+        "  idle: {n:>6} subscribed connections: RSS {:.1} MiB vs {:.1} MiB with none → {:.1} KB per connection (target <= 16 KB: {})",
+        with as f64 / 1024.0,
+        before as f64 / 1024.0,
+        per / 1000.0,
+        if per <= 16_000.0 { "met" } else { "NOT met" }
+    );
+    drop(closers);
+    gateway.stop().await
+}
+
+async fn scale(total: usize, subscribers: usize) -> Result<(), Fail> {
+    let mut gateway = start_gateway(&[]).await?;
+    let (tx, mut arrivals) = mpsc::unbounded_channel();
+    let entity = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let started = Instant::now();
+    let mut closers = clients(gateway.addr, 0, subscribers, Some(&entity), &tx).await?;
+    // The others subscribe to another entity: subscribed, but not recipients.
+    closers.extend(
+        clients(
+            gateway.addr,
+            subscribers,
+            total.saturating_sub(subscribers),
+            Some("other-entity"),
+            &tx,
+        )
+        .await?,
+    );
+    let setup = started.elapsed();
+    let open = connection_ids(gateway.addr).await?.len();
+    let rss = gateway.rss_kib()?;
+    let started = Instant::now();
+    put_events(gateway.addr, &entity).await?;
+    let (all, median) = collect(subscribers, started, &mut arrivals).await?;
+    no_more_frames(&mut arrivals, Duration::from_secs(1)).await?;
+    let tally = tokio::time::timeout(Duration::from_secs(5), gateway.tallies.recv())
+        .await
+        .ok()
+        .flatten();
+    println!(
+        "  scale: {open} open subscribed connections (set up in {:.1} s, RSS {:.1} MiB); one event to {subscribers}: each exactly one copy, nobody else any, all in {:.1} ms (median {:.1} ms){}",
+        setup.as_secs_f64(),
+        rss as f64 / 1024.0,
+        ms(all),
+        ms(median),
+        tally.map_or(String::new(), |t| format!(", runtime tally delivered {} failed {}", t.delivered, t.failed)),
+    );
+    if open != total {
+        return Err(format!("{open} connections open, expected {total}").into());
+    }
+    drop(closers);
+    gateway.stop().await
+}
+
+async fn churned(n: usize) -> Result<(), Fail> {
+    let gateway = start_gateway(&[]).await?;
+    let (tx, _arrivals) = mpsc::unbounded_channel();
+    drop(clients(gateway.addr, n, 1, Some("warm-up"), &tx).await?);
+    until_empty(&gateway).await?;
+    let before = settled_rss(&gateway).await?;
+    let closers = clients(gateway.addr, 0, n, Some("churn"), &tx).await?;
+    let peak = settled_rss(&gateway).await?;
+    drop(closers);
+    until_empty(&gateway).await?;
+    let after = settled_rss(&gateway).await?;
+    let grown = peak.saturating_sub(before) as f64;
+    let kept = after.saturating_sub(before) as f64;
+    println!(
+        "  churn: {n} connect+subscribe+close: RSS {:.1} MiB before, {:.1} MiB open, {:.1} MiB after all closed → {:.0}% of the growth given back",
+        before as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        after as f64 / 1024.0,
+        if grown > 0.0 { 100.0 * (grown - kept) / grown } else { 100.0 },
+    );
+    gateway.stop().await
+}
