@@ -342,11 +342,13 @@ impl StackConfig {
                 "a whole number of MB from 128 to 10240 (Lambda's limits)",
             )? as i32,
             log_retention_days,
+            // Every call in flight holds a socket, and a Lambda execution environment has 1,024
+            // file descriptors: the ceiling leaves room for the runtime's own.
             push_concurrency: r.whole(
                 keys::PUSH_CONCURRENCY,
-                1..=10_000,
+                1..=900,
                 defaults::PUSH_CONCURRENCY as u64,
-                "a whole number from 1 to 10000",
+                "a whole number from 1 to 900 (a Lambda environment has 1,024 file descriptors)",
             )? as usize,
             push_max_attempts: r.whole(
                 keys::PUSH_MAX_ATTEMPTS,
@@ -600,6 +602,7 @@ mod tests {
             (keys::RECORD_TTL_SECONDS, "3600"),
             (keys::LAMBDA_MEMORY_MB, "64"),
             (keys::PUSH_CONCURRENCY, "0"),
+            (keys::PUSH_CONCURRENCY, "901"),
             (keys::PUSH_MAX_ATTEMPTS, "100"),
             (keys::THROTTLING_BURST_LIMIT, "1e9"),
             (keys::THROTTLING_RATE_LIMIT, "0"),
