@@ -161,7 +161,9 @@ pub struct Concurrency {
 impl Default for Concurrency {
     fn default() -> Self {
         Self {
-            per_function: 100,
+            // Lambda's default account concurrency; a single function may use all of it.
+            // (On AWS the 1,000 are shared by the account's functions; here each has its own.)
+            per_function: 1000,
             // The SQS event source mapping starts with five concurrent batches.
             events: 5,
         }

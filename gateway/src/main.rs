@@ -74,7 +74,7 @@ struct Args {
     #[arg(long, env = "WSPUSH_CONNECTIONS_LATENCY_MS", default_value_t = 0)]
     connections_latency_ms: u64,
     /// Concurrent invocations of each function (authorizer, routes, CreateTestJwt).
-    #[arg(long, env = "WSPUSH_FUNCTION_CONCURRENCY", default_value_t = 100)]
+    #[arg(long, env = "WSPUSH_FUNCTION_CONCURRENCY", default_value_t = 1000)]
     function_concurrency: usize,
     /// Concurrent batches of the events function (the SQS poller starts with 5).
     #[arg(long, env = "WSPUSH_EVENTS_CONCURRENCY", default_value_t = 5)]
