@@ -43,8 +43,10 @@ if [ "$MODE" = short ]; then
   run stress.faults --subscribers 5 --events 5 --freeze 5
   run stress.soak --clients 100 --minutes 0.5 --rate 5
   run stress.slow_reader --posts 500
+  run stress.churn_memory --clients 1000
 else
   run stress.slow_reader --posts 5000
+  run stress.churn_memory --clients 5000
   for store in embedded dynamodb; do
     run stress.load --requests 300 --subscribers 100 --senders 16 --store "$store" --wait-pool
     # Ten times the events; 20 subscribers, because at 100 the Python clients (one process,
