@@ -268,6 +268,9 @@ pub async fn fan_out(
     tally
 }
 
+/// How many 429s count as one attempt of `PUSH_MAX_ATTEMPTS`.
+const THROTTLES_PER_ATTEMPT: u32 = 4;
+
 async fn push_with_retries(
     pusher: &dyn Pusher,
     limit: &AdaptiveLimit,
@@ -275,12 +278,21 @@ async fn push_with_retries(
     connection_id: &str,
     frame: &[u8],
 ) -> PushOutcome {
-    let mut attempt = 0;
+    let (mut attempt, mut throttled) = (0, 0);
     loop {
         let permit = limit.acquire().await;
         let outcome = pusher.post_to_connection(connection_id, frame).await;
         limit.finish(permit, signal(&outcome));
         attempt += 1;
+        // A 429 says the account is busy, not that this connection is broken: the pacing
+        // answers it, and it costs an attempt only every THROTTLES_PER_ATTEMPT times, so an
+        // unlucky connection is not given up while everyone else gets through.
+        if matches!(outcome, PushOutcome::Throttled(_)) {
+            throttled += 1;
+            if throttled % THROTTLES_PER_ATTEMPT != 0 {
+                attempt -= 1;
+            }
+        }
         if !outcome.is_retryable() || attempt >= settings.max_attempts {
             if outcome != PushOutcome::Delivered && outcome != PushOutcome::Gone {
                 tracing::warn!(%connection_id, attempt, ?outcome, "push failed");
