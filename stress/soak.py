@@ -118,16 +118,21 @@ async def run(args):
             records = census["connections"] + census["subscriptions"]
         counts = gateway.queue_counts()
         explained = counts["receivedAgain"] * args.clients
+        # A `$connect` whose store write timed out refused the client (500) while the write may
+        # still have landed: that record stays until its TTL or a push's 410, as on AWS. Each
+        # is logged; those are the only records allowed to outlive their connection.
+        orphans_allowed = gateway.log_path.read_text(errors="replace").count(
+            "$connect route failed: store request PutItem(connection)")
         print(f"soak ({args.store} store): {args.clients} churning clients, {args.minutes} min, {args.rate} events/s")
         print(f"  sessions            {tally.sessions} ({tally.failures} failed{': ' + str(tally.errors) if tally.errors else ''})")
         print(f"  events published    {len(sent)}; pushes received {tally.pushes}")
         print(f"  duplicates          {tally.duplicates} (reported receives-again {counts['receivedAgain']}, "
               f"dead-lettered {counts['deadLetters']})")
-        print(f"  store records left  {records} (no connection is open)")
+        print(f"  store records left  {records} (no connection is open; $connect writes that timed out: {orphans_allowed})")
         print(f"  descriptors         baseline {baseline['fds']}, early {early['fds']}, late {late['fds']}, after {after['fds']}")
         print(f"  memory (RSS)        baseline {mb(baseline['rss'])}, early {mb(early['rss'])}, late {mb(late['rss'])}, "
               f"after {mb(after['rss'])}")
-        ok = records == 0 and tally.duplicates <= explained and after["fds"] <= baseline["fds"] + 16
+        ok = records <= orphans_allowed and tally.duplicates <= explained and after["fds"] <= baseline["fds"] + 16
         ok &= tally.failures <= tally.sessions // 100
     finally:
         code = gateway.close()
