@@ -21,8 +21,11 @@ from stress.harness import (DynamoDbLocal, Gateway, Publisher, Subscriber, deliv
                             raise_fd_limit, wait_until)
 
 
-# wspush_contract::http_pool: the runtime's idle connections per host, and their idle timeout.
-POOL_MAX_IDLE = 64
+# The runtime's idle connections to @connections: its pool (wspush_contract::http_pool) keeps
+# every connection a fan-out opened, and the gateway's fan-outs have at most its push
+# concurrency (wspush_contract::defaults::PUSH_CONCURRENCY) calls in flight in all; and the
+# pool's idle timeout.
+POOL_MAX_IDLE = 512
 POOL_IDLE_SECS = 60
 
 

@@ -1,9 +1,14 @@
 //! Fan-out time through the local gateway: one PutEvents to N subscribers of one entity.
 //!
 //! ```text
-//! cargo bench -p wspush-gateway --bench fanout -- [--subscribers 1000,10000] [--store embedded|dynamodb]
+//! cargo bench -p wspush-gateway --bench fanout -- [--subscribers 1000,10000] [--store embedded|dynamodb] [--rounds 3]
 //! ```
 //! (`--store dynamodb` needs `DYNAMODB_ENDPOINT`, e.g. DynamoDB Local; a fresh table is used.)
+//!
+//! Each of `--rounds` rounds is one fan-out and one baseline on the same clients; the medians
+//! are compared. To profile only the fan-outs, start `perf record --control fifo:CTL -D -1`
+//! and set `BENCH_PERF_CONTROL=CTL`: the bench writes `enable` before each fan-out and
+//! `disable` after it.
 //!
 //! The real `wspush-gateway` binary runs as a child process on 127.0.0.1 port 0 (see
 //! `support`): 10,000 clients and their 10,000 server-side sockets would not fit one process
@@ -30,6 +35,11 @@ fn main() -> Result<(), Fail> {
     let args: Vec<String> = std::env::args().collect();
     let store = arg(&args, "--store").unwrap_or_else(|| "embedded".into());
     let sizes = numbers(&args, "--subscribers", "1000,10000")?;
+    let rounds = numbers(&args, "--rounds", "3")?
+        .first()
+        .copied()
+        .unwrap_or(3)
+        .max(1);
     let endpoint = match store.as_str() {
         "embedded" => None,
         "dynamodb" => Some(std::env::var("DYNAMODB_ENDPOINT").map_err(|_| {
@@ -38,14 +48,19 @@ fn main() -> Result<(), Fail> {
         other => return Err(format!("--store must be embedded or dynamodb, not {other}").into()),
     };
     let runtime = support::runtime()?;
-    println!("fan-out bench, {store} store, subscribers {sizes:?}");
+    println!("fan-out bench, {store} store, subscribers {sizes:?}, {rounds} rounds");
     for n in sizes {
-        runtime.block_on(measure(n, &store, endpoint.clone()))?;
+        runtime.block_on(measure(n, rounds, &store, endpoint.clone()))?;
     }
     Ok(())
 }
 
-async fn measure(n: usize, store: &str, endpoint: Option<String>) -> Result<(), Fail> {
+async fn measure(
+    n: usize,
+    rounds: usize,
+    store: &str,
+    endpoint: Option<String>,
+) -> Result<(), Fail> {
     let options = match endpoint {
         Some(endpoint) => vec![
             "--dynamodb-endpoint".to_string(),
@@ -55,7 +70,7 @@ async fn measure(n: usize, store: &str, endpoint: Option<String>) -> Result<(), 
         ],
         None => Vec::new(),
     };
-    let gateway = start_gateway(&options).await?;
+    let mut gateway = start_gateway(&options).await?;
     let addr = gateway.addr;
     let entity = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let (tx, mut arrivals) = mpsc::unbounded_channel();
@@ -63,37 +78,83 @@ async fn measure(n: usize, store: &str, endpoint: Option<String>) -> Result<(), 
     let setup = Instant::now();
     let closers = clients(addr, 0, n, Some(&entity), &tx).await?;
     let setup = setup.elapsed();
-
-    // The fan-out.
-    let started = Instant::now();
-    put_events(addr, &entity).await?;
-    let (fanout_all, fanout_median) = collect(n, started, &mut arrivals).await?;
-    no_more_frames(&mut arrivals, Duration::from_millis(500)).await?;
-
-    // The baseline: N sequential PostToConnection calls, each awaited.
     let ids = connection_ids(addr).await?;
     let sdk = wspush_runtime::aws::local_sdk_config("us-east-1");
     let api = wspush_runtime::aws::management_client(&sdk, &format!("http://{addr}/production"));
-    let started = Instant::now();
-    for id in &ids {
-        api.post_to_connection()
-            .connection_id(id)
-            .data(Blob::new(r#"{"type":"Pong"}"#))
-            .send()
-            .await?;
-    }
-    let (baseline_all, _) = collect(n, started, &mut arrivals).await?;
+    let profiler = Profiler::from_env()?;
 
+    let (mut fanouts, mut medians, mut baselines) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        // The fan-out.
+        profiler.command("enable")?;
+        let started = Instant::now();
+        put_events(addr, &entity).await?;
+        let (all, half) = collect(n, started, &mut arrivals).await?;
+        profiler.command("disable")?;
+        no_more_frames(&mut arrivals, Duration::from_millis(500)).await?;
+        if let Ok(Some(limit)) =
+            tokio::time::timeout(Duration::from_secs(1), gateway.limits.recv()).await
+        {
+            println!("  round: {:.1} ms, adaptive limit {limit}", ms(all));
+        }
+        fanouts.push(all);
+        medians.push(half);
+
+        // The baseline: N sequential PostToConnection calls, each awaited.
+        let started = Instant::now();
+        for id in &ids {
+            api.post_to_connection()
+                .connection_id(id)
+                .data(Blob::new(r#"{"type":"Pong"}"#))
+                .send()
+                .await?;
+        }
+        let (all, _) = collect(n, started, &mut arrivals).await?;
+        baselines.push(all);
+    }
+    let (fanout_all, fanout_median, baseline_all) =
+        (median(fanouts), median(medians), median(baselines));
+    let ratio = ms(fanout_all) / ms(baseline_all);
     println!(
-        "{store:>8} n={n:>6}: fan-out {:>8.1} ms (median client {:>7.1} ms) | baseline sequential @connections {:>8.1} ms | ratio {:.2} (target <= 0.15: {}) | {:.0} pushes/s | setup {:.1} s",
+        "{store:>8} n={n:>6}: fan-out {:>8.1} ms (median client {:>7.1} ms) | baseline sequential @connections {:>8.1} ms | ratio {ratio:.2} (target <= 0.15: {}) | {:.0} pushes/s | medians of {rounds} rounds | setup {:.1} s",
         ms(fanout_all),
         ms(fanout_median),
         ms(baseline_all),
-        ms(fanout_all) / ms(baseline_all),
-        if ms(fanout_all) / ms(baseline_all) <= 0.15 { "met" } else { "NOT met" },
+        if ratio <= 0.15 { "met" } else { "NOT met" },
         n as f64 / fanout_all.as_secs_f64(),
         setup.as_secs_f64(),
     );
     drop(closers);
     gateway.stop().await
+}
+
+/// The middle of `times` (the upper middle for an even count).
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// `perf record --control fifo:...`, when `BENCH_PERF_CONTROL` names its control FIFO.
+struct Profiler(Option<std::fs::File>);
+
+impl Profiler {
+    fn from_env() -> Result<Self, Fail> {
+        match std::env::var_os("BENCH_PERF_CONTROL") {
+            None => Ok(Self(None)),
+            Some(path) => Ok(Self(Some(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| format!("BENCH_PERF_CONTROL {}: {e}", path.to_string_lossy()))?,
+            ))),
+        }
+    }
+
+    fn command(&self, command: &str) -> Result<(), Fail> {
+        if let Some(mut fifo) = self.0.as_ref() {
+            use std::io::Write;
+            fifo.write_all(format!("{command}\n").as_bytes())?;
+        }
+        Ok(())
+    }
 }

@@ -91,6 +91,9 @@ pub const LOG_RETENTION_DAYS_ALLOWED: [i32; 23] = [
     0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
     3288, 3653,
 ];
+/// `PushConcurrency`'s error message names the ceiling: this keeps the two the same.
+const _: () = assert!(defaults::PUSH_CONCURRENCY_LIMIT == 900);
+
 const LOG_RETENTION_EXPECTED: &str = "one of CloudWatch's retention periods: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653, or 0 (never expire)";
 
 /// A configuration problem, found before any resource is declared.
@@ -346,7 +349,7 @@ impl StackConfig {
             // file descriptors: the ceiling leaves room for the runtime's own.
             push_concurrency: r.whole(
                 keys::PUSH_CONCURRENCY,
-                1..=900,
+                1..=defaults::PUSH_CONCURRENCY_LIMIT as u64,
                 defaults::PUSH_CONCURRENCY as u64,
                 "a whole number from 1 to 900 (a Lambda environment has 1,024 file descriptors)",
             )? as usize,
