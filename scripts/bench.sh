@@ -4,8 +4,9 @@
 #   2. the gateway's memory per idle connection, at 20,000 connections, after churn
 #   3. the 10,000-subscriber fan-out against sequential @connections calls (embedded store)
 #   4. the bootstrap binary's peak memory for one 10,000-subscriber fan-out (DynamoDB Local)
-# Not part of scripts/test.sh: it takes about 6 minutes on 2 cores (314 s on 2026-11-25). Figures are printed on
-# stdout; set BENCH_VERBOSE=1 to see the gateway's warnings too.
+# Not part of scripts/test.sh: it takes 3 to 6 minutes on 2 cores (182 s and 314 s on
+# 2026-11-25). Figures are printed on stdout; set BENCH_VERBOSE=1 to see the gateway's warnings
+# too. scripts/profile-fanout.sh profiles the fan-out figure (3.).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -16,7 +17,7 @@ CONNECTIONS="${BENCH_CONNECTIONS:-20000}"
 
 # 20,000 clients in this process and 20,000 sockets in the gateway: raise the descriptor limit
 # for this script and its children only. Where the hard limit cannot be raised (a container
-# without CAP_SYS_RESOURCE), the scale figure uses what fits under it, and says so.
+# that refuses setrlimit, even to root), the scale figure uses what fits under it, and says so.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 if [ -z "${BENCH_CONNECTIONS:-}" ] && [ "$(ulimit -n)" -lt 21000 ]; then
   CONNECTIONS=$(( $(ulimit -n) - 1000 ))

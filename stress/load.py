@@ -21,11 +21,11 @@ from stress.harness import (DynamoDbLocal, Gateway, Publisher, Subscriber, deliv
                             raise_fd_limit, wait_until)
 
 
-# The runtime's idle connections to @connections: its pool (wspush_contract::http_pool) keeps
-# every connection a fan-out opened, and the gateway's fan-outs have at most its push
-# concurrency (wspush_contract::defaults::PUSH_CONCURRENCY) calls in flight in all; and the
-# pool's idle timeout.
-POOL_MAX_IDLE = 512
+# wspush_contract::http_pool: the runtime's idle connections per host, and their idle timeout.
+# The pool keeps every connection a fan-out opened, up to MAX_IDLE_PER_HOST. On AWS each event
+# invocation has its own pool; here the concurrent invocations share the gateway's one, so after
+# a burst it may hold up to that many.
+POOL_MAX_IDLE = 900
 POOL_IDLE_SECS = 60
 
 
