@@ -24,12 +24,14 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use aws_sdk_apigatewaymanagement::error::DisplayErrorContext;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use support::{
     arg, clients, collect, connection_ids, ms, no_more_frames, numbers, put_events, start_gateway,
     Fail,
 };
 use tokio::sync::mpsc;
+use wspush_contract::limits;
 
 fn main() -> Result<(), Fail> {
     let args: Vec<String> = std::env::args().collect();
@@ -83,6 +85,7 @@ async fn measure(
     let api = wspush_runtime::aws::management_client(&sdk, &format!("http://{addr}/production"));
     let profiler = Profiler::from_env()?;
 
+    let run = Instant::now();
     let (mut fanouts, mut medians, mut baselines) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
         // The fan-out.
@@ -107,7 +110,17 @@ async fn measure(
                 .connection_id(id)
                 .data(Blob::new(r#"{"type":"Pong"}"#))
                 .send()
-                .await?;
+                .await
+                .map_err(|e| {
+                    format!(
+                        "baseline PostToConnection to {id} failed after {:.0} s of the run: {}. \
+                         The gateway closes a connection idle for {} s, as API Gateway does, \
+                         and these clients send nothing: use fewer rounds or subscribers",
+                        run.elapsed().as_secs_f64(),
+                        DisplayErrorContext(e),
+                        limits::IDLE_TIMEOUT_SECS,
+                    )
+                })?;
         }
         let (all, _) = collect(n, started, &mut arrivals).await?;
         baselines.push(all);
