@@ -52,8 +52,9 @@ perf record -F 1999 -g --call-graph dwarf,16384 -a -o "$DATA" \
   --control "fifo:$work/control" -D -1 -- sleep 3600 >"$work/perf.log" 2>&1 &
 perf_pid=$!
 sleep 1
+bench_status=0
 BENCH_PERF_CONTROL="$work/control" WSPUSH_GATEWAY_BIN="$work/gateway" \
-  "$bench_bin" --subscribers "$SUBSCRIBERS" --rounds "$ROUNDS"
+  "$bench_bin" --subscribers "$SUBSCRIBERS" --rounds "$ROUNDS" || bench_status=$?
 kill -INT "$perf_pid"
 wait "$perf_pid" 2>/dev/null || true
 perf_pid=""
@@ -63,3 +64,7 @@ perf report -i "$DATA" --no-children --sort pid,comm -g none -q 2>/dev/null | he
 log "the gateway's CPU by component, and its hottest functions"
 perf script -i "$DATA" --comm tokio-rt-worker -F pid,tid,ip,sym,dso 2>/dev/null |
   "$WSPUSH_VENV/bin/python" "$WSPUSH_ROOT/scripts/perf_components.py" "$TARGET/profiling/wspush-gateway"
+if [ "$bench_status" -ne 0 ]; then
+  echo "the bench failed (exit $bench_status); the report above covers the fan-outs recorded before" >&2
+  exit "$bench_status"
+fi
