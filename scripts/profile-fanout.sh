@@ -26,7 +26,7 @@ ensure_python_tools
 
 log "building the gateway with symbols (profile: profiling) and the fanout bench"
 cargo build --locked --profile profiling -p wspush-gateway --bin wspush-gateway
-bench_bin="$(cargo bench --locked -p wspush-gateway --bench fanout --no-run --message-format=json 2>/dev/null |
+bench_bin="$(cargo bench --locked -p wspush-gateway --bench fanout --no-run --message-format=json |
   "$WSPUSH_VENV/bin/python" -c '
 import json, sys
 for line in sys.stdin:
@@ -44,7 +44,11 @@ cleanup() {
 trap cleanup EXIT
 mkfifo "$work/control"
 # The extra options go to the gateway through a wrapper the bench starts instead of it.
-printf '#!/bin/sh\nexec %q %s "$@"\n' "$TARGET/profiling/wspush-gateway" "$*" >"$work/gateway"
+{
+  printf '#!/usr/bin/env bash\nexec %q' "$TARGET/profiling/wspush-gateway"
+  [ $# -gt 0 ] && printf ' %q' "$@"
+  printf ' "$@"\n'
+} >"$work/gateway"
 chmod +x "$work/gateway"
 
 log "recording $ROUNDS fan-outs to $SUBSCRIBERS subscribers"
@@ -60,7 +64,7 @@ wait "$perf_pid" 2>/dev/null || true
 perf_pid=""
 
 log "samples by thread"
-perf report -i "$DATA" --no-children --sort pid,comm -g none -q 2>/dev/null | head -8
+perf report -i "$DATA" --no-children --sort pid,comm -g none -q 2>/dev/null | head -8 || true
 log "the gateway's CPU by component, and its hottest functions"
 perf script -i "$DATA" --comm tokio-rt-worker -F pid,tid,ip,sym,dso 2>/dev/null |
   "$WSPUSH_VENV/bin/python" "$WSPUSH_ROOT/scripts/perf_components.py" "$TARGET/profiling/wspush-gateway"
