@@ -26,14 +26,7 @@ ensure_python_tools
 
 log "building the gateway with symbols (profile: profiling) and the fanout bench"
 cargo build --locked --profile profiling -p wspush-gateway --bin wspush-gateway
-bench_bin="$(cargo bench --locked -p wspush-gateway --bench fanout --no-run --message-format=json |
-  "$WSPUSH_VENV/bin/python" -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "fanout" and m.get("executable"):
-        print(m["executable"])')"
-[ -x "$bench_bin" ] || { echo "could not find the fanout bench binary" >&2; exit 1; }
+cargo bench --locked -p wspush-gateway --bench fanout --no-run
 
 work="$(mktemp -d)"
 perf_pid=""
@@ -58,7 +51,8 @@ perf_pid=$!
 sleep 1
 bench_status=0
 BENCH_PERF_CONTROL="$work/control" WSPUSH_GATEWAY_BIN="$work/gateway" \
-  "$bench_bin" --subscribers "$SUBSCRIBERS" --rounds "$ROUNDS" || bench_status=$?
+  cargo bench --locked -p wspush-gateway --bench fanout -- \
+  --subscribers "$SUBSCRIBERS" --rounds "$ROUNDS" || bench_status=$?
 kill -INT "$perf_pid"
 wait "$perf_pid" 2>/dev/null || true
 perf_pid=""

@@ -37,11 +37,8 @@ fn main() -> Result<(), Fail> {
     let args: Vec<String> = std::env::args().collect();
     let store = arg(&args, "--store").unwrap_or_else(|| "embedded".into());
     let sizes = numbers(&args, "--subscribers", "1000,10000")?;
-    let rounds = numbers(&args, "--rounds", "3")?
-        .first()
-        .copied()
-        .unwrap_or(3)
-        .max(1);
+    let rounds: usize = arg(&args, "--rounds").map_or(Ok(3), |v| v.parse())?;
+    let rounds = rounds.max(1);
     let endpoint = match store.as_str() {
         "embedded" => None,
         "dynamodb" => Some(std::env::var("DYNAMODB_ENDPOINT").map_err(|_| {

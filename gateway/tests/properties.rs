@@ -380,12 +380,7 @@ fn regression_a_path_segment_that_is_not_utf8_is_a_bad_request_exception() {
         "/2015-03-31/functions/%C3%28/invocations",
     ] {
         for method in [Method::GET, Method::POST, Method::DELETE] {
-            let request = Request::builder()
-                .method(method.clone())
-                .uri(path)
-                .body(Body::empty())
-                .expect("a request");
-            let answer = send(&state, request);
+            let answer = send(&state, empty_request(&method, path));
             if answer.status == StatusCode::NOT_FOUND {
                 // No route for this method and path at all: the fallback's AWS error.
                 assert_eq!(answer.error_type.as_deref(), Some("NotFoundException"));
@@ -424,12 +419,7 @@ fn regression_a_method_a_path_does_not_serve_is_an_aws_error() {
         (Method::DELETE, "/_gateway/queues"),
         (Method::POST, "/production"),
     ] {
-        let request = Request::builder()
-            .method(method.clone())
-            .uri(path)
-            .body(Body::empty())
-            .expect("a request");
-        let answer = send(&state, request);
+        let answer = send(&state, empty_request(&method, path));
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{method} {path}");
         assert_eq!(answer.error_type.as_deref(), Some("NotFoundException"));
         let body = answer.json().expect("a JSON body");
@@ -438,4 +428,13 @@ fn regression_a_method_a_path_does_not_serve_is_an_aws_error() {
             format!("no emulated API serves {method} {path}")
         );
     }
+}
+
+/// A request without a body.
+fn empty_request(method: &Method, path: &str) -> Request<Body> {
+    Request::builder()
+        .method(method.clone())
+        .uri(path)
+        .body(Body::empty())
+        .expect("a request")
 }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aws_config::timeout::TimeoutConfig;
 use axum::extract::ConnectInfo;
 use axum::routing::post;
 use axum::Router;
@@ -66,33 +67,34 @@ impl Drop for Silent {
 async fn clients_carry_the_contract_timeouts() {
     let sdk = aws::local_sdk_config("us-east-1");
     let dynamodb = aws::dynamodb_client(&sdk, "http://127.0.0.1:9");
-    let config = dynamodb.config().timeout_config().expect("timeouts set");
-    assert_eq!(
-        config.connect_timeout(),
-        Some(Duration::from_millis(timeouts::CONNECT_MS))
-    );
-    assert_eq!(
-        config.operation_timeout(),
-        Some(Duration::from_millis(timeouts::DYNAMODB_OPERATION_MS))
-    );
-    assert_eq!(
-        config.operation_attempt_timeout(),
-        Some(Duration::from_millis(timeouts::DYNAMODB_ATTEMPT_MS))
+    assert_timeouts(
+        dynamodb.config().timeout_config(),
+        timeouts::DYNAMODB_OPERATION_MS,
+        timeouts::DYNAMODB_ATTEMPT_MS,
     );
 
     let management = aws::management_client(&sdk, "http://127.0.0.1:9/production");
-    let config = management.config().timeout_config().expect("timeouts set");
+    assert_timeouts(
+        management.config().timeout_config(),
+        timeouts::PUSH_ATTEMPT_MS,
+        timeouts::PUSH_ATTEMPT_MS,
+    );
+}
+
+/// The contract's connect timeout, and these operation and attempt timeouts.
+fn assert_timeouts(config: Option<&TimeoutConfig>, operation_ms: u64, attempt_ms: u64) {
+    let config = config.expect("timeouts set");
     assert_eq!(
         config.connect_timeout(),
         Some(Duration::from_millis(timeouts::CONNECT_MS))
     );
     assert_eq!(
         config.operation_timeout(),
-        Some(Duration::from_millis(timeouts::PUSH_ATTEMPT_MS))
+        Some(Duration::from_millis(operation_ms))
     );
     assert_eq!(
         config.operation_attempt_timeout(),
-        Some(Duration::from_millis(timeouts::PUSH_ATTEMPT_MS))
+        Some(Duration::from_millis(attempt_ms))
     );
 }
 

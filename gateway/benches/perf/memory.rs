@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{
     arg, clients, collect, connection_ids, ms, no_more_frames, numbers, put_events, start_gateway,
-    Fail, Gateway,
+    Arrival, Fail, Gateway,
 };
 use tokio::sync::mpsc;
 
@@ -66,13 +66,22 @@ async fn until_empty(gateway: &Gateway) -> Result<(), Fail> {
     Ok(())
 }
 
+/// The gateway's settled RSS after one connection (index `first_unused`) was opened and
+/// closed, so that lazily built parts are not counted as the connections' cost.
+async fn warmed_up_rss(
+    gateway: &Gateway,
+    first_unused: usize,
+    tx: &mpsc::UnboundedSender<Arrival>,
+) -> Result<u64, Fail> {
+    drop(clients(gateway.addr, first_unused, 1, Some("warm-up"), tx).await?);
+    until_empty(gateway).await?;
+    settled_rss(gateway).await
+}
+
 async fn idle_cost(n: usize) -> Result<(), Fail> {
     let gateway = start_gateway(&[]).await?;
     let (tx, _arrivals) = mpsc::unbounded_channel();
-    // Warm up: one connection opened and closed, so lazily built parts are not counted.
-    drop(clients(gateway.addr, n, 1, Some("warm-up"), &tx).await?);
-    until_empty(&gateway).await?;
-    let before = settled_rss(&gateway).await?;
+    let before = warmed_up_rss(&gateway, n, &tx).await?;
     let closers = clients(gateway.addr, 0, n, Some("idle"), &tx).await?;
     let with = settled_rss(&gateway).await?;
     let per = (with.saturating_sub(before)) as f64 * 1024.0 / n as f64;
@@ -133,9 +142,7 @@ async fn scale(total: usize, subscribers: usize) -> Result<(), Fail> {
 async fn churned(n: usize) -> Result<(), Fail> {
     let gateway = start_gateway(&[]).await?;
     let (tx, _arrivals) = mpsc::unbounded_channel();
-    drop(clients(gateway.addr, n, 1, Some("warm-up"), &tx).await?);
-    until_empty(&gateway).await?;
-    let before = settled_rss(&gateway).await?;
+    let before = warmed_up_rss(&gateway, n, &tx).await?;
     let closers = clients(gateway.addr, 0, n, Some("churn"), &tx).await?;
     let peak = settled_rss(&gateway).await?;
     drop(closers);
