@@ -4,9 +4,10 @@
 #   2. the gateway's memory per idle connection, at 20,000 connections, after churn
 #   3. the 10,000-subscriber fan-out against sequential @connections calls (embedded store)
 #   4. the bootstrap binary's peak memory for one 10,000-subscriber fan-out (DynamoDB Local)
-# Not part of scripts/test.sh: it takes 3 to 6 minutes on 2 cores (182 s and 314 s on
-# 2026-11-25). Figures are printed on stdout; set BENCH_VERBOSE=1 to see the gateway's warnings
-# too. scripts/profile-fanout.sh profiles the fan-out figure (3.).
+# Not part of scripts/test.sh: it takes 3 to 8 minutes on 2 cores (182 s to 314 s on
+# 2026-11-25, 489 s from a fresh clone with the release build). Figures are printed on
+# stdout; set BENCH_VERBOSE=1 to see the gateway's warnings too. scripts/profile-fanout.sh
+# profiles the fan-out figure (3.).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
