@@ -76,10 +76,10 @@ pub mod keys {
 /// project root (where `Pulumi.yaml` is and where the engine runs the program).
 pub const DEFAULT_LAMBDA_ARTIFACT: &str = "target/lambda/bootstrap/bootstrap.zip";
 pub const DEFAULT_LOG_RETENTION_DAYS: i32 = 14;
-/// The authorizer, the connection routes and CreateTestJwt: about 9 MiB resident at most
+/// The authorizer, the connection routes and CreateTestJwt: about 12 MiB resident at most
 /// (measured, docs/deploy.md "Memory"), so Lambda's minimum is plenty.
 pub const DEFAULT_LAMBDA_MEMORY_MB: i32 = 128;
-/// The event consumer: 16 MiB resident for a 10,000-subscriber fan-out, but CPU is allotted in
+/// The event consumer: 29 MiB resident for a 10,000-subscriber fan-out, but CPU is allotted in
 /// proportion to memory, and 512 MB keeps the fan-out's CPU time under its network time.
 pub const DEFAULT_EVENTS_MEMORY_MB: i32 = 512;
 pub const DEFAULT_THROTTLING_BURST_LIMIT: i32 = 500;
