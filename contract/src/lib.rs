@@ -37,6 +37,10 @@ pub mod env {
     pub const PUSH_MAX_RATE: &str = "PUSH_MAX_RATE";
     /// Attempts per connection for throttled or 5xx pushes (first try included).
     pub const PUSH_MAX_ATTEMPTS: &str = "PUSH_MAX_ATTEMPTS";
+    /// How pushes reach `@connections`: `signed-http` (default: one SigV4-signed HTTP request
+    /// per call) or `sdk` (the `aws-sdk-apigatewaymanagement` client, slower per call; a
+    /// switch back without a new build should the signed requests ever be refused).
+    pub const PUSH_CLIENT: &str = "PUSH_CLIENT";
     /// `json` (default in Lambda) or `text`.
     pub const LOG_FORMAT: &str = "LOG_FORMAT";
     /// Comma-separated event kinds this function serves (`crate::event_kinds`); unset: all.

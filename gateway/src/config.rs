@@ -10,6 +10,7 @@ use wspush_contract::{authorizer, defaults, event_queue, limits};
 
 use crate::apigw::identity::{self, IdentitySource};
 use crate::functions::Concurrency;
+use wspush_runtime::config::PushClient;
 
 /// API Gateway's WebSocket limits.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +64,8 @@ pub struct GatewayConfig {
     pub record_ttl: Duration,
     /// PostToConnection calls in flight per event.
     pub push_concurrency: usize,
+    /// The client the runtime pushes with (`PUSH_CLIENT`).
+    pub push_client: PushClient,
     /// The authorizer's identity sources (default: the deployed ones, from the contract).
     pub identity_sources: Vec<IdentitySource>,
     /// The event queues' settings (default: the deployed ones, from the contract).
@@ -125,6 +128,7 @@ impl Default for GatewayConfig {
             limits: Limits::default(),
             record_ttl: Duration::from_secs(defaults::RECORD_TTL_SECONDS),
             push_concurrency: defaults::PUSH_CONCURRENCY,
+            push_client: PushClient::default(),
             identity_sources: identity::parse_all(&authorizer::IDENTITY_SOURCES)
                 .unwrap_or_default(),
             queues: QueueSettings::default(),

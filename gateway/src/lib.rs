@@ -54,7 +54,6 @@ use axum::Router;
 use tokio::net::TcpListener;
 use wspush_runtime::auth::TokenKeys;
 use wspush_runtime::config::{JwtSettings, PushSettings};
-use wspush_runtime::push::ManagementApiPusher;
 use wspush_runtime::store::ConnectionStore;
 use wspush_runtime::{Deps, Runtime};
 
@@ -117,7 +116,8 @@ impl AppState {
 
 /// Builds the state for a gateway that will listen on `addr`.
 ///
-/// The runtime pushes through the `@connections` API with the ordinary SDK client, pointed at
+/// The runtime pushes through the `@connections` API with the client it is deployed with
+/// (`config.push_client`: signed HTTP requests by default, or the SDK), pointed at
 /// this gateway itself (`http://{addr}/{stage}`): the push path is the one used in AWS, so the
 /// address must be known before the runtime is built.
 pub fn state(
@@ -128,10 +128,10 @@ pub fn state(
 ) -> AppState {
     let sdk = wspush_runtime::aws::local_sdk_config(&config.region);
     let endpoint = format!("http://{addr}/{}", config.stage);
-    let pusher = ManagementApiPusher::new(wspush_runtime::aws::management_client(&sdk, &endpoint));
+    let pusher = wspush_runtime::aws::pusher(&sdk, &endpoint, config.push_client);
     let runtime = Runtime::new(Deps {
         store,
-        pusher: Some(Arc::new(pusher)),
+        pusher: Some(pusher),
         tokens: Some(TokenKeys::new(jwt_secret, JwtSettings::default())),
         record_ttl: config.record_ttl,
         push: PushSettings {

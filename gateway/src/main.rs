@@ -14,6 +14,7 @@ use wspush_gateway::apigw::identity;
 use wspush_gateway::functions::Concurrency;
 use wspush_gateway::store::StoreChoice;
 use wspush_gateway::{GatewayConfig, Limits, QueueSettings, Throttle};
+use wspush_runtime::config::PushClient;
 
 /// The local gateway: API Gateway WebSocket + @connections, EventBridge PutEvents and Lambda
 /// Invoke (CreateTestJwt) on one port, hosting the push service's runtime in-process.
@@ -56,6 +57,10 @@ struct Args {
     /// PostToConnection calls in flight per event.
     #[arg(long, env = "WSPUSH_PUSH_CONCURRENCY", default_value_t = defaults::PUSH_CONCURRENCY)]
     push_concurrency: usize,
+    /// How the runtime reaches @connections: signed-http (default, as deployed) or sdk (the
+    /// SDK client; the fan-out bench's comparison).
+    #[arg(long, env = "WSPUSH_PUSH_CLIENT", default_value = "signed-http")]
+    push_client: PushClient,
     /// An identity source of the authorizer (repeatable). Default: the deployed ones
     /// (wspush_contract::authorizer::IDENTITY_SOURCES). `--identity-source ""` lists none.
     #[arg(
@@ -170,6 +175,7 @@ impl Args {
                 max_pending_connections: self.max_pending_connections.max(1),
             },
             push_concurrency: self.push_concurrency,
+            push_client: self.push_client,
             identity_sources,
             queues: QueueSettings {
                 visibility_timeout: Duration::from_secs(self.visibility_timeout_secs),

@@ -21,9 +21,9 @@ use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use wspush_contract::{http_pool, timeouts};
 
 use crate::auth::TokenKeys;
-use crate::config::{Config, SecretSource};
+use crate::config::{Config, PushClient, SecretSource};
 use crate::deps::Deps;
-use crate::push::ManagementApiPusher;
+use crate::push::{Endpoint, ManagementApiPusher, Pusher, SignedHttpPusher};
 use crate::store::DynamoStore;
 
 /// A failure while starting up; the Lambda reports it as an init error.
@@ -129,6 +129,23 @@ pub fn management_client(sdk: &SdkConfig, endpoint: &str) -> aws_sdk_apigatewaym
     aws_sdk_apigatewaymanagement::Client::from_conf(config)
 }
 
+/// The pusher `client` names, sending to `endpoint` with `sdk`'s region and credentials.
+pub fn pusher(sdk: &SdkConfig, endpoint: &str, client: PushClient) -> Arc<dyn Pusher> {
+    match client {
+        PushClient::Sdk => Arc::new(ManagementApiPusher::new(management_client(sdk, endpoint))),
+        PushClient::SignedHttp => {
+            let region = sdk.region().map_or_else(String::new, |r| r.to_string());
+            Arc::new(SignedHttpPusher::new(
+                Endpoint {
+                    base_url: endpoint.to_string(),
+                    region,
+                },
+                sdk.credentials_provider(),
+            ))
+        }
+    }
+}
+
 async fn jwt_secret(sdk: &SdkConfig, source: &SecretSource) -> Result<String, StartupError> {
     let id = match source {
         SecretSource::Inline(secret) => return Ok(secret.clone()),
@@ -168,9 +185,10 @@ pub async fn deps_from_config(sdk: &SdkConfig, config: &Config) -> Result<Deps, 
         &config.table_name,
         &config.index_name,
     );
-    let pusher = config.management_endpoint.as_deref().map(|endpoint| {
-        Arc::new(ManagementApiPusher::new(management_client(sdk, endpoint))) as Arc<_>
-    });
+    let pusher = config
+        .management_endpoint
+        .as_deref()
+        .map(|endpoint| pusher(sdk, endpoint, config.push_client));
     Ok(Deps {
         store: Arc::new(store),
         pusher,

@@ -75,6 +75,28 @@ impl PushSettings {
     }
 }
 
+/// Which client sends PostToConnection calls (`PUSH_CLIENT`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PushClient {
+    /// One SigV4-signed HTTP request per call ([`crate::push::SignedHttpPusher`]).
+    #[default]
+    SignedHttp,
+    /// The `aws-sdk-apigatewaymanagement` client ([`crate::push::ManagementApiPusher`]).
+    Sdk,
+}
+
+impl std::str::FromStr for PushClient {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value.trim() {
+            "signed-http" => Ok(Self::SignedHttp),
+            "sdk" => Ok(Self::Sdk),
+            other => Err(format!("{other:?} is not a push client: signed-http or sdk")),
+        }
+    }
+}
+
 /// Everything the runtime reads from its environment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -83,6 +105,7 @@ pub struct Config {
     pub record_ttl: Duration,
     /// Base URL of the `@connections` API; required only by functions that push.
     pub management_endpoint: Option<String>,
+    pub push_client: PushClient,
     /// Required only by functions that verify or mint tokens.
     pub jwt_secret: Option<SecretSource>,
     pub jwt: JwtSettings,
@@ -129,6 +152,14 @@ impl Config {
                 defaults::RECORD_TTL_SECONDS,
             )?),
             management_endpoint: text(env::MANAGEMENT_ENDPOINT),
+            push_client: match text(env::PUSH_CLIENT) {
+                None => PushClient::default(),
+                Some(value) => value.parse().map_err(|_| ConfigError {
+                    name: env::PUSH_CLIENT,
+                    value,
+                    expected: "signed-http or sdk",
+                })?,
+            },
             jwt_secret,
             jwt: JwtSettings {
                 issuer: text(env::JWT_ISSUER),

@@ -6,8 +6,10 @@
 
 pub mod adaptive;
 mod management_api;
+mod signed_http;
 
 pub use management_api::ManagementApiPusher;
+pub use signed_http::{Endpoint, SignedHttpPusher};
 
 use async_trait::async_trait;
 
