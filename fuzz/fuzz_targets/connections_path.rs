@@ -1,7 +1,8 @@
 //! Arbitrary methods, paths and bodies through the gateway's whole router, aimed at
 //! `@connections` (`/{stage}/@connections/{id}`) but reaching every route. Never a panic,
 //! never a 5xx, and every refusal AWS-shaped: an `x-amzn-ErrorType` header and a JSON body
-//! with a message. No connection is open, so `@connections` calls on a valid path are 410.
+//! with a message. The calls are unsigned, so `@connections` on a valid path is a 403
+//! `MissingAuthenticationTokenException` (signed ones are `gateway/tests/properties.rs`').
 #![no_main]
 
 use axum::body::Body;

@@ -66,6 +66,9 @@ pub struct GatewayConfig {
     pub push_concurrency: usize,
     /// The client the runtime pushes with (`PUSH_CLIENT`).
     pub push_client: PushClient,
+    /// `(access key id, secret)` of the callers whose SigV4 signatures `@connections`
+    /// verifies: the runtime's local key, and the gateway environment's `AWS_ACCESS_KEY_ID`.
+    pub callers: Vec<(String, String)>,
     /// The authorizer's identity sources (default: the deployed ones, from the contract).
     pub identity_sources: Vec<IdentitySource>,
     /// The event queues' settings (default: the deployed ones, from the contract).
@@ -129,6 +132,10 @@ impl Default for GatewayConfig {
             record_ttl: Duration::from_secs(defaults::RECORD_TTL_SECONDS),
             push_concurrency: defaults::PUSH_CONCURRENCY,
             push_client: PushClient::default(),
+            callers: vec![(
+                wspush_runtime::aws::LOCAL_ACCESS_KEY_ID.to_string(),
+                wspush_runtime::aws::LOCAL_SECRET_ACCESS_KEY.to_string(),
+            )],
             identity_sources: identity::parse_all(&authorizer::IDENTITY_SOURCES)
                 .unwrap_or_default(),
             queues: QueueSettings::default(),

@@ -12,19 +12,20 @@
 //!   default) when the account throttle's token bucket is empty;
 //! - an optional latency per call stands in for the network round trip to AWS.
 //!
-//! Requests are SigV4-signed by the SDK; the gateway does not check signatures (it listens on
-//! 127.0.0.1 only).
+//! - every call must be SigV4-signed for `execute-api` in the gateway's region by a key the
+//!   gateway knows ([`crate::apigw::sigv4`]): 403 otherwise, after the stage is matched.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::apigw::sigv4::SignedRequest;
 use crate::apigw::Body;
 use crate::error::GatewayError;
 use crate::registry::Refused;
@@ -45,18 +46,65 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state, account_limits))
 }
 
-/// The injected latency, then the account throttle, as every call meets them on AWS.
+/// The injected latency, the caller's signature, then the account throttle, as every call
+/// meets them on AWS.
 async fn account_limits(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let latency = state.config().connections_latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    let request = match authorized(&state, request).await {
+        Ok(request) => request,
+        Err(refusal) => return refusal.into_response(),
+    };
     if let Some(bucket) = state.throttle() {
         if !bucket.try_take() {
             return GatewayError::LimitExceeded("Rate exceeded".into()).into_response();
         }
     }
     next.run(request).await
+}
+
+/// The request, once its stage exists and its signature holds. The body is read here (the
+/// signature covers its hash) within the message limit, and handed on unchanged.
+async fn authorized(state: &AppState, request: Request) -> Result<Request, GatewayError> {
+    // A method `@connections` does not serve is the router's 404, as for any other path.
+    if !matches!(
+        *request.method(),
+        Method::GET | Method::POST | Method::DELETE
+    ) {
+        return Ok(request);
+    }
+    let stage = request
+        .uri()
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("");
+    if stage != "@connections" {
+        check_stage(state, stage)?;
+    }
+    let limit = state.config().limits.max_message_bytes;
+    let (parts, body) = request.into_parts();
+    let too_large = GatewayError::PayloadTooLarge {
+        size: limit + 1,
+        limit,
+    };
+    let body = axum::body::to_bytes(body, limit + 1)
+        .await
+        .map_err(|_| too_large)?;
+    state.callers().verify(
+        &state.config().region,
+        chrono::Utc::now(),
+        &SignedRequest {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+            body: &body,
+        },
+    )?;
+    Ok(Request::from_parts(parts, axum::body::Body::from(body)))
 }
 
 fn check_stage(state: &AppState, stage: &str) -> Result<(), GatewayError> {

@@ -9,6 +9,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::apigw::sigv4::SignatureError;
+
 /// A refused request, with the status and error code its AWS API would answer.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -64,6 +66,9 @@ pub enum GatewayError {
     /// UTF-8 once percent-decoded).
     #[error("{0}")]
     BadRequest(String),
+    /// An `@connections` call whose SigV4 signature is missing, malformed or wrong.
+    #[error("{0}")]
+    Signature(#[from] SignatureError),
     /// A fault of the gateway or the runtime; the cause is logged, not sent.
     #[error("Internal server error")]
     Internal(String),
@@ -73,7 +78,7 @@ impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
             GatewayError::Gone(_) => StatusCode::GONE,
-            GatewayError::Forbidden => StatusCode::FORBIDDEN,
+            GatewayError::Forbidden | GatewayError::Signature(_) => StatusCode::FORBIDDEN,
             GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
             GatewayError::PayloadTooLarge { .. } | GatewayError::RequestTooLarge(_) => {
                 StatusCode::PAYLOAD_TOO_LARGE
@@ -114,6 +119,7 @@ impl GatewayError {
             GatewayError::TooManyConnections(_) => "LimitExceededException",
             GatewayError::NotFound(_) => "NotFoundException",
             GatewayError::BadRequest(_) => "BadRequestException",
+            GatewayError::Signature(refusal) => refusal.code(),
             GatewayError::Internal(_) => "InternalServerErrorException",
         }
     }

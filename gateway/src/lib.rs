@@ -57,6 +57,7 @@ use wspush_runtime::config::{JwtSettings, PushSettings};
 use wspush_runtime::store::ConnectionStore;
 use wspush_runtime::{Deps, Runtime};
 
+use apigw::sigv4::SigningKeys;
 pub use config::{GatewayConfig, Limits, QueueSettings, Throttle};
 pub use error::GatewayError;
 use functions::Functions;
@@ -77,6 +78,7 @@ struct Shared {
     throttle: Option<TokenBucket>,
     connect_rate: Option<TokenBucket>,
     registry: Registry,
+    callers: SigningKeys,
     config: GatewayConfig,
 }
 
@@ -107,6 +109,11 @@ impl AppState {
 
     pub fn registry(&self) -> &Registry {
         &self.inner.registry
+    }
+
+    /// The keys `@connections` verifies signatures with.
+    pub fn callers(&self) -> &SigningKeys {
+        &self.inner.callers
     }
 
     pub fn config(&self) -> &GatewayConfig {
@@ -154,6 +161,7 @@ pub fn state(
                 .map(|rate| TokenBucket::new(f64::from(rate), rate)),
             runtime,
             registry: Registry::new(),
+            callers: SigningKeys::new(config.callers.iter().cloned()),
             config,
         }),
     }

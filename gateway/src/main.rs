@@ -176,6 +176,7 @@ impl Args {
             },
             push_concurrency: self.push_concurrency,
             push_client: self.push_client,
+            callers: callers(defaults.callers.clone()),
             identity_sources,
             queues: QueueSettings {
                 visibility_timeout: Duration::from_secs(self.visibility_timeout_secs),
@@ -346,4 +347,15 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     eprintln!("shutting down: closing sockets (each runs $disconnect)");
+}
+
+/// The callers `@connections` can verify: the runtime's key, and the key in this process's
+/// environment, so the aws CLI or an SDK run from the same shell is verified too.
+fn callers(mut keys: Vec<(String, String)>) -> Vec<(String, String)> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let (Some(id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        keys.retain(|(known, _)| *known != id);
+        keys.push((id, secret));
+    }
+    keys
 }

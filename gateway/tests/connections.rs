@@ -1,12 +1,15 @@
-//! `@connections` through the ordinary `aws-sdk-apigatewaymanagement` client, as the runtime
-//! and any backend would call it.
+//! `@connections` through the ordinary `aws-sdk-apigatewaymanagement` client, as any backend
+//! would call it, and through both of the runtime's push clients, signature check included.
 
 mod common;
 
+use aws_sdk_apigatewaymanagement::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use common::*;
 use serde_json::json;
+use wspush_runtime::config::PushClient;
+use wspush_runtime::push::{Endpoint, PushOutcome, Pusher, SignedHttpPusher};
 
 fn client(gw: &TestGateway, stage_path: &str) -> aws_sdk_apigatewaymanagement::Client {
     let sdk = wspush_runtime::aws::local_sdk_config("us-east-1");
@@ -134,4 +137,146 @@ async fn api_post(
         .send()
         .await
         .expect_err("refused")
+}
+
+/// A pusher of the runtime's `client` kind for this gateway, signing with `credentials` in
+/// `region`.
+fn pusher_with(
+    gw: &TestGateway,
+    client: PushClient,
+    region: &str,
+    credentials: Credentials,
+) -> std::sync::Arc<dyn Pusher> {
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .http_client(wspush_runtime::aws::http_client())
+        .build();
+    wspush_runtime::aws::pusher(&sdk, &format!("{}/production", gw.http()), client)
+}
+
+fn local_key() -> Credentials {
+    Credentials::new(
+        wspush_runtime::aws::LOCAL_ACCESS_KEY_ID,
+        wspush_runtime::aws::LOCAL_SECRET_ACCESS_KEY,
+        None,
+        None,
+        "tests",
+    )
+}
+
+/// The SigV4 check `@connections` makes: both of the runtime's push clients pass it, for real
+/// ids and for ids with every character that needs encoding, and a wrong secret, an unknown
+/// key, another region or a stale clock get AWS's 403s, for both clients alike.
+#[tokio::test]
+async fn both_push_clients_pass_the_signature_check_and_bad_signatures_do_not() {
+    let gw = TestGateway::start().await;
+    let mut socket = gw.connect("sig").await;
+    let id = only_connection(&gw).await;
+    for client in [PushClient::SignedHttp, PushClient::Sdk] {
+        let pusher = pusher_with(&gw, client, "us-east-1", local_key());
+        let frame = format!(r#"{{"client":"{client:?}"}}"#);
+        assert_eq!(
+            pusher.post_to_connection(&id, frame.as_bytes()).await,
+            PushOutcome::Delivered,
+            "{client:?}"
+        );
+        assert_eq!(
+            next_json(&mut socket, 5).await,
+            json!({"client": format!("{client:?}")})
+        );
+        // Unknown ids with characters that need encoding: past the signature check, 410.
+        for odd in ["a+b/c=", "x y%z@=", "ünï=", "(*)!'~"] {
+            assert_eq!(
+                pusher.post_to_connection(odd, b"{}").await,
+                PushOutcome::Gone,
+                "{client:?}: {odd}"
+            );
+        }
+
+        let refused = |outcome: PushOutcome, code: &str, what: &str| match outcome {
+            PushOutcome::Rejected(message) => assert!(
+                message.contains(code),
+                "{client:?} {what}: expected {code}, got {message}"
+            ),
+            other => panic!("{client:?} {what}: expected a 403 {code}, got {other:?}"),
+        };
+        let wrong_secret = Credentials::new("local", "not-the-secret", None, None, "tests");
+        refused(
+            pusher_with(&gw, client, "us-east-1", wrong_secret)
+                .post_to_connection(&id, b"{}")
+                .await,
+            "InvalidSignatureException",
+            "wrong secret",
+        );
+        let unknown = Credentials::new("AKIAUNKNOWN", "secret", None, None, "tests");
+        refused(
+            pusher_with(&gw, client, "us-east-1", unknown)
+                .post_to_connection(&id, b"{}")
+                .await,
+            "UnrecognizedClientException",
+            "unknown key",
+        );
+        refused(
+            pusher_with(&gw, client, "eu-west-1", local_key())
+                .post_to_connection(&id, b"{}")
+                .await,
+            "InvalidSignatureException",
+            "another region",
+        );
+    }
+    assert!(
+        silent_for(&mut socket, 300).await,
+        "no refused push arrived"
+    );
+
+    let stale = SignedHttpPusher::with_clock(
+        Endpoint {
+            base_url: format!("{}/production", gw.http()),
+            region: "us-east-1".into(),
+        },
+        Some(SharedCredentialsProvider::new(local_key())),
+        || std::time::SystemTime::now() - std::time::Duration::from_secs(6 * 60),
+    );
+    match stale.post_to_connection(&id, b"{}").await {
+        PushOutcome::Rejected(message) => assert!(
+            message.contains("InvalidSignatureException") && message.contains("Signature expired"),
+            "{message}"
+        ),
+        other => panic!("a six-minute-old signature: expected 403, got {other:?}"),
+    }
+}
+
+/// A call with no signature at all, as `curl` would make it.
+#[tokio::test]
+async fn an_unsigned_call_is_missing_its_authentication_token() {
+    let gw = TestGateway::start().await;
+    let _socket = gw.connect("curl").await;
+    let id = only_connection(&gw).await;
+    let mut stream = tokio::net::TcpStream::connect(gw.addr)
+        .await
+        .expect("connect");
+    let request = format!(
+        "POST /production/@connections/{} HTTP/1.1\r\nHost: {}\r\nContent-Length: 2\r\n\
+         Connection: close\r\n\r\n{{}}",
+        id.replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D"),
+        gw.addr
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
+        .await
+        .expect("write");
+    let mut raw = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut raw)
+        .await
+        .expect("read");
+    let text = String::from_utf8_lossy(&raw).to_lowercase();
+    assert!(text.starts_with("http/1.1 403"), "{text}");
+    assert!(
+        text.contains("x-amzn-errortype: missingauthenticationtokenexception"),
+        "{text}"
+    );
+    assert!(text.contains("missing authentication token"), "{text}");
 }

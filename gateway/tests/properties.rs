@@ -330,17 +330,26 @@ proptest! {
     }
 
     #[test]
-    fn connections_on_unknown_ids_are_gone_and_other_stages_forbidden(
+    fn connections_on_unknown_ids_are_gone_unsigned_calls_refused_and_other_stages_forbidden(
         method in select(vec![Method::GET, Method::POST, Method::DELETE]),
         stage in prop_oneof![Just(String::from("production")), "[a-z]{1,10}"],
         id in any::<String>().prop_filter("an id", |id| !id.is_empty()),
         body in prop::collection::vec(any::<u8>(), 0..64),
+        signed in any::<bool>(),
     ) {
         let path = format!("/{stage}/@connections/{}", encode(&id));
-        let request = Request::builder().method(method.clone()).uri(&path).body(Body::from(body)).expect("a request");
+        let request = if signed {
+            signed_request(&method, &path, body)
+        } else {
+            Request::builder().method(method.clone()).uri(&path).body(Body::from(body)).expect("a request")
+        };
         let answer = send(&state(), request);
         check_aws_shaped(&answer, &format!("{method} {path}"))?;
-        let expected = if stage == "production" { ("GoneException", 410) } else { ("ForbiddenException", 403) };
+        let expected = match (stage == "production", signed) {
+            (false, _) => ("ForbiddenException", 403),
+            (true, false) => ("MissingAuthenticationTokenException", 403),
+            (true, true) => ("GoneException", 410),
+        };
         prop_assert_eq!(answer.error_type.as_deref(), Some(expected.0), "{} {}", method, path);
         prop_assert_eq!(answer.status.as_u16(), expected.1);
     }
@@ -380,7 +389,7 @@ fn regression_a_path_segment_that_is_not_utf8_is_a_bad_request_exception() {
         "/2015-03-31/functions/%C3%28/invocations",
     ] {
         for method in [Method::GET, Method::POST, Method::DELETE] {
-            let answer = send(&state, empty_request(&method, path));
+            let answer = send(&state, signed_request(&method, path, Vec::new()));
             if answer.status == StatusCode::NOT_FOUND {
                 // No route for this method and path at all: the fallback's AWS error.
                 assert_eq!(answer.error_type.as_deref(), Some("NotFoundException"));
@@ -428,6 +437,26 @@ fn regression_a_method_a_path_does_not_serve_is_an_aws_error() {
             format!("no emulated API serves {method} {path}")
         );
     }
+}
+
+/// A request to the gateway's router signed as the runtime signs it (`Host` as a client
+/// would send it to the address `state()` names).
+fn signed_request(method: &Method, path: &str, body: Vec<u8>) -> Request<Body> {
+    let host = "127.0.0.1:9";
+    let mut request = Request::builder()
+        .method(method.clone())
+        .uri(path)
+        .header("host", host);
+    for (name, value) in common::sigv4_headers(
+        method.as_str(),
+        host,
+        path,
+        &body,
+        std::time::SystemTime::now(),
+    ) {
+        request = request.header(name, value);
+    }
+    request.body(Body::from(body)).expect("a request")
 }
 
 /// A request without a body.

@@ -76,18 +76,24 @@ pub async fn lambda_sdk_config() -> SdkConfig {
         .await
 }
 
+/// The static key of [`local_sdk_config`]: the local gateway verifies the runtime's
+/// signatures with it, as AWS verifies them with the function role's keys.
+pub const LOCAL_ACCESS_KEY_ID: &str = "local";
+/// The secret of [`LOCAL_ACCESS_KEY_ID`].
+pub const LOCAL_SECRET_ACCESS_KEY: &str = "local";
+
 /// An SDK configuration for local endpoints (the local gateway, DynamoDB Local, tests): fixed
 /// region and dummy static credentials. Deliberately not `aws_config::load_defaults`: that
 /// reads profiles and the environment (an `AWS_ENDPOINT_URL` meant for the CLI would redirect
 /// every client) and may ask instance metadata for credentials. The SDK still signs requests,
-/// so some credentials are needed; nothing local checks them.
+/// so some credentials are needed; the local gateway checks the signatures on `@connections`.
 pub fn local_sdk_config(region: &str) -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region.to_string()))
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "local",
-            "local",
+            LOCAL_ACCESS_KEY_ID,
+            LOCAL_SECRET_ACCESS_KEY,
             None,
             None,
             "wspush-local",

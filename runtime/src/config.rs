@@ -92,7 +92,9 @@ impl std::str::FromStr for PushClient {
         match value.trim() {
             "signed-http" => Ok(Self::SignedHttp),
             "sdk" => Ok(Self::Sdk),
-            other => Err(format!("{other:?} is not a push client: signed-http or sdk")),
+            other => Err(format!(
+                "{other:?} is not a push client: signed-http or sdk"
+            )),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The runtime's SDK clients against endpoints that misbehave at the TCP level: one that
 //! accepts connections and never answers (a frozen DynamoDB, a stalled `@connections`), and a
 //! healthy one that counts the connections it is given. The clients are the ones the Lambda
-//! builds (`aws::dynamodb_client`, `aws::management_client`), so this is what a stalled
+//! builds (`aws::dynamodb_client`, `aws::pusher` with either push client), so this is what a stalled
 //! dependency does to a handler: a clear timeout error well inside the function's own limit,
 //! and pushes that reuse pooled connections.
 
@@ -19,7 +19,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use wspush_contract::timeouts;
 use wspush_runtime::aws;
-use wspush_runtime::push::{ManagementApiPusher, PushOutcome, Pusher};
+use wspush_runtime::config::PushClient;
+use wspush_runtime::push::PushOutcome;
 use wspush_runtime::store::{ConnectionStore, DynamoStore, StoreError};
 
 /// Far above every configured timeout: only a client with no timeout at all gets near it.
@@ -140,31 +141,34 @@ async fn a_silent_dynamodb_fails_the_store_call_with_a_timeout() {
 
 #[tokio::test]
 async fn a_silent_connections_api_makes_the_push_unavailable() {
-    let silent = Silent::start().await;
-    let pusher = ManagementApiPusher::new(aws::management_client(
-        &aws::local_sdk_config("us-east-1"),
-        &format!("{}/production", silent.url),
-    ));
+    for client in [PushClient::SignedHttp, PushClient::Sdk] {
+        let silent = Silent::start().await;
+        let pusher = aws::pusher(
+            &aws::local_sdk_config("us-east-1"),
+            &format!("{}/production", silent.url),
+            client,
+        );
 
-    let outcome = tokio::time::timeout(
-        CEILING,
-        pusher.post_to_connection("R0oXAdfD0kwCH6w=", b"{}"),
-    )
-    .await
-    .expect("the push must end on its own timeout");
+        let outcome = tokio::time::timeout(
+            CEILING,
+            pusher.post_to_connection("R0oXAdfD0kwCH6w=", b"{}"),
+        )
+        .await
+        .expect("the push must end on its own timeout");
 
-    match outcome {
-        PushOutcome::Unavailable(message) => assert!(
-            message.contains("timeout"),
-            "the outcome should say the call timed out: {message}"
-        ),
-        other => panic!("expected Unavailable, got {other:?}"),
+        match outcome {
+            PushOutcome::Unavailable(message) => assert!(
+                message.contains("timeout"),
+                "{client:?}: the outcome should say the call timed out: {message}"
+            ),
+            other => panic!("{client:?}: expected Unavailable, got {other:?}"),
+        }
+        assert_eq!(
+            silent.accepted(),
+            1,
+            "{client:?}: retries are the fan-out's, not the client's: one attempt"
+        );
     }
-    assert_eq!(
-        silent.accepted(),
-        1,
-        "SDK retries are off for pushes: one attempt"
-    );
 }
 
 /// A healthy `@connections` that records the client address of every request.
@@ -199,11 +203,15 @@ async fn counting_connections() -> (String, Arc<Mutex<Vec<SocketAddr>>>, oneshot
 
 #[tokio::test]
 async fn pushes_reuse_pooled_connections() {
+    for client in [PushClient::SignedHttp, PushClient::Sdk] {
+        pushes_reuse_pooled_connections_with(client).await;
+    }
+}
+
+async fn pushes_reuse_pooled_connections_with(client: PushClient) {
     let (endpoint, peers, stop) = counting_connections().await;
-    let pusher = ManagementApiPusher::new(aws::management_client(
-        &aws::local_sdk_config("us-east-1"),
-        &endpoint,
-    ));
+    let pusher = aws::pusher(&aws::local_sdk_config("us-east-1"), &endpoint, client);
+    let pusher = pusher.as_ref();
 
     for i in 0..20 {
         let outcome = pusher
@@ -211,23 +219,17 @@ async fn pushes_reuse_pooled_connections() {
             .await;
         assert_eq!(outcome, PushOutcome::Delivered);
     }
-    let concurrent = futures::future::join_all((0..16).map(|i| {
-        let pusher = &pusher;
-        async move {
-            pusher
-                .post_to_connection(&format!("burst-{i}="), b"{}")
-                .await
-        }
+    let concurrent = futures::future::join_all((0..16).map(|i| async move {
+        pusher
+            .post_to_connection(&format!("burst-{i}="), b"{}")
+            .await
     }))
     .await;
     assert!(concurrent.iter().all(|o| *o == PushOutcome::Delivered));
-    let again = futures::future::join_all((0..16).map(|i| {
-        let pusher = &pusher;
-        async move {
-            pusher
-                .post_to_connection(&format!("again-{i}="), b"{}")
-                .await
-        }
+    let again = futures::future::join_all((0..16).map(|i| async move {
+        pusher
+            .post_to_connection(&format!("again-{i}="), b"{}")
+            .await
     }))
     .await;
     assert!(again.iter().all(|o| *o == PushOutcome::Delivered));
@@ -239,13 +241,13 @@ async fn pushes_reuse_pooled_connections() {
     assert_eq!(
         sequential.len(),
         1,
-        "sequential pushes should share one connection"
+        "{client:?}: sequential pushes should share one connection"
     );
     let all: HashSet<_> = peers.iter().collect();
     assert!(
         all.len() <= 16,
-        "a second burst should reuse the first burst's idle connections; {} connections for \
-         52 pushes",
+        "{client:?}: a second burst should reuse the first burst's idle connections; {} \
+         connections for 52 pushes",
         all.len()
     );
 }

@@ -7,10 +7,9 @@ mod support;
 use std::sync::Arc;
 
 use serde_json::json;
-use support::{fixture, quick_push_settings, runtime, FakeConnections};
-use wspush_runtime::aws;
+use support::{fixture, pushers, quick_push_settings, runtime, FakeConnections};
 use wspush_runtime::fanout::{fan_out, Tally};
-use wspush_runtime::push::{ManagementApiPusher, PushOutcome, Pusher};
+use wspush_runtime::push::PushOutcome;
 use wspush_runtime::store::{ConnectionRecord, ConnectionStore, MemoryStore};
 use wspush_runtime::HandlerError;
 
@@ -29,15 +28,20 @@ async fn connect(store: &MemoryStore, id: &str, user: &str, entity: &str) {
         .expect("put subscription");
 }
 
-async fn pusher(connections: &FakeConnections) -> ManagementApiPusher {
-    let sdk = aws::local_sdk_config("us-east-1");
-    ManagementApiPusher::new(aws::management_client(&sdk, &connections.endpoint))
-}
-
 #[tokio::test]
 async fn status_codes_map_to_outcomes() {
     let connections = FakeConnections::start().await;
-    let pusher = pusher(&connections).await;
+    for (client, pusher) in pushers(&connections.endpoint) {
+        status_codes_map_to_outcomes_with(&connections, &format!("{client:?}"), pusher.as_ref())
+            .await;
+    }
+}
+
+async fn status_codes_map_to_outcomes_with(
+    connections: &FakeConnections,
+    client: &str,
+    pusher: &dyn wspush_runtime::push::Pusher,
+) {
     let cases = [
         (410, "gone"),
         (429, "throttled"),
@@ -46,7 +50,7 @@ async fn status_codes_map_to_outcomes() {
         (403, "rejected"),
     ];
     for (status, expected) in cases {
-        let id = format!("conn-{status}=");
+        let id = format!("{client}-{status}=");
         connections.script(&id, &[status]);
         let outcome = pusher.post_to_connection(&id, b"{}").await;
         let kind = match outcome {
@@ -56,15 +60,16 @@ async fn status_codes_map_to_outcomes() {
             PushOutcome::Unavailable(_) => "unavailable",
             PushOutcome::Rejected(_) => "rejected",
         };
-        assert_eq!(kind, expected, "status {status}");
+        assert_eq!(kind, expected, "{client}: status {status}");
         assert_eq!(
             connections.attempts(&id),
             1,
-            "the SDK must not retry on its own"
+            "{client}: the client must not retry on its own"
         );
     }
     // API Gateway ids contain '=', '+' and '/': they must survive URL encoding.
-    let odd = "R0o+XAd/fD0kwCH6w=";
+    let odd = format!("R0o+XAd/fD0kwCH6w{client}=");
+    let odd = odd.as_str();
     assert_eq!(
         pusher.post_to_connection(odd, b"{\"a\":1}").await,
         PushOutcome::Delivered
@@ -170,9 +175,16 @@ async fn persistent_failures_fail_the_event_after_bounded_retries() {
 async fn duplicate_recipients_receive_one_copy() {
     let connections = FakeConnections::start().await;
     let store = MemoryStore::new();
-    let pusher = pusher(&connections).await;
+    let [(_, pusher), _] = pushers(&connections.endpoint);
     let recipients = vec!["a=".to_string(), "b=".to_string(), "a=".to_string()];
-    let tally = fan_out(&store, &pusher, &quick_push_settings(), recipients, b"{}").await;
+    let tally = fan_out(
+        &store,
+        pusher.as_ref(),
+        &quick_push_settings(),
+        recipients,
+        b"{}",
+    )
+    .await;
     assert_eq!(
         tally,
         Tally {

@@ -210,3 +210,49 @@ pub async fn only_connection(gw: &TestGateway) -> String {
         .next()
         .expect("one connection")
 }
+
+/// SigV4 headers for a request to `@connections` at `host`, signed with the runtime's local
+/// key by `aws-sigv4` (the signer both of the runtime's push clients use), at `time`.
+pub fn sigv4_headers(
+    method: &str,
+    host: &str,
+    path_and_query: &str,
+    body: &[u8],
+    time: std::time::SystemTime,
+) -> Vec<(&'static str, String)> {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    use aws_sigv4::sign::v4::SigningParams;
+    let identity = aws_credential_types::Credentials::new(
+        wspush_runtime::aws::LOCAL_ACCESS_KEY_ID,
+        wspush_runtime::aws::LOCAL_SECRET_ACCESS_KEY,
+        None,
+        None,
+        "tests",
+    )
+    .into();
+    let params = SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("execute-api")
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .expect("signing params");
+    let url = format!("http://{host}{path_and_query}");
+    let request = SignableRequest::new(
+        method,
+        url.as_str(),
+        [("host", host)].into_iter(),
+        SignableBody::Bytes(body),
+    )
+    .expect("a signable request");
+    let (headers, _) = sign(request, &params.into())
+        .expect("signed")
+        .into_parts()
+        .0
+        .into_parts();
+    headers
+        .into_iter()
+        .map(|h| (h.name(), h.value().to_string()))
+        .collect()
+}

@@ -184,7 +184,10 @@ impl SignedHttpPusher {
             .into_parts();
         for header in signature_headers {
             let mut value = HeaderValue::from_str(header.value()).map_err(|_| {
-                format!("the signature's {} header is not a valid value", header.name())
+                format!(
+                    "the signature's {} header is not a valid value",
+                    header.name()
+                )
             })?;
             value.set_sensitive(header.sensitive());
             request.headers_mut().insert(header.name(), value);
@@ -232,7 +235,7 @@ impl Pusher for SignedHttpPusher {
         match tokio::time::timeout(attempt, self.send(request)).await {
             Ok(outcome) => outcome,
             Err(_) => PushOutcome::Unavailable(format!(
-                "PostToConnection to {connection_id} got no answer within {} ms",
+                "attempt timeout: PostToConnection to {connection_id} got no answer within {} ms",
                 timeouts::PUSH_ATTEMPT_MS
             )),
         }

@@ -17,8 +17,9 @@ use axum::Router;
 use serde_json::Value;
 use tokio::sync::oneshot;
 use wspush_runtime::auth::TokenKeys;
+use wspush_runtime::config::PushClient;
 use wspush_runtime::config::{JwtSettings, PushSettings};
-use wspush_runtime::push::ManagementApiPusher;
+use wspush_runtime::push::Pusher;
 use wspush_runtime::store::ConnectionStore;
 use wspush_runtime::{aws, Deps, Runtime};
 
@@ -180,17 +181,28 @@ pub fn quick_push_settings() -> PushSettings {
     }
 }
 
-/// A runtime over `store`, pushing through the real SDK client to `connections`.
+/// Both push clients the runtime can be deployed with, pointed at `endpoint`: every pusher
+/// test runs against each.
+pub fn pushers(endpoint: &str) -> [(PushClient, Arc<dyn Pusher>); 2] {
+    let sdk = aws::local_sdk_config("us-east-1");
+    [PushClient::SignedHttp, PushClient::Sdk]
+        .map(|client| (client, aws::pusher(&sdk, endpoint, client)))
+}
+
+/// A runtime over `store`, pushing to `connections` with the deployed default client.
 pub async fn runtime(
     store: Arc<dyn ConnectionStore>,
     connections: &FakeConnections,
     test_tokens_enabled: bool,
 ) -> Runtime {
     let sdk = aws::local_sdk_config("us-east-1");
-    let pusher = ManagementApiPusher::new(aws::management_client(&sdk, &connections.endpoint));
     Runtime::new(Deps {
         store,
-        pusher: Some(Arc::new(pusher)),
+        pusher: Some(aws::pusher(
+            &sdk,
+            &connections.endpoint,
+            PushClient::default(),
+        )),
         tokens: Some(keys()),
         record_ttl: Duration::from_secs(3 * 3600),
         push: quick_push_settings(),
