@@ -47,6 +47,15 @@ pub mod env {
     pub const EVENT_KINDS: &str = "EVENT_KINDS";
 }
 
+/// The values of `env::PUSH_CLIENT`.
+pub mod push_clients {
+    /// One SigV4-signed HTTP request per PostToConnection (the default).
+    pub const SIGNED_HTTP: &str = "signed-http";
+    /// The `aws-sdk-apigatewaymanagement` client.
+    pub const SDK: &str = "sdk";
+    pub const ALL: [&str; 2] = [SIGNED_HTTP, SDK];
+}
+
 /// Defaults shared by the deployment and the runtime.
 pub mod defaults {
     pub const TABLE_NAME: &str = "websocket";

@@ -1,7 +1,7 @@
 //! Fan-out time through the local gateway: one PutEvents to N subscribers of one entity.
 //!
 //! ```text
-//! cargo bench -p wspush-gateway --bench fanout -- [--subscribers 1000,10000] [--store embedded|dynamodb] [--rounds 3]
+//! cargo bench -p wspush-gateway --bench fanout -- [--subscribers 1000,10000] [--store embedded|dynamodb] [--rounds 3] [--push-clients signed-http,sdk]
 //! ```
 //! (`--store dynamodb` needs `DYNAMODB_ENDPOINT`, e.g. DynamoDB Local; a fresh table is used.)
 //!
@@ -19,6 +19,10 @@
 //! Baseline, measured in the same run on the same sockets: N sequential `@connections` POSTs
 //! with the ordinary SDK client (concurrency 1, each waiting for its answer), until every
 //! client has that frame. The ratio fan-out / baseline is what the numbers mean elsewhere.
+//!
+//! `--push-clients` (default both) runs the whole measurement once per client the runtime can
+//! push with (`PUSH_CLIENT`), each on a gateway of its own, and prints how their fan-outs
+//! compare: the SDK client is the "before" of the signed HTTP requests.
 
 mod support;
 
@@ -31,7 +35,7 @@ use support::{
     Fail,
 };
 use tokio::sync::mpsc;
-use wspush_contract::limits;
+use wspush_contract::{limits, push_clients};
 
 fn main() -> Result<(), Fail> {
     let args: Vec<String> = std::env::args().collect();
@@ -39,6 +43,19 @@ fn main() -> Result<(), Fail> {
     let sizes = numbers(&args, "--subscribers", "1000,10000")?;
     let rounds: usize = arg(&args, "--rounds").map_or(Ok(3), |v| v.parse())?;
     let rounds = rounds.max(1);
+    let push_clients = arg(&args, "--push-clients")
+        .unwrap_or_else(|| format!("{},{}", push_clients::SIGNED_HTTP, push_clients::SDK));
+    let push_clients: Vec<String> = push_clients.split(',').map(str::to_string).collect();
+    if let Some(unknown) = push_clients
+        .iter()
+        .find(|c| !push_clients::ALL.contains(&c.as_str()))
+    {
+        return Err(format!(
+            "--push-clients: {unknown:?} is not one of {:?}",
+            push_clients::ALL
+        )
+        .into());
+    }
     let endpoint = match store.as_str() {
         "embedded" => None,
         "dynamodb" => Some(std::env::var("DYNAMODB_ENDPOINT").map_err(|_| {
@@ -49,18 +66,32 @@ fn main() -> Result<(), Fail> {
     let runtime = support::runtime()?;
     println!("fan-out bench, {store} store, subscribers {sizes:?}, {rounds} rounds");
     for n in sizes {
-        runtime.block_on(measure(n, rounds, &store, endpoint.clone()))?;
+        let mut fanouts = Vec::new();
+        for client in &push_clients {
+            let fanout = runtime.block_on(measure(n, rounds, &store, endpoint.clone(), client))?;
+            fanouts.push((client, fanout));
+        }
+        if let [(first, a), (second, b)] = &fanouts[..] {
+            println!(
+                "{store:>8} n={n:>6}: fan-out with {first} / with {second} = {:.1} / {:.1} ms = {:.2}",
+                ms(*a),
+                ms(*b),
+                ms(*a) / ms(*b)
+            );
+        }
     }
     Ok(())
 }
 
+/// One gateway whose runtime pushes with `push_client`: the fan-out's median time.
 async fn measure(
     n: usize,
     rounds: usize,
     store: &str,
     endpoint: Option<String>,
-) -> Result<(), Fail> {
-    let options = match endpoint {
+    push_client: &str,
+) -> Result<Duration, Fail> {
+    let mut options = match endpoint {
         Some(endpoint) => vec![
             "--dynamodb-endpoint".to_string(),
             endpoint,
@@ -69,6 +100,7 @@ async fn measure(
         ],
         None => Vec::new(),
     };
+    options.extend(["--push-client".to_string(), push_client.to_string()]);
     let mut gateway = start_gateway(&options).await?;
     let addr = gateway.addr;
     let entity = format!("bench-{}", uuid::Uuid::new_v4().simple());
@@ -126,7 +158,7 @@ async fn measure(
         (median(fanouts), median(medians), median(baselines));
     let ratio = ms(fanout_all) / ms(baseline_all);
     println!(
-        "{store:>8} n={n:>6}: fan-out {:>8.1} ms (median client {:>7.1} ms) | baseline sequential @connections {:>8.1} ms | ratio {ratio:.2} (target <= 0.15: {}) | {:.0} pushes/s | medians of {rounds} rounds | setup {:.1} s",
+        "{store:>8} n={n:>6} {push_client:>11}: fan-out {:>8.1} ms (median client {:>7.1} ms) | baseline sequential @connections {:>8.1} ms | ratio {ratio:.2} (target <= 0.15: {}) | {:.0} pushes/s | medians of {rounds} rounds | setup {:.1} s",
         ms(fanout_all),
         ms(fanout_median),
         ms(baseline_all),
@@ -135,7 +167,8 @@ async fn measure(
         setup.as_secs_f64(),
     );
     drop(closers);
-    gateway.stop().await
+    gateway.stop().await?;
+    Ok(fanout_all)
 }
 
 /// The middle of `times` (the upper middle for an even count).

@@ -6,7 +6,7 @@
 //! tested) before the first resource exists. The one secret, `JwtSecret`, is read by
 //! `crate::read_jwt_secret` because only the engine can hand out secret outputs.
 
-use wspush_contract::{defaults, limits};
+use wspush_contract::{defaults, limits, push_clients};
 
 /// Where plain (non-secret) configuration values come from: the Pulumi engine in the program, a
 /// map in unit tests. `None` means the key is not set.
@@ -34,6 +34,7 @@ pub mod keys {
     pub const LOG_RETENTION_DAYS: &str = "LogRetentionDays";
     pub const PUSH_CONCURRENCY: &str = "PushConcurrency";
     pub const PUSH_MAX_ATTEMPTS: &str = "PushMaxAttempts";
+    pub const PUSH_CLIENT: &str = "PushClient";
     pub const THROTTLING_BURST_LIMIT: &str = "ThrottlingBurstLimit";
     pub const THROTTLING_RATE_LIMIT: &str = "ThrottlingRateLimit";
     pub const DEPLOY_TEST_JWT_FUNCTION: &str = "DeployCreateTestJwt";
@@ -45,7 +46,7 @@ pub mod keys {
     pub const MANAGE_API_GATEWAY_ACCOUNT: &str = "ManageApiGatewayAccount";
 
     /// Every key the program reads; any other key in the project namespace is refused.
-    pub const ALL: [&str; 23] = [
+    pub const ALL: [&str; 24] = [
         JWT_SECRET,
         JWT_ISSUER,
         JWT_AUDIENCE,
@@ -60,6 +61,7 @@ pub mod keys {
         LOG_RETENTION_DAYS,
         PUSH_CONCURRENCY,
         PUSH_MAX_ATTEMPTS,
+        PUSH_CLIENT,
         THROTTLING_BURST_LIMIT,
         THROTTLING_RATE_LIMIT,
         DEPLOY_TEST_JWT_FUNCTION,
@@ -164,6 +166,8 @@ pub struct StackConfig {
     pub log_retention_days: i32,
     pub push_concurrency: usize,
     pub push_max_attempts: u32,
+    /// How the fan-out reaches `@connections` (`PUSH_CLIENT`): one of `push_clients::ALL`.
+    pub push_client: String,
     pub throttling_burst_limit: i32,
     pub throttling_rate_limit: f64,
     pub deploy_test_jwt_function: bool,
@@ -359,6 +363,17 @@ impl StackConfig {
                 u64::from(defaults::PUSH_MAX_ATTEMPTS),
                 "a whole number from 1 to 20",
             )? as u32,
+            push_client: match r.text(keys::PUSH_CLIENT) {
+                None => push_clients::SIGNED_HTTP.to_string(),
+                Some(client) if push_clients::ALL.contains(&client.as_str()) => client,
+                Some(other) => {
+                    return Err(invalid(
+                        keys::PUSH_CLIENT,
+                        &other,
+                        "signed-http (one signed HTTP request per push) or sdk (the AWS SDK client)",
+                    ))
+                }
+            },
             throttling_burst_limit: r.whole(
                 keys::THROTTLING_BURST_LIMIT,
                 1..=5_000,
@@ -607,6 +622,7 @@ mod tests {
             (keys::PUSH_CONCURRENCY, "0"),
             (keys::PUSH_CONCURRENCY, "901"),
             (keys::PUSH_MAX_ATTEMPTS, "100"),
+            (keys::PUSH_CLIENT, "fast"),
             (keys::THROTTLING_BURST_LIMIT, "1e9"),
             (keys::THROTTLING_RATE_LIMIT, "0"),
             (keys::TABLE_NAME, "my table"),

@@ -199,6 +199,7 @@ pub fn declare(
             env::PUSH_MAX_ATTEMPTS,
             constant(config.push_max_attempts.to_string()),
         ),
+        (env::PUSH_CLIENT, constant(config.push_client.clone())),
     ]);
     let events = declare_function(
         ctx,

@@ -433,6 +433,10 @@ async fn each_function_gets_only_the_environment_it_reads() {
         env::PUSH_MAX_ATTEMPTS,
         defaults::PUSH_MAX_ATTEMPTS.to_string(),
     ));
+    events.push((
+        env::PUSH_CLIENT,
+        wspush_contract::push_clients::SIGNED_HTTP.to_string(),
+    ));
     events.push((env::EVENT_KINDS, "sqs,eventbridge".to_string()));
     assert_eq!(variables("events"), as_map(events));
 

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use wspush_contract::{defaults, env};
+use wspush_contract::{defaults, env, push_clients};
 
 use crate::event::EventKinds;
 use crate::push::adaptive::Bounds;
@@ -90,8 +90,8 @@ impl std::str::FromStr for PushClient {
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         match value.trim() {
-            "signed-http" => Ok(Self::SignedHttp),
-            "sdk" => Ok(Self::Sdk),
+            push_clients::SIGNED_HTTP => Ok(Self::SignedHttp),
+            push_clients::SDK => Ok(Self::Sdk),
             other => Err(format!(
                 "{other:?} is not a push client: signed-http or sdk"
             )),
