@@ -12,11 +12,13 @@ import sys
 
 # (component, substrings of a frame's function name), first match wins.
 COMPONENTS = [
-    ("runtime: SigV4 signing", ["orchestrator::auth::sign_request"]),
-    ("runtime: SDK HTTP client (hyper, pool)", ["hyper_util::client::legacy", "dispatch::Client",
-                                                "aws_smithy_http_client::client::connect"]),
+    ("gateway: SigV4 check of @connections calls", ["wspush_gateway::apigw::sigv4"]),
+    ("runtime: SigV4 signing", ["orchestrator::auth::sign_request", "aws_sigv4::"]),
+    ("runtime: HTTP client (hyper, pool)", ["hyper_util::client::legacy", "dispatch::Client",
+                                            "aws_smithy_http_client::client::connect"]),
     ("runtime: SDK orchestrator (interceptors, serde, timeouts)", ["aws_smithy_runtime::client::orchestrator",
                                                                    "aws_smithy_runtime::client::"]),
+    ("runtime: signed request (URL, headers, answer)", ["wspush_runtime::push::signed_http"]),
     ("runtime: fan-out and adaptive limit", ["wspush_runtime::fanout", "wspush_runtime::push",
                                              "futures_unordered"]),
     ("gateway: @connections handler and registry", ["wspush_gateway::connections", "wspush_gateway::registry"]),

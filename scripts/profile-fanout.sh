@@ -5,6 +5,9 @@
 #
 #   bash scripts/profile-fanout.sh [subscribers] [rounds] [extra gateway options...]
 #
+# The runtime pushes with the deployed client (signed-http); PUSH_CLIENT=sdk profiles the SDK
+# client instead. The bench's sequential baseline is skipped: only the fan-outs are recorded.
+#
 # Only the fan-outs are recorded: perf starts disabled and the fanout bench turns it on and off
 # through perf's control FIFO (BENCH_PERF_CONTROL). The gateway is built with the `profiling`
 # cargo profile (release with symbols); samples are taken system-wide, so the report also shows
@@ -52,7 +55,8 @@ sleep 1
 bench_status=0
 BENCH_PERF_CONTROL="$work/control" WSPUSH_GATEWAY_BIN="$work/gateway" \
   cargo bench --locked -p wspush-gateway --bench fanout -- \
-  --subscribers "$SUBSCRIBERS" --rounds "$ROUNDS" || bench_status=$?
+  --subscribers "$SUBSCRIBERS" --rounds "$ROUNDS" --push-clients "${PUSH_CLIENT:-signed-http}" \
+  --skip-baseline || bench_status=$?
 kill -INT "$perf_pid"
 wait "$perf_pid" 2>/dev/null || true
 perf_pid=""

@@ -20,6 +20,9 @@
 //! with the ordinary SDK client (concurrency 1, each waiting for its answer), until every
 //! client has that frame. The ratio fan-out / baseline is what the numbers mean elsewhere.
 //!
+//! `--skip-baseline` leaves the baseline out (profiling records only the fan-outs, and with
+//! `--connections-latency-ms` a sequential baseline takes minutes).
+//!
 //! `--push-clients` (default both) runs the whole measurement once per client the runtime can
 //! push with (`PUSH_CLIENT`), each on a gateway of its own, and prints how their fan-outs
 //! compare: the SDK client is the "before" of the signed HTTP requests.
@@ -37,12 +40,20 @@ use support::{
 use tokio::sync::mpsc;
 use wspush_contract::{limits, push_clients};
 
+/// What every measurement of one run shares.
+struct Settings {
+    rounds: usize,
+    store: String,
+    /// DynamoDB Local's URL with `--store dynamodb`.
+    endpoint: Option<String>,
+    baseline: bool,
+}
+
 fn main() -> Result<(), Fail> {
     let args: Vec<String> = std::env::args().collect();
     let store = arg(&args, "--store").unwrap_or_else(|| "embedded".into());
     let sizes = numbers(&args, "--subscribers", "1000,10000")?;
     let rounds: usize = arg(&args, "--rounds").map_or(Ok(3), |v| v.parse())?;
-    let rounds = rounds.max(1);
     let push_clients = arg(&args, "--push-clients")
         .unwrap_or_else(|| format!("{},{}", push_clients::SIGNED_HTTP, push_clients::SDK));
     let push_clients: Vec<String> = push_clients.split(',').map(str::to_string).collect();
@@ -63,17 +74,27 @@ fn main() -> Result<(), Fail> {
         })?),
         other => return Err(format!("--store must be embedded or dynamodb, not {other}").into()),
     };
+    let settings = Settings {
+        rounds: rounds.max(1),
+        store,
+        endpoint,
+        baseline: !args.iter().any(|a| a == "--skip-baseline"),
+    };
     let runtime = support::runtime()?;
-    println!("fan-out bench, {store} store, subscribers {sizes:?}, {rounds} rounds");
+    println!(
+        "fan-out bench, {} store, subscribers {sizes:?}, {} rounds",
+        settings.store, settings.rounds
+    );
     for n in sizes {
         let mut fanouts = Vec::new();
         for client in &push_clients {
-            let fanout = runtime.block_on(measure(n, rounds, &store, endpoint.clone(), client))?;
+            let fanout = runtime.block_on(measure(n, &settings, client))?;
             fanouts.push((client, fanout));
         }
         if let [(first, a), (second, b)] = &fanouts[..] {
             println!(
-                "{store:>8} n={n:>6}: fan-out with {first} / with {second} = {:.1} / {:.1} ms = {:.2}",
+                "{:>8} n={n:>6}: fan-out with {first} / with {second} = {:.1} / {:.1} ms = {:.2}",
+                settings.store,
                 ms(*a),
                 ms(*b),
                 ms(*a) / ms(*b)
@@ -84,17 +105,11 @@ fn main() -> Result<(), Fail> {
 }
 
 /// One gateway whose runtime pushes with `push_client`: the fan-out's median time.
-async fn measure(
-    n: usize,
-    rounds: usize,
-    store: &str,
-    endpoint: Option<String>,
-    push_client: &str,
-) -> Result<Duration, Fail> {
-    let mut options = match endpoint {
+async fn measure(n: usize, settings: &Settings, push_client: &str) -> Result<Duration, Fail> {
+    let mut options = match &settings.endpoint {
         Some(endpoint) => vec![
             "--dynamodb-endpoint".to_string(),
-            endpoint,
+            endpoint.clone(),
             "--table".to_string(),
             format!("bench-{}", uuid::Uuid::new_v4().simple()),
         ],
@@ -110,14 +125,13 @@ async fn measure(
     let closers = clients(addr, 0, n, Some(&entity), &tx).await?;
     let setup = setup.elapsed();
     let ids = connection_ids(addr).await?;
+    let profiler = Profiler::from_env()?;
     let sdk = wspush_runtime::aws::local_sdk_config("us-east-1");
     let api = wspush_runtime::aws::management_client(&sdk, &format!("http://{addr}/production"));
-    let profiler = Profiler::from_env()?;
 
     let run = Instant::now();
     let (mut fanouts, mut medians, mut baselines) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        // The fan-out.
+    for _ in 0..settings.rounds {
         profiler.command("enable")?;
         let started = Instant::now();
         put_events(addr, &entity).await?;
@@ -131,44 +145,63 @@ async fn measure(
         }
         fanouts.push(all);
         medians.push(half);
-
-        // The baseline: N sequential PostToConnection calls, each awaited.
-        let started = Instant::now();
-        for id in &ids {
-            api.post_to_connection()
-                .connection_id(id)
-                .data(Blob::new(r#"{"type":"Pong"}"#))
-                .send()
-                .await
-                .map_err(|e| {
-                    format!(
-                        "baseline PostToConnection to {id} failed after {:.0} s of the run: {}. \
-                         The gateway closes a connection idle for {} s, as API Gateway does, \
-                         and these clients send nothing: use fewer rounds or subscribers",
-                        run.elapsed().as_secs_f64(),
-                        DisplayErrorContext(e),
-                        limits::IDLE_TIMEOUT_SECS,
-                    )
-                })?;
+        if settings.baseline {
+            let started = Instant::now();
+            sequential(&api, &ids, run).await?;
+            baselines.push(collect(n, started, &mut arrivals).await?.0);
         }
-        let (all, _) = collect(n, started, &mut arrivals).await?;
-        baselines.push(all);
     }
-    let (fanout_all, fanout_median, baseline_all) =
-        (median(fanouts), median(medians), median(baselines));
-    let ratio = ms(fanout_all) / ms(baseline_all);
+    let (fanout_all, fanout_median) = (median(fanouts), median(medians));
+    let baseline = if baselines.is_empty() {
+        "baseline skipped".to_string()
+    } else {
+        let baseline_all = median(baselines);
+        let ratio = ms(fanout_all) / ms(baseline_all);
+        format!(
+            "baseline sequential @connections {:>8.1} ms | ratio {ratio:.2} (target <= 0.15: {})",
+            ms(baseline_all),
+            if ratio <= 0.15 { "met" } else { "NOT met" },
+        )
+    };
     println!(
-        "{store:>8} n={n:>6} {push_client:>11}: fan-out {:>8.1} ms (median client {:>7.1} ms) | baseline sequential @connections {:>8.1} ms | ratio {ratio:.2} (target <= 0.15: {}) | {:.0} pushes/s | medians of {rounds} rounds | setup {:.1} s",
+        "{:>8} n={n:>6} {push_client:>11}: fan-out {:>8.1} ms (median client {:>7.1} ms) | {baseline} | {:.0} pushes/s | medians of {} rounds | setup {:.1} s",
+        settings.store,
         ms(fanout_all),
         ms(fanout_median),
-        ms(baseline_all),
-        if ratio <= 0.15 { "met" } else { "NOT met" },
         n as f64 / fanout_all.as_secs_f64(),
+        settings.rounds,
         setup.as_secs_f64(),
     );
     drop(closers);
     gateway.stop().await?;
     Ok(fanout_all)
+}
+
+/// The baseline: one sequential PostToConnection per id with the ordinary SDK client, each
+/// awaited (`run` is when the measurement began, for the idle-timeout hint).
+async fn sequential(
+    api: &aws_sdk_apigatewaymanagement::Client,
+    ids: &[String],
+    run: Instant,
+) -> Result<(), Fail> {
+    for id in ids {
+        api.post_to_connection()
+            .connection_id(id)
+            .data(Blob::new(r#"{"type":"Pong"}"#))
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "baseline PostToConnection to {id} failed after {:.0} s of the run: {}. \
+                     The gateway closes a connection idle for {} s, as API Gateway does, \
+                     and these clients send nothing: use fewer rounds or subscribers",
+                    run.elapsed().as_secs_f64(),
+                    DisplayErrorContext(e),
+                    limits::IDLE_TIMEOUT_SECS,
+                )
+            })?;
+    }
+    Ok(())
 }
 
 /// The middle of `times` (the upper middle for an even count).

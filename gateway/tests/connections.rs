@@ -195,36 +195,38 @@ async fn both_push_clients_pass_the_signature_check_and_bad_signatures_do_not() 
             );
         }
 
-        let refused = |outcome: PushOutcome, code: &str, what: &str| match outcome {
-            PushOutcome::Rejected(message) => assert!(
-                message.contains(code),
-                "{client:?} {what}: expected {code}, got {message}"
+        let refusals = [
+            (
+                "wrong secret",
+                "us-east-1",
+                Credentials::new("local", "not-the-secret", None, None, "tests"),
+                "InvalidSignatureException",
             ),
-            other => panic!("{client:?} {what}: expected a 403 {code}, got {other:?}"),
-        };
-        let wrong_secret = Credentials::new("local", "not-the-secret", None, None, "tests");
-        refused(
-            pusher_with(&gw, client, "us-east-1", wrong_secret)
+            (
+                "unknown key",
+                "us-east-1",
+                Credentials::new("AKIAUNKNOWN", "secret", None, None, "tests"),
+                "UnrecognizedClientException",
+            ),
+            (
+                "another region",
+                "eu-west-1",
+                local_key(),
+                "InvalidSignatureException",
+            ),
+        ];
+        for (what, region, credentials, code) in refusals {
+            let outcome = pusher_with(&gw, client, region, credentials)
                 .post_to_connection(&id, b"{}")
-                .await,
-            "InvalidSignatureException",
-            "wrong secret",
-        );
-        let unknown = Credentials::new("AKIAUNKNOWN", "secret", None, None, "tests");
-        refused(
-            pusher_with(&gw, client, "us-east-1", unknown)
-                .post_to_connection(&id, b"{}")
-                .await,
-            "UnrecognizedClientException",
-            "unknown key",
-        );
-        refused(
-            pusher_with(&gw, client, "eu-west-1", local_key())
-                .post_to_connection(&id, b"{}")
-                .await,
-            "InvalidSignatureException",
-            "another region",
-        );
+                .await;
+            match outcome {
+                PushOutcome::Rejected(message) => assert!(
+                    message.contains(code),
+                    "{client:?} {what}: expected {code}, got {message}"
+                ),
+                other => panic!("{client:?} {what}: expected a 403 {code}, got {other:?}"),
+            }
+        }
     }
     assert!(
         silent_for(&mut socket, 300).await,

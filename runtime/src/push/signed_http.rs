@@ -423,22 +423,12 @@ mod tests {
 
     #[test]
     fn credentials_close_to_expiry_are_not_fresh() {
-        let soon = Credentials::new(
-            "a",
-            "s",
-            None,
-            Some(SystemTime::now() + Duration::from_secs(60)),
-            "t",
-        );
-        let later = Credentials::new(
-            "a",
-            "s",
-            None,
-            Some(SystemTime::now() + Duration::from_secs(3600)),
-            "t",
-        );
-        assert!(!still_fresh(&soon));
-        assert!(still_fresh(&later));
-        assert!(still_fresh(&Credentials::new("a", "s", None, None, "t")));
+        let expiring = |secs: Option<u64>| {
+            let expiry = secs.map(|s| SystemTime::now() + Duration::from_secs(s));
+            Credentials::new("a", "s", None, expiry, "t")
+        };
+        assert!(!still_fresh(&expiring(Some(60))));
+        assert!(still_fresh(&expiring(Some(3600))));
+        assert!(still_fresh(&expiring(None)));
     }
 }
