@@ -67,7 +67,8 @@ impl SignatureError {
 #[derive(Debug, Default)]
 pub struct SigningKeys {
     secrets: HashMap<String, String>,
-    derived: Mutex<HashMap<(String, String, String), [u8; 32]>>,
+    /// `(access key id, date, region)` and its signing key; a handful at most, so a list.
+    derived: Mutex<Vec<(DerivedFor, [u8; 32])>>,
 }
 
 impl SigningKeys {
@@ -140,9 +141,11 @@ impl SigningKeys {
     }
 
     fn signing_key(&self, access_key: &str, secret: &str, date: &str, region: &str) -> [u8; 32] {
-        let id = (access_key.to_string(), date.to_string(), region.to_string());
         let mut derived = self.derived.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(key) = derived.get(&id) {
+        let cached = derived
+            .iter()
+            .find(|((k, d, r), _)| k == access_key && d == date && r == region);
+        if let Some((_, key)) = cached {
             return *key;
         }
         let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
@@ -152,10 +155,15 @@ impl SigningKeys {
         if derived.len() >= MAX_CACHED_KEYS {
             derived.clear();
         }
-        derived.insert(id, key);
+        derived.push((
+            (access_key.to_string(), date.to_string(), region.to_string()),
+            key,
+        ));
         key
     }
 }
+
+type DerivedFor = (String, String, String);
 
 /// The parts of a request the signature covers.
 pub struct SignedRequest<'a> {
@@ -283,42 +291,50 @@ fn canonical_request(
     request: &SignedRequest<'_>,
     signed_headers: &[&str],
 ) -> Result<String, SignatureError> {
-    let mut headers = String::new();
+    let mut canonical = String::with_capacity(512);
+    canonical.push_str(request.method.as_str());
+    canonical.push('\n');
+    push_canonical_uri(&mut canonical, request.uri.path());
+    canonical.push('\n');
+    canonical.push_str(&canonical_query(request.uri.query().unwrap_or("")));
+    canonical.push('\n');
     for name in signed_headers {
-        let values: Vec<String> = request
-            .headers
-            .get_all(*name)
-            .iter()
-            .map(|v| collapse_spaces(&String::from_utf8_lossy(v.as_bytes())))
-            .collect();
-        if values.is_empty() {
+        let mut values = request.headers.get_all(*name).iter().peekable();
+        if values.peek().is_none() {
             return Err(invalid(format!(
                 "The request signature we calculated does not match the signature you provided: \
                  signed header '{name}' is not in the request."
             )));
         }
-        headers.push_str(&format!("{name}:{}\n", values.join(",")));
+        canonical.push_str(name);
+        canonical.push(':');
+        for (i, value) in values.enumerate() {
+            if i > 0 {
+                canonical.push(',');
+            }
+            push_collapsed(&mut canonical, &String::from_utf8_lossy(value.as_bytes()));
+        }
+        canonical.push('\n');
     }
-    let payload = match request.headers.get("x-amz-content-sha256") {
-        Some(hash) => String::from_utf8_lossy(hash.as_bytes()).into_owned(),
-        None => hex::encode(Sha256::digest(request.body)),
-    };
-    Ok(format!(
-        "{}\n{}\n{}\n{headers}\n{}\n{payload}",
-        request.method.as_str(),
-        canonical_uri(request.uri.path()),
-        canonical_query(request.uri.query().unwrap_or("")),
-        signed_headers.join(";"),
-    ))
+    canonical.push('\n');
+    canonical.push_str(&signed_headers.join(";"));
+    canonical.push('\n');
+    match request.headers.get("x-amz-content-sha256") {
+        Some(hash) => canonical.push_str(&String::from_utf8_lossy(hash.as_bytes())),
+        None => canonical.push_str(&hex::encode(Sha256::digest(request.body))),
+    }
+    Ok(canonical)
 }
 
 /// The path as sent, each byte outside the unreserved set encoded once more: services other
 /// than S3 sign the already-encoded path encoded a second time (so `%3D` becomes `%253D`).
-fn canonical_uri(path: &str) -> String {
+fn push_canonical_uri(out: &mut String, path: &str) {
     if path.is_empty() {
-        return "/".into();
+        out.push('/');
     }
-    path.bytes().map(|b| encode_byte(b, true)).collect()
+    for byte in path.bytes() {
+        push_encoded(out, byte, true);
+    }
 }
 
 /// Parameters sorted by name then value, each decoded and encoded again.
@@ -340,14 +356,21 @@ fn canonical_query(query: &str) -> String {
 }
 
 fn encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| encode_byte(b, false)).collect()
+    let mut out = String::with_capacity(bytes.len());
+    for &byte in bytes {
+        push_encoded(&mut out, byte, false);
+    }
+    out
 }
 
-fn encode_byte(byte: u8, keep_slash: bool) -> String {
+fn push_encoded(out: &mut String, byte: u8, keep_slash: bool) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) || (keep_slash && byte == b'/') {
-        (byte as char).to_string()
+        out.push(char::from(byte));
     } else {
-        format!("%{byte:02X}")
+        out.push('%');
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xF)]));
     }
 }
 
@@ -378,8 +401,14 @@ fn decode(text: &str) -> Vec<u8> {
     out
 }
 
-fn collapse_spaces(value: &str) -> String {
-    value.split_whitespace().collect::<Vec<_>>().join(" ")
+/// The value trimmed, each run of spaces inside it one space.
+fn push_collapsed(out: &mut String, value: &str) {
+    for (i, word) in value.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
@@ -467,6 +496,11 @@ mod tests {
 
     #[test]
     fn paths_are_encoded_a_second_time() {
+        let canonical_uri = |path: &str| {
+            let mut out = String::new();
+            push_canonical_uri(&mut out, path);
+            out
+        };
         assert_eq!(
             canonical_uri("/production/@connections/abc%3D"),
             "/production/%40connections/abc%253D"
