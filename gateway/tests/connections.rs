@@ -186,6 +186,22 @@ async fn both_push_clients_pass_the_signature_check_and_bad_signatures_do_not() 
             next_json(&mut socket, 5).await,
             json!({"client": format!("{client:?}")})
         );
+        // A function role's credentials carry a session token, signed as a header.
+        let with_token = Credentials::new(
+            wspush_runtime::aws::LOCAL_ACCESS_KEY_ID,
+            wspush_runtime::aws::LOCAL_SECRET_ACCESS_KEY,
+            Some("IQoJb3JpZ2luX2VjE//session+token==".to_string()),
+            None,
+            "tests",
+        );
+        assert_eq!(
+            pusher_with(&gw, client, "us-east-1", with_token)
+                .post_to_connection(&id, b"{}")
+                .await,
+            PushOutcome::Delivered,
+            "{client:?} with a session token"
+        );
+        assert_eq!(next_json(&mut socket, 5).await, json!({}));
         // Unknown ids with characters that need encoding: past the signature check, 410.
         for odd in ["a+b/c=", "x y%z@=", "ünï=", "(*)!'~"] {
             assert_eq!(
