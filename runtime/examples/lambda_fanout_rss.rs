@@ -1,6 +1,6 @@
 //! Peak memory of the built `bootstrap` for one fan-out, as Lambda would see it: the binary
 //! runs under the wire-level Runtime API fake, reads its subscribers from DynamoDB (DynamoDB
-//! Local) and pushes through the real SDK client to an `@connections` endpoint; its resident
+//! Local) and pushes with its push client (`PUSH_CLIENT`) to an `@connections` endpoint; its resident
 //! set is read from `/proc` (`VmHWM`, the peak, which is what Lambda's "Max Memory Used"
 //! reports for a single process).
 //!
@@ -9,6 +9,9 @@
 //! cargo run -p wspush-runtime --example lambda_fanout_rss -- \
 //!     --bootstrap target/lambda/bootstrap/bootstrap [--subscribers 10000]
 //! ```
+//!
+//! With `PUSH_CLIENT=sdk` set, the bootstrap pushes with the SDK client instead of signed HTTP
+//! requests (the CPU-seconds line compares the two).
 //!
 //! The `@connections` endpoint is a minimal one answering 200 to every post (in this process),
 //! not the local gateway: the figure is the runtime's own memory, which does not depend on who
@@ -191,6 +194,8 @@ async fn main() -> Result<()> {
         .env("INDEX_NAME", INDEX)
         .env("MANAGEMENT_ENDPOINT", &endpoint)
         .env("LOG_FORMAT", "json")
+        // `PUSH_CLIENT=sdk` in this process's environment measures the SDK push client.
+        .envs(std::env::var("PUSH_CLIENT").ok().map(|c| ("PUSH_CLIENT", c)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
