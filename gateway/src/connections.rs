@@ -10,8 +10,7 @@
 //!   into frames of at most 32 KB (one message);
 //! - 429 `LimitExceededException` when the client's buffer is full, or (optional, off by
 //!   default) when the account throttle's token bucket is empty;
-//! - an optional latency per call stands in for the network round trip to AWS.
-//!
+//! - an optional latency per call stands in for the network round trip to AWS;
 //! - every call must be SigV4-signed for `execute-api` in the gateway's region by a key the
 //!   gateway knows ([`crate::apigw::sigv4`]): 403 otherwise, after the stage is matched.
 
