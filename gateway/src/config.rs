@@ -79,6 +79,9 @@ pub struct GatewayConfig {
     pub throttle: Option<Throttle>,
     /// Latency added to every `@connections` call, as a network round trip to AWS would.
     pub connections_latency: Duration,
+    /// Each call's latency varies uniformly by up to this much either way, as real round
+    /// trips do (never below zero).
+    pub connections_jitter: Duration,
     /// New connections a second (the account quota, 500 on AWS); `None`: not limited.
     pub connect_rate: Option<u32>,
 }
@@ -142,6 +145,7 @@ impl Default for GatewayConfig {
             concurrency: Concurrency::default(),
             throttle: None,
             connections_latency: Duration::ZERO,
+            connections_jitter: Duration::ZERO,
             connect_rate: None,
         }
     }

@@ -10,7 +10,8 @@
 //!   into frames of at most 32 KB (one message);
 //! - 429 `LimitExceededException` when the client's buffer is full, or (optional, off by
 //!   default) when the account throttle's token bucket is empty;
-//! - an optional latency per call stands in for the network round trip to AWS;
+//! - an optional latency per call, with optional jitter, stands in for the network round trip
+//!   to AWS;
 //! - every call must be SigV4-signed for `execute-api` in the gateway's region by a key the
 //!   gateway knows ([`crate::apigw::sigv4`]): 403 otherwise, after the stage is matched.
 
@@ -48,7 +49,7 @@ pub fn router(state: AppState) -> Router<AppState> {
 /// The injected latency, the caller's signature, then the account throttle, as every call
 /// meets them on AWS.
 async fn account_limits(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let latency = state.config().connections_latency;
+    let latency = call_latency(state.config());
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -62,6 +63,17 @@ async fn account_limits(State(state): State<AppState>, request: Request, next: N
         }
     }
     next.run(request).await
+}
+
+/// This call's injected latency: the configured one, varied uniformly by the jitter.
+fn call_latency(config: &crate::GatewayConfig) -> std::time::Duration {
+    let (latency, jitter) = (config.connections_latency, config.connections_jitter);
+    if jitter.is_zero() {
+        return latency;
+    }
+    let spread = jitter.as_secs_f64();
+    let offset = rand::Rng::random_range(&mut rand::rng(), -spread..=spread);
+    std::time::Duration::from_secs_f64((latency.as_secs_f64() + offset).max(0.0))
 }
 
 /// The request, once its stage exists and its signature holds. The body is read here (the

@@ -78,6 +78,9 @@ struct Args {
     /// Milliseconds added to every @connections call, as the round trip to AWS would.
     #[arg(long, env = "WSPUSH_CONNECTIONS_LATENCY_MS", default_value_t = 0)]
     connections_latency_ms: u64,
+    /// Each @connections call's latency varies by up to this many milliseconds either way.
+    #[arg(long, env = "WSPUSH_CONNECTIONS_JITTER_MS", default_value_t = 0)]
+    connections_jitter_ms: u64,
     /// Concurrent invocations of each function (authorizer, routes, CreateTestJwt).
     #[arg(long, env = "WSPUSH_FUNCTION_CONCURRENCY", default_value_t = 1000)]
     function_concurrency: usize,
@@ -188,6 +191,7 @@ impl Args {
             },
             throttle,
             connections_latency: Duration::from_millis(self.connections_latency_ms),
+            connections_jitter: Duration::from_millis(self.connections_jitter_ms),
             connect_rate: self.connect_rate.filter(|r| *r > 0),
             ..defaults
         })

@@ -195,7 +195,11 @@ async fn main() -> Result<()> {
         .env("MANAGEMENT_ENDPOINT", &endpoint)
         .env("LOG_FORMAT", "json")
         // `PUSH_CLIENT=sdk` in this process's environment measures the SDK push client.
-        .envs(std::env::var("PUSH_CLIENT").ok().map(|c| ("PUSH_CLIENT", c)))
+        .envs(
+            std::env::var("PUSH_CLIENT")
+                .ok()
+                .map(|c| ("PUSH_CLIENT", c)),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -12,6 +12,8 @@
 //! in AWS, with its adaptive concurrency; its tally (delivered, failed, 429s) is read from the
 //! gateway's log.
 //!
+//! - jitter: the same mean latency varying by half of it either way, against the fixed one
+//!   (about 1: the controller must not take varying round trips for a queue);
 //! - latency: the rate with 20 ms per call against the rate with none (target ≥ 0.8). One
 //!   fan-out on this shared 2-core machine varies by ±15%, so each side is the median of
 //!   `--rounds` fan-outs on the same gateway and clients (the first one opens the runtime's
@@ -73,6 +75,20 @@ pub fn main(args: &[String]) -> Result<(), Fail> {
         println!(
             "  latency: rate with {latency} ms / rate with 0 ms = {ratio:.2} (target >= 0.80: {})",
             verdict(ratio >= 0.8)
+        );
+        // Real round trips vary: the same mean with half of it as jitter either way.
+        let jitter = latency / 2;
+        let options = [
+            options[0].clone(),
+            options[1].clone(),
+            "--connections-jitter-ms".to_string(),
+            jitter.to_string(),
+        ];
+        let varied = fan_outs(n, rounds, &options).await?;
+        report(&format!("{latency} ± {jitter} ms per call"), n, &varied);
+        let varied_ratio = slow.all.as_secs_f64() / varied.all.as_secs_f64();
+        println!(
+            "  jitter: rate with {latency} ± {jitter} ms / rate with {latency} ms = {varied_ratio:.2} (round trips that vary are not congestion: about 1)"
         );
 
         let throttle = [
