@@ -36,12 +36,12 @@ use tokio::time::Instant;
 
 /// The smoothed latency may reach this multiple of its lowest value before the window is cut.
 pub const LATENCY_TOLERANCE: f64 = 2.0;
+/// ...and must also exceed its lowest value by this much: below a few milliseconds the
+/// latency is scheduling noise, not a queue building up on the way to AWS.
+pub const LATENCY_SLACK: Duration = Duration::from_millis(10);
 /// Answers before the smoothed latency is taken as a baseline: by then it has moved most of the
 /// way from the first call's latency to the usual one (each answer weighs 1/8).
 pub const WARM_UP_SAMPLES: u32 = 16;
-/// ...and must also exceed the lowest smoothed latency by this much: below a few milliseconds the
-/// latency is scheduling noise, not a queue building up on the way to AWS.
-pub const LATENCY_SLACK: Duration = Duration::from_millis(10);
 /// Multiplicative decrease of the window on rising latency.
 pub const DECREASE: f64 = 0.75;
 /// Additive increase of the window per round trip after slow start. More than TCP's one: a
