@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Every performance figure, each printed with its baseline from the same run:
-#   1. the fan-out at API Gateway's limits (latency, account throttle, quick-start baseline)
+#   1. the fan-out at API Gateway's limits (latency fixed and varying, account throttle,
+#      quick-start baseline)
 #   2. the gateway's memory per idle connection, at 20,000 connections, after churn
-#   3. the 10,000-subscriber fan-out against sequential @connections calls (embedded store)
+#   3. the 10,000-subscriber fan-out against sequential @connections calls (embedded store),
+#      once per push client (signed HTTP requests, the SDK client)
 #   4. the bootstrap binary's peak memory for one 10,000-subscriber fan-out (DynamoDB Local)
-# Not part of scripts/test.sh: it takes 3 to 8 minutes on 2 cores (182 s to 314 s on
-# 2026-11-25, 489 s from a fresh clone with the release build). Figures are printed on
+# Not part of scripts/test.sh: it takes about 10 minutes on 2 cores (591 s on 2026-12-04,
+# before the jitter scenario added about a minute). Figures are printed on
 # stdout; set BENCH_VERBOSE=1 to see the gateway's warnings too. scripts/profile-fanout.sh
 # profiles the fan-out figure (3.).
 set -euo pipefail
