@@ -1,9 +1,9 @@
 //! The `@connections` management API: `POST` a message, `GET` the facts, `DELETE` the socket.
 //!
-//! This is the push path. The runtime reaches it with its ordinary
-//! `aws-sdk-apigatewaymanagement` client, pointed at this server instead of
-//! `https://{api}.execute-api.{region}.amazonaws.com/{stage}`, so the fan-out, its retries and
-//! its handling of 410 Gone are exercised exactly as in AWS. As on AWS:
+//! This is the push path. The runtime reaches it with the push client it is deployed with
+//! (signed HTTP requests, or the `aws-sdk-apigatewaymanagement` client), pointed at this server
+//! instead of `https://{api}.execute-api.{region}.amazonaws.com/{stage}`, so the fan-out, its
+//! retries and its handling of 410 Gone are exercised exactly as in AWS. As on AWS:
 //! - 410 `GoneException` for an id that is unknown, closed, or whose `$connect` has not
 //!   completed (a connection is reachable only once its upgrade is done);
 //! - 413 `PayloadTooLargeException` over 128 KB; a message over 32 KB reaches the client split
@@ -16,7 +16,6 @@
 //!   gateway knows ([`crate::apigw::sigv4`]): 403 otherwise, after the stage is matched.
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -76,8 +75,12 @@ fn call_latency(config: &crate::GatewayConfig) -> std::time::Duration {
     std::time::Duration::from_secs_f64((latency.as_secs_f64() + offset).max(0.0))
 }
 
-/// The request, once its stage exists and its signature holds. The body is read here (the
-/// signature covers its hash) within the message limit, and handed on unchanged.
+/// The most of a body the server reads before refusing it unread: axum's default body limit,
+/// which the handlers' extractor applied before the signature check read bodies here.
+const MAX_READ_BYTES: usize = 2 * 1024 * 1024;
+
+/// The request, once its stage exists, its body is within the message limit and its signature
+/// holds. The body is read here (the signature covers its hash) and handed on unchanged.
 async fn authorized(state: &AppState, request: Request) -> Result<Request, GatewayError> {
     // A method `@connections` does not serve is the router's 404, as for any other path.
     if !matches!(
@@ -98,13 +101,19 @@ async fn authorized(state: &AppState, request: Request) -> Result<Request, Gatew
     }
     let limit = state.config().limits.max_message_bytes;
     let (parts, body) = request.into_parts();
-    let too_large = GatewayError::PayloadTooLarge {
-        size: limit + 1,
-        limit,
-    };
-    let body = axum::body::to_bytes(body, limit + 1)
+    // A body past the server's own read limit is over 128 KB too: the same AWS answer.
+    let body = axum::body::to_bytes(body, MAX_READ_BYTES)
         .await
-        .map_err(|_| too_large)?;
+        .map_err(|_| GatewayError::PayloadTooLarge {
+            size: limit + 1,
+            limit,
+        })?;
+    if body.len() > limit {
+        return Err(GatewayError::PayloadTooLarge {
+            size: body.len(),
+            limit,
+        });
+    }
     state.callers().verify(
         &state.config().region,
         chrono::Utc::now(),
@@ -135,24 +144,14 @@ fn refused(connection_id: &str) -> impl FnOnce(Refused) -> GatewayError + '_ {
     }
 }
 
-/// PostToConnection: the body becomes one message, text when it is UTF-8.
+/// PostToConnection: the body becomes one message, text when it is UTF-8. Its size was
+/// checked with the signature ([`authorized`]).
 async fn post(
     State(state): State<AppState>,
     Path(connection_id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    body: Bytes,
 ) -> Result<StatusCode, GatewayError> {
     let limits = &state.config().limits;
-    // A body past the server's own read limit is over 128 KB too: the same AWS answer.
-    let body = body.map_err(|_| GatewayError::PayloadTooLarge {
-        size: limits.max_message_bytes + 1,
-        limit: limits.max_message_bytes,
-    })?;
-    if body.len() > limits.max_message_bytes {
-        return Err(GatewayError::PayloadTooLarge {
-            size: body.len(),
-            limit: limits.max_message_bytes,
-        });
-    }
     let message = match String::from_utf8(body.to_vec()) {
         Ok(text) => Body::Text(text),
         Err(e) => Body::Binary(e.into_bytes()),
@@ -202,27 +201,26 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+// The staged paths: [`authorized`] has matched the stage already.
+
 async fn staged_post(
     state: State<AppState>,
-    Path((stage, connection_id)): Path<(String, String)>,
-    body: Result<Bytes, BytesRejection>,
+    Path((_stage, connection_id)): Path<(String, String)>,
+    body: Bytes,
 ) -> Result<StatusCode, GatewayError> {
-    check_stage(&state, &stage)?;
     post(state, Path(connection_id), body).await
 }
 
 async fn staged_get(
     state: State<AppState>,
-    Path((stage, connection_id)): Path<(String, String)>,
+    Path((_stage, connection_id)): Path<(String, String)>,
 ) -> Result<Response, GatewayError> {
-    check_stage(&state, &stage)?;
     get_connection(state, Path(connection_id)).await
 }
 
 async fn staged_delete(
     state: State<AppState>,
-    Path((stage, connection_id)): Path<(String, String)>,
+    Path((_stage, connection_id)): Path<(String, String)>,
 ) -> Result<StatusCode, GatewayError> {
-    check_stage(&state, &stage)?;
     delete(state, Path(connection_id)).await
 }

@@ -467,3 +467,20 @@ fn empty_request(method: &Method, path: &str) -> Request<Body> {
         .body(Body::empty())
         .expect("a request")
 }
+
+/// Found by `connections_on_unknown_ids_are_gone_unsigned_calls_refused_and_other_stages_forbidden`:
+/// an id of `.` or `..` is a dot segment, which SigV4 normalizes away before signing, so the
+/// gateway's check must normalize the path too (it answered `InvalidSignatureException`).
+#[test]
+fn regression_dot_segment_ids_are_signed_over_the_normalized_path() {
+    let state = state();
+    for id in [".", "..", "a/../b"] {
+        let path = format!("/production/@connections/{}", id.replace('/', "%2F"));
+        let answer = send(&state, signed_request(&Method::POST, &path, b"{}".to_vec()));
+        assert_eq!(
+            answer.error_type.as_deref(),
+            Some("GoneException"),
+            "{path}"
+        );
+    }
+}

@@ -79,11 +79,10 @@ pub fn main(args: &[String]) -> Result<(), Fail> {
         // Real round trips vary: the same mean with half of it as jitter either way.
         let jitter = latency / 2;
         let options = [
-            options[0].clone(),
-            options[1].clone(),
-            "--connections-jitter-ms".to_string(),
-            jitter.to_string(),
-        ];
+            &options[..],
+            &["--connections-jitter-ms".to_string(), jitter.to_string()],
+        ]
+        .concat();
         let varied = fan_outs(n, rounds, &options).await?;
         report(&format!("{latency} ± {jitter} ms per call"), n, &varied);
         let varied_ratio = slow.all.as_secs_f64() / varied.all.as_secs_f64();

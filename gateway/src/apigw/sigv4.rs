@@ -326,15 +326,40 @@ fn canonical_request(
     Ok(canonical)
 }
 
-/// The path as sent, each byte outside the unreserved set encoded once more: services other
-/// than S3 sign the already-encoded path encoded a second time (so `%3D` becomes `%253D`).
+/// The path as sent, normalized, each byte outside the unreserved set encoded once more:
+/// services other than S3 sign the already-encoded path encoded a second time (so `%3D`
+/// becomes `%253D`).
 fn push_canonical_uri(out: &mut String, path: &str) {
-    if path.is_empty() {
-        out.push('/');
-    }
-    for byte in path.bytes() {
+    for byte in normalized_path(path).bytes() {
         push_encoded(out, byte, true);
     }
+}
+
+/// SigV4's path normalization: RFC 3986's dot segments removed, and the redundant empty
+/// segments of `//` too; a path that ends in a directory keeps its trailing `/`.
+fn normalized_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let plain = path.starts_with('/')
+        && !path.contains("//")
+        && !path.split('/').any(|s| s == "." || s == "..");
+    if plain {
+        return path.into();
+    }
+    let mut kept: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                kept.pop();
+            }
+            segment => kept.push(segment),
+        }
+    }
+    let directory = path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..");
+    let mut normalized = format!("/{}", kept.join("/"));
+    if directory && !normalized.ends_with('/') {
+        normalized.push('/');
+    }
+    normalized.into()
 }
 
 /// Parameters sorted by name then value, each decoded and encoded again.
@@ -506,6 +531,13 @@ mod tests {
             "/production/%40connections/abc%253D"
         );
         assert_eq!(canonical_uri(""), "/");
+        assert_eq!(
+            canonical_uri("/production/@connections/."),
+            "/production/%40connections/"
+        );
+        assert_eq!(canonical_uri("/a/./b/../c//d/.."), "/a/c/");
+        assert_eq!(canonical_uri("/../x"), "/x");
+        assert_eq!(canonical_uri("/a.b/c..d"), "/a.b/c..d");
         assert_eq!(canonical_query("b=2&a=x%20y&a=1"), "a=1&a=x%20y&b=2");
     }
 

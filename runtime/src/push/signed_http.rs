@@ -22,9 +22,10 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_credential_types::Credentials;
+
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4::SigningParams;
+use aws_smithy_http::label::{self, EncodingStrategy};
 use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, StatusCode};
@@ -33,7 +34,6 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use percent_encoding::{AsciiSet, CONTROLS};
 use wspush_contract::{http_pool, timeouts};
 
 use super::{PushOutcome, Pusher};
@@ -46,40 +46,6 @@ const CREDENTIALS_REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 /// The most of an error answer's body read for its message.
 const MAX_ERROR_BODY_BYTES: usize = 16 * 1024;
-
-/// What the SDK percent-encodes in an HTTP label (`aws-smithy-http`'s `label::fmt_string`,
-/// non-greedy): everything but ASCII letters, digits and `-._~`. API Gateway connection ids end
-/// in `=`, which therefore goes out as `%3D`.
-const LABEL: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'/')
-    .add(b':')
-    .add(b',')
-    .add(b'?')
-    .add(b'#')
-    .add(b'[')
-    .add(b']')
-    .add(b'{')
-    .add(b'}')
-    .add(b'|')
-    .add(b'@')
-    .add(b'!')
-    .add(b'$')
-    .add(b'&')
-    .add(b'\'')
-    .add(b'(')
-    .add(b')')
-    .add(b'*')
-    .add(b'+')
-    .add(b';')
-    .add(b'=')
-    .add(b'%')
-    .add(b'<')
-    .add(b'>')
-    .add(b'"')
-    .add(b'^')
-    .add(b'`')
-    .add(b'\\');
 
 type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
@@ -133,12 +99,13 @@ impl SignedHttpPusher {
         }
     }
 
-    /// The URL of one connection, encoded as the SDK encodes it.
-    pub fn connection_url(&self, connection_id: &str) -> String {
+    /// The URL of one connection, encoded by the SDK's own HTTP-label encoder: API Gateway
+    /// connection ids end in `=`, which goes out as `%3D`.
+    fn connection_url(&self, connection_id: &str) -> String {
         format!(
             "{}/@connections/{}",
             self.endpoint.base_url,
-            percent_encoding::utf8_percent_encode(connection_id, LABEL)
+            label::fmt_string(connection_id, EncodingStrategy::Default)
         )
     }
 
@@ -149,7 +116,7 @@ impl SignedHttpPusher {
     /// The signed request, or why it could not be built.
     fn request(
         &self,
-        credentials: Credentials,
+        identity: &Identity,
         connection_id: &str,
         data: &[u8],
     ) -> Result<Request<Full<Bytes>>, String> {
@@ -161,9 +128,8 @@ impl SignedHttpPusher {
             .header(http::header::CONTENT_LENGTH, data.len())
             .body(Full::new(Bytes::copy_from_slice(data)))
             .map_err(|e| format!("cannot build a request for {url}: {e}"))?;
-        let identity = Identity::from(credentials);
         let params = SigningParams::builder()
-            .identity(&identity)
+            .identity(identity)
             .region(&self.endpoint.region)
             .name(SIGNING_NAME)
             .time((self.clock)())
@@ -223,11 +189,11 @@ impl SignedHttpPusher {
 #[async_trait]
 impl Pusher for SignedHttpPusher {
     async fn post_to_connection(&self, connection_id: &str, data: &[u8]) -> PushOutcome {
-        let credentials = match self.credentials.get().await {
+        let identity = match self.credentials.get().await {
             Ok(credentials) => credentials,
             Err(e) => return PushOutcome::Unavailable(e),
         };
-        let request = match self.request(credentials, connection_id, data) {
+        let request = match self.request(&identity, connection_id, data) {
             Ok(request) => request,
             Err(e) => return PushOutcome::Rejected(e),
         };
@@ -315,10 +281,11 @@ fn https_client() -> HttpsClient {
         .build(https)
 }
 
-/// The credentials provider's answer, kept until shortly before it expires.
+/// The credentials provider's answer, kept as the signer's identity until shortly before it
+/// expires.
 struct CredentialCache {
     provider: Option<SharedCredentialsProvider>,
-    current: Mutex<Option<Credentials>>,
+    current: Mutex<Option<Identity>>,
     /// One refresh at a time: hundreds of calls in flight must not each ask the provider.
     refreshing: tokio::sync::Mutex<()>,
 }
@@ -332,12 +299,15 @@ impl CredentialCache {
         }
     }
 
-    fn fresh(&self) -> Option<Credentials> {
+    fn fresh(&self) -> Option<Identity> {
         let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        current.as_ref().filter(|c| still_fresh(c)).cloned()
+        current
+            .as_ref()
+            .filter(|identity| still_fresh(identity.expiration()))
+            .cloned()
     }
 
-    async fn get(&self) -> Result<Credentials, String> {
+    async fn get(&self) -> Result<Identity, String> {
         if let Some(credentials) = self.fresh() {
             return Ok(credentials);
         }
@@ -353,13 +323,15 @@ impl CredentialCache {
             .provide_credentials()
             .await
             .map_err(|e| format!("no AWS credentials to sign PostToConnection: {e}"))?;
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(credentials.clone());
-        Ok(credentials)
+        let identity = Identity::from(credentials);
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(identity.clone());
+        Ok(identity)
     }
 }
 
-fn still_fresh(credentials: &Credentials) -> bool {
-    match credentials.expiry() {
+/// Whether credentials expiring at `expiry` are good for a while yet.
+fn still_fresh(expiry: Option<SystemTime>) -> bool {
+    match expiry {
         None => true,
         Some(expiry) => expiry
             .duration_since(SystemTime::now())
@@ -370,6 +342,7 @@ fn still_fresh(credentials: &Credentials) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_credential_types::Credentials;
 
     fn pusher(base_url: &str) -> SignedHttpPusher {
         SignedHttpPusher::new(
@@ -427,8 +400,8 @@ mod tests {
             let expiry = secs.map(|s| SystemTime::now() + Duration::from_secs(s));
             Credentials::new("a", "s", None, expiry, "t")
         };
-        assert!(!still_fresh(&expiring(Some(60))));
-        assert!(still_fresh(&expiring(Some(3600))));
-        assert!(still_fresh(&expiring(None)));
+        assert!(!still_fresh(expiring(Some(60)).expiry()));
+        assert!(still_fresh(expiring(Some(3600)).expiry()));
+        assert!(still_fresh(expiring(None).expiry()));
     }
 }
