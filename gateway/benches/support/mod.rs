@@ -71,7 +71,12 @@ pub async fn start_gateway(extra: &[String]) -> Result<Gateway, Fail> {
         .args(["--port", "0", "--jwt-secret", SECRET])
         .args(extra)
         // Only the fan-out's summary line; every other info line would cost CPU per frame.
-        .env("RUST_LOG", "warn,wspush_runtime::fanout=info")
+        // BENCH_GATEWAY_LOG asks for more (with BENCH_VERBOSE, printed on stderr).
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_GATEWAY_LOG")
+                .unwrap_or_else(|_| "warn,wspush_runtime::fanout=info".into()),
+        )
         // Plain text: the tally is parsed from the log line.
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
@@ -91,7 +96,10 @@ pub async fn start_gateway(extra: &[String]) -> Result<Gateway, Fail> {
                 let _ = tally_tx.send(tally);
             } else if let Some(at) = line.find("adaptive limit ") {
                 let _ = limit_tx.send(line[at + "adaptive limit ".len()..].to_string());
-            } else if line.contains("WARN") || line.contains("ERROR") {
+            } else if ["WARN", "ERROR", "DEBUG"]
+                .iter()
+                .any(|level| line.contains(level))
+            {
                 // Keep the figures readable: warnings are counted by the benches themselves.
                 if std::env::var_os("BENCH_VERBOSE").is_some() {
                     eprintln!("gateway: {line}");
