@@ -24,9 +24,10 @@
 //!
 //!   That first signal only ends slow start (as TCP's HyStart does: the ramp itself, opening
 //!   connections, raises latency for a moment), with the window the round trip began with:
-//!   the signal comes a round trip late, after slow start doubled it. From then on the window grows by
-//!   [`ADDITIVE_STEP`] calls per round trip and each later signal cuts it by [`DECREASE`], at
-//!   most once per counting window. Bounded by `min_concurrency` and `max_concurrency`.
+//!   the signal comes a round trip late, after slow start doubled it. From then on the window
+//!   grows by [`ADDITIVE_STEP`] calls per round trip and each later signal cuts it by
+//!   [`DECREASE`], at most once per counting window. Bounded by `min_concurrency` and
+//!   `max_concurrency`.
 //! - **Rate (429).** Until the first 429 calls are not paced at all (or paced at `max_rate` when
 //!   one is configured). Results are counted in short windows; a window with 429s shows the
 //!   rate the throttle allows (while it answers 429 its bucket is empty, so the calls it let
