@@ -127,6 +127,29 @@ struct Window {
     throttled: u32,
 }
 
+/// The round trip being counted, for the latency signal.
+#[derive(Debug)]
+struct RoundTrip {
+    /// It ends when a call started at or after this instant answers.
+    started: Instant,
+    /// The fastest call answered in it so far, and how many answered.
+    fastest: Option<Duration>,
+    samples: u32,
+    /// The window when it began.
+    window: f64,
+}
+
+impl RoundTrip {
+    fn new(started: Instant, window: f64) -> Self {
+        Self {
+            started,
+            fastest: None,
+            samples: 0,
+            window,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct State {
     window: f64,
@@ -138,13 +161,7 @@ struct State {
     next_slot: Instant,
     /// The fastest call so far: what an uncongested call takes.
     base_latency: Option<Duration>,
-    /// The round trip being counted: it ends when a call started at or after this answers.
-    round_started: Instant,
-    /// The fastest call answered in this round trip, and how many answered.
-    round_fastest: Option<Duration>,
-    round_samples: u32,
-    /// The window when this round trip began.
-    round_window: f64,
+    round: RoundTrip,
     /// Whether the last round trip showed a queue: the window does not grow meanwhile.
     queued: bool,
     /// The usual 1/8 moving average of latencies (RFC 6298's SRTT), for the counting windows.
@@ -182,10 +199,7 @@ impl AdaptiveLimit {
                 measured: bounds.max_rate.unwrap_or(bounds.min_rate),
                 next_slot: now,
                 base_latency: None,
-                round_started: now,
-                round_fastest: None,
-                round_samples: 0,
-                round_window: bounds.initial_concurrency as f64,
+                round: RoundTrip::new(now, bounds.initial_concurrency as f64),
                 queued: false,
                 smoothed: None,
                 last_cut: None,
@@ -283,17 +297,18 @@ impl AdaptiveLimit {
         state.counting.answered += 1;
         state.smoothed = Some(state.smoothed.map_or(latency, |s| (s * 7 + latency) / 8));
         state.base_latency = Some(state.base_latency.map_or(latency, |b| b.min(latency)));
-        state.round_fastest = Some(state.round_fastest.map_or(latency, |f| f.min(latency)));
-        state.round_samples += 1;
-        if permit.started >= state.round_started {
+        let round = &mut state.round;
+        round.fastest = Some(round.fastest.map_or(latency, |f| f.min(latency)));
+        round.samples += 1;
+        if permit.started >= round.started {
             self.end_round(state, now);
         } else if state.slow_start
-            && state.round_samples >= SLOW_START_SAMPLES
-            && self.shows_queue(state, state.round_fastest)
+            && state.round.samples >= SLOW_START_SAMPLES
+            && self.shows_queue(state, state.round.fastest)
         {
             // The window doubles within a round trip: waiting for its end would overshoot.
             state.queued = true;
-            self.end_slow_start(state, state.round_window, now);
+            self.end_slow_start(state, state.round.window, now);
         }
         let max = self.bounds.max_concurrency as f64;
         if state.queued {
@@ -308,10 +323,8 @@ impl AdaptiveLimit {
     /// A round trip ended: its fastest call says whether calls queue, and a queue cuts the
     /// window (or, the first time, ends slow start).
     fn end_round(&self, state: &mut State, now: Instant) {
-        let fastest = state.round_fastest.take();
-        state.round_samples = 0;
-        state.round_started = now;
-        let round_window = std::mem::replace(&mut state.round_window, state.window);
+        let ended = std::mem::replace(&mut state.round, RoundTrip::new(now, state.window));
+        let (fastest, round_window) = (ended.fastest, ended.window);
         state.queued = self.shows_queue(state, fastest);
         tracing::debug!(
             window = state.window,
@@ -346,7 +359,7 @@ impl AdaptiveLimit {
     fn end_slow_start(&self, state: &mut State, round_window: f64, now: Instant) {
         state.slow_start = false;
         state.window = state.window.min(round_window);
-        state.round_window = state.window;
+        state.round.window = state.window;
         state.last_cut = Some(now);
     }
 
@@ -558,23 +571,15 @@ mod tests {
             ..bounds()
         }));
         let service = Duration::from_millis(1);
-        let free_at = Arc::new(Mutex::new(Instant::now()));
+        let free_at = Mutex::new(Instant::now());
+        let fifo = move |_in_flight: usize| {
+            let now = Instant::now();
+            let mut free = free_at.lock().unwrap_or_else(|p| p.into_inner());
+            *free = (*free).max(now) + service;
+            *free + Duration::from_millis(20) - now
+        };
         let started = Instant::now();
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..2_000 {
-            let permit = limit.acquire().await;
-            let (limit, free_at) = (limit.clone(), free_at.clone());
-            tasks.spawn(async move {
-                let done = {
-                    let mut free = free_at.lock().unwrap_or_else(|p| p.into_inner());
-                    *free = (*free).max(Instant::now()) + service;
-                    *free
-                };
-                tokio::time::sleep_until(done + Duration::from_millis(20)).await;
-                limit.finish(permit, Signal::Answered);
-            });
-        }
-        while tasks.join_next().await.is_some() {}
+        let limit = drive(limit, 2_000, fifo, |_| Signal::Answered).await;
         let stats = limit.stats();
         assert!(stats.window_cuts > 0, "{stats:?}");
         // The queue doubles the round trip at about 40 in flight. Its signal comes a round
