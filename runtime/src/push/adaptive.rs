@@ -33,9 +33,11 @@
 //!   rate the throttle allows (while it answers 429 its bucket is empty, so the calls it let
 //!   through are exactly its refill rate), and pacing drops to that delivered rate — a
 //!   multiplicative cut by as much as was measured, never below `min_rate`. Each window
-//!   without 429s raises the rate by a fixed step ([`RATE_STEP`] of the rate last measured per
-//!   second): additive increase, so the fan-out probes back up when the account's other
-//!   traffic ends.
+//!   without 429s raises the rate by a step, so the fan-out probes back up when the account's
+//!   other traffic ends: [`RATE_STEP`] of the rate last measured per second at first, doubled
+//!   every [`RATE_STEP_DOUBLING`] without 429s (as CUBIC's probe speeds up the longer it meets
+//!   no loss), so a steady throttle is probed gently and a freed rate is taken back within
+//!   seconds.
 //!
 //! Everything reads time through `tokio::time`, so the tests drive it on paused time.
 
@@ -60,10 +62,17 @@ pub const DECREASE: f64 = 0.75;
 /// fan-out lasts a few hundred round trips, not thousands, and must regain a cut window
 /// within it.
 pub const ADDITIVE_STEP: f64 = 8.0;
-/// Additive increase of the paced rate per second without 429s, as a share of the rate last
-/// measured: slow enough that a probe above the allowed rate costs few 429s (each push has
-/// only a few attempts), fast enough to take back a freed-up rate within seconds.
+/// Increase of the paced rate per second in the first [`RATE_STEP_DOUBLING`] without 429s, as
+/// a share of the rate last measured: slow enough that a probe just above the allowed rate
+/// costs few 429s (each push has only a few attempts).
 pub const RATE_STEP: f64 = 0.10;
+/// The step doubles with every this long without 429s, so a rate freed by the account's other
+/// traffic is taken back within seconds: at a fixed step a halved rate takes ten to regrow.
+/// Near a steady throttle 429s come back sooner than this, and the step stays small.
+pub const RATE_STEP_DOUBLING: Duration = Duration::from_millis(500);
+/// The step never exceeds this share of the measured rate per second (reached after 1.7 s
+/// without 429s): past the bucket's burst a probe that fast meets 429s within one window.
+pub const MAX_RATE_STEP: f64 = 1.0;
 /// A window with this many 429s...
 pub const EARLY_THROTTLES: u32 = 16;
 /// ...among this many calls, over at least one round trip, ends early.
@@ -158,6 +167,8 @@ struct State {
     rate: Option<f64>,
     /// The rate measured at the last cut: the additive step is a share of it.
     measured: f64,
+    /// When the last counting window with 429s closed: the step grows with the time since.
+    last_throttled: Instant,
     next_slot: Instant,
     /// The fastest call so far: what an uncongested call takes.
     base_latency: Option<Duration>,
@@ -197,6 +208,7 @@ impl AdaptiveLimit {
                 slow_start: true,
                 rate: bounds.max_rate,
                 measured: bounds.max_rate.unwrap_or(bounds.min_rate),
+                last_throttled: now,
                 next_slot: now,
                 base_latency: None,
                 round: RoundTrip::new(now, bounds.initial_concurrency as f64),
@@ -409,13 +421,14 @@ impl AdaptiveLimit {
             let rate = self.clamp_rate(delivered.min(current).max(current * 0.5));
             state.rate = Some(rate);
             state.measured = rate;
+            state.last_throttled = now;
             state.stats.rate_cuts += 1;
             state.slow_start = false;
             // Calls already given a turn at the old pace keep it; new ones queue after them.
         } else if let Some(rate) = state.rate {
             // Only a rate that was actually used is worth raising.
             if f64::from(answered) >= rate * seconds * 0.5 {
-                let step = state.measured * RATE_STEP * seconds;
+                let step = state.measured * Self::rate_step(now - state.last_throttled) * seconds;
                 state.rate = Some(self.clamp_rate(rate + step));
             }
         }
@@ -424,6 +437,13 @@ impl AdaptiveLimit {
             answered: 0,
             throttled: 0,
         };
+    }
+
+    /// The share of the measured rate the pacing grows by per second, `quiet` after the last
+    /// 429s: [`RATE_STEP`], doubled every [`RATE_STEP_DOUBLING`], at most [`MAX_RATE_STEP`].
+    fn rate_step(quiet: Duration) -> f64 {
+        let doublings = quiet.as_secs_f64() / RATE_STEP_DOUBLING.as_secs_f64();
+        (RATE_STEP * doublings.exp2()).min(MAX_RATE_STEP)
     }
 
     fn clamp_rate(&self, rate: f64) -> f64 {
@@ -593,14 +613,18 @@ mod tests {
         assert!(elapsed < Duration::from_millis(2_300), "{elapsed:?}");
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn throttling_paces_at_the_rate_that_got_through() {
-        // A token bucket of 1,000 calls/s, burst 100, answering at once.
-        let bucket = Arc::new(Mutex::new((100.0_f64, Instant::now())));
-        let answer = move |now: Instant| {
+    /// API Gateway's account throttle as a token bucket holding `burst` calls, refilled at
+    /// `rate(t)` calls per second `t` after it was made; it answers each call as it starts.
+    fn token_bucket(
+        burst: f64,
+        rate: impl Fn(Duration) -> f64 + Send + Sync + 'static,
+    ) -> impl Fn(Instant) -> Signal + Send + Sync + 'static {
+        let made = Instant::now();
+        let bucket = Mutex::new((burst, made));
+        move |now: Instant| {
             let mut b = bucket.lock().unwrap_or_else(|p| p.into_inner());
-            let refill = now.saturating_duration_since(b.1).as_secs_f64() * 1_000.0;
-            b.0 = (b.0 + refill).min(100.0);
+            let refill = now.saturating_duration_since(b.1).as_secs_f64() * rate(b.1 - made);
+            b.0 = (b.0 + refill).min(burst);
             b.1 = now;
             if b.0 >= 1.0 {
                 b.0 -= 1.0;
@@ -608,7 +632,13 @@ mod tests {
             } else {
                 Signal::Throttled
             }
-        };
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttling_paces_at_the_rate_that_got_through() {
+        // A token bucket of 1,000 calls/s, burst 100.
+        let answer = token_bucket(100.0, |_| 1_000.0);
         let limit = Arc::new(AdaptiveLimit::new(bounds()));
         let started = Instant::now();
         let limit = drive(limit, 5_000, |_| Duration::from_millis(1), answer).await;
@@ -651,6 +681,55 @@ mod tests {
         let at_cut = limit.lock().measured;
         let rate = stats.rate.unwrap_or_default();
         assert!(rate > at_cut, "rate {rate} rose above the cut {at_cut}");
+    }
+
+    /// The account's other traffic takes half of its 1,000 calls/s for half a second, then
+    /// stops. The fan-out's pacing drops to what is left, and takes the freed rate back within
+    /// two seconds, not the ten it takes at a fixed step of a tenth of the cut rate. (The
+    /// rates are low because `drive` starts its calls one after another on a timer that ticks
+    /// every millisecond: above about 2,000 calls a second the timer, not the pacing, decides.)
+    #[tokio::test(start_paused = true)]
+    async fn a_rate_freed_by_other_traffic_is_taken_back_within_seconds() {
+        let busy = Duration::from_millis(1_000)..Duration::from_millis(1_500);
+        let left_to_us = move |t: Duration| if busy.contains(&t) { 500.0 } else { 1_000.0 };
+        let limit = Arc::new(AdaptiveLimit::new(bounds()));
+        let started = Instant::now();
+        let sampler = {
+            let limit = limit.clone();
+            tokio::spawn(async move {
+                let mut rates = Vec::new();
+                loop {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    rates.push((Instant::now() - started, limit.rate().unwrap_or_default()));
+                    if Arc::strong_count(&limit) == 1 {
+                        return rates;
+                    }
+                }
+            })
+        };
+        let answer = token_bucket(200.0, left_to_us);
+        let limit = drive(limit, 6_000, |_| Duration::from_millis(1), answer).await;
+        let stats = limit.stats();
+        drop(limit);
+        let rates = sampler.await.unwrap_or_default();
+        let at = |secs: f64| {
+            rates
+                .iter()
+                .find(|(t, _)| t.as_secs_f64() >= secs)
+                .map(|(_, rate)| *rate)
+        };
+        let cut = at(1.4).unwrap_or_default();
+        assert!(
+            cut < 650.0,
+            "paced at {cut}/s while half was taken: {rates:?}"
+        );
+        let back = at(3.5).unwrap_or_default();
+        assert!(
+            back >= 900.0,
+            "paced at {back}/s two seconds after the rate was freed: {rates:?}"
+        );
+        // Probing faster costs few 429s: the overshoot is found within a counting window.
+        assert!(stats.throttled < 600, "{stats:?}");
     }
 
     #[tokio::test(start_paused = true)]
