@@ -299,6 +299,9 @@ async fn push_with_retries(
             }
             return outcome;
         }
+        if let PushOutcome::Unavailable(reason) = &outcome {
+            tracing::debug!(%connection_id, attempt, %reason, "push attempt failed, retrying");
+        }
         tokio::time::sleep(backoff(settings, attempt)).await;
     }
 }

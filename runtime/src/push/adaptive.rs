@@ -39,6 +39,14 @@
 //!   no loss), so a steady throttle is probed gently and a freed rate is taken back within
 //!   seconds.
 //!
+//! - **Pacing (bursts).** Calls that take the same time come back together and, started as
+//!   soon as a slot frees, go out together again: the window moves in lockstep waves, and
+//!   whatever serves them is idle between waves and queued within one. On the local gateway,
+//!   where two cores serve both ends, a fixed 20 ms per call was 10–20% slower than 20 ± 10 ms
+//!   for that reason. So until the first 429, calls are paced at [`PACING_GAIN`] times the
+//!   window per smoothed round trip (as Linux paces TCP), which spreads each window over half
+//!   a round trip without bounding the rate; after it, at the measured rate.
+//!
 //! Everything reads time through `tokio::time`, so the tests drive it on paused time.
 
 use std::sync::Mutex;
@@ -73,6 +81,15 @@ pub const RATE_STEP_DOUBLING: Duration = Duration::from_millis(500);
 /// The step never exceeds this share of the measured rate per second (reached after 1.7 s
 /// without 429s): past the bucket's burst a probe that fast meets 429s within one window.
 pub const MAX_RATE_STEP: f64 = 1.0;
+/// Until the first 429, calls are paced at this multiple of the window per smoothed round
+/// trip: each window is spread over half a round trip. Twice the rate the window allows, as
+/// Linux paces TCP in slow start (`tcp_pacing_ss_ratio`), so that pacing smooths bursts
+/// without bounding the rate. (Linux's 1.2 after slow start cost 14% in the jitter test
+/// here: a call waiting for its turn holds its slot in the window.)
+pub const PACING_GAIN: f64 = 2.0;
+/// A call whose paced turn is this close goes at once: tokio's timer counts whole
+/// milliseconds, and a sleep per call would cost more than the smoothing gains.
+pub const PACING_SLACK: Duration = Duration::from_millis(1);
 /// A window with this many 429s...
 pub const EARLY_THROTTLES: u32 = 16;
 /// ...among this many calls, over at least one round trip, ends early.
@@ -264,8 +281,8 @@ impl AdaptiveLimit {
                         state.stats.peak_concurrency.max(state.in_flight);
                     let now = Instant::now();
                     let turn = state.next_slot.max(now);
-                    if let Some(rate) = state.rate {
-                        state.next_slot = turn + Duration::from_secs_f64(1.0 / rate);
+                    if let Some(gap) = Self::pacing_gap(&state) {
+                        state.next_slot = turn + gap;
                     }
                     Some(turn)
                 } else {
@@ -274,7 +291,9 @@ impl AdaptiveLimit {
             };
             match turn {
                 Some(turn) => {
-                    tokio::time::sleep_until(turn).await;
+                    if turn > Instant::now() + PACING_SLACK {
+                        tokio::time::sleep_until(turn).await;
+                    }
                     return Permit {
                         started: Instant::now(),
                     };
@@ -282,6 +301,16 @@ impl AdaptiveLimit {
                 None => freed.await,
             }
         }
+    }
+
+    /// The time between two calls' starts: the paced rate once 429s came (or `max_rate`),
+    /// otherwise the window spread over half a smoothed round trip ([`PACING_GAIN`]).
+    fn pacing_gap(state: &State) -> Option<Duration> {
+        let rate = match state.rate {
+            Some(rate) => rate,
+            None => PACING_GAIN * state.window / state.smoothed?.as_secs_f64(),
+        };
+        (rate.is_finite() && rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate))
     }
 
     /// Gives the slot back and learns from how the call ended.
@@ -530,6 +559,43 @@ mod tests {
             elapsed < Duration::from_millis(20 * (2_000 / 64 + 6)),
             "{elapsed:?}"
         );
+    }
+
+    /// Calls that all take the same time, started as soon as a slot frees, would go out in
+    /// waves of a whole window (64 in the same millisecond, every 20 ms); paced, a window is
+    /// spread over half a round trip, and the rate is what the window allows.
+    #[tokio::test(start_paused = true)]
+    async fn pacing_spreads_a_window_over_the_round_trip() {
+        let limit = Arc::new(AdaptiveLimit::new(Bounds {
+            initial_concurrency: 64,
+            ..bounds()
+        }));
+        let starts = Arc::new(Mutex::new(Vec::new()));
+        let record = starts.clone();
+        let began = Instant::now();
+        drive(
+            limit,
+            2_000,
+            |_| Duration::from_millis(20),
+            move |at| {
+                record.lock().unwrap_or_else(|p| p.into_inner()).push(at);
+                Signal::Answered
+            },
+        )
+        .await;
+        let elapsed = Instant::now() - began;
+        let starts = starts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut per_ms = std::collections::BTreeMap::<u128, usize>::new();
+        for at in starts
+            .iter()
+            .filter(|at| **at - began >= Duration::from_millis(100))
+        {
+            *per_ms.entry((*at - began).as_millis()).or_default() += 1;
+        }
+        let busiest = per_ms.values().copied().max().unwrap_or(0);
+        assert!(busiest <= 16, "{busiest} calls started in one millisecond");
+        // 64 every 20 ms: 2,000 calls in 625 ms.
+        assert!(elapsed < Duration::from_millis(680), "{elapsed:?}");
     }
 
     /// Round trips that vary from call to call (10 to 30 ms, no queue at all) are not
