@@ -22,12 +22,15 @@
 //!     trip is what limits the rate, as on AWS, each cut costs a quarter of it for the 16
 //!     round trips it takes to grow back.
 //!
-//!   That first signal only ends slow start (as TCP's HyStart does: the ramp itself, opening
-//!   connections, raises latency for a moment), with the window the round trip began with:
-//!   the signal comes a round trip late, after slow start doubled it. From then on the window
-//!   grows by [`ADDITIVE_STEP`] calls per round trip and each later signal cuts it by
-//!   [`DECREASE`], at most once per counting window. Bounded by `min_concurrency` and
-//!   `max_concurrency`.
+//!   In slow start the first signal is not a cut (as in TCP's HyStart: the ramp itself,
+//!   opening connections, raises latency for a moment). The window goes back to the one the
+//!   round trip began with (the signal comes a round trip late, after slow start doubled it)
+//!   and holds for one round trip. If that round shows no queue, slow start goes on (as
+//!   HyStart++, RFC 9406, resumes it): a burst of work at the fan-out's start once ended it
+//!   at 53 calls, and growing to 512 additively took 1 s of a 0.6 s fan-out. If the queue
+//!   is still there, slow start ends: the window grows by [`ADDITIVE_STEP`] calls per round
+//!   trip and each later signal cuts it by [`DECREASE`], at most once per counting window.
+//!   Bounded by `min_concurrency` and `max_concurrency`.
 //! - **Rate (429).** Until the first 429 calls are not paced at all (or paced at `max_rate` when
 //!   one is configured). Results are counted in short windows; a window with 429s shows the
 //!   rate the throttle allows (while it answers 429 its bucket is empty, so the calls it let
@@ -176,11 +179,23 @@ impl RoundTrip {
     }
 }
 
+/// Where the window is in its growth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// One more call per answer: the window doubles every round trip.
+    SlowStart,
+    /// Slow start's first queue, held for one round trip at the window that showed it: the
+    /// first round begun `since` then confirms it (slow start ends) or not (it goes on).
+    Confirming { since: Instant },
+    /// [`ADDITIVE_STEP`] more calls per round trip, a cut by [`DECREASE`] on a queue.
+    Avoidance,
+}
+
 #[derive(Debug)]
 struct State {
     window: f64,
     in_flight: usize,
-    slow_start: bool,
+    phase: Phase,
     rate: Option<f64>,
     /// The rate measured at the last cut: the additive step is a share of it.
     measured: f64,
@@ -222,7 +237,7 @@ impl AdaptiveLimit {
             state: Mutex::new(State {
                 window: bounds.initial_concurrency as f64,
                 in_flight: 0,
-                slow_start: true,
+                phase: Phase::SlowStart,
                 rate: bounds.max_rate,
                 measured: bounds.max_rate.unwrap_or(bounds.min_rate),
                 last_throttled: now,
@@ -343,29 +358,33 @@ impl AdaptiveLimit {
         round.samples += 1;
         if permit.started >= round.started {
             self.end_round(state, now);
-        } else if state.slow_start
+        } else if state.phase == Phase::SlowStart
             && state.round.samples >= SLOW_START_SAMPLES
             && self.shows_queue(state, state.round.fastest)
         {
             // The window doubles within a round trip: waiting for its end would overshoot.
             state.queued = true;
-            self.end_slow_start(state, state.round.window, now);
+            self.confirm_queue(state, state.round.window, now);
         }
         let max = self.bounds.max_concurrency as f64;
-        if state.queued {
+        state.window = match state.phase {
             // Hold until a round trip without a queue.
-        } else if state.slow_start {
-            state.window = (state.window + 1.0).min(max);
-        } else {
-            state.window = (state.window + ADDITIVE_STEP / state.window).min(max);
-        }
+            _ if state.queued => state.window,
+            Phase::SlowStart => (state.window + 1.0).min(max),
+            Phase::Confirming { .. } => state.window,
+            Phase::Avoidance => (state.window + ADDITIVE_STEP / state.window).min(max),
+        };
     }
 
     /// A round trip ended: its fastest call says whether calls queue, and a queue cuts the
-    /// window (or, the first time, ends slow start).
+    /// window (or, in slow start, holds it for a round trip that confirms the queue or not).
     fn end_round(&self, state: &mut State, now: Instant) {
         let ended = std::mem::replace(&mut state.round, RoundTrip::new(now, state.window));
         let (fastest, round_window) = (ended.fastest, ended.window);
+        if matches!(state.phase, Phase::Confirming { since } if ended.started < since) {
+            // The round that showed the queue: the next one confirms it.
+            return;
+        }
         state.queued = self.shows_queue(state, fastest);
         tracing::debug!(
             window = state.window,
@@ -373,15 +392,26 @@ impl AdaptiveLimit {
             ?fastest,
             base = ?state.base_latency,
             queued = state.queued,
-            slow_start = state.slow_start,
+            phase = ?state.phase,
             "adaptive round trip"
         );
-        if !state.queued {
-            return;
-        }
-        if state.slow_start {
-            self.end_slow_start(state, round_window, now);
-            return;
+        match state.phase {
+            Phase::SlowStart if state.queued => {
+                self.confirm_queue(state, round_window, now);
+                return;
+            }
+            // Without the queue it was a moment's: slow start goes on.
+            Phase::Confirming { .. } if !state.queued => {
+                state.phase = Phase::SlowStart;
+                return;
+            }
+            Phase::Confirming { .. } => {
+                state.phase = Phase::Avoidance;
+                return;
+            }
+            Phase::SlowStart => return,
+            Phase::Avoidance if !state.queued => return,
+            Phase::Avoidance => {}
         }
         let recent_cut = state
             .last_cut
@@ -394,11 +424,16 @@ impl AdaptiveLimit {
         }
     }
 
-    /// The first queue ends slow start. The calls that showed it were started with the window
-    /// the round trip began with, and in slow start the window has grown since (doubled, unless
-    /// at its bound): it goes back to `round_window`, as TCP's slow start ends on a loss.
-    fn end_slow_start(&self, state: &mut State, round_window: f64, now: Instant) {
-        state.slow_start = false;
+    /// Slow start's queue is held for a round trip before it ends slow start, as HyStart++
+    /// (RFC 9406) grows conservatively for a while before it leaves slow start for good: a
+    /// burst of work (the fan-out's first page of subscribers, a wave of new connections)
+    /// delays a round's first answers for a moment, and additive increase would then take
+    /// seconds to reach the window slow start was heading for. The calls that showed the queue
+    /// were started with the window the round trip began with, and in slow start the window
+    /// has grown since (doubled, unless at its bound): it goes back to `round_window`, as TCP's
+    /// slow start ends on a loss.
+    fn confirm_queue(&self, state: &mut State, round_window: f64, now: Instant) {
+        state.phase = Phase::Confirming { since: now };
         state.window = state.window.min(round_window);
         state.round.window = state.window;
         state.last_cut = Some(now);
@@ -452,7 +487,7 @@ impl AdaptiveLimit {
             state.measured = rate;
             state.last_throttled = now;
             state.stats.rate_cuts += 1;
-            state.slow_start = false;
+            state.phase = Phase::Avoidance;
             // Calls already given a turn at the old pace keep it; new ones queue after them.
         } else if let Some(rate) = state.rate {
             // Only a rate that was actually used is worth raising.
@@ -559,6 +594,37 @@ mod tests {
             elapsed < Duration::from_millis(20 * (2_000 / 64 + 6)),
             "{elapsed:?}"
         );
+    }
+
+    /// A stall early in slow start (the fan-out's CPU busy for 40 ms: every answer due then
+    /// comes at its end) looks like a queue for one round trip, and only for one. Taken for
+    /// one, it ended slow start at a few dozen calls, and additive increase took 30 round
+    /// trips to reach the bound; now the next round trip, without the queue, resumes slow
+    /// start.
+    #[tokio::test(start_paused = true)]
+    async fn a_moment_s_stall_does_not_end_slow_start() {
+        let limit = Arc::new(AdaptiveLimit::new(Bounds {
+            max_concurrency: 256,
+            ..bounds()
+        }));
+        let began = Instant::now();
+        let stall = Duration::from_millis(40)..Duration::from_millis(80);
+        let stalled = move |_in_flight: usize| {
+            let started = Instant::now() - began;
+            let due = started + Duration::from_millis(12);
+            if stall.contains(&due) {
+                stall.end - started
+            } else {
+                Duration::from_millis(12)
+            }
+        };
+        let limit = drive(limit.clone(), 4_000, stalled, |_| Signal::Answered).await;
+        let elapsed = Instant::now() - began;
+        let stats = limit.stats();
+        assert_eq!(stats.peak_concurrency, 256, "{stats:?}");
+        assert_eq!(stats.window_cuts, 0, "{stats:?}");
+        // 256 every 12 ms once grown: 4,000 calls in under 200 ms, plus the stall and the ramp.
+        assert!(elapsed < Duration::from_millis(400), "{elapsed:?}");
     }
 
     /// Calls that all take the same time, started as soon as a slot frees, would go out in
