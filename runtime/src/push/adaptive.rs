@@ -31,8 +31,8 @@
 //!   is still there, slow start ends: the window grows by [`ADDITIVE_STEP`] calls per round
 //!   trip and each later signal cuts it by [`DECREASE`], at most once per counting window.
 //!   Bounded by `min_concurrency` and `max_concurrency`.
-//! - **Rate (429).** Until the first 429 calls are not paced at all (or paced at `max_rate` when
-//!   one is configured). Results are counted in short windows; a window with 429s shows the
+//! - **Rate (429).** Until the first 429 calls are paced only to smooth bursts (below), or at
+//!   `max_rate` when one is configured. Results are counted in short windows; a window with 429s shows the
 //!   rate the throttle allows (while it answers 429 its bucket is empty, so the calls it let
 //!   through are exactly its refill rate), and pacing drops to that delivered rate — a
 //!   multiplicative cut by as much as was measured, never below `min_rate`. Each window
@@ -45,7 +45,7 @@
 //! - **Pacing (bursts).** Calls that take the same time come back together and, started as
 //!   soon as a slot frees, go out together again: the window moves in lockstep waves, and
 //!   whatever serves them is idle between waves and queued within one. On the local gateway,
-//!   where two cores serve both ends, a fixed 20 ms per call was 10–20% slower than 20 ± 10 ms
+//!   where two cores serve both ends, a fixed 20 ms per call was 10–25% slower than 20 ± 10 ms
 //!   for that reason. So until the first 429, calls are paced at [`PACING_GAIN`] times the
 //!   window per smoothed round trip (as Linux paces TCP), which spreads each window over half
 //!   a round trip without bounding the rate; after it, at the measured rate.
@@ -598,8 +598,8 @@ mod tests {
 
     /// A stall early in slow start (the fan-out's CPU busy for 40 ms: every answer due then
     /// comes at its end) looks like a queue for one round trip, and only for one. Taken for
-    /// one, it ended slow start at a few dozen calls, and additive increase took 30 round
-    /// trips to reach the bound; now the next round trip, without the queue, resumes slow
+    /// one, it ended slow start at a few dozen calls, and additive increase took about 30
+    /// round trips to reach the bound; now the next round trip, without the queue, resumes slow
     /// start.
     #[tokio::test(start_paused = true)]
     async fn a_moment_s_stall_does_not_end_slow_start() {
