@@ -32,16 +32,14 @@
 //!   trip and each later signal cuts it by [`DECREASE`], at most once per counting window.
 //!   Bounded by `min_concurrency` and `max_concurrency`.
 //! - **Rate (429).** Until the first 429 calls are paced only to smooth bursts (below), or at
-//!   `max_rate` when one is configured. Results are counted in short windows; a window with 429s shows the
-//!   rate the throttle allows (while it answers 429 its bucket is empty, so the calls it let
-//!   through are exactly its refill rate), and pacing drops to that delivered rate — a
-//!   multiplicative cut by as much as was measured, never below `min_rate`. Each window
-//!   without 429s raises the rate by a step, so the fan-out probes back up when the account's
-//!   other traffic ends: [`RATE_STEP`] of the rate last measured per second at first, doubled
-//!   every [`RATE_STEP_DOUBLING`] without 429s (as CUBIC's probe speeds up the longer it meets
-//!   no loss), so a steady throttle is probed gently and a freed rate is taken back within
-//!   seconds.
-//!
+//!   `max_rate` when one is configured. Results are counted in short windows; a window with 429s
+//!   shows the rate the throttle allows (while it answers 429 its bucket is empty, so the calls
+//!   it let through are exactly its refill rate), and pacing drops to that delivered rate — a
+//!   multiplicative cut by as much as was measured, never below `min_rate`. Each window without
+//!   429s raises the rate by a step, so the fan-out probes back up when the account's other
+//!   traffic ends: [`RATE_STEP`] of the rate last measured per second at first, doubled every
+//!   [`RATE_STEP_DOUBLING`] without 429s (as CUBIC's probe speeds up the longer it meets no
+//!   loss), so a steady throttle is probed gently and a freed rate is taken back within seconds.
 //! - **Pacing (bursts).** Calls that take the same time come back together and, started as
 //!   soon as a slot frees, go out together again: the window moves in lockstep waves, and
 //!   whatever serves them is idle between waves and queued within one. On the local gateway,
@@ -299,14 +297,14 @@ impl AdaptiveLimit {
                     if let Some(gap) = Self::pacing_gap(&state) {
                         state.next_slot = turn + gap;
                     }
-                    Some(turn)
+                    Some((turn, now))
                 } else {
                     None
                 }
             };
             match turn {
-                Some(turn) => {
-                    if turn > Instant::now() + PACING_SLACK {
+                Some((turn, now)) => {
+                    if turn > now + PACING_SLACK {
                         tokio::time::sleep_until(turn).await;
                     }
                     return Permit {
@@ -396,23 +394,18 @@ impl AdaptiveLimit {
             "adaptive round trip"
         );
         match state.phase {
-            Phase::SlowStart if state.queued => {
-                self.confirm_queue(state, round_window, now);
-                return;
-            }
+            Phase::SlowStart if state.queued => self.confirm_queue(state, round_window, now),
             // Without the queue it was a moment's: slow start goes on.
-            Phase::Confirming { .. } if !state.queued => {
-                state.phase = Phase::SlowStart;
-                return;
-            }
-            Phase::Confirming { .. } => {
-                state.phase = Phase::Avoidance;
-                return;
-            }
-            Phase::SlowStart => return,
-            Phase::Avoidance if !state.queued => return,
-            Phase::Avoidance => {}
+            Phase::Confirming { .. } if !state.queued => state.phase = Phase::SlowStart,
+            Phase::Confirming { .. } => state.phase = Phase::Avoidance,
+            Phase::Avoidance if state.queued => self.cut_window(state, now),
+            Phase::SlowStart | Phase::Avoidance => {}
         }
+    }
+
+    /// A queue after slow start cuts the window by [`DECREASE`], at most once per counting
+    /// window.
+    fn cut_window(&self, state: &mut State, now: Instant) {
         let recent_cut = state
             .last_cut
             .is_some_and(|at| now.saturating_duration_since(at) < self.window_length(state));
