@@ -1,4 +1,4 @@
-// Issue 11, item 4: the console driven end to end in headless Chromium, the way a user clicks
+// The console driven end to end in headless Chromium, the way a user clicks
 // through it: land on it from the gateway's root URL, mint tokens for two users, connect them
 // side by side (query string and subprotocol), subscribe, publish both example events from the
 // page and see each push arrive in the right connection only, send a bad frame and see the Error

@@ -1,4 +1,4 @@
-// Issue 7, item 2: a real browser against the local gateway. Browsers are the strictest
+// A real browser against the local gateway. Browsers are the strictest
 // handshake clients there are: Chromium aborts a connection whose handshake answer does not
 // select one of the subprotocols it offered, which is what API Gateway does unless `$connect`
 // returns `Sec-WebSocket-Protocol`. Each test opens sockets inside a page served by the gateway,
