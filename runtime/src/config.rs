@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use wspush_contract::{defaults, env, push_clients};
 
-use crate::event::EventKinds;
+use crate::event_kind::EventKinds;
 use crate::push::adaptive::Bounds;
 
 /// Where the HS256 signing secret comes from.
@@ -306,7 +306,7 @@ mod tests {
 
     #[test]
     fn event_kinds_default_to_all_and_parse_lists() {
-        use crate::event::EventKind;
+        use crate::event_kind::EventKind;
         assert_eq!(config(&[]).expect("valid").event_kinds, EventKinds::all());
         let c = config(&[(env::EVENT_KINDS, "sqs, eventbridge")]).expect("valid");
         assert!(c.event_kinds.contains(EventKind::Sqs));

@@ -2,7 +2,8 @@
 //!
 //! A tour, in the order an event travels:
 //! - [`event`] classifies the incoming JSON by shape (authorizer, WebSocket route, EventBridge,
-//!   SQS batch, test-token request) and [`dispatch`] sends it to its handler with one `match`.
+//!   SQS batch, test-token request) and [`dispatch`] sends it to its handler with one `match`,
+//!   unless the function does not serve that [`event_kind`] (`EVENT_KINDS`).
 //! - [`auth`] decides `$connect` (the REQUEST authorizer) and mints test tokens.
 //! - [`routes`] serves `$connect`, `$disconnect`, `subscribe`, `unsubscribe`, `ping`, `$default`,
 //!   answering with the [`frames`] clients read.
@@ -20,6 +21,7 @@ pub mod deps;
 pub mod dispatch;
 pub mod error;
 pub mod event;
+pub mod event_kind;
 pub mod fanout;
 pub mod frames;
 pub mod push;
