@@ -8,7 +8,6 @@ use std::time::Duration;
 use wspush_contract::{defaults, env, push_clients};
 
 use crate::event_kind::EventKinds;
-use crate::push::adaptive::Bounds;
 
 /// Where the HS256 signing secret comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,8 +27,8 @@ pub struct JwtSettings {
 
 /// How the fan-out talks to the `@connections` API.
 ///
-/// The concurrency adapts between `min_concurrency` and `concurrency` (see
-/// [`crate::push::adaptive`]); 429s make it pace itself at the rate that got through.
+/// The concurrency adapts between `min_concurrency` and `concurrency` (the fan-out's adaptive
+/// limit, `fanout::adaptive`); 429s make it pace itself at the rate that got through.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PushSettings {
     /// Most PostToConnection calls in flight at once for one event.
@@ -58,19 +57,6 @@ impl Default for PushSettings {
             max_attempts: defaults::PUSH_MAX_ATTEMPTS,
             backoff_base: Duration::from_millis(50),
             backoff_cap: Duration::from_secs(2),
-        }
-    }
-}
-
-impl PushSettings {
-    /// The adaptive controller's bounds.
-    pub fn bounds(&self) -> Bounds {
-        Bounds {
-            min_concurrency: self.min_concurrency,
-            initial_concurrency: self.initial_concurrency,
-            max_concurrency: self.concurrency,
-            max_rate: self.max_rate.map(f64::from),
-            min_rate: f64::from(defaults::PUSH_MIN_RATE),
         }
     }
 }
@@ -281,7 +267,7 @@ mod tests {
     }
 
     #[test]
-    fn push_bounds_are_read_and_ordered() {
+    fn push_settings_are_read_and_checked() {
         let c = config(&[]).expect("valid");
         assert_eq!(c.push, PushSettings::default());
         assert_eq!(c.push.max_rate, None);
@@ -292,12 +278,12 @@ mod tests {
             (env::PUSH_MAX_RATE, "500"),
         ])
         .expect("valid");
-        let b = c.push.bounds();
+        let p = &c.push;
         assert_eq!(
-            (b.min_concurrency, b.initial_concurrency, b.max_concurrency),
+            (p.min_concurrency, p.initial_concurrency, p.concurrency),
             (2, 10, 100)
         );
-        assert_eq!(b.max_rate, Some(500.0));
+        assert_eq!(p.max_rate, Some(500));
         let err = config(&[(env::PUSH_MAX_RATE, "-1")]).expect_err("not a rate");
         assert_eq!(err.name, env::PUSH_MAX_RATE);
         let err = config(&[(env::PUSH_MIN_CONCURRENCY, "0")]).expect_err("zero");
