@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use wspush_contract::{defaults, env, push_clients};
 
-use crate::event::EventKinds;
-use crate::push::adaptive::Bounds;
+use crate::event_kind::EventKinds;
 
 /// Where the HS256 signing secret comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,8 +27,8 @@ pub struct JwtSettings {
 
 /// How the fan-out talks to the `@connections` API.
 ///
-/// The concurrency adapts between `min_concurrency` and `concurrency` (see
-/// [`crate::push::adaptive`]); 429s make it pace itself at the rate that got through.
+/// The concurrency adapts between `min_concurrency` and `concurrency` (the fan-out's adaptive
+/// limit, `fanout::adaptive`); 429s make it pace itself at the rate that got through.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PushSettings {
     /// Most PostToConnection calls in flight at once for one event.
@@ -58,19 +57,6 @@ impl Default for PushSettings {
             max_attempts: defaults::PUSH_MAX_ATTEMPTS,
             backoff_base: Duration::from_millis(50),
             backoff_cap: Duration::from_secs(2),
-        }
-    }
-}
-
-impl PushSettings {
-    /// The adaptive controller's bounds.
-    pub fn bounds(&self) -> Bounds {
-        Bounds {
-            min_concurrency: self.min_concurrency,
-            initial_concurrency: self.initial_concurrency,
-            max_concurrency: self.concurrency,
-            max_rate: self.max_rate.map(f64::from),
-            min_rate: f64::from(defaults::PUSH_MIN_RATE),
         }
     }
 }
@@ -135,69 +121,105 @@ impl Config {
 
     /// Reads configuration through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let text = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let jwt_secret = match (text(env::JWT_SECRET), text(env::JWT_SECRET_ID)) {
-            (Some(secret), _) => Some(SecretSource::Inline(secret)),
-            (None, Some(id)) => Some(SecretSource::SecretsManager(id)),
-            (None, None) => None,
-        };
-        let push_defaults = PushSettings::default();
-        let count = |name: &'static str, default: usize| -> Result<usize, ConfigError> {
-            Ok(parse_number(name, text(name), default as u64)? as usize)
-        };
+        let vars = Vars(&lookup);
         Ok(Self {
-            table_name: text(env::TABLE_NAME).unwrap_or_else(|| defaults::TABLE_NAME.into()),
-            index_name: text(env::INDEX_NAME).unwrap_or_else(|| defaults::INDEX_NAME.into()),
-            record_ttl: Duration::from_secs(parse_number(
-                env::RECORD_TTL_SECONDS,
-                text(env::RECORD_TTL_SECONDS),
-                defaults::RECORD_TTL_SECONDS,
-            )?),
-            management_endpoint: text(env::MANAGEMENT_ENDPOINT),
-            push_client: match text(env::PUSH_CLIENT) {
-                None => PushClient::default(),
-                Some(value) => value.parse().map_err(|_| ConfigError {
-                    name: env::PUSH_CLIENT,
-                    value,
-                    expected: "signed-http or sdk",
-                })?,
-            },
-            jwt_secret,
+            table_name: vars
+                .text(env::TABLE_NAME)
+                .unwrap_or_else(|| defaults::TABLE_NAME.into()),
+            index_name: vars
+                .text(env::INDEX_NAME)
+                .unwrap_or_else(|| defaults::INDEX_NAME.into()),
+            record_ttl: Duration::from_secs(
+                vars.number(env::RECORD_TTL_SECONDS, defaults::RECORD_TTL_SECONDS)?,
+            ),
+            management_endpoint: vars.text(env::MANAGEMENT_ENDPOINT),
+            push_client: read_push_client(&vars)?,
+            jwt_secret: read_jwt_secret(&vars),
             jwt: JwtSettings {
-                issuer: text(env::JWT_ISSUER),
-                audience: text(env::JWT_AUDIENCE),
+                issuer: vars.text(env::JWT_ISSUER),
+                audience: vars.text(env::JWT_AUDIENCE),
             },
             test_tokens_enabled: parse_flag(
                 env::TEST_TOKENS_ENABLED,
-                text(env::TEST_TOKENS_ENABLED),
+                vars.text(env::TEST_TOKENS_ENABLED),
             )?,
-            push: PushSettings {
-                concurrency: count(env::PUSH_CONCURRENCY, push_defaults.concurrency)?,
-                min_concurrency: count(env::PUSH_MIN_CONCURRENCY, push_defaults.min_concurrency)?,
-                initial_concurrency: count(
-                    env::PUSH_INITIAL_CONCURRENCY,
-                    push_defaults.initial_concurrency,
-                )?,
-                max_rate: text(env::PUSH_MAX_RATE)
-                    .map(|v| parse_number(env::PUSH_MAX_RATE, Some(v), 0).map(|n| n as u32))
-                    .transpose()?,
-                max_attempts: parse_number(
-                    env::PUSH_MAX_ATTEMPTS,
-                    text(env::PUSH_MAX_ATTEMPTS),
-                    u64::from(push_defaults.max_attempts),
-                )? as u32,
-                ..push_defaults
-            },
-            json_logs: text(env::LOG_FORMAT).is_none_or(|f| f != "text"),
-            event_kinds: match text(env::EVENT_KINDS) {
-                None => EventKinds::all(),
-                Some(list) => EventKinds::parse(&list).map_err(|_| ConfigError {
-                    name: env::EVENT_KINDS,
-                    value: list,
-                    expected: "a comma-separated list of authorizer, websocket, eventbridge, sqs, test-token",
-                })?,
-            },
+            push: read_push_settings(&vars)?,
+            json_logs: vars.text(env::LOG_FORMAT).is_none_or(|f| f != "text"),
+            event_kinds: read_event_kinds(&vars)?,
         })
+    }
+}
+
+/// The environment as [`Config::from_lookup`] reads it: a blank value counts as unset.
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    fn text(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// A whole number from 1 to `u32::MAX`, or `default` when unset.
+    fn number(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+        parse_number(name, self.text(name), default)
+    }
+}
+
+/// `PUSH_CLIENT`, the signed HTTP client when unset.
+fn read_push_client(vars: &Vars) -> Result<PushClient, ConfigError> {
+    match vars.text(env::PUSH_CLIENT) {
+        None => Ok(PushClient::default()),
+        Some(value) => value.parse().map_err(|_| ConfigError {
+            name: env::PUSH_CLIENT,
+            value,
+            expected: "signed-http or sdk",
+        }),
+    }
+}
+
+/// The inline `JWT_SECRET` when set, else the Secrets Manager `JWT_SECRET_ID`.
+fn read_jwt_secret(vars: &Vars) -> Option<SecretSource> {
+    match (vars.text(env::JWT_SECRET), vars.text(env::JWT_SECRET_ID)) {
+        (Some(secret), _) => Some(SecretSource::Inline(secret)),
+        (None, Some(id)) => Some(SecretSource::SecretsManager(id)),
+        (None, None) => None,
+    }
+}
+
+/// The `PUSH_*` settings, each defaulting to [`PushSettings::default`]'s.
+fn read_push_settings(vars: &Vars) -> Result<PushSettings, ConfigError> {
+    let push_defaults = PushSettings::default();
+    let count = |name: &'static str, default: usize| -> Result<usize, ConfigError> {
+        Ok(vars.number(name, default as u64)? as usize)
+    };
+    Ok(PushSettings {
+        concurrency: count(env::PUSH_CONCURRENCY, push_defaults.concurrency)?,
+        min_concurrency: count(env::PUSH_MIN_CONCURRENCY, push_defaults.min_concurrency)?,
+        initial_concurrency: count(
+            env::PUSH_INITIAL_CONCURRENCY,
+            push_defaults.initial_concurrency,
+        )?,
+        max_rate: vars
+            .text(env::PUSH_MAX_RATE)
+            .map(|v| parse_number(env::PUSH_MAX_RATE, Some(v), 0).map(|n| n as u32))
+            .transpose()?,
+        max_attempts: vars.number(
+            env::PUSH_MAX_ATTEMPTS,
+            u64::from(push_defaults.max_attempts),
+        )? as u32,
+        ..push_defaults
+    })
+}
+
+/// `EVENT_KINDS`, every kind when unset.
+fn read_event_kinds(vars: &Vars) -> Result<EventKinds, ConfigError> {
+    match vars.text(env::EVENT_KINDS) {
+        None => Ok(EventKinds::all()),
+        Some(list) => EventKinds::parse(&list).map_err(|_| ConfigError {
+            name: env::EVENT_KINDS,
+            value: list,
+            expected:
+                "a comma-separated list of authorizer, websocket, eventbridge, sqs, test-token",
+        }),
     }
 }
 
@@ -281,7 +303,7 @@ mod tests {
     }
 
     #[test]
-    fn push_bounds_are_read_and_ordered() {
+    fn push_settings_are_read_and_checked() {
         let c = config(&[]).expect("valid");
         assert_eq!(c.push, PushSettings::default());
         assert_eq!(c.push.max_rate, None);
@@ -292,12 +314,12 @@ mod tests {
             (env::PUSH_MAX_RATE, "500"),
         ])
         .expect("valid");
-        let b = c.push.bounds();
+        let p = &c.push;
         assert_eq!(
-            (b.min_concurrency, b.initial_concurrency, b.max_concurrency),
+            (p.min_concurrency, p.initial_concurrency, p.concurrency),
             (2, 10, 100)
         );
-        assert_eq!(b.max_rate, Some(500.0));
+        assert_eq!(p.max_rate, Some(500));
         let err = config(&[(env::PUSH_MAX_RATE, "-1")]).expect_err("not a rate");
         assert_eq!(err.name, env::PUSH_MAX_RATE);
         let err = config(&[(env::PUSH_MIN_CONCURRENCY, "0")]).expect_err("zero");
@@ -306,7 +328,7 @@ mod tests {
 
     #[test]
     fn event_kinds_default_to_all_and_parse_lists() {
-        use crate::event::EventKind;
+        use crate::event_kind::EventKind;
         assert_eq!(config(&[]).expect("valid").event_kinds, EventKinds::all());
         let c = config(&[(env::EVENT_KINDS, "sqs, eventbridge")]).expect("valid");
         assert!(c.event_kinds.contains(EventKind::Sqs));

@@ -1,7 +1,7 @@
 //! What the handlers run on, built once per cold start, and the clock they read.
 //!
-//! A module of its own so that data flows one way: [`crate::dispatch`] calls the handlers
-//! ([`crate::routes`], [`crate::fanout`], [`crate::auth`]), and every handler imports only this.
+//! A module of its own so that data flows one way: `dispatch` calls the handlers (`routes`,
+//! `fanout`, `auth`), and every handler imports only this, never `dispatch`.
 
 use std::sync::Arc;
 use std::time::Duration;

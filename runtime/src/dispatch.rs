@@ -11,7 +11,8 @@ use serde_json::Value;
 use crate::auth;
 use crate::deps::{now, Deps};
 use crate::error::HandlerError;
-use crate::event::{classify, EventKinds, Incoming};
+use crate::event::{classify, Incoming};
+use crate::event_kind::EventKinds;
 use crate::{fanout, routes};
 
 /// The test-token response: the quick start's README read `token`, its function returned

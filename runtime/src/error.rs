@@ -6,7 +6,7 @@
 use lambda_runtime::Diagnostic;
 
 use crate::auth::{TokenError, Unauthorized};
-use crate::event::EventKind;
+use crate::event_kind::EventKind;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]

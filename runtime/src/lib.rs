@@ -2,13 +2,16 @@
 //!
 //! A tour, in the order an event travels:
 //! - [`event`] classifies the incoming JSON by shape (authorizer, WebSocket route, EventBridge,
-//!   SQS batch, test-token request) and [`dispatch`] sends it to its handler with one `match`.
+//!   SQS batch, test-token request) and [`dispatch`] sends it to its handler with one `match`,
+//!   unless the function does not serve that [`event_kind`] (`EVENT_KINDS`).
 //! - [`auth`] decides `$connect` (the REQUEST authorizer) and mints test tokens.
 //! - [`routes`] serves `$connect`, `$disconnect`, `subscribe`, `unsubscribe`, `ping`, `$default`,
 //!   answering with the [`frames`] clients read.
-//! - [`fanout`] turns EventBridge events into pushes to every recipient.
-//! - [`store`] and [`push`] are the seams to DynamoDB and the `@connections` API; each has an
-//!   AWS implementation, and the store has an in-memory one the local gateway embeds.
+//! - [`fanout`] turns EventBridge events into pushes to every recipient, as many at once and
+//!   as fast as its adaptive limit ([`fanout::adaptive`]) finds the `@connections` API allows.
+//! - [`store`] and [`push`] are the seams to DynamoDB and the `@connections` API (one frame to
+//!   one connection); each has an AWS implementation, and the store has an in-memory one the
+//!   local gateway embeds.
 //! - [`deps`] holds what every handler runs on (store, pusher, keys, settings) and the clock.
 //! - [`config`] reads the environment, [`aws`] builds the SDK-backed dependencies once per cold
 //!   start, [`error`] maps failures onto the Lambda wire.
@@ -20,6 +23,7 @@ pub mod deps;
 pub mod dispatch;
 pub mod error;
 pub mod event;
+pub mod event_kind;
 pub mod fanout;
 pub mod frames;
 pub mod push;

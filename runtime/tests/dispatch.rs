@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 use support::{fixture, keys, now, runtime, FakeConnections};
 use wspush_contract::event_kinds;
 use wspush_runtime::auth::TestTokenRequest;
-use wspush_runtime::event::{classify, EventKinds};
+use wspush_runtime::event::classify;
+use wspush_runtime::event_kind::EventKinds;
 use wspush_runtime::store::{ConnectionStore, MemoryStore};
 use wspush_runtime::HandlerError;
 

@@ -4,7 +4,6 @@
 //! connection is an expected event for the fan-out (it cleans up and carries on), and
 //! throttling is a reason to retry, not to fail the event.
 
-pub mod adaptive;
 mod management_api;
 mod signed_http;
 

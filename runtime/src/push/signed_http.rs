@@ -11,7 +11,7 @@
 //! for the `execute-api` service with the SDK configuration's credentials provider. The
 //! gateway's tests send the same call through both clients and check that the gateway (which
 //! verifies SigV4 the way AWS documents it) sees the same request; `PUSH_CLIENT=sdk` switches a
-//! deployed function back to the SDK client without a new build.
+//! deployed function to the SDK client without a new build.
 //!
 //! Connections are pooled as the SDK pools them ([`wspush_contract::http_pool`]): rustls on
 //! ring with the system's root certificates, TCP_NODELAY, and the same connect and attempt

@@ -1,0 +1,214 @@
+//! EventBridge events to pushes: "Entity Updated" to every subscriber of an entity,
+//! "Send User Push Notification" to every connection of a user.
+//!
+//! Where the quick start lost messages, this module does not: it reads every page of
+//! recipients, pushes with a concurrency that adapts to the latency and the account throttle
+//! it meets, retries throttling and 5xx with jittered backoff, treats 410 Gone as "clean up and
+//! carry on", and reports per event how many frames were delivered, found gone, or failed, and
+//! how many calls were throttled. In SQS batches only the failed records are reported back for
+//! retry.
+//!
+//! An event goes through three steps, one module each:
+//! - `audience` reads who receives the event and serializes the frame they receive ([`plan`]);
+//! - this module reads the recipients from the store, for one EventBridge event
+//!   ([`handle_event`]) or each record of an SQS batch ([`handle_sqs`]);
+//! - `delivery` sends the frame to every recipient ([`fan_out`]), as fast as the [`adaptive`]
+//!   limit allows.
+
+pub mod adaptive;
+mod audience;
+mod delivery;
+
+pub use audience::{plan, Audience};
+pub use delivery::{fan_out, Tally};
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::stream::{self, StreamExt};
+use serde_json::Value;
+
+use crate::config::PushSettings;
+use crate::deps::Deps;
+use crate::error::HandlerError;
+
+/// Handles one EventBridge event; an error when some connections could not be reached so
+/// that the event is retried (clients drop the duplicates by `eventId`).
+pub async fn handle_event(
+    deps: &Deps,
+    event: EventBridgeEvent<Value>,
+) -> Result<Tally, HandlerError> {
+    handle_event_within(deps, &deps.push, event).await
+}
+
+/// Records of one SQS batch handled at once.
+const RECORDS_IN_PARALLEL: usize = 4;
+
+/// [`handle_event`] with the push settings of its share of the invocation.
+async fn handle_event_within(
+    deps: &Deps,
+    settings: &PushSettings,
+    event: EventBridgeEvent<Value>,
+) -> Result<Tally, HandlerError> {
+    let (audience, frame) = plan(&event)?;
+    let pusher = deps.pusher()?;
+    let recipients = match &audience {
+        Audience::EntitySubscribers(entity_id) => deps.store.subscribers(entity_id).await?,
+        Audience::UserConnections(user_id) => deps.store.user_connections(user_id).await?,
+    };
+    let tally = fan_out(deps.store.as_ref(), pusher, settings, recipients, &frame).await;
+    tracing::info!(
+        event_id = event.id.as_deref().unwrap_or(""),
+        detail_type = %event.detail_type,
+        recipients = tally.recipients,
+        delivered = tally.delivered,
+        gone = tally.gone,
+        failed = tally.failed,
+        throttled = tally.throttled,
+        "fan-out complete"
+    );
+    if tally.failed > 0 {
+        return Err(HandlerError::Undelivered {
+            recipients: tally.recipients,
+            delivered: tally.delivered,
+            gone: tally.gone,
+            failed: tally.failed,
+        });
+    }
+    Ok(tally)
+}
+
+/// Handles a batch of SQS records, each an EventBridge event, reporting only the failed ones.
+///
+/// Up to [`RECORDS_IN_PARALLEL`] records fan out at once, sharing the invocation's
+/// `PUSH_CONCURRENCY`: every call in flight holds a socket, and a Lambda execution environment
+/// has 1,024 file descriptors in all, so the calls of all records together stay within it.
+pub async fn handle_sqs(deps: &Deps, batch: SqsEvent) -> SqsBatchResponse {
+    let parallel = batch.records.len().clamp(1, RECORDS_IN_PARALLEL);
+    let share = PushSettings {
+        concurrency: (deps.push.concurrency / parallel).max(deps.push.min_concurrency.max(1)),
+        ..deps.push.clone()
+    };
+    let share = &share;
+    let outcomes = stream::iter(batch.records)
+        .map(|record| async move {
+            let id = record.message_id.clone().unwrap_or_default();
+            match handle_record(deps, share, record).await {
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::warn!(message_id = %id, error = %e, permanent = e.is_permanent(), "record failed");
+                    Some(id)
+                }
+            }
+        })
+        .buffer_unordered(RECORDS_IN_PARALLEL)
+        .collect::<Vec<_>>()
+        .await;
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = outcomes
+        .into_iter()
+        .flatten()
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
+}
+
+async fn handle_record(
+    deps: &Deps,
+    settings: &PushSettings,
+    record: SqsMessage,
+) -> Result<Tally, HandlerError> {
+    let body = record
+        .body
+        .ok_or_else(|| HandlerError::InvalidEvent("SQS record has no body".into()))?;
+    let event: EventBridgeEvent<Value> = serde_json::from_str(&body).map_err(|e| {
+        HandlerError::InvalidEvent(format!("SQS record body is not an EventBridge event: {e}"))
+    })?;
+    handle_event_within(deps, settings, event).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::push::{PushOutcome, Pusher};
+    use crate::store::{ConnectionStore, MemoryStore};
+    use async_trait::async_trait;
+    use std::time::Duration;
+
+    /// `@connections` that answers after 20 ms and records the most calls in flight at once.
+    #[derive(Default)]
+    struct InFlight {
+        now: std::sync::atomic::AtomicUsize,
+        peak: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Pusher for InFlight {
+        async fn post_to_connection(&self, _connection_id: &str, _data: &[u8]) -> PushOutcome {
+            use std::sync::atomic::Ordering;
+            let now = self.now.fetch_add(1, Ordering::AcqRel) + 1;
+            self.peak.fetch_max(now, Ordering::AcqRel);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.now.fetch_sub(1, Ordering::AcqRel);
+            PushOutcome::Delivered
+        }
+    }
+
+    /// The records of one batch share the invocation's concurrency: a Lambda execution
+    /// environment has 1,024 descriptors, and every call in flight holds one.
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_stays_within_one_invocations_concurrency() {
+        use aws_lambda_events::sqs::SqsMessage;
+        let store = MemoryStore::new();
+        for entity in 0..4 {
+            for c in 0..2_000 {
+                store
+                    .put_subscription(&format!("c{entity}-{c}"), &format!("e{entity}"), i64::MAX)
+                    .await
+                    .expect("subscribe");
+            }
+        }
+        let pusher = std::sync::Arc::new(InFlight::default());
+        let settings = PushSettings {
+            concurrency: 64,
+            initial_concurrency: 64,
+            ..PushSettings::default()
+        };
+        let deps = Deps {
+            store: std::sync::Arc::new(store),
+            pusher: Some(pusher.clone()),
+            tokens: None,
+            record_ttl: Duration::from_secs(60),
+            push: settings,
+            test_tokens_enabled: false,
+        };
+        let mut batch = SqsEvent::default();
+        batch.records = (0..4)
+            .map(|entity| {
+                let mut record = SqsMessage::default();
+                record.message_id = Some(format!("m{entity}"));
+                record.body = Some(
+                    serde_json::json!({
+                        "version": "0", "id": format!("ev{entity}"), "detail-type": "Entity Updated",
+                        "source": "test", "account": "0", "time": "2026-11-25T00:00:00Z",
+                        "region": "us-east-1", "resources": [],
+                        "detail": {"entityId": format!("e{entity}")}
+                    })
+                    .to_string(),
+                );
+                record
+            })
+            .collect();
+        let response = handle_sqs(&deps, batch).await;
+        assert!(response.batch_item_failures.is_empty());
+        let peak = pusher.peak.load(std::sync::atomic::Ordering::Acquire);
+        assert!(
+            peak <= 64,
+            "{peak} calls in flight; the invocation allows 64"
+        );
+        assert!(peak >= 32, "the records did run side by side: {peak}");
+    }
+}
