@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wspush_contract::{defaults, event_kinds};
-use wspush_runtime::event::EventKinds;
+use wspush_runtime::event_kind::EventKinds;
 use wspush_runtime::{HandlerError, Runtime};
 
 /// Why an invocation produced no answer.
