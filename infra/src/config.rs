@@ -4,7 +4,9 @@
 //! leave a half-registered stack behind. [`StackConfig::read`] takes every plain value through a
 //! [`ConfigSource`] and returns a typed error naming the key, so the whole check runs (and is unit
 //! tested) before the first resource exists. The one secret, `JwtSecret`, is read by
-//! `crate::read_jwt_secret` because only the engine can hand out secret outputs.
+//! [`engine::read_jwt_secret`] because only the engine can hand out secret outputs.
+
+pub mod engine;
 
 use wspush_contract::{defaults, limits, push_clients};
 

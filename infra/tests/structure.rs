@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 /// The declaration order of the parts (see the tour in `src/lib.rs`), and the helpers any part
 /// may use.
-const PARTS: [&str; 9] = [
+const PARTS: [&str; 10] = [
     "config",
     "table",
     "api",
@@ -16,6 +16,7 @@ const PARTS: [&str; 9] = [
     "events",
     "alarms",
     "domain",
+    "exports",
 ];
 const HELPERS: [&str; 3] = ["aws", "out", "policy"];
 
