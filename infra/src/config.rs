@@ -78,8 +78,9 @@ pub mod keys {
     ];
 }
 
-/// What `scripts/build-lambda.sh` (`cargo lambda build --profile lambda --arm64 --output-format zip`) writes, relative to the
-/// project root (where `Pulumi.yaml` is and where the engine runs the program).
+/// What `scripts/build-lambda.sh` (`cargo lambda build --profile lambda --arm64 --output-format
+/// zip`) writes, relative to the project root (where `Pulumi.yaml` is and where the engine runs
+/// the program).
 pub const DEFAULT_LAMBDA_ARTIFACT: &str = "target/lambda/bootstrap/bootstrap.zip";
 pub const DEFAULT_LOG_RETENTION_DAYS: i32 = 14;
 /// The authorizer, the connection routes and CreateTestJwt: about 12 MiB resident at most
@@ -124,7 +125,8 @@ pub enum ConfigError {
     Unknown { key: String, known: String },
 }
 
-/// The Lambda instruction set; arm64 (Graviton) is the default as in the issue.
+/// The Lambda instruction set; arm64 (Graviton) is the default, the one `scripts/build-lambda.sh`
+/// builds for unless told otherwise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Architecture {
     Arm64,
