@@ -4,9 +4,13 @@
 //! leave a half-registered stack behind. [`StackConfig::read`] takes every plain value through a
 //! [`ConfigSource`] and returns a typed error naming the key, so the whole check runs (and is unit
 //! tested) before the first resource exists. The one secret, `JwtSecret`, is read by
-//! `crate::read_jwt_secret` because only the engine can hand out secret outputs.
+//! [`engine::read_jwt_secret`] because only the engine can hand out secret outputs.
 
-use wspush_contract::{defaults, limits, push_clients};
+mod checks;
+pub mod engine;
+mod reader;
+
+use reader::Reader;
 
 /// Where plain (non-secret) configuration values come from: the Pulumi engine in the program, a
 /// map in unit tests. `None` means the key is not set.
@@ -74,8 +78,9 @@ pub mod keys {
     ];
 }
 
-/// What `scripts/build-lambda.sh` (`cargo lambda build --profile lambda --arm64 --output-format zip`) writes, relative to the
-/// project root (where `Pulumi.yaml` is and where the engine runs the program).
+/// What `scripts/build-lambda.sh` (`cargo lambda build --profile lambda --arm64 --output-format
+/// zip`) writes, relative to the project root (where `Pulumi.yaml` is and where the engine runs
+/// the program).
 pub const DEFAULT_LAMBDA_ARTIFACT: &str = "target/lambda/bootstrap/bootstrap.zip";
 pub const DEFAULT_LOG_RETENTION_DAYS: i32 = 14;
 /// The authorizer, the connection routes and CreateTestJwt: about 12 MiB resident at most
@@ -93,10 +98,6 @@ pub const LOG_RETENTION_DAYS_ALLOWED: [i32; 23] = [
     0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
     3288, 3653,
 ];
-/// `PushConcurrency`'s error message names the ceiling: this keeps the two the same.
-const _: () = assert!(defaults::PUSH_CONCURRENCY_LIMIT == 900);
-
-const LOG_RETENTION_EXPECTED: &str = "one of CloudWatch's retention periods: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653, or 0 (never expire)";
 
 /// A configuration problem, found before any resource is declared.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -124,7 +125,8 @@ pub enum ConfigError {
     Unknown { key: String, known: String },
 }
 
-/// The Lambda instruction set; arm64 (Graviton) is the default as in the issue.
+/// The Lambda instruction set; arm64 (Graviton) is the default, the one `scripts/build-lambda.sh`
+/// builds for unless told otherwise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Architecture {
     Arm64,
@@ -182,220 +184,35 @@ pub struct StackConfig {
     pub manage_api_gateway_account: bool,
 }
 
-/// Reads one key at a time, with its checks; `text` is the trimmed, non-empty value.
-struct Reader<'a> {
-    source: &'a dyn ConfigSource,
-}
-
-impl Reader<'_> {
-    fn text(&self, key: &str) -> Option<String> {
-        self.source
-            .get(key)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    }
-
-    fn flag(&self, key: &'static str, default: bool) -> Result<bool, ConfigError> {
-        match self.text(key).as_deref() {
-            None => Ok(default),
-            Some("true") => Ok(true),
-            Some("false") => Ok(false),
-            Some(other) => Err(invalid(key, other, "true or false")),
-        }
-    }
-
-    /// A whole number in `range`, or `default` when unset.
-    fn whole(
-        &self,
-        key: &'static str,
-        range: std::ops::RangeInclusive<u64>,
-        default: u64,
-        expected: &'static str,
-    ) -> Result<u64, ConfigError> {
-        let Some(value) = self.text(key) else {
-            return Ok(default);
-        };
-        match value.parse::<u64>() {
-            Ok(n) if range.contains(&n) => Ok(n),
-            _ => Err(invalid(key, &value, expected)),
-        }
-    }
-
-    /// A name made of the characters `allowed` accepts, `min..=max` long.
-    fn name(
-        &self,
-        key: &'static str,
-        default: &str,
-        (min, max): (usize, usize),
-        allowed: fn(char) -> bool,
-        expected: &'static str,
-    ) -> Result<String, ConfigError> {
-        let value = self.text(key).unwrap_or_else(|| default.to_string());
-        if value.len() < min || value.len() > max || !value.chars().all(allowed) {
-            return Err(invalid(key, &value, expected));
-        }
-        Ok(value)
-    }
-}
-
-fn invalid(key: &'static str, value: &str, expected: &'static str) -> ConfigError {
-    ConfigError::Invalid {
-        key,
-        value: value.to_string(),
-        expected,
-    }
-}
-
-fn name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '-' || c == '_'
-}
-
-fn dynamodb_name_char(c: char) -> bool {
-    name_char(c) || c == '.'
-}
-
-fn hostname_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '-' || c == '.'
-}
-
 impl StackConfig {
-    /// Reads and checks every plain key; the first problem is returned.
+    /// Reads and checks every plain key; the first problem is returned. What each key accepts
+    /// is in `checks`, by group; the order of the fields below is the order the keys are
+    /// checked in (a struct expression evaluates its fields as written), so it decides which
+    /// problem is reported when several keys are wrong.
     pub fn read(source: &dyn ConfigSource) -> Result<Self, ConfigError> {
         refuse_unknown_keys(source)?;
         let r = Reader { source };
-        let custom_domain = if r.flag(keys::DEPLOY_CUSTOM_DOMAIN, false)? {
-            Some(read_custom_domain(&r)?)
-        } else {
-            None
-        };
-        let architecture = match r.text(keys::LAMBDA_ARCHITECTURE).as_deref() {
-            None | Some("arm64") => Architecture::Arm64,
-            Some("x86_64") => Architecture::X86_64,
-            Some(other) => {
-                return Err(invalid(keys::LAMBDA_ARCHITECTURE, other, "arm64 or x86_64"));
-            }
-        };
-        let log_retention_days = r.whole(
-            keys::LOG_RETENTION_DAYS,
-            0..=3653,
-            DEFAULT_LOG_RETENTION_DAYS as u64,
-            LOG_RETENTION_EXPECTED,
-        )? as i32;
-        if !LOG_RETENTION_DAYS_ALLOWED.contains(&log_retention_days) {
-            return Err(invalid(
-                keys::LOG_RETENTION_DAYS,
-                &log_retention_days.to_string(),
-                LOG_RETENTION_EXPECTED,
-            ));
-        }
-        let alarm_email = r.text(keys::ALARM_EMAIL);
-        if let Some(email) = &alarm_email {
-            let valid = email
-                .split_once('@')
-                .is_some_and(|(local, host)| !local.is_empty() && host.contains('.'))
-                && !email.contains(char::is_whitespace);
-            if !valid {
-                return Err(invalid(
-                    keys::ALARM_EMAIL,
-                    email,
-                    "an email address (name@example.com)",
-                ));
-            }
-        }
         Ok(Self {
-            stage_name: r.name(
-                keys::STAGE_NAME,
-                defaults::STAGE,
-                (1, 128),
-                name_char,
-                "1 to 128 letters, digits, '-' or '_'",
-            )?,
-            table_name: r.name(
-                keys::TABLE_NAME,
-                defaults::TABLE_NAME,
-                (3, 255),
-                dynamodb_name_char,
-                "a DynamoDB table name: 3 to 255 letters, digits, '-', '_' or '.'",
-            )?,
-            index_name: r.name(
-                keys::INDEX_NAME,
-                defaults::INDEX_NAME,
-                (3, 255),
-                dynamodb_name_char,
-                "a DynamoDB index name: 3 to 255 letters, digits, '-', '_' or '.'",
-            )?,
-            record_ttl_seconds: r.whole(
-                keys::RECORD_TTL_SECONDS,
-                limits::MAX_CONNECTION_SECS..=u64::from(u32::MAX),
-                defaults::RECORD_TTL_SECONDS,
-                "a whole number of seconds from 7200 (API Gateway's 2-hour connection maximum) to 4294967295",
-            )?,
+            custom_domain: checks::domain::custom_domain(&r)?,
+            architecture: checks::functions::architecture(&r)?,
+            log_retention_days: checks::functions::log_retention_days(&r)?,
+            alarm_email: checks::alarms::email(&r)?,
+            stage_name: r.name(&checks::stage::NAME)?,
+            table_name: r.name(&checks::table::NAME)?,
+            index_name: r.name(&checks::table::INDEX_NAME)?,
+            record_ttl_seconds: r.whole(&checks::table::RECORD_TTL_SECONDS)?,
             jwt_issuer: r.text(keys::JWT_ISSUER),
             jwt_audience: r.text(keys::JWT_AUDIENCE),
-            lambda_artifact: r
-                .text(keys::LAMBDA_ARTIFACT)
-                .unwrap_or_else(|| DEFAULT_LAMBDA_ARTIFACT.to_string()),
-            architecture,
-            memory_mb: r.whole(
-                keys::LAMBDA_MEMORY_MB,
-                128..=10_240,
-                DEFAULT_LAMBDA_MEMORY_MB as u64,
-                "a whole number of MB from 128 to 10240 (Lambda's limits)",
-            )? as i32,
-            events_memory_mb: r.whole(
-                keys::EVENTS_MEMORY_MB,
-                128..=10_240,
-                DEFAULT_EVENTS_MEMORY_MB as u64,
-                "a whole number of MB from 128 to 10240 (Lambda's limits)",
-            )? as i32,
-            log_retention_days,
-            // Every call in flight holds a socket, and a Lambda execution environment has 1,024
-            // file descriptors: the ceiling leaves room for the runtime's own.
-            push_concurrency: r.whole(
-                keys::PUSH_CONCURRENCY,
-                1..=defaults::PUSH_CONCURRENCY_LIMIT as u64,
-                defaults::PUSH_CONCURRENCY as u64,
-                "a whole number from 1 to 900 (a Lambda environment has 1,024 file descriptors)",
-            )? as usize,
-            push_max_attempts: r.whole(
-                keys::PUSH_MAX_ATTEMPTS,
-                1..=20,
-                u64::from(defaults::PUSH_MAX_ATTEMPTS),
-                "a whole number from 1 to 20",
-            )? as u32,
-            push_client: match r.text(keys::PUSH_CLIENT) {
-                None => push_clients::SIGNED_HTTP.to_string(),
-                Some(client) if push_clients::ALL.contains(&client.as_str()) => client,
-                Some(other) => {
-                    return Err(invalid(
-                        keys::PUSH_CLIENT,
-                        &other,
-                        "signed-http (one signed HTTP request per push) or sdk (the AWS SDK client)",
-                    ))
-                }
-            },
-            throttling_burst_limit: r.whole(
-                keys::THROTTLING_BURST_LIMIT,
-                1..=5_000,
-                DEFAULT_THROTTLING_BURST_LIMIT as u64,
-                "a whole number from 1 to 5000 (the account's default burst)",
-            )? as i32,
-            throttling_rate_limit: r.whole(
-                keys::THROTTLING_RATE_LIMIT,
-                1..=10_000,
-                DEFAULT_THROTTLING_RATE_LIMIT as u64,
-                "a whole number of requests per second from 1 to 10000 (the account's default rate)",
-            )? as f64,
+            lambda_artifact: checks::functions::artifact(&r),
+            memory_mb: r.whole(&checks::functions::MEMORY_MB)? as i32,
+            events_memory_mb: r.whole(&checks::functions::EVENTS_MEMORY_MB)? as i32,
+            push_concurrency: r.whole(&checks::push::CONCURRENCY)? as usize,
+            push_max_attempts: r.whole(&checks::push::MAX_ATTEMPTS)? as u32,
+            push_client: checks::push::client(&r)?,
+            throttling_burst_limit: r.whole(&checks::stage::THROTTLING_BURST_LIMIT)? as i32,
+            throttling_rate_limit: r.whole(&checks::stage::THROTTLING_RATE_LIMIT)? as f64,
             deploy_test_jwt_function: r.flag(keys::DEPLOY_TEST_JWT_FUNCTION, true)?,
-            test_token_function_name: r.name(
-                keys::TEST_TOKEN_FUNCTION_NAME,
-                defaults::TEST_TOKEN_FUNCTION,
-                (1, 64),
-                name_char,
-                "a Lambda function name: 1 to 64 letters, digits, '-' or '_'",
-            )?,
-            custom_domain,
-            alarm_email,
+            test_token_function_name: r.name(&checks::tokens::TEST_TOKEN_FUNCTION_NAME)?,
             manage_api_gateway_account: r.flag(keys::MANAGE_API_GATEWAY_ACCOUNT, false)?,
         })
     }
@@ -419,55 +236,11 @@ fn refuse_unknown_keys(source: &dyn ConfigSource) -> Result<(), ConfigError> {
     }
 }
 
-fn read_custom_domain(r: &Reader<'_>) -> Result<CustomDomain, ConfigError> {
-    const WHY: &str = "DeployCustomDomain is true";
-    let domain_name = r.text(keys::DOMAIN_NAME).ok_or(ConfigError::Missing {
-        key: keys::DOMAIN_NAME,
-        why: WHY,
-    })?;
-    let hosted_zone_id = r.text(keys::HOSTED_ZONE_ID).ok_or(ConfigError::Missing {
-        key: keys::HOSTED_ZONE_ID,
-        why: WHY,
-    })?;
-    let domain_name = domain_name.trim_end_matches('.').to_ascii_lowercase();
-    let labels_ok = domain_name
-        .split('.')
-        .all(|label| !label.is_empty() && label.len() <= 63 && !label.starts_with('-'));
-    if !domain_name.contains('.')
-        || domain_name.len() > 253
-        || !labels_ok
-        || !domain_name.chars().all(hostname_char)
-    {
-        return Err(invalid(
-            keys::DOMAIN_NAME,
-            &domain_name,
-            "a fully qualified host name such as ws.example.com",
-        ));
-    }
-    // `aws route53 list-hosted-zones` prints `/hostedzone/Z123`; Route53 wants `Z123`.
-    let hosted_zone_id = hosted_zone_id
-        .trim_start_matches("/hostedzone/")
-        .to_string();
-    if hosted_zone_id.is_empty()
-        || hosted_zone_id.len() > 32
-        || !hosted_zone_id.chars().all(|c| c.is_ascii_alphanumeric())
-    {
-        return Err(invalid(
-            keys::HOSTED_ZONE_ID,
-            &hosted_zone_id,
-            "a Route 53 hosted zone id such as Z0123456789ABC (`aws route53 list-hosted-zones`)",
-        ));
-    }
-    Ok(CustomDomain {
-        domain_name,
-        hosted_zone_id,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use wspush_contract::defaults;
 
     struct Map(HashMap<String, String>);
 

@@ -11,7 +11,7 @@ use crate::api::WebSocketApi;
 use crate::aws::acm::certificate::{self, CertificateArgs};
 use crate::aws::acm::certificate_validation::{self, CertificateValidationArgs};
 use crate::aws::apigatewayv2::api_mapping::{self, ApiMappingArgs};
-use crate::aws::apigatewayv2::domain_name::{self, DomainNameArgs};
+use crate::aws::apigatewayv2::domain_name::{self, DomainNameArgs, DomainNameResult};
 use crate::aws::route53::record::{self, RecordArgs};
 use crate::aws::types::acm::CertificateDomainValidationOption;
 use crate::aws::types::apigatewayv2::DomainNameDomainNameConfiguration;
@@ -19,11 +19,25 @@ use crate::aws::types::route53::RecordAlias;
 use crate::config::CustomDomain;
 use crate::routes::Stage;
 
+/// What the stack outputs need from the custom domain.
 pub struct Domain {
     pub domain_name: Output<String>,
 }
 
+/// Certificate, domain name, API mapping and alias record.
 pub fn declare(ctx: &Context, domain: &CustomDomain, api: &WebSocketApi, stage: &Stage) -> Domain {
+    let certificate_arn = declare_validated_certificate(ctx, domain);
+    let domain_name = declare_domain_name(ctx, domain, certificate_arn);
+    map_to_stage(ctx, api, &domain_name, stage);
+    declare_alias(ctx, domain, &domain_name);
+    Domain {
+        domain_name: domain_name.domain_name,
+    }
+}
+
+/// The ACM certificate, its DNS validation record and the validation; returns the certificate
+/// ARN, known once the certificate is issued.
+fn declare_validated_certificate(ctx: &Context, domain: &CustomDomain) -> Output<String> {
     let certificate = certificate::create(
         ctx,
         "domain-certificate",
@@ -52,20 +66,29 @@ pub fn declare(ctx: &Context, domain: &CustomDomain, api: &WebSocketApi, stage: 
             .allow_overwrite(true)
             .build_struct(),
     );
-    let validated = certificate_validation::create(
+    certificate_validation::create(
         ctx,
         "domain-certificate-validation",
         CertificateValidationArgs::builder()
             .certificate_arn(certificate.arn)
             .validation_record_fqdns(validation_record.fqdn.map(|fqdn| vec![fqdn]))
             .build_struct(),
-    );
-    let domain_name = domain_name::create(
+    )
+    .certificate_arn
+}
+
+/// The regional API Gateway domain name, serving TLS 1.2 with the validated certificate.
+fn declare_domain_name(
+    ctx: &Context,
+    domain: &CustomDomain,
+    certificate_arn: Output<String>,
+) -> DomainNameResult {
+    domain_name::create(
         ctx,
         "custom-domain",
         DomainNameArgs::builder()
             .domain_name(domain.domain_name.clone())
-            .domain_name_configuration(validated.certificate_arn.map(|certificate_arn| {
+            .domain_name_configuration(certificate_arn.map(|certificate_arn| {
                 DomainNameDomainNameConfiguration::builder()
                     .certificate_arn(certificate_arn)
                     .endpoint_type("REGIONAL".to_string())
@@ -73,7 +96,11 @@ pub fn declare(ctx: &Context, domain: &CustomDomain, api: &WebSocketApi, stage: 
                     .build_struct()
             }))
             .build_struct(),
-    );
+    )
+}
+
+/// Maps the domain's root to the stage.
+fn map_to_stage(ctx: &Context, api: &WebSocketApi, domain_name: &DomainNameResult, stage: &Stage) {
     api_mapping::create(
         ctx,
         "custom-domain-mapping",
@@ -83,6 +110,10 @@ pub fn declare(ctx: &Context, domain: &CustomDomain, api: &WebSocketApi, stage: 
             .stage(stage.name.clone())
             .build_struct(),
     );
+}
+
+/// The `A` alias record pointing the name at the domain's regional endpoint.
+fn declare_alias(ctx: &Context, domain: &CustomDomain, domain_name: &DomainNameResult) {
     let configuration = domain_name.domain_name_configuration.clone();
     record::create(
         ctx,
@@ -102,9 +133,6 @@ pub fn declare(ctx: &Context, domain: &CustomDomain, api: &WebSocketApi, stage: 
             }))
             .build_struct(),
     );
-    Domain {
-        domain_name: domain_name.domain_name,
-    }
 }
 
 fn empty_validation_option() -> CertificateDomainValidationOption {

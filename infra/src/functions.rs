@@ -88,8 +88,9 @@ pub struct Functions {
     pub test_token: Option<Function>,
 }
 
-/// What differs between the functions.
+/// One function of the split: what differs between the functions.
 struct Spec {
+    /// Logical name prefix of its resources (`{part}-logs`, `{part}-role`, ...).
     part: &'static str,
     name: String,
     description: &'static str,
@@ -99,9 +100,11 @@ struct Spec {
     /// refuses every other shape.
     event_kinds: &'static [&'static str],
     environment: Vec<(String, Output<String>)>,
+    /// What its role may do besides writing its logs and traces.
     statements: Output<Vec<Statement>>,
 }
 
+/// The JWT secret, then one function per [`Spec`].
 pub fn declare(
     ctx: &Context,
     config: &StackConfig,
@@ -111,6 +114,27 @@ pub fn declare(
     queues: &Queues,
     jwt_secret: Output<String>,
 ) -> Functions {
+    let inputs = Inputs {
+        ctx,
+        config,
+        prefix,
+        table,
+        api,
+        queues,
+        secret_arn: declare_jwt_secret(ctx, jwt_secret),
+    };
+    Functions {
+        authorizer: declare_function(ctx, config, inputs.authorizer()),
+        connection: declare_function(ctx, config, inputs.connection()),
+        events: declare_function(ctx, config, inputs.events()),
+        test_token: config
+            .deploy_test_jwt_function
+            .then(|| declare_function(ctx, config, inputs.test_token())),
+    }
+}
+
+/// The secret holding the signing key; returns its ARN, known once the secret has a value.
+fn declare_jwt_secret(ctx: &Context, jwt_secret: Output<String>) -> Output<String> {
     let secret = secret::create(
         ctx,
         "jwt-secret",
@@ -128,132 +152,161 @@ pub fn declare(
     );
     // The functions read the secret by ARN; taking it through the version makes them wait until
     // the secret has a value.
-    let secret_arn = pulumi_combine!(secret.arn.clone(), version.id).map(|(arn, _)| arn);
+    pulumi_combine!(secret.arn.clone(), version.id).map(|(arn, _)| arn)
+}
 
-    let constant = |value: String| ctx.new_output(&value);
-    let common_env = |extra: Vec<(&str, Output<String>)>| {
-        let mut vars = vec![(env::LOG_FORMAT.to_string(), constant("json".into()))];
-        if let Some(issuer) = &config.jwt_issuer {
-            vars.push((env::JWT_ISSUER.to_string(), constant(issuer.clone())));
+/// What the functions are built from: the configuration, what the earlier parts returned and
+/// the JWT secret's ARN.
+struct Inputs<'a> {
+    ctx: &'a Context,
+    config: &'a StackConfig,
+    prefix: &'a str,
+    table: &'a Table,
+    api: &'a WebSocketApi,
+    queues: &'a Queues,
+    secret_arn: Output<String>,
+}
+
+/// One declaration per function.
+impl Inputs<'_> {
+    fn authorizer(&self) -> Spec {
+        Spec {
+            part: "authorizer",
+            name: format!("{}-authorizer", self.prefix),
+            description: "wspush: $connect REQUEST authorizer (JWT)",
+            timeout_seconds: ROUTE_TIMEOUT_SECONDS,
+            memory_mb: self.config.memory_mb,
+            event_kinds: &event_kinds::AUTHORIZER_FUNCTION,
+            environment: self.common_env(vec![(env::JWT_SECRET_ID, self.secret_arn.clone())]),
+            statements: self.read_secret(),
         }
-        if let Some(audience) = &config.jwt_audience {
-            vars.push((env::JWT_AUDIENCE.to_string(), constant(audience.clone())));
+    }
+
+    fn connection(&self) -> Spec {
+        Spec {
+            part: "connection",
+            name: format!("{}-connection", self.prefix),
+            description: "wspush: WebSocket routes ($connect, $disconnect, subscribe, unsubscribe, ping, $default)",
+            timeout_seconds: ROUTE_TIMEOUT_SECONDS,
+            memory_mb: self.config.memory_mb,
+            event_kinds: &event_kinds::ROUTES_FUNCTION,
+            environment: self.common_env(self.table_env()),
+            statements: self
+                .table
+                .arn
+                .map(|table| vec![Statement::allow(&actions::CONNECTION_TABLE, vec![table])]),
+        }
+    }
+
+    fn events(&self) -> Spec {
+        Spec {
+            part: "events",
+            name: format!("{}-events", self.prefix),
+            description: "wspush: EventBridge events from SQS, fanned out to @connections",
+            timeout_seconds: EVENTS_TIMEOUT_SECONDS,
+            memory_mb: self.config.events_memory_mb,
+            event_kinds: &event_kinds::EVENTS_FUNCTION,
+            environment: self.common_env(self.events_env()),
+            statements: self.events_statements(),
+        }
+    }
+
+    fn test_token(&self) -> Spec {
+        Spec {
+            part: "test-token",
+            name: self.config.test_token_function_name.clone(),
+            description: "wspush: mints test JWTs (aws lambda invoke --function-name CreateTestJwt)",
+            timeout_seconds: ROUTE_TIMEOUT_SECONDS,
+            memory_mb: self.config.memory_mb,
+            event_kinds: &event_kinds::TEST_TOKEN_FUNCTION,
+            environment: self.common_env(vec![
+                (env::JWT_SECRET_ID, self.secret_arn.clone()),
+                (env::TEST_TOKENS_ENABLED, self.constant("true".into())),
+            ]),
+            statements: self.read_secret(),
+        }
+    }
+
+    fn constant(&self, value: String) -> Output<String> {
+        self.ctx.new_output(&value)
+    }
+
+    /// What every function reads (log format, expected JWT claims), then `extra`.
+    fn common_env(&self, extra: Vec<(&str, Output<String>)>) -> Vec<(String, Output<String>)> {
+        let mut vars = vec![(env::LOG_FORMAT.to_string(), self.constant("json".into()))];
+        if let Some(issuer) = &self.config.jwt_issuer {
+            vars.push((env::JWT_ISSUER.to_string(), self.constant(issuer.clone())));
+        }
+        if let Some(audience) = &self.config.jwt_audience {
+            vars.push((
+                env::JWT_AUDIENCE.to_string(),
+                self.constant(audience.clone()),
+            ));
         }
         vars.extend(extra.into_iter().map(|(k, v)| (k.to_string(), v)));
         vars
-    };
-    let table_env = || {
+    }
+
+    /// What the functions that use the table read.
+    fn table_env(&self) -> Vec<(&'static str, Output<String>)> {
         vec![
-            (env::TABLE_NAME, table.name.clone()),
-            (env::INDEX_NAME, constant(config.index_name.clone())),
+            (env::TABLE_NAME, self.table.name.clone()),
+            (
+                env::INDEX_NAME,
+                self.constant(self.config.index_name.clone()),
+            ),
             (
                 env::RECORD_TTL_SECONDS,
-                constant(config.record_ttl_seconds.to_string()),
+                self.constant(self.config.record_ttl_seconds.to_string()),
             ),
         ]
-    };
-    let read_secret = secret_arn
-        .clone()
-        .map(|arn| vec![Statement::allow(&actions::READ_SECRET, vec![arn])]);
+    }
 
-    let authorizer = declare_function(
-        ctx,
-        config,
-        Spec {
-            part: "authorizer",
-            name: format!("{prefix}-authorizer"),
-            description: "wspush: $connect REQUEST authorizer (JWT)",
-            timeout_seconds: ROUTE_TIMEOUT_SECONDS,
-            memory_mb: config.memory_mb,
-            event_kinds: &event_kinds::AUTHORIZER_FUNCTION,
-            environment: common_env(vec![(env::JWT_SECRET_ID, secret_arn.clone())]),
-            statements: read_secret.clone(),
-        },
-    );
+    /// The table, then where and how the fan-out pushes.
+    fn events_env(&self) -> Vec<(&'static str, Output<String>)> {
+        let config = self.config;
+        let mut vars = self.table_env();
+        vars.extend([
+            (
+                env::MANAGEMENT_ENDPOINT,
+                self.api.management_endpoint.clone(),
+            ),
+            (
+                env::PUSH_CONCURRENCY,
+                self.constant(config.push_concurrency.to_string()),
+            ),
+            (
+                env::PUSH_MAX_ATTEMPTS,
+                self.constant(config.push_max_attempts.to_string()),
+            ),
+            (env::PUSH_CLIENT, self.constant(config.push_client.clone())),
+        ]);
+        vars
+    }
 
-    let connection = declare_function(
-        ctx,
-        config,
-        Spec {
-            part: "connection",
-            name: format!("{prefix}-connection"),
-            description: "wspush: WebSocket routes ($connect, $disconnect, subscribe, unsubscribe, ping, $default)",
-            timeout_seconds: ROUTE_TIMEOUT_SECONDS,
-            memory_mb: config.memory_mb,
-            event_kinds: &event_kinds::ROUTES_FUNCTION,
-            environment: common_env(table_env()),
-            statements: table
-                .arn
-                .map(|table| vec![Statement::allow(&actions::CONNECTION_TABLE, vec![table])]),
-        },
-    );
+    fn read_secret(&self) -> Output<Vec<Statement>> {
+        self.secret_arn
+            .clone()
+            .map(|arn| vec![Statement::allow(&actions::READ_SECRET, vec![arn])])
+    }
 
-    let mut events_env = table_env();
-    events_env.extend([
-        (env::MANAGEMENT_ENDPOINT, api.management_endpoint.clone()),
-        (
-            env::PUSH_CONCURRENCY,
-            constant(config.push_concurrency.to_string()),
-        ),
-        (
-            env::PUSH_MAX_ATTEMPTS,
-            constant(config.push_max_attempts.to_string()),
-        ),
-        (env::PUSH_CLIENT, constant(config.push_client.clone())),
-    ]);
-    let events = declare_function(
-        ctx,
-        config,
-        Spec {
-            part: "events",
-            name: format!("{prefix}-events"),
-            description: "wspush: EventBridge events from SQS, fanned out to @connections",
-            timeout_seconds: EVENTS_TIMEOUT_SECONDS,
-            memory_mb: config.events_memory_mb,
-            event_kinds: &event_kinds::EVENTS_FUNCTION,
-            environment: common_env(events_env),
-            statements: pulumi_combine!(
-                table.arn.clone(),
-                table.index_arn.clone(),
-                api.connections_arn.clone(),
-                queues.source_arns(ctx)
-            )
-            .map(|(table, index, connections, queue_arns)| {
-                vec![
-                    Statement::allow(&actions::EVENTS_INDEX, vec![index]),
-                    Statement::allow(&actions::EVENTS_TABLE, vec![table]),
-                    Statement::allow(&actions::MANAGE_CONNECTIONS, vec![connections]),
-                    Statement::allow(&actions::CONSUME_QUEUE, queue_arns),
-                ]
-            }),
-        },
-    );
-
-    let test_token = config.deploy_test_jwt_function.then(|| {
-        declare_function(
-            ctx,
-            config,
-            Spec {
-                part: "test-token",
-                name: config.test_token_function_name.clone(),
-                description: "wspush: mints test JWTs (aws lambda invoke --function-name CreateTestJwt)",
-                timeout_seconds: ROUTE_TIMEOUT_SECONDS,
-                memory_mb: config.memory_mb,
-                event_kinds: &event_kinds::TEST_TOKEN_FUNCTION,
-                environment: common_env(vec![
-                    (env::JWT_SECRET_ID, secret_arn.clone()),
-                    (env::TEST_TOKENS_ENABLED, constant("true".into())),
-                ]),
-                statements: read_secret.clone(),
-            },
+    /// Query the index, Query + BatchWrite the table (410 cleanup), POST to `@connections`,
+    /// consume its queues.
+    fn events_statements(&self) -> Output<Vec<Statement>> {
+        pulumi_combine!(
+            self.table.arn.clone(),
+            self.table.index_arn.clone(),
+            self.api.connections_arn.clone(),
+            self.queues.source_arns(self.ctx)
         )
-    });
-
-    Functions {
-        authorizer,
-        connection,
-        events,
-        test_token,
+        .map(|(table, index, connections, queue_arns)| {
+            vec![
+                Statement::allow(&actions::EVENTS_INDEX, vec![index]),
+                Statement::allow(&actions::EVENTS_TABLE, vec![table]),
+                Statement::allow(&actions::MANAGE_CONNECTIONS, vec![connections]),
+                Statement::allow(&actions::CONSUME_QUEUE, queue_arns),
+            ]
+        })
     }
 }
 
@@ -267,7 +320,7 @@ pub const ROUTE_TIMEOUT_SECONDS: i32 = timeouts::ROUTE_FUNCTION_SECS as i32;
 /// `wspush_contract::event_queue`).
 pub const EVENTS_TIMEOUT_SECONDS: i32 = timeouts::EVENTS_FUNCTION_SECS as i32;
 
-/// Log group, role, inline policy and function for one [`Spec`].
+/// Log group, role (with its inline policy) and function for one [`Spec`].
 fn declare_function(ctx: &Context, config: &StackConfig, spec: Spec) -> Function {
     let part = spec.part;
     let log_group = log_group::create(
@@ -278,53 +331,8 @@ fn declare_function(ctx: &Context, config: &StackConfig, spec: Spec) -> Function
             .retention_in_days(config.log_retention_days)
             .build_struct(),
     );
-    let role = role::create(
-        ctx,
-        &format!("{part}-role"),
-        RoleArgs::builder()
-            .assume_role_policy(policy::lambda_assume_role_policy())
-            .description(format!("Execution role of {}", spec.name))
-            // Deleting the role removes its inline policy too, so `pulumi destroy` succeeds in
-            // whichever order the engine deletes the two (it knows no dependencies, see
-            // docs/deploy.md).
-            .force_detach_policies(true)
-            .build_struct(),
-    );
-    let document = pulumi_combine!(spec.statements, log_group.arn.clone()).map(
-        |(mut statements, log_group_arn)| {
-            statements.push(Statement::allow(
-                &actions::LOGS,
-                vec![format!("{log_group_arn}:*")],
-            ));
-            statements.push(Statement::allow(&actions::XRAY, vec!["*".to_string()]));
-            policy::identity_policy(&statements)
-        },
-    );
-    let inline_policy = role_policy::create(
-        ctx,
-        &format!("{part}-policy"),
-        RolePolicyArgs::builder()
-            .role(role.name.clone())
-            .policy(document)
-            .build_struct(),
-    );
-    // Taking the role ARN through the policy makes the function wait for its permissions
-    // (gestalt cannot express `dependsOn`).
-    let role_arn = pulumi_combine!(role.arn, inline_policy.id).map(|(arn, _)| arn);
-    let mut environment = spec.environment;
-    environment.push((
-        env::EVENT_KINDS.to_string(),
-        ctx.new_output(&spec.event_kinds.join(",")),
-    ));
-    let environment = out::map(ctx, environment).map(|variables: HashMap<String, String>| {
-        FunctionEnvironment::builder()
-            .variables(variables)
-            .build_struct()
-    });
-    let code = HashMap::from([
-        (ARCHIVE_SIG_KEY.to_string(), ARCHIVE_SIG.to_string()),
-        ("path".to_string(), config.lambda_artifact.clone()),
-    ]);
+    let role_arn = declare_role(ctx, part, &spec.name, spec.statements, &log_group.arn);
+    let environment = environment(ctx, spec.environment, spec.event_kinds);
     let function = lambda_function::create(
         ctx,
         &format!("{part}-function"),
@@ -335,7 +343,7 @@ fn declare_function(ctx: &Context, config: &StackConfig, spec: Spec) -> Function
             .runtime(RUNTIME)
             .handler(HANDLER)
             .architectures(vec![config.architecture.as_lambda().to_string()])
-            .code(code)
+            .code(code(config))
             .memory_size(spec.memory_mb)
             .timeout(spec.timeout_seconds)
             .environment(environment)
@@ -357,4 +365,73 @@ fn declare_function(ctx: &Context, config: &StackConfig, spec: Spec) -> Function
         arn: function.arn,
         invoke_arn: function.invoke_arn,
     }
+}
+
+/// The function's own role, granted `statements` plus writing to its log group and X-Ray;
+/// returns the role ARN, known once the policy is attached.
+fn declare_role(
+    ctx: &Context,
+    part: &str,
+    function_name: &str,
+    statements: Output<Vec<Statement>>,
+    log_group_arn: &Output<String>,
+) -> Output<String> {
+    let role = role::create(
+        ctx,
+        &format!("{part}-role"),
+        RoleArgs::builder()
+            .assume_role_policy(policy::lambda_assume_role_policy())
+            .description(format!("Execution role of {function_name}"))
+            // Deleting the role removes its inline policy too, so `pulumi destroy` succeeds in
+            // whichever order the engine deletes the two (it knows no dependencies, see
+            // docs/deploy.md).
+            .force_detach_policies(true)
+            .build_struct(),
+    );
+    let document = pulumi_combine!(statements, log_group_arn.clone()).map(
+        |(mut statements, log_group_arn)| {
+            statements.push(Statement::allow(
+                &actions::LOGS,
+                vec![format!("{log_group_arn}:*")],
+            ));
+            statements.push(Statement::allow(&actions::XRAY, vec!["*".to_string()]));
+            policy::identity_policy(&statements)
+        },
+    );
+    let inline_policy = role_policy::create(
+        ctx,
+        &format!("{part}-policy"),
+        RolePolicyArgs::builder()
+            .role(role.name.clone())
+            .policy(document)
+            .build_struct(),
+    );
+    // Taking the role ARN through the policy makes the function wait for its permissions
+    // (gestalt cannot express `dependsOn`).
+    pulumi_combine!(role.arn, inline_policy.id).map(|(arn, _)| arn)
+}
+
+/// The function's variables, with the event kinds it serves (`EVENT_KINDS`).
+fn environment(
+    ctx: &Context,
+    mut variables: Vec<(String, Output<String>)>,
+    event_kinds: &[&str],
+) -> Output<FunctionEnvironment> {
+    variables.push((
+        env::EVENT_KINDS.to_string(),
+        ctx.new_output(&event_kinds.join(",")),
+    ));
+    out::map(ctx, variables).map(|variables: HashMap<String, String>| {
+        FunctionEnvironment::builder()
+            .variables(variables)
+            .build_struct()
+    })
+}
+
+/// The `bootstrap` zip, in Pulumi's archive encoding.
+fn code(config: &StackConfig) -> HashMap<String, String> {
+    HashMap::from([
+        (ARCHIVE_SIG_KEY.to_string(), ARCHIVE_SIG.to_string()),
+        ("path".to_string(), config.lambda_artifact.clone()),
+    ])
 }

@@ -26,19 +26,8 @@ pub struct Table {
     pub index_arn: Output<String>,
 }
 
+/// The table, with its index, TTL and point-in-time recovery.
 pub fn declare(ctx: &Context, config: &StackConfig) -> Table {
-    let string_attribute = |name: &str| {
-        TableAttribute::builder()
-            .name(name.to_string())
-            .type_("S".to_string())
-            .build_struct()
-    };
-    let key = |name: &str, key_type: &str| {
-        TableGlobalSecondaryIndexKeySchema::builder()
-            .attribute_name(name.to_string())
-            .key_type(key_type.to_string())
-            .build_struct()
-    };
     let created = table::create(
         ctx,
         "connections-table",
@@ -47,24 +36,8 @@ pub fn declare(ctx: &Context, config: &StackConfig) -> Table {
             .billing_mode("PAY_PER_REQUEST")
             .hash_key(PARTITION_KEY)
             .range_key(SORT_KEY)
-            .attributes(vec![
-                string_attribute(PARTITION_KEY),
-                string_attribute(SORT_KEY),
-                string_attribute(INDEX_PARTITION_KEY),
-                string_attribute(INDEX_SORT_KEY),
-            ])
-            .global_secondary_indexes(vec![
-                TableGlobalSecondaryIndex::builder()
-                    .name(config.index_name.clone())
-                    .key_schemas(vec![
-                        key(INDEX_PARTITION_KEY, "HASH"),
-                        key(INDEX_SORT_KEY, "RANGE"),
-                    ])
-                    // The runtime reads only `pk` (the connection id) from the index: keys suffice,
-                    // and every write to the table costs less than with ALL.
-                    .projection_type("KEYS_ONLY".to_string())
-                    .build_struct(),
-            ])
+            .attributes(key_attributes())
+            .global_secondary_indexes(vec![index(&config.index_name)])
             .ttl(
                 TableTtl::builder()
                     .attribute_name(TTL_ATTRIBUTE.to_string())
@@ -85,4 +58,37 @@ pub fn declare(ctx: &Context, config: &StackConfig) -> Table {
         arn: created.arn,
         index_arn,
     }
+}
+
+/// The keys of the table and of the index, all strings (DynamoDB declares only key attributes).
+fn key_attributes() -> Vec<TableAttribute> {
+    [PARTITION_KEY, SORT_KEY, INDEX_PARTITION_KEY, INDEX_SORT_KEY]
+        .into_iter()
+        .map(|name| {
+            TableAttribute::builder()
+                .name(name.to_string())
+                .type_("S".to_string())
+                .build_struct()
+        })
+        .collect()
+}
+
+/// The one index: a user's connections and an entity's subscribers.
+fn index(name: &str) -> TableGlobalSecondaryIndex {
+    let key = |attribute: &str, key_type: &str| {
+        TableGlobalSecondaryIndexKeySchema::builder()
+            .attribute_name(attribute.to_string())
+            .key_type(key_type.to_string())
+            .build_struct()
+    };
+    TableGlobalSecondaryIndex::builder()
+        .name(name.to_string())
+        .key_schemas(vec![
+            key(INDEX_PARTITION_KEY, "HASH"),
+            key(INDEX_SORT_KEY, "RANGE"),
+        ])
+        // The runtime reads only `pk` (the connection id) from the index: keys suffice, and
+        // every write to the table costs less than with ALL.
+        .projection_type("KEYS_ONLY".to_string())
+        .build_struct()
 }

@@ -1,5 +1,5 @@
 //! The resource diagrams in docs/ are drawn from the program's own registrations and must match
-//! what the program declares today: with the default configuration, and with the custom domain.
+//! what the program declares: with the default configuration, and with the custom domain.
 //!
 //! When the program changes, regenerate them with
 //! `WSPUSH_WRITE_DIAGRAMS=1 cargo test -p wspush-infra --test diagram` and commit the result.

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// The declaration order of infra's parts (see the tour in `src/lib.rs`), and the helpers any
 /// part may use.
-const PARTS: [&str; 9] = [
+const PARTS: [&str; 10] = [
     "config",
     "table",
     "api",
@@ -26,6 +26,7 @@ const PARTS: [&str; 9] = [
     "events",
     "alarms",
     "domain",
+    "exports",
 ];
 const HELPERS: [&str; 3] = ["aws", "out", "policy"];
 
