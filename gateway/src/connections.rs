@@ -26,9 +26,10 @@ use serde_json::json;
 
 use crate::apigw::sigv4::SignedRequest;
 use crate::apigw::Body;
+use crate::config::GatewayConfig;
 use crate::error::GatewayError;
 use crate::registry::Refused;
-use crate::AppState;
+use crate::state::AppState;
 
 /// Both the stage-less path and `/{stage}/@connections/{id}`, which the SDK uses when its
 /// endpoint ends in the stage. Every call passes the account's limits first.
@@ -65,7 +66,7 @@ async fn account_limits(State(state): State<AppState>, request: Request, next: N
 }
 
 /// This call's injected latency: the configured one, varied uniformly by the jitter.
-fn call_latency(config: &crate::GatewayConfig) -> std::time::Duration {
+fn call_latency(config: &GatewayConfig) -> std::time::Duration {
     let (latency, jitter) = (config.connections_latency, config.connections_jitter);
     if jitter.is_zero() {
         return latency;

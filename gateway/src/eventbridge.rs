@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::GatewayError;
-use crate::AppState;
+use crate::state::AppState;
 
 /// Largest `PutEvents` request EventBridge accepts.
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;

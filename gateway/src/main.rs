@@ -246,7 +246,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{} (try --port 0)", args.port))?;
     let addr = listener.local_addr()?;
-    let state = wspush_gateway::state(config.clone(), store, secret.as_bytes(), addr);
+    let state = wspush_gateway::AppState::new(config.clone(), store, secret.as_bytes(), addr);
     let token = mint_token(&state).await?;
     print_banner(&config, &choice, addr, &token, random_secret);
 

@@ -28,7 +28,7 @@ use wspush_runtime::store::MemoryStore;
 /// A gateway state on an in-memory store. Nothing listens on its address and its queue
 /// pollers are not started: the router answers, nothing is delivered.
 fn state() -> AppState {
-    wspush_gateway::state(
+    AppState::new(
         GatewayConfig::default(),
         Arc::new(MemoryStore::new()),
         SECRET.as_bytes(),

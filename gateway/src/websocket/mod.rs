@@ -36,7 +36,7 @@ use wspush_contract::{limits, routes};
 use crate::apigw::{self, identity, ids, Body, Handshake};
 use crate::error::GatewayError;
 use crate::registry::ConnectionInfo;
-use crate::AppState;
+use crate::state::AppState;
 
 /// `/` and `/{stage}`: both reach the same API, as the custom domain and the stage URL do.
 pub fn router() -> Router<AppState> {

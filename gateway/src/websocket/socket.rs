@@ -27,7 +27,7 @@ use wspush_contract::routes;
 use crate::apigw::{self, ids, Body};
 use crate::config::Limits;
 use crate::registry::{self, ConnectionInfo, Mailbox, Outbound};
-use crate::AppState;
+use crate::state::AppState;
 
 pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
