@@ -15,7 +15,6 @@ use wspush_runtime::config::{JwtSettings, PushSettings};
 use wspush_runtime::store::ConnectionStore;
 use wspush_runtime::{Deps, Runtime};
 
-use crate::apigw::sigv4::SigningKeys;
 use crate::config::GatewayConfig;
 use crate::functions::Functions;
 use crate::queues::Queues;
@@ -35,7 +34,6 @@ struct Shared {
     throttle: Option<TokenBucket>,
     connect_rate: Option<TokenBucket>,
     registry: Registry,
-    callers: SigningKeys,
     config: GatewayConfig,
 }
 
@@ -66,7 +64,6 @@ impl AppState {
                     .map(|rate| TokenBucket::new(f64::from(rate), rate)),
                 runtime,
                 registry: Registry::new(),
-                callers: SigningKeys::new(config.callers.iter().cloned()),
                 config,
             }),
         }
@@ -98,11 +95,6 @@ impl AppState {
 
     pub fn registry(&self) -> &Registry {
         &self.inner.registry
-    }
-
-    /// The keys `@connections` verifies signatures with.
-    pub fn callers(&self) -> &SigningKeys {
-        &self.inner.callers
     }
 
     pub fn config(&self) -> &GatewayConfig {

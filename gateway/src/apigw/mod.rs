@@ -11,8 +11,7 @@
 //! - [`events`]: the REQUEST authorizer, `$connect`, message and `$disconnect` events;
 //! - [`routing`]: route selection by `$request.body.action`;
 //! - [`answers`]: reading the authorizer's policy and the routes' proxy responses;
-//! - [`iam`]: IAM's wildcard match, for the authorizer's policy;
-//! - [`sigv4`]: the SigV4 check of `@connections` callers.
+//! - [`iam`]: IAM's wildcard match, for the authorizer's policy.
 
 pub mod answers;
 pub mod events;
@@ -20,7 +19,6 @@ pub mod iam;
 pub mod identity;
 pub mod ids;
 pub mod routing;
-pub mod sigv4;
 
 pub use answers::{authorizer_decision, route_response, RouteResponse};
 pub use events::{authorizer_event, connect_event, disconnect_event, message_event, Handshake};
