@@ -30,13 +30,16 @@
 //! - [`error`] maps every failure onto the AWS-shaped error body its API would send.
 //! - [`config`] holds the options: stage, limits, and the names in ARNs.
 
-pub mod apigw;
+pub mod client;
 pub mod config;
 pub mod connections;
 pub mod console;
 pub mod error;
 pub mod eventbridge;
 pub mod functions;
+pub mod identity;
+pub mod ids;
+pub mod integration;
 pub mod introspect;
 pub mod lambda;
 pub mod queues;

@@ -24,9 +24,9 @@ use tokio::sync::{watch, Notify};
 use tokio::time::{sleep_until, Instant};
 use wspush_contract::detail_types;
 
-use crate::apigw::ids::now_ms;
 use crate::config::{GatewayConfig, QueueSettings};
 use crate::functions::{Functions, InvokeError};
+use crate::ids::now_ms;
 
 /// One message on a queue.
 #[derive(Clone, Debug)]

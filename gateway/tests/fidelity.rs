@@ -17,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::MaybeTlsStream;
-use wspush_gateway::apigw::identity;
+use wspush_gateway::identity;
 use wspush_gateway::{GatewayConfig, Limits, QueueSettings, Throttle};
 use wspush_runtime::store::{ConnectionRecord, ConnectionStore, MemoryStore, StoreError};
 
@@ -500,7 +500,8 @@ async fn put_events_counts_entry_sizes_as_eventbridge_does() {
 #[test]
 fn built_events_carry_every_field_of_aws_shapes() {
     use std::sync::atomic::AtomicI64;
-    use wspush_gateway::apigw::{self, events::paths, Body, Handshake};
+    use wspush_gateway::client::{Body, Handshake};
+    use wspush_gateway::integration;
     use wspush_gateway::registry::ConnectionInfo;
 
     const NOT_EMULATED: [&str; 1] = ["requestContext.authorizer.integrationLatency"];
@@ -555,19 +556,19 @@ fn built_events_carry_every_field_of_aws_shapes() {
     let cases = [
         (
             "authorizer-request.json",
-            apigw::authorizer_event(&config, &hello),
+            integration::authorizer_event(&config, &hello),
         ),
         (
             "websocket-connect.json",
-            apigw::connect_event(&config, &hello, &context),
+            integration::connect_event(&config, &hello, &context),
         ),
         (
             "websocket-subscribe.json",
-            apigw::message_event(&config, &info, "localhost", "subscribe", &body),
+            integration::message_event(&config, &info, "localhost", "subscribe", &body),
         ),
         (
             "websocket-disconnect.json",
-            apigw::disconnect_event(&config, &info, "localhost", 1001, "Going away"),
+            integration::disconnect_event(&config, &info, "localhost", 1001, "Going away"),
         ),
     ];
     for (name, built) in cases {
@@ -585,6 +586,27 @@ fn built_events_carry_every_field_of_aws_shapes() {
             .kind();
         assert_eq!(got, expected, "{name}");
     }
+}
+
+/// A JSON value's structure as a set of paths (`requestContext.identity.sourceIp`), for
+/// comparing what the gateway sends with AWS's documented shapes.
+fn paths(value: &Value) -> Vec<String> {
+    fn walk(prefix: &str, value: &Value, out: &mut Vec<String>) {
+        if let Value::Object(map) = value {
+            for (key, child) in map {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                out.push(path.clone());
+                walk(&path, child, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk("", value, &mut out);
+    out
 }
 
 /// One raw HTTP/1.1 request; the status line, headers and body of the answer.

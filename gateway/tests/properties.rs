@@ -20,7 +20,8 @@ use proptest::sample::select;
 use serde_json::{json, Map, Value};
 use tower::ServiceExt;
 use wspush_contract::routes;
-use wspush_gateway::apigw::{self, select_route};
+use wspush_gateway::client;
+use wspush_gateway::integration::select_route;
 use wspush_gateway::{AppState, GatewayConfig};
 use wspush_runtime::frames::parse_client_frame;
 use wspush_runtime::store::MemoryStore;
@@ -266,7 +267,7 @@ proptest! {
             Just(String::from(r#"{"action":"ping","action":"subscribe"}"#)),
         ],
     ) {
-        let route = select_route(&apigw::Body::Text(body.clone()));
+        let route = select_route(&client::Body::Text(body.clone()));
         prop_assert!(routes::ALL.contains(&route));
         prop_assert!(route != routes::CONNECT && route != routes::DISCONNECT, "{body} selected {route}");
         let on_default = parse_client_frame(routes::DEFAULT, Some(&body));
@@ -279,7 +280,7 @@ proptest! {
 
     #[test]
     fn binary_frames_go_to_default(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
-        prop_assert_eq!(select_route(&apigw::Body::Binary(bytes)), routes::DEFAULT);
+        prop_assert_eq!(select_route(&client::Body::Binary(bytes)), routes::DEFAULT);
     }
 
     #[test]

@@ -29,7 +29,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::apigw::Body;
+use crate::client::Body;
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
 use crate::registry::Refused;

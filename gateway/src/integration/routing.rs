@@ -3,7 +3,7 @@
 use serde_json::Value;
 use wspush_contract::routes;
 
-use super::Body;
+use crate::client::Body;
 
 /// The route a frame goes to: `$request.body.action` when it names a route, else `$default`.
 /// Binary frames and text that is not a JSON object go to `$default`, as on API Gateway.
