@@ -5,10 +5,11 @@
 //! entry becomes the event EventBridge delivers, built as the `aws_lambda_events` type the
 //! runtime parses ([`EventBridgeEvent`]) and carried typed from here on: through the deployed
 //! rules, which match on `detail-type` only, into the rule's local queue ([`crate::queues`]),
-//! from which the events function receives them in SQS batches, as deployed. Delivery is asynchronous, as in AWS: `PutEvents` answers before anyone is pushed
-//! to. The request's size is EventBridge's: the sum of its entries' sizes as EventBridge
-//! counts them (`Time` 14 bytes, and the UTF-8 bytes of `Source`, `DetailType`, `Detail` and
-//! each `Resources` entry), at most 256 KB.
+//! from which the events function receives them in SQS batches, as deployed. Delivery is
+//! asynchronous, as in AWS: `PutEvents` answers before anyone is pushed to. The request's size
+//! is EventBridge's: the sum of its entries' sizes as EventBridge counts them (`Time` 14 bytes,
+//! and the UTF-8 bytes of `Source`, `DetailType`, `Detail` and each `Resources` entry), at most
+//! 256 KB.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use axum::body::Bytes;

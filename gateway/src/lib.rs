@@ -6,21 +6,26 @@
 //! work here unchanged. A tour, in the order a request travels:
 //!
 //! - [`app`] builds the one [`axum::Router`] from one router per emulated API, and [`serve`]
-//!   runs it on a listener the caller bound (tests bind port 0).
+//!   runs it on a listener the caller bound (tests bind port 0). Every router shares one
+//!   [`state::AppState`]: the runtime, the functions, the queues, the live sockets, the options.
 //! - [`websocket`] is API Gateway's WebSocket side: the `$connect` handshake checks the
-//!   authorizer's identity sources and runs the REQUEST authorizer *before* upgrading, then the
-//!   `$connect` route, selecting only the subprotocol it returns; frames are routed by
-//!   `$request.body.action`, each its own invocation; every close runs `$disconnect`. Event
-//!   shapes live in [`apigw`].
+//!   authorizer's [`identity`] sources and runs the REQUEST authorizer *before* upgrading, then
+//!   the `$connect` route, selecting only the subprotocol it returns; frames are routed by
+//!   `$request.body.action`, each its own invocation; every close runs `$disconnect`.
+//! - [`integration`] is what API Gateway sends to the functions and how it reads their answers:
+//!   route selection, the authorizer and WebSocket events, the policy and proxy responses. It
+//!   reads the plain data of a connection, [`client`] (the handshake, message bodies), and
+//!   stamps it with [`ids`].
 //! - [`functions`] are the four deployed functions, each serving only its event kinds, each with
 //!   its own concurrency limit, as Lambda runs them.
 //! - [`registry`] holds the live sockets by connection id; it is what `@connections` talks to.
 //! - [`connections`] is the `@connections` management API (POST, GET, DELETE), reached by the
-//!   runtime through its ordinary `aws-sdk-apigatewaymanagement` client pointed at this server.
-//! - [`eventbridge`] is `PutEvents`: EventBridge's limits and per-entry failures, then rules on
-//!   `detail-type` as deployed, into [`queues`]: local SQS queues with the deployed batch size,
-//!   visibility timeout, receive count and dead-letter queues, polled into the events function.
-//! - [`throttle`] is the account's token bucket on `@connections` (optional).
+//!   runtime through its ordinary push client pointed at this server; every call passes the
+//!   SigV4 check of [`connections::sigv4`] and the account's [`throttle`] (optional).
+//! - [`eventbridge`] is `PutEvents`: EventBridge's limits and per-entry failures, then the typed
+//!   events through rules on `detail-type` as deployed, into [`queues`]: local SQS queues with
+//!   the deployed batch size, visibility timeout, receive count and dead-letter queues, polled
+//!   into the events function as SQS events.
 //! - [`lambda`] is `Invoke` for the `CreateTestJwt` function.
 //! - [`introspect`] shows connections (with their subscriptions), functions, queues and dead
 //!   letters under `/_gateway/` (local only, not an AWS API), and redrives dead letters.
@@ -29,6 +34,9 @@
 //!   offline SDK configuration every client uses is the runtime's `aws::local_sdk_config`.
 //! - [`error`] maps every failure onto the AWS-shaped error body its API would send.
 //! - [`config`] holds the options: stage, limits, and the names in ARNs.
+//!
+//! Imports follow the data: the routers depend on [`state`], [`integration`] and the modules
+//! below them, and nothing below imports back up.
 
 pub mod client;
 pub mod config;

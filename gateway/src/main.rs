@@ -237,9 +237,9 @@ impl Args {
     }
 }
 
-/// jemalloc, with its background purging on: glibc's malloc kept the heap that thousands of
-/// connections had grown long after they closed; jemalloc's decay returns it to the system
-/// (figures in the README, "Under load and faults").
+/// jemalloc, with its background purging on: glibc's malloc keeps the heap that thousands of
+/// connections grow long after they close; jemalloc's decay returns it to the system (figures
+/// in the README, "Under load and faults").
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

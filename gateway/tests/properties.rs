@@ -378,9 +378,9 @@ proptest! {
     }
 }
 
-/// Found by `any_method_on_any_path_gets_an_aws_shaped_answer`: a path segment that is not
-/// UTF-8 once percent-decoded got axum's plain-text 400 ("Invalid URL: Invalid UTF-8 in
-/// `stage`") without `x-amzn-ErrorType`.
+/// Pinned inputs of `any_method_on_any_path_gets_an_aws_shaped_answer`: a path segment that is
+/// not UTF-8 once percent-decoded is a `BadRequestException` in AWS's shape, with
+/// `x-amzn-ErrorType`, not axum's plain-text 400 ("Invalid URL: Invalid UTF-8 in `stage`").
 #[test]
 fn regression_a_path_segment_that_is_not_utf8_is_a_bad_request_exception() {
     let state = state();
@@ -414,8 +414,8 @@ fn regression_a_path_segment_that_is_not_utf8_is_a_bad_request_exception() {
     }
 }
 
-/// Found by `any_method_on_any_path_gets_an_aws_shaped_answer`: a method a path does not serve
-/// got axum's bare 405 with an empty body.
+/// Pinned inputs of `any_method_on_any_path_gets_an_aws_shaped_answer`: a method a path does
+/// not serve is a `NotFoundException` in AWS's shape, not axum's bare 405 with an empty body.
 #[test]
 fn regression_a_method_a_path_does_not_serve_is_an_aws_error() {
     let state = state();
@@ -469,9 +469,10 @@ fn empty_request(method: &Method, path: &str) -> Request<Body> {
         .expect("a request")
 }
 
-/// Found by `connections_on_unknown_ids_are_gone_unsigned_calls_refused_and_other_stages_forbidden`:
-/// an id of `.` or `..` is a dot segment, which SigV4 normalizes away before signing, so the
-/// gateway's check must normalize the path too (it answered `InvalidSignatureException`).
+/// Pinned inputs of
+/// `connections_on_unknown_ids_are_gone_unsigned_calls_refused_and_other_stages_forbidden`: an
+/// id of `.` or `..` is a dot segment, which SigV4 normalizes away before signing, so the
+/// gateway's check normalizes the path too (else it would answer `InvalidSignatureException`).
 #[test]
 fn regression_dot_segment_ids_are_signed_over_the_normalized_path() {
     let state = state();

@@ -166,7 +166,7 @@ fn refused(connection_id: &str) -> impl FnOnce(Refused) -> GatewayError + '_ {
     }
 }
 
-/// PostToConnection: the body becomes one message, text when it is UTF-8. Its size was
+/// PostToConnection: the body becomes one message, text when it is UTF-8. Its size is
 /// checked with the signature ([`authorized`]).
 async fn post(
     State(state): State<AppState>,
