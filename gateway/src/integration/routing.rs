@@ -1,4 +1,8 @@
 //! Route selection: `$request.body.action`, falling back to `$default`.
+//!
+//! It sits with the event builders rather than in the socket loop that calls it: the route it
+//! selects is the `routeKey` of the event sent, and decides which route's integration answers,
+//! so it is part of what API Gateway sends to the functions.
 
 use serde_json::Value;
 use wspush_contract::routes;
