@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use wspush_contract::{authorizer, defaults, event_queue, limits};
 
-use crate::apigw::identity::{self, IdentitySource};
 use crate::functions::Concurrency;
+use crate::identity::{self, IdentitySource};
 use wspush_runtime::config::PushClient;
 
 /// API Gateway's WebSocket limits.

@@ -9,8 +9,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::apigw::sigv4::SignatureError;
-
 /// A refused request, with the status and error code its AWS API would answer.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -173,7 +171,8 @@ pub async fn not_found(uri: axum::http::Uri) -> GatewayError {
 
 /// Refusals axum makes by itself (a method the path does not serve, a path segment that is not
 /// UTF-8 once percent-decoded) get the AWS shape too, so clients parse every refusal alike.
-/// Found by the fuzz target `connections_path`; `gateway/tests/properties.rs` keeps the inputs.
+/// The fuzz target `connections_path` drives such paths; `gateway/tests/properties.rs` keeps
+/// its inputs.
 pub async fn aws_shaped(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let target = format!("{} {}", request.method(), request.uri().path());
     let response = next.run(request).await;
@@ -193,4 +192,35 @@ pub async fn aws_shaped(request: axum::extract::Request, next: axum::middleware:
         reason
     };
     GatewayError::BadRequest(message).into_response()
+}
+
+/// Why the SigV4 check ([`crate::connections::sigv4`]) refuses an `@connections` call; each
+/// maps to the error code AWS sends. Kept here, beside the one error type it becomes, so the
+/// check depends on this module and not the other way round.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("Missing Authentication Token")]
+    Missing,
+    #[error("{0}")]
+    Incomplete(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(
+        "The security token included in the request is invalid. (The local gateway knows the \
+         access keys {known}; sign with one of them, or start the gateway with this key's \
+         AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in its environment.)"
+    )]
+    UnknownKey { known: String },
+}
+
+impl SignatureError {
+    /// The error code AWS names in `x-amzn-ErrorType`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SignatureError::Missing => "MissingAuthenticationTokenException",
+            SignatureError::Incomplete(_) => "IncompleteSignatureException",
+            SignatureError::Invalid(_) => "InvalidSignatureException",
+            SignatureError::UnknownKey { .. } => "UnrecognizedClientException",
+        }
+    }
 }

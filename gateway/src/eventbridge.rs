@@ -1,14 +1,17 @@
 //! EventBridge `PutEvents` on `POST /` (JSON 1.1, `X-Amz-Target: AWSEvents.PutEvents`).
 //!
 //! Entries are checked as EventBridge checks them, failing one by one (`FailedEntryCount` and
-//! an `ErrorCode` per entry) while the others are accepted with an `EventId`. Accepted events
-//! go through the deployed rules, which match on `detail-type` only, into the rule's local queue
-//! ([`crate::queues`]), from which the events function receives them in SQS batches, as
-//! deployed. Delivery is asynchronous, as in AWS: `PutEvents` answers before anyone is pushed
-//! to. The request's size is EventBridge's: the sum of its entries' sizes as EventBridge
-//! counts them (`Time` 14 bytes, and the UTF-8 bytes of `Source`, `DetailType`, `Detail` and
-//! each `Resources` entry), at most 256 KB.
+//! an `ErrorCode` per entry) while the others are accepted with an `EventId`. Each accepted
+//! entry becomes the event EventBridge delivers, built as the `aws_lambda_events` type the
+//! runtime parses ([`EventBridgeEvent`]) and carried typed from here on: through the deployed
+//! rules, which match on `detail-type` only, into the rule's local queue ([`crate::queues`]),
+//! from which the events function receives them in SQS batches, as deployed. Delivery is
+//! asynchronous, as in AWS: `PutEvents` answers before anyone is pushed to. The request's size
+//! is EventBridge's: the sum of its entries' sizes as EventBridge counts them (`Time` 14 bytes,
+//! and the UTF-8 bytes of `Source`, `DetailType`, `Detail` and each `Resources` entry), at most
+//! 256 KB.
 
+use aws_lambda_events::eventbridge::EventBridgeEvent;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
@@ -16,11 +19,13 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::config::GatewayConfig;
 use crate::error::GatewayError;
-use crate::AppState;
+use crate::state::AppState;
 
 /// Largest `PutEvents` request EventBridge accepts.
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
@@ -39,9 +44,10 @@ struct PutEventsRequest {
     entries: Option<Vec<Entry>>,
 }
 
+/// One entry of a `PutEvents` request, as the client sends it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct Entry {
+pub struct Entry {
     source: Option<String>,
     detail_type: Option<String>,
     detail: Option<String>,
@@ -61,10 +67,11 @@ impl Entry {
     }
 }
 
-/// One entry's fate.
-enum Outcome {
-    Accepted { event_id: String, event: Value },
-    Failed { code: &'static str, message: String },
+/// Why EventBridge refused one entry: the `ErrorCode` and `ErrorMessage` of its result.
+#[derive(Debug)]
+pub struct Refusal {
+    pub code: &'static str,
+    pub message: String,
 }
 
 /// `POST /` carries every JSON 1.1 operation; only `PutEvents` is emulated.
@@ -82,6 +89,24 @@ async fn json_api(
             "operation {target:?} is not emulated; the local gateway serves {PUT_EVENTS} on POST /"
         )));
     }
+    let entries = request_entries(body)?;
+    let config = state.config();
+    let outcomes: Vec<_> = entries.into_iter().map(|e| check(config, e)).collect();
+    let failed = outcomes.iter().filter(|o| o.is_err()).count();
+    let results: Vec<Value> = outcomes.iter().map(entry_result).collect();
+    let accepted = outcomes.into_iter().filter_map(Result::ok).collect();
+    state.queues().send(accepted);
+    let body = json!({"FailedEntryCount": failed, "Entries": results}).to_string();
+    let mut response = body.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_11));
+    Ok(response)
+}
+
+/// The request's entries, once the request as a whole passes EventBridge's checks: a body
+/// within the size limit that parses, 1 to 10 entries, and their sizes summed within the limit.
+fn request_entries(body: Result<Bytes, BytesRejection>) -> Result<Vec<Entry>, GatewayError> {
     let body = body.map_err(|_| {
         GatewayError::Validation(format!(
             "Total size of the entries in the request is over the limit ({MAX_REQUEST_BYTES} bytes)"
@@ -96,44 +121,28 @@ async fn json_api(
             entries.len()
         )));
     }
-
     let size: usize = entries.iter().map(Entry::size).sum();
     if size > MAX_REQUEST_BYTES {
         return Err(GatewayError::Validation(format!(
             "Total size of the entries in the request is over the limit ({size} bytes > {MAX_REQUEST_BYTES}, counted as EventBridge counts entry sizes)"
         )));
     }
-
-    let outcomes: Vec<Outcome> = entries.into_iter().map(|e| check(&state, e)).collect();
-    let mut failed = 0;
-    let mut results = Vec::with_capacity(outcomes.len());
-    let mut accepted = Vec::new();
-    for outcome in outcomes {
-        match outcome {
-            Outcome::Accepted { event_id, event } => {
-                results.push(json!({"EventId": event_id}));
-                accepted.push(event);
-            }
-            Outcome::Failed { code, message } => {
-                failed += 1;
-                results.push(json!({"ErrorCode": code, "ErrorMessage": message}));
-            }
-        }
-    }
-    state.queues().send(accepted);
-    let body = json!({"FailedEntryCount": failed, "Entries": results}).to_string();
-    let mut response = body.into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_11));
-    Ok(response)
+    Ok(entries)
 }
 
-fn failed(code: &'static str, message: impl Into<String>) -> Outcome {
-    Outcome::Failed {
+/// One entry's line in the answer: its `EventId`, or why it failed.
+fn entry_result(outcome: &Result<EventBridgeEvent, Refusal>) -> Value {
+    match outcome {
+        Ok(event) => json!({"EventId": event.id}),
+        Err(refusal) => json!({"ErrorCode": refusal.code, "ErrorMessage": refusal.message}),
+    }
+}
+
+fn failed(code: &'static str, message: impl Into<String>) -> Result<EventBridgeEvent, Refusal> {
+    Err(Refusal {
         code,
         message: message.into(),
-    }
+    })
 }
 
 fn required(field: &str) -> String {
@@ -141,8 +150,7 @@ fn required(field: &str) -> String {
 }
 
 /// Validates one entry and builds the event EventBridge would deliver.
-fn check(state: &AppState, entry: Entry) -> Outcome {
-    let config = state.config();
+pub fn check(config: &GatewayConfig, entry: Entry) -> Result<EventBridgeEvent, Refusal> {
     let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
     let Some(source) = non_empty(entry.source) else {
         return failed("InvalidArgument", required("Source"));
@@ -170,21 +178,22 @@ fn check(state: &AppState, entry: Entry) -> Outcome {
             )
         }
     }
-    let time = entry
-        .time
-        .and_then(|secs| chrono::DateTime::from_timestamp(secs as i64, 0))
-        .unwrap_or_else(chrono::Utc::now);
-    let event_id = uuid::Uuid::new_v4().to_string();
-    let event = json!({
-        "version": "0",
-        "id": event_id,
-        "detail-type": detail_type,
-        "source": source,
-        "account": config.account_id,
-        "time": time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "region": config.region,
-        "resources": entry.resources.unwrap_or_default(),
-        "detail": detail,
-    });
-    Outcome::Accepted { event_id, event }
+    let mut event = EventBridgeEvent::default();
+    event.version = Some("0".into());
+    event.id = Some(uuid::Uuid::new_v4().to_string());
+    event.detail_type = detail_type;
+    event.source = source;
+    event.account = Some(config.account_id.clone());
+    event.time = Some(event_time(entry.time));
+    event.region = Some(config.region.clone());
+    event.resources = Some(entry.resources.unwrap_or_default());
+    event.detail = detail;
+    Ok(event)
+}
+
+/// The entry's `Time`, or now; in whole seconds, as EventBridge stamps events.
+fn event_time(time: Option<f64>) -> DateTime<Utc> {
+    time.and_then(|secs| DateTime::from_timestamp(secs as i64, 0))
+        .unwrap_or_else(Utc::now)
+        .trunc_subsecs(0)
 }

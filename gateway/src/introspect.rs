@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use crate::error::GatewayError;
 use crate::registry::ConnectionInfo;
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

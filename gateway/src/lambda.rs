@@ -24,7 +24,7 @@ use wspush_contract::defaults::TEST_TOKEN_FUNCTION;
 
 use crate::error::GatewayError;
 use crate::functions::InvokeError;
-use crate::AppState;
+use crate::state::AppState;
 
 /// Lambda's limit on a synchronous invocation's payload: 6 MB.
 pub const MAX_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;

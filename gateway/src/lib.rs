@@ -6,21 +6,26 @@
 //! work here unchanged. A tour, in the order a request travels:
 //!
 //! - [`app`] builds the one [`axum::Router`] from one router per emulated API, and [`serve`]
-//!   runs it on a listener the caller bound (tests bind port 0).
+//!   runs it on a listener the caller bound (tests bind port 0). Every router shares one
+//!   [`state::AppState`]: the runtime, the functions, the queues, the live sockets, the options.
 //! - [`websocket`] is API Gateway's WebSocket side: the `$connect` handshake checks the
-//!   authorizer's identity sources and runs the REQUEST authorizer *before* upgrading, then the
-//!   `$connect` route, selecting only the subprotocol it returns; frames are routed by
-//!   `$request.body.action`, each its own invocation; every close runs `$disconnect`. Event
-//!   shapes live in [`apigw`].
+//!   authorizer's [`identity`] sources and runs the REQUEST authorizer *before* upgrading, then
+//!   the `$connect` route, selecting only the subprotocol it returns; frames are routed by
+//!   `$request.body.action`, each its own invocation; every close runs `$disconnect`.
+//! - [`integration`] is what API Gateway sends to the functions and how it reads their answers:
+//!   route selection, the authorizer and WebSocket events, the policy and proxy responses. It
+//!   reads the plain data of a connection, [`client`] (the handshake, message bodies), and
+//!   stamps it with [`ids`].
 //! - [`functions`] are the four deployed functions, each serving only its event kinds, each with
 //!   its own concurrency limit, as Lambda runs them.
 //! - [`registry`] holds the live sockets by connection id; it is what `@connections` talks to.
 //! - [`connections`] is the `@connections` management API (POST, GET, DELETE), reached by the
-//!   runtime through its ordinary `aws-sdk-apigatewaymanagement` client pointed at this server.
-//! - [`eventbridge`] is `PutEvents`: EventBridge's limits and per-entry failures, then rules on
-//!   `detail-type` as deployed, into [`queues`]: local SQS queues with the deployed batch size,
-//!   visibility timeout, receive count and dead-letter queues, polled into the events function.
-//! - [`throttle`] is the account's token bucket on `@connections` (optional).
+//!   runtime through its ordinary push client pointed at this server; every call passes the
+//!   SigV4 check of [`connections::sigv4`] and the account's [`throttle`] (optional).
+//! - [`eventbridge`] is `PutEvents`: EventBridge's limits and per-entry failures, then the typed
+//!   events through rules on `detail-type` as deployed, into [`queues`]: local SQS queues with
+//!   the deployed batch size, visibility timeout, receive count and dead-letter queues, polled
+//!   into the events function as SQS events.
 //! - [`lambda`] is `Invoke` for the `CreateTestJwt` function.
 //! - [`introspect`] shows connections (with their subscriptions), functions, queues and dead
 //!   letters under `/_gateway/` (local only, not an AWS API), and redrives dead letters.
@@ -29,18 +34,25 @@
 //!   offline SDK configuration every client uses is the runtime's `aws::local_sdk_config`.
 //! - [`error`] maps every failure onto the AWS-shaped error body its API would send.
 //! - [`config`] holds the options: stage, limits, and the names in ARNs.
+//!
+//! Imports follow the data: the routers depend on [`state`], [`integration`] and the modules
+//! below them, and nothing below imports back up.
 
-pub mod apigw;
+pub mod client;
 pub mod config;
 pub mod connections;
 pub mod console;
 pub mod error;
 pub mod eventbridge;
 pub mod functions;
+pub mod identity;
+pub mod ids;
+pub mod integration;
 pub mod introspect;
 pub mod lambda;
 pub mod queues;
 pub mod registry;
+pub mod state;
 pub mod store;
 pub mod throttle;
 pub mod websocket;
@@ -52,120 +64,11 @@ use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
-use wspush_runtime::auth::TokenKeys;
-use wspush_runtime::config::{JwtSettings, PushSettings};
-use wspush_runtime::store::ConnectionStore;
-use wspush_runtime::{Deps, Runtime};
 
-use apigw::sigv4::SigningKeys;
 pub use config::{GatewayConfig, Limits, QueueSettings, Throttle};
 pub use error::GatewayError;
-use functions::Functions;
-use queues::Queues;
 pub use registry::Registry;
-use throttle::TokenBucket;
-
-/// Everything the handlers share. Cheap to clone: one `Arc`.
-#[derive(Clone)]
-pub struct AppState {
-    inner: Arc<Shared>,
-}
-
-struct Shared {
-    runtime: Runtime,
-    functions: Arc<Functions>,
-    queues: Arc<Queues>,
-    throttle: Option<TokenBucket>,
-    connect_rate: Option<TokenBucket>,
-    registry: Registry,
-    callers: SigningKeys,
-    config: GatewayConfig,
-}
-
-impl AppState {
-    /// The runtime serving every event kind (its dependencies: the store, the pusher).
-    pub fn runtime(&self) -> &Runtime {
-        &self.inner.runtime
-    }
-
-    /// The deployed functions, each restricted to its own event kinds.
-    pub fn functions(&self) -> &Functions {
-        &self.inner.functions
-    }
-
-    pub fn queues(&self) -> &Queues {
-        &self.inner.queues
-    }
-
-    /// The account throttle on `@connections`, when configured.
-    pub fn throttle(&self) -> Option<&TokenBucket> {
-        self.inner.throttle.as_ref()
-    }
-
-    /// The account's new-connection quota, when configured.
-    pub fn connect_rate(&self) -> Option<&TokenBucket> {
-        self.inner.connect_rate.as_ref()
-    }
-
-    pub fn registry(&self) -> &Registry {
-        &self.inner.registry
-    }
-
-    /// The keys `@connections` verifies signatures with.
-    pub fn callers(&self) -> &SigningKeys {
-        &self.inner.callers
-    }
-
-    pub fn config(&self) -> &GatewayConfig {
-        &self.inner.config
-    }
-}
-
-/// Builds the state for a gateway that will listen on `addr`.
-///
-/// The runtime pushes through the `@connections` API with the client it is deployed with
-/// (`config.push_client`: signed HTTP requests by default, or the SDK), pointed at
-/// this gateway itself (`http://{addr}/{stage}`): the push path is the one used in AWS, so the
-/// address must be known before the runtime is built.
-pub fn state(
-    config: GatewayConfig,
-    store: Arc<dyn ConnectionStore>,
-    jwt_secret: &[u8],
-    addr: SocketAddr,
-) -> AppState {
-    let sdk = wspush_runtime::aws::local_sdk_config(&config.region);
-    let endpoint = format!("http://{addr}/{}", config.stage);
-    let pusher = wspush_runtime::aws::pusher(&sdk, &endpoint, config.push_client);
-    let runtime = Runtime::new(Deps {
-        store,
-        pusher: Some(pusher),
-        tokens: Some(TokenKeys::new(jwt_secret, JwtSettings::default())),
-        record_ttl: config.record_ttl,
-        push: PushSettings {
-            concurrency: config.push_concurrency,
-            ..PushSettings::default()
-        },
-        // The gateway plays the CreateTestJwt function too.
-        test_tokens_enabled: true,
-    });
-    AppState {
-        inner: Arc::new(Shared {
-            functions: Arc::new(Functions::new(&runtime, &config.concurrency)),
-            queues: Arc::new(Queues::new(&config)),
-            throttle: config
-                .throttle
-                .as_ref()
-                .map(|t| TokenBucket::new(t.rate_per_sec, t.burst)),
-            connect_rate: config
-                .connect_rate
-                .map(|rate| TokenBucket::new(f64::from(rate), rate)),
-            runtime,
-            registry: Registry::new(),
-            callers: SigningKeys::new(config.callers.iter().cloned()),
-            config,
-        }),
-    }
-}
+pub use state::AppState;
 
 /// The whole gateway: one router per emulated API on the paths AWS uses.
 pub fn app(state: AppState) -> Router {
@@ -196,8 +99,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let registry = state.registry().clone();
-    let queues = state.inner.queues.clone();
-    let pollers = tokio::spawn(queues.clone().poll(state.inner.functions.clone()));
+    let pollers = state.start_pollers();
+    let stopping = state.clone();
     let header_timeout = state.config().limits.handshake_timeout;
     let pending = Arc::new(tokio::sync::Semaphore::new(
         state.config().limits.max_pending_connections.max(1),
@@ -230,7 +133,7 @@ pub async fn serve(
             drop(permit);
         });
     }
-    queues.stop();
+    stopping.queues().stop();
     let _ = pollers.await;
     // Upgraded sockets are no longer hyper's connections: close them here so each runs
     // `$disconnect` before the process ends.

@@ -10,8 +10,8 @@ use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;
 use wspush_contract::{defaults, event_queue, limits};
-use wspush_gateway::apigw::identity;
 use wspush_gateway::functions::Concurrency;
+use wspush_gateway::identity::{self, IdentitySource};
 use wspush_gateway::store::StoreChoice;
 use wspush_gateway::{GatewayConfig, Limits, QueueSettings, Throttle};
 use wspush_runtime::config::PushClient;
@@ -107,7 +107,36 @@ struct Args {
 }
 
 impl Args {
+    /// The options, checked as a whole first, then assembled group by group.
     fn config(&self) -> anyhow::Result<GatewayConfig> {
+        self.validate()?;
+        let defaults = GatewayConfig::default();
+        let identity_sources = self.identity_sources(&defaults)?;
+        let throttle = self.throttle()?;
+        Ok(GatewayConfig {
+            stage: self.stage.clone(),
+            region: self.region.clone(),
+            limits: self.limits(),
+            push_concurrency: self.push_concurrency,
+            push_client: self.push_client,
+            callers: callers(defaults.callers.clone()),
+            identity_sources,
+            queues: self.queues(&defaults),
+            concurrency: Concurrency {
+                per_function: self.function_concurrency,
+                events: self.events_concurrency,
+            },
+            throttle,
+            connections_latency: Duration::from_millis(self.connections_latency_ms),
+            connections_jitter: Duration::from_millis(self.connections_jitter_ms),
+            connect_rate: self.connect_rate.filter(|r| *r > 0),
+            ..defaults
+        })
+    }
+
+    /// Refuses the values no deployment could have: empty limits, no concurrency, a stage name
+    /// API Gateway would not accept.
+    fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
             self.max_frame_bytes > 0,
             "--max-frame-bytes must be above 0"
@@ -144,57 +173,56 @@ impl Args {
             self.handshake_timeout_secs > 0,
             "--handshake-timeout-secs must be above 0"
         );
-        let defaults = GatewayConfig::default();
-        let identity_sources = match &self.identity_sources {
-            None => defaults.identity_sources.clone(),
+        Ok(())
+    }
+
+    /// API Gateway's WebSocket limits.
+    fn limits(&self) -> Limits {
+        Limits {
+            max_frame_bytes: self.max_frame_bytes,
+            max_message_bytes: self.max_message_bytes,
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
+            max_connection: Duration::from_secs(self.max_connection_secs),
+            max_client_buffer_bytes: self.max_client_buffer_bytes,
+            handshake_timeout: Duration::from_secs(self.handshake_timeout_secs),
+            max_pending_connections: self.max_pending_connections.max(1),
+        }
+    }
+
+    /// The authorizer's identity sources: the deployed ones unless listed (an empty entry
+    /// lists none).
+    fn identity_sources(&self, defaults: &GatewayConfig) -> anyhow::Result<Vec<IdentitySource>> {
+        match &self.identity_sources {
+            None => Ok(defaults.identity_sources.clone()),
             Some(list) => {
                 let list: Vec<&String> = list.iter().filter(|s| !s.trim().is_empty()).collect();
-                identity::parse_all(&list).map_err(|e| anyhow::anyhow!("--identity-source: {e}"))?
+                identity::parse_all(&list).map_err(|e| anyhow::anyhow!("--identity-source: {e}"))
             }
+        }
+    }
+
+    /// The account throttle on `@connections`: off unless a rate or a burst is given.
+    fn throttle(&self) -> anyhow::Result<Option<Throttle>> {
+        let (rate, burst) = match (self.throttle_rps, self.throttle_burst) {
+            (None, None) => return Ok(None),
+            pair => pair,
         };
-        let throttle = match (self.throttle_rps, self.throttle_burst) {
-            (None, None) => None,
-            (rate, burst) => {
-                let rate = rate.unwrap_or(Throttle::aws_default().rate_per_sec);
-                anyhow::ensure!(rate > 0.0, "--throttle-rps must be above 0");
-                let burst = burst.unwrap_or((rate / 2.0).max(1.0) as u32);
-                anyhow::ensure!(burst > 0, "--throttle-burst must be above 0");
-                Some(Throttle {
-                    rate_per_sec: rate,
-                    burst,
-                })
-            }
-        };
-        Ok(GatewayConfig {
-            stage: self.stage.clone(),
-            region: self.region.clone(),
-            limits: Limits {
-                max_frame_bytes: self.max_frame_bytes,
-                max_message_bytes: self.max_message_bytes,
-                idle_timeout: Duration::from_secs(self.idle_timeout_secs),
-                max_connection: Duration::from_secs(self.max_connection_secs),
-                max_client_buffer_bytes: self.max_client_buffer_bytes,
-                handshake_timeout: Duration::from_secs(self.handshake_timeout_secs),
-                max_pending_connections: self.max_pending_connections.max(1),
-            },
-            push_concurrency: self.push_concurrency,
-            push_client: self.push_client,
-            callers: callers(defaults.callers.clone()),
-            identity_sources,
-            queues: QueueSettings {
-                visibility_timeout: Duration::from_secs(self.visibility_timeout_secs),
-                ..defaults.queues.clone()
-            },
-            concurrency: Concurrency {
-                per_function: self.function_concurrency,
-                events: self.events_concurrency,
-            },
-            throttle,
-            connections_latency: Duration::from_millis(self.connections_latency_ms),
-            connections_jitter: Duration::from_millis(self.connections_jitter_ms),
-            connect_rate: self.connect_rate.filter(|r| *r > 0),
-            ..defaults
-        })
+        let rate = rate.unwrap_or(Throttle::aws_default().rate_per_sec);
+        anyhow::ensure!(rate > 0.0, "--throttle-rps must be above 0");
+        let burst = burst.unwrap_or((rate / 2.0).max(1.0) as u32);
+        anyhow::ensure!(burst > 0, "--throttle-burst must be above 0");
+        Ok(Some(Throttle {
+            rate_per_sec: rate,
+            burst,
+        }))
+    }
+
+    /// The event queues: the deployed settings, with the visibility timeout as given.
+    fn queues(&self, defaults: &GatewayConfig) -> QueueSettings {
+        QueueSettings {
+            visibility_timeout: Duration::from_secs(self.visibility_timeout_secs),
+            ..defaults.queues.clone()
+        }
     }
 
     fn store(&self) -> StoreChoice {
@@ -209,9 +237,9 @@ impl Args {
     }
 }
 
-/// jemalloc, with its background purging on: glibc's malloc kept the heap that thousands of
-/// connections had grown long after they closed; jemalloc's decay returns it to the system
-/// (figures in the README, "Under load and faults").
+/// jemalloc, with its background purging on: glibc's malloc keeps the heap that thousands of
+/// connections grow long after they close; jemalloc's decay returns it to the system (figures
+/// in the README, "Under load and faults").
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -246,7 +274,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{} (try --port 0)", args.port))?;
     let addr = listener.local_addr()?;
-    let state = wspush_gateway::state(config.clone(), store, secret.as_bytes(), addr);
+    let state = wspush_gateway::AppState::new(config.clone(), store, secret.as_bytes(), addr);
     let token = mint_token(&state).await?;
     print_banner(&config, &choice, addr, &token, random_secret);
 

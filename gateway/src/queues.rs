@@ -1,5 +1,10 @@
 //! The local event queues: EventBridge → SQS → Lambda, with the settings `infra/` declares.
 //!
+//! The queues carry the events `PutEvents` accepted as they are built, typed
+//! ([`EventBridgeEvent`]); each SQS record the events function receives is built from its
+//! message's event as the `aws_lambda_events` type the runtime parses ([`SqsMessage`]), its
+//! body the event's JSON, as EventBridge's SQS target writes it.
+//!
 //! Each rule (one per `detail-type`) targets its own queue, as deployed. A poller per queue
 //! does what the SQS event source mapping does: it takes a concurrency slot of the events
 //! function, receives up to `batch_size` visible messages (each becomes invisible for the
@@ -16,6 +21,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use md5::Digest;
 use serde::Serialize;
@@ -24,16 +30,15 @@ use tokio::sync::{watch, Notify};
 use tokio::time::{sleep_until, Instant};
 use wspush_contract::detail_types;
 
-use crate::apigw::ids::now_ms;
 use crate::config::{GatewayConfig, QueueSettings};
 use crate::functions::{Functions, InvokeError};
+use crate::ids::now_ms;
 
-/// One message on a queue.
+/// One message on a queue: the EventBridge event it carries, and what SQS keeps about it.
 #[derive(Clone, Debug)]
-struct Message {
+pub struct Message {
     id: String,
-    /// The EventBridge event, as JSON text (the SQS body).
-    body: String,
+    event: EventBridgeEvent,
     sent_at_ms: i64,
     first_received_ms: Option<i64>,
     receive_count: u32,
@@ -41,6 +46,27 @@ struct Message {
     visible_at: Instant,
     /// Why its last receive failed.
     last_error: Option<String>,
+}
+
+impl Message {
+    /// A message sent now, carrying `event`, visible at once.
+    pub fn new(event: EventBridgeEvent) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            event,
+            sent_at_ms: now_ms(),
+            first_received_ms: None,
+            receive_count: 0,
+            visible_at: Instant::now(),
+            last_error: None,
+        }
+    }
+
+    /// The SQS body: the event as JSON text.
+    fn body(&self) -> String {
+        // An event whose detail is JSON always serializes.
+        serde_json::to_string(&self.event).unwrap_or_default()
+    }
 }
 
 /// A message in a dead-letter queue, as `/_gateway/dead-letters` lists it.
@@ -114,21 +140,12 @@ impl LocalQueue {
     }
 
     /// Enqueues events (one request's entries together, so a batch can hold them all).
-    fn send(&self, events: Vec<Value>) {
-        let now = Instant::now();
+    fn send(&self, events: Vec<EventBridgeEvent>) {
         {
             let mut state = self.lock();
             for event in events {
                 state.counts.sent += 1;
-                state.messages.push_back(Message {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    body: event.to_string(),
-                    sent_at_ms: now_ms(),
-                    first_received_ms: None,
-                    receive_count: 0,
-                    visible_at: now,
-                    last_error: None,
-                });
+                state.messages.push_back(Message::new(event));
             }
         }
         self.wake.notify_one();
@@ -177,37 +194,37 @@ impl LocalQueue {
         }
     }
 
-    /// The SQS event the event source mapping would send for `batch`.
-    fn sqs_event(&self, batch: &[Message]) -> Value {
+    /// The SQS event the event source mapping sends for `batch`: one record per message.
+    pub fn sqs_event(&self, batch: &[Message]) -> SqsEvent {
         let mut event = SqsEvent::default();
-        event.records = batch
-            .iter()
-            .map(|message| {
-                let mut record = SqsMessage::default();
-                record.message_id = Some(message.id.clone());
-                record.receipt_handle = Some(format!("{}#{}", message.id, message.receive_count));
-                record.body = Some(message.body.clone());
-                record.md5_of_body =
-                    Some(format!("{:x}", md5::Md5::digest(message.body.as_bytes())));
-                record.attributes = [
-                    ("ApproximateReceiveCount", message.receive_count.to_string()),
-                    ("SentTimestamp", message.sent_at_ms.to_string()),
-                    ("SenderId", "events.amazonaws.com".to_string()),
-                    (
-                        "ApproximateFirstReceiveTimestamp",
-                        message.first_received_ms.unwrap_or_default().to_string(),
-                    ),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
-                record.event_source = Some("aws:sqs".into());
-                record.event_source_arn = Some(self.arn.clone());
-                record.aws_region = Some(self.region.clone());
-                record
-            })
-            .collect();
-        serde_json::to_value(event).unwrap_or(Value::Null)
+        event.records = batch.iter().map(|m| self.sqs_record(m)).collect();
+        event
+    }
+
+    /// The record of one message, built from the event it carries.
+    fn sqs_record(&self, message: &Message) -> SqsMessage {
+        let body = message.body();
+        let mut record = SqsMessage::default();
+        record.message_id = Some(message.id.clone());
+        record.receipt_handle = Some(format!("{}#{}", message.id, message.receive_count));
+        record.md5_of_body = Some(format!("{:x}", md5::Md5::digest(body.as_bytes())));
+        record.body = Some(body);
+        record.attributes = [
+            ("ApproximateReceiveCount", message.receive_count.to_string()),
+            ("SentTimestamp", message.sent_at_ms.to_string()),
+            ("SenderId", "events.amazonaws.com".to_string()),
+            (
+                "ApproximateFirstReceiveTimestamp",
+                message.first_received_ms.unwrap_or_default().to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        record.event_source = Some("aws:sqs".into());
+        record.event_source_arn = Some(self.arn.clone());
+        record.aws_region = Some(self.region.clone());
+        record
     }
 
     /// Applies the function's answer to `batch`: deletes what succeeded; what failed becomes
@@ -268,7 +285,7 @@ impl LocalQueue {
                 receive_count: m.receive_count,
                 sent_at: m.sent_at_ms,
                 last_error: m.last_error.clone().unwrap_or_default(),
-                event: serde_json::from_str(&m.body).unwrap_or(Value::Null),
+                event: serde_json::to_value(&m.event).unwrap_or(Value::Null),
             })
             .collect()
     }
@@ -331,27 +348,20 @@ impl Queues {
     }
 
     /// Routes accepted events to their rules' queues, one request's events together.
-    pub fn send(&self, events: Vec<Value>) {
-        let detail_type = |e: &Value| {
-            e.get("detail-type")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
-        for event in &events {
-            if self.for_detail_type(&detail_type(event)).is_none() {
-                tracing::info!(event_id = %event["id"], detail_type = %detail_type(event), "no rule matches; event dropped, as EventBridge drops it");
-            }
-        }
+    pub fn send(&self, events: Vec<EventBridgeEvent>) {
+        let mut unmatched = events;
         for queue in &self.queues {
-            let mine: Vec<Value> = events
-                .iter()
-                .filter(|e| detail_type(e) == queue.detail_type)
-                .cloned()
-                .collect();
+            let (mine, rest) = unmatched
+                .into_iter()
+                .partition(|e| e.detail_type == queue.detail_type);
+            unmatched = rest;
             if !mine.is_empty() {
                 queue.send(mine);
             }
+        }
+        for event in &unmatched {
+            let event_id = event.id.as_deref().unwrap_or_default();
+            tracing::info!(%event_id, detail_type = %event.detail_type, "no rule matches; event dropped, as EventBridge drops it");
         }
     }
 
@@ -401,7 +411,7 @@ async fn poll(queue: Arc<LocalQueue>, functions: Arc<Functions>, mut stop: watch
             batch = queue.receive() => batch,
             _ = stop.wait_for(|stopped| *stopped) => return,
         };
-        let event = queue.sqs_event(&batch);
+        let event = serde_json::to_value(queue.sqs_event(&batch)).unwrap_or(Value::Null);
         let (queue, functions) = (queue.clone(), functions.clone());
         tokio::spawn(async move {
             let result = functions.events.invoke_reserved(slot, event).await;

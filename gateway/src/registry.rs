@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, Notify};
 
-use crate::apigw::Body;
+use crate::client::Body;
 
 /// What a socket's task is asked to do.
 #[derive(Debug)]

@@ -1,6 +1,6 @@
 //! The runtime's adaptive fan-out against the gateway's account throttle and latency, on the
 //! real `@connections` HTTP API: every subscriber gets exactly one copy, the 429s are counted
-//! and retried, nothing fails. (How fast is measured by `benches/limits.rs`, not here.)
+//! and retried, nothing fails. (How fast is measured by `benches/perf/limits.rs`, not here.)
 
 mod common;
 

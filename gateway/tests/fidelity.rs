@@ -17,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::MaybeTlsStream;
-use wspush_gateway::apigw::identity;
+use wspush_gateway::identity;
 use wspush_gateway::{GatewayConfig, Limits, QueueSettings, Throttle};
 use wspush_runtime::store::{ConnectionRecord, ConnectionStore, MemoryStore, StoreError};
 
@@ -495,39 +495,75 @@ async fn put_events_counts_entry_sizes_as_eventbridge_does() {
     gw.stop().await;
 }
 
-/// Every field of AWS's documented event shapes (the runtime's fixtures) is in the events the
-/// gateway builds, apart from those listed as not emulated in the README.
+/// Every field of AWS's documented event shapes (the fixtures in `runtime/tests/fixtures/`) is
+/// in the events the gateway builds, apart from those listed as not emulated in the README:
+/// API Gateway's authorizer and WebSocket events, the EventBridge event `PutEvents` delivers,
+/// and the SQS event its queue sends to the events function.
 #[test]
 fn built_events_carry_every_field_of_aws_shapes() {
-    use std::sync::atomic::AtomicI64;
-    use wspush_gateway::apigw::{self, events::paths, Body, Handshake};
-    use wspush_gateway::registry::ConnectionInfo;
-
     const NOT_EMULATED: [&str; 1] = ["requestContext.authorizer.integrationLatency"];
-    let request_data = [
+    // What a client or a sender chose rather than the shape every event has: the handshake's
+    // headers and query parameters, and the attribute the documented SQS message's sender
+    // attached (EventBridge's SQS target attaches none).
+    const SENDERS_DATA: [&str; 5] = [
         "headers",
         "multiValueHeaders",
         "queryStringParameters",
         "multiValueQueryStringParameters",
+        "Records[].messageAttributes.myAttribute",
     ];
-    let fixture = |name: &str| -> Value {
-        let path = format!(
-            "{}/../runtime/tests/fixtures/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("JSON")
+    let senders = |p: &str| {
+        SENDERS_DATA
+            .iter()
+            .any(|d| p == *d || p.starts_with(&format!("{d}.")))
     };
     let missing = |expected: &Value, built: &Value| -> Vec<String> {
         let have = paths(built);
         paths(expected)
             .into_iter()
-            .filter(|p| !request_data.contains(&p.split('.').next().unwrap_or("")))
+            .filter(|p| !senders(p))
             .filter(|p| !NOT_EMULATED.contains(&p.as_str()))
             .filter(|p| !have.contains(p))
             .collect()
     };
 
     let config = GatewayConfig::default();
+    let cases = api_gateway_events(&config)
+        .into_iter()
+        .chain(queued_events(&config));
+    for (name, built) in cases {
+        assert_eq!(
+            missing(&fixture(name), &built),
+            Vec::<String>::new(),
+            "{name}"
+        );
+        // And the runtime classifies what the gateway sends as AWS's shape is classified.
+        let expected = wspush_runtime::event::classify(fixture(name))
+            .expect("fixture")
+            .kind();
+        let got = wspush_runtime::event::classify(built)
+            .expect("built")
+            .kind();
+        assert_eq!(got, expected, "{name}");
+    }
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!(
+        "{}/../runtime/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("JSON")
+}
+
+/// The events API Gateway sends to the functions, for a handshake and a connection like the
+/// fixtures'.
+fn api_gateway_events(config: &GatewayConfig) -> Vec<(&'static str, Value)> {
+    use std::sync::atomic::AtomicI64;
+    use wspush_gateway::client::{Body, Handshake};
+    use wspush_gateway::integration;
+    use wspush_gateway::registry::ConnectionInfo;
+
     let hello = Handshake {
         connection_id: "SmL1KdNCoAMCKdw=".into(),
         request_id: "r".into(),
@@ -552,39 +588,85 @@ fn built_events_carry_every_field_of_aws_shapes() {
         authorizer: context.clone(),
     };
     let body = Body::Text(r#"{"action":"subscribe","entityId":"myEntityId"}"#.into());
-    let cases = [
+    vec![
         (
             "authorizer-request.json",
-            apigw::authorizer_event(&config, &hello),
+            integration::authorizer_event(config, &hello),
         ),
         (
             "websocket-connect.json",
-            apigw::connect_event(&config, &hello, &context),
+            integration::connect_event(config, &hello, &context),
         ),
         (
             "websocket-subscribe.json",
-            apigw::message_event(&config, &info, "localhost", "subscribe", &body),
+            integration::message_event(config, &info, "localhost", "subscribe", &body),
         ),
         (
             "websocket-disconnect.json",
-            apigw::disconnect_event(&config, &info, "localhost", 1001, "Going away"),
+            integration::disconnect_event(config, &info, "localhost", 1001, "Going away"),
         ),
-    ];
-    for (name, built) in cases {
-        assert_eq!(
-            missing(&fixture(name), &built),
-            Vec::<String>::new(),
-            "{name}"
-        );
-        // And the runtime classifies what the gateway sends as AWS's shape is classified.
-        let expected = wspush_runtime::event::classify(fixture(name))
-            .expect("fixture")
-            .kind();
-        let got = wspush_runtime::event::classify(built)
-            .expect("built")
-            .kind();
-        assert_eq!(got, expected, "{name}");
+    ]
+}
+
+/// The EventBridge event `PutEvents` builds from an entry carrying the documented event's
+/// fields, and the SQS event its rule's queue sends to the events function for it.
+fn queued_events(config: &GatewayConfig) -> Vec<(&'static str, Value)> {
+    use wspush_gateway::eventbridge::{self, Entry};
+    use wspush_gateway::queues::{Message, Queues};
+
+    let documented = fixture("eventbridge-event.json");
+    let entry: Entry = serde_json::from_value(json!({
+        "Source": documented["source"],
+        "DetailType": documented["detail-type"],
+        "Detail": documented["detail"].to_string(),
+        "Resources": documented["resources"],
+    }))
+    .expect("a PutEvents entry");
+    let event = eventbridge::check(config, entry).expect("accepted");
+    let queues = Queues::new(config);
+    let queue = queues.all().first().expect("a queue per rule");
+    let batch = [Message::new(event.clone()), Message::new(event.clone())];
+    let sqs = queue.sqs_event(&batch);
+    vec![
+        (
+            "eventbridge-event.json",
+            serde_json::to_value(&event).expect("JSON"),
+        ),
+        ("sqs-event.json", serde_json::to_value(&sqs).expect("JSON")),
+    ]
+}
+
+/// A JSON value's structure as a set of paths (`requestContext.identity.sourceIp`; the fields
+/// of an array's objects under `name[]`, as `Records[].messageId`), for comparing what the
+/// gateway sends with AWS's documented shapes. A field whose value is null is left out: a
+/// documented field must carry a value.
+fn paths(value: &Value) -> Vec<String> {
+    fn walk(prefix: &str, value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map.iter().filter(|(_, child)| !child.is_null()) {
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    out.push(path.clone());
+                    walk(&path, child, out);
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    walk(&format!("{prefix}[]"), item, out);
+                }
+            }
+            _ => {}
+        }
     }
+    let mut out = Vec::new();
+    walk("", value, &mut out);
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// One raw HTTP/1.1 request; the status line, headers and body of the answer.

@@ -20,7 +20,8 @@ use proptest::sample::select;
 use serde_json::{json, Map, Value};
 use tower::ServiceExt;
 use wspush_contract::routes;
-use wspush_gateway::apigw::{self, select_route};
+use wspush_gateway::client;
+use wspush_gateway::integration::select_route;
 use wspush_gateway::{AppState, GatewayConfig};
 use wspush_runtime::frames::parse_client_frame;
 use wspush_runtime::store::MemoryStore;
@@ -28,7 +29,7 @@ use wspush_runtime::store::MemoryStore;
 /// A gateway state on an in-memory store. Nothing listens on its address and its queue
 /// pollers are not started: the router answers, nothing is delivered.
 fn state() -> AppState {
-    wspush_gateway::state(
+    AppState::new(
         GatewayConfig::default(),
         Arc::new(MemoryStore::new()),
         SECRET.as_bytes(),
@@ -266,7 +267,7 @@ proptest! {
             Just(String::from(r#"{"action":"ping","action":"subscribe"}"#)),
         ],
     ) {
-        let route = select_route(&apigw::Body::Text(body.clone()));
+        let route = select_route(&client::Body::Text(body.clone()));
         prop_assert!(routes::ALL.contains(&route));
         prop_assert!(route != routes::CONNECT && route != routes::DISCONNECT, "{body} selected {route}");
         let on_default = parse_client_frame(routes::DEFAULT, Some(&body));
@@ -279,7 +280,7 @@ proptest! {
 
     #[test]
     fn binary_frames_go_to_default(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
-        prop_assert_eq!(select_route(&apigw::Body::Binary(bytes)), routes::DEFAULT);
+        prop_assert_eq!(select_route(&client::Body::Binary(bytes)), routes::DEFAULT);
     }
 
     #[test]
@@ -377,9 +378,9 @@ proptest! {
     }
 }
 
-/// Found by `any_method_on_any_path_gets_an_aws_shaped_answer`: a path segment that is not
-/// UTF-8 once percent-decoded got axum's plain-text 400 ("Invalid URL: Invalid UTF-8 in
-/// `stage`") without `x-amzn-ErrorType`.
+/// Pinned inputs of `any_method_on_any_path_gets_an_aws_shaped_answer`: a path segment that is
+/// not UTF-8 once percent-decoded is a `BadRequestException` in AWS's shape, with
+/// `x-amzn-ErrorType`, not axum's plain-text 400 ("Invalid URL: Invalid UTF-8 in `stage`").
 #[test]
 fn regression_a_path_segment_that_is_not_utf8_is_a_bad_request_exception() {
     let state = state();
@@ -413,8 +414,8 @@ fn regression_a_path_segment_that_is_not_utf8_is_a_bad_request_exception() {
     }
 }
 
-/// Found by `any_method_on_any_path_gets_an_aws_shaped_answer`: a method a path does not serve
-/// got axum's bare 405 with an empty body.
+/// Pinned inputs of `any_method_on_any_path_gets_an_aws_shaped_answer`: a method a path does
+/// not serve is a `NotFoundException` in AWS's shape, not axum's bare 405 with an empty body.
 #[test]
 fn regression_a_method_a_path_does_not_serve_is_an_aws_error() {
     let state = state();
@@ -468,9 +469,10 @@ fn empty_request(method: &Method, path: &str) -> Request<Body> {
         .expect("a request")
 }
 
-/// Found by `connections_on_unknown_ids_are_gone_unsigned_calls_refused_and_other_stages_forbidden`:
-/// an id of `.` or `..` is a dot segment, which SigV4 normalizes away before signing, so the
-/// gateway's check must normalize the path too (it answered `InvalidSignatureException`).
+/// Pinned inputs of
+/// `connections_on_unknown_ids_are_gone_unsigned_calls_refused_and_other_stages_forbidden`: an
+/// id of `.` or `..` is a dot segment, which SigV4 normalizes away before signing, so the
+/// gateway's check normalizes the path too (else it would answer `InvalidSignatureException`).
 #[test]
 fn regression_dot_segment_ids_are_signed_over_the_normalized_path() {
     let state = state();

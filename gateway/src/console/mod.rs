@@ -21,7 +21,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// Where the console lives; printed at start-up.
 pub const PATH: &str = "/_gateway/console";

@@ -33,10 +33,12 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 use wspush_contract::{limits, routes};
 
-use crate::apigw::{self, identity, ids, Body, Handshake};
+use crate::client::{Body, Handshake};
 use crate::error::GatewayError;
+use crate::integration;
 use crate::registry::ConnectionInfo;
-use crate::AppState;
+use crate::state::AppState;
+use crate::{identity, ids};
 
 /// `/` and `/{stage}`: both reach the same API, as the custom domain and the stage URL do.
 pub fn router() -> Router<AppState> {
@@ -149,17 +151,17 @@ async fn handshake(
     let decision = state
         .functions()
         .authorizer
-        .invoke(apigw::authorizer_event(config, &hello))
+        .invoke(integration::authorizer_event(config, &hello))
         .await;
-    let authorizer = apigw::authorizer_decision(decision, &method_arn)?;
+    let authorizer = integration::authorizer_decision(decision, &method_arn)?;
 
     let answer = state
         .functions()
         .routes
-        .invoke(apigw::connect_event(config, &hello, &authorizer))
+        .invoke(integration::connect_event(config, &hello, &authorizer))
         .await
         .map_err(|e| GatewayError::Internal(format!("$connect route failed: {e}")))?;
-    let answer = apigw::route_response(answer);
+    let answer = integration::route_response(answer);
     if !(200..300).contains(&answer.status) {
         let status =
             StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

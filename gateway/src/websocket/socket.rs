@@ -24,10 +24,12 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 use wspush_contract::routes;
 
-use crate::apigw::{self, ids, Body};
+use crate::client::Body;
 use crate::config::Limits;
+use crate::ids;
+use crate::integration;
 use crate::registry::{self, ConnectionInfo, Mailbox, Outbound};
-use crate::AppState;
+use crate::state::AppState;
 
 pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
@@ -162,10 +164,10 @@ async fn route(
     body: Body,
     mailbox: Mailbox,
 ) {
-    let route = apigw::select_route(&body);
-    let event = apigw::message_event(state.config(), &info, &domain, route, &body);
+    let route = integration::select_route(&body);
+    let event = integration::message_event(state.config(), &info, &domain, route, &body);
     let reply = match state.functions().routes.invoke(event).await {
-        Ok(answer) if routes::TWO_WAY.contains(&route) => apigw::route_response(answer).body,
+        Ok(answer) if routes::TWO_WAY.contains(&route) => integration::route_response(answer).body,
         Ok(_) => None,
         Err(e) => {
             tracing::warn!(connection_id = %info.connection_id, route, error = %e, "route failed");
@@ -255,7 +257,7 @@ async fn run_disconnect(
     code: u16,
     reason: &str,
 ) {
-    let event = apigw::disconnect_event(state.config(), info, domain, code, reason);
+    let event = integration::disconnect_event(state.config(), info, domain, code, reason);
     match state.functions().routes.invoke_when_free(event).await {
         Ok(_) => {
             tracing::info!(connection_id = %info.connection_id, code, reason, "disconnected")

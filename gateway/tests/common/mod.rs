@@ -54,7 +54,7 @@ impl TestGateway {
     ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
-        let state = wspush_gateway::state(config, backing, SECRET.as_bytes(), addr);
+        let state = AppState::new(config, backing, SECRET.as_bytes(), addr);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(wspush_gateway::serve(listener, state.clone(), async move {
             let _ = stopped.await;

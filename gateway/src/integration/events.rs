@@ -17,61 +17,32 @@ use base64::Engine;
 use serde_json::{Map, Value};
 use wspush_contract::routes;
 
-use super::ids::{now_ms, request_id, request_time};
-use super::Body;
+use crate::client::{Body, Handshake};
 use crate::config::GatewayConfig;
+use crate::ids::{now_ms, request_id, request_time};
 use crate::registry::ConnectionInfo;
 
-/// What API Gateway knows about a `$connect` handshake.
-#[derive(Clone, Debug)]
-pub struct Handshake {
-    pub connection_id: String,
-    pub request_id: String,
-    pub connected_at_ms: i64,
-    pub source_ip: String,
-    pub user_agent: Option<String>,
-    pub domain_name: String,
-    /// Header names as received, in arrival order, repeated names kept.
-    pub headers: Vec<(String, String)>,
-    /// Query parameters, decoded, repeated names kept.
-    pub query: Vec<(String, String)>,
+/// The handshake's headers as a map; a repeated name keeps every value (the single-value view
+/// then reads the last, as API Gateway's `headers` does).
+fn header_map(handshake: &Handshake) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in &handshake.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            map.append(name, value);
+        }
+    }
+    map
 }
 
-impl Handshake {
-    /// Reads the headers API Gateway forwards. Values that are not visible ASCII are dropped.
-    pub fn headers_from(map: &HeaderMap) -> Vec<(String, String)> {
-        map.iter()
-            .filter_map(|(name, value)| {
-                value
-                    .to_str()
-                    .ok()
-                    .map(|v| (name.as_str().to_string(), v.to_string()))
-            })
-            .collect()
+fn query_map(handshake: &Handshake) -> QueryMap {
+    let mut map: HashMap<String, Vec<String>> = HashMap::new();
+    for (name, value) in &handshake.query {
+        map.entry(name.clone()).or_default().push(value.clone());
     }
-
-    /// The headers as a map; a repeated name keeps every value (the single-value view then
-    /// reads the last, as API Gateway's `headers` does).
-    fn header_map(&self) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in &self.headers {
-            if let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(value),
-            ) {
-                map.append(name, value);
-            }
-        }
-        map
-    }
-
-    fn query_map(&self) -> QueryMap {
-        let mut map: HashMap<String, Vec<String>> = HashMap::new();
-        for (name, value) in &self.query {
-            map.entry(name.clone()).or_default().push(value.clone());
-        }
-        QueryMap::from(map)
-    }
+    QueryMap::from(map)
 }
 
 /// The request context fields every WebSocket event carries.
@@ -163,10 +134,10 @@ pub fn authorizer_event(config: &GatewayConfig, handshake: &Handshake) -> Value 
     let mut event = ApiGatewayCustomAuthorizerRequestTypeRequest::default();
     event.type_ = Some("REQUEST".into());
     event.method_arn = Some(config.method_arn(routes::CONNECT));
-    event.headers = handshake.header_map();
-    event.multi_value_headers = handshake.header_map();
-    event.query_string_parameters = handshake.query_map();
-    event.multi_value_query_string_parameters = handshake.query_map();
+    event.headers = header_map(handshake);
+    event.multi_value_headers = header_map(handshake);
+    event.query_string_parameters = query_map(handshake);
+    event.multi_value_query_string_parameters = query_map(handshake);
     let mut json = to_json(&event);
     // The REST context type lacks the WebSocket fields; send AWS's WebSocket context whole.
     json["requestContext"] = Value::Object(handshake_context(config, handshake).authorizer());
@@ -189,10 +160,10 @@ pub fn connect_event(
     authorizer: &Map<String, Value>,
 ) -> Value {
     let mut event = ApiGatewayWebsocketProxyRequest::default();
-    event.headers = handshake.header_map();
-    event.multi_value_headers = handshake.header_map();
-    event.query_string_parameters = handshake.query_map();
-    event.multi_value_query_string_parameters = handshake.query_map();
+    event.headers = header_map(handshake);
+    event.multi_value_headers = header_map(handshake);
+    event.query_string_parameters = query_map(handshake);
+    event.multi_value_query_string_parameters = query_map(handshake);
     event.request_context = handshake_context(config, handshake).websocket();
     event.request_context.authorizer = authorizer_of(authorizer);
     event.is_base64_encoded = false;
@@ -246,25 +217,4 @@ pub fn disconnect_event(
     event.request_context.authorizer = authorizer_of(&info.authorizer);
     event.is_base64_encoded = false;
     to_json(&event)
-}
-
-/// A JSON value's structure as a set of paths (`requestContext.identity.sourceIp`), for
-/// comparing what the gateway sends with AWS's documented shapes.
-pub fn paths(value: &Value) -> Vec<String> {
-    fn walk(prefix: &str, value: &Value, out: &mut Vec<String>) {
-        if let Value::Object(map) = value {
-            for (key, child) in map {
-                let path = if prefix.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{prefix}.{key}")
-                };
-                out.push(path.clone());
-                walk(&path, child, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk("", value, &mut out);
-    out
 }

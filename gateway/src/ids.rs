@@ -1,7 +1,13 @@
-//! Identifiers and times in API Gateway's formats.
+//! Identifiers and times in the formats AWS stamps them with: API Gateway's connection ids,
+//! request ids and CLF request times, and the epoch milliseconds of `connectedAt` and of SQS's
+//! `SentTimestamp`.
+//!
+//! A leaf module: the WebSocket handshake mints ids, the event builders stamp them, the queues
+//! stamp their messages.
 
 use base64::Engine;
 
+/// Milliseconds since the epoch, now.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }

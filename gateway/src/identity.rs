@@ -4,8 +4,13 @@
 //!
 //! The deployed list is `wspush_contract::authorizer::IDENTITY_SOURCES`, which `infra/` declares;
 //! the gateway reads the same list, so what passes locally passes on AWS.
+//!
+//! Where it sits: the sources are parsed once, into the options ([`crate::config`], from the
+//! command line or a test), and checked by the WebSocket handshake ([`crate::websocket`])
+//! before it invokes the authorizer. The options hold the parsed list, so this module sits
+//! below both and reads only the handshake's plain data ([`crate::client::Handshake`]).
 
-use super::Handshake;
+use crate::client::Handshake;
 
 /// One identity source expression, in the forms `CreateAuthorizer` accepts for WebSocket APIs.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -13,7 +13,12 @@
 //! - an optional latency per call, with optional jitter, stands in for the network round trip
 //!   to AWS;
 //! - every call must be SigV4-signed for `execute-api` in the gateway's region by a key the
-//!   gateway knows ([`crate::apigw::sigv4`]): 403 otherwise, after the stage is matched.
+//!   gateway knows ([`sigv4`]): 403 otherwise, after the stage is matched. The keys are this
+//!   API's own, held by its router, since no other API checks signatures.
+
+pub mod sigv4;
+
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
@@ -24,15 +29,20 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::apigw::sigv4::SignedRequest;
-use crate::apigw::Body;
+use crate::client::Body;
+use crate::config::GatewayConfig;
 use crate::error::GatewayError;
 use crate::registry::Refused;
-use crate::AppState;
+use crate::state::AppState;
+use sigv4::{SignedRequest, SigningKeys};
 
 /// Both the stage-less path and `/{stage}/@connections/{id}`, which the SDK uses when its
 /// endpoint ends in the stage. Every call passes the account's limits first.
 pub fn router(state: AppState) -> Router<AppState> {
+    let guard = Guard {
+        callers: Arc::new(SigningKeys::new(state.config().callers.iter().cloned())),
+        state,
+    };
     Router::new()
         .route(
             "/@connections/{connection_id}",
@@ -42,17 +52,25 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/{stage}/@connections/{connection_id}",
             get(staged_get).post(staged_post).delete(staged_delete),
         )
-        .route_layer(middleware::from_fn_with_state(state, account_limits))
+        .route_layer(middleware::from_fn_with_state(guard, account_limits))
+}
+
+/// What the account's limits read: the shared state, and the keys signatures are checked with.
+#[derive(Clone)]
+struct Guard {
+    state: AppState,
+    callers: Arc<SigningKeys>,
 }
 
 /// The injected latency, the caller's signature, then the account throttle, as every call
 /// meets them on AWS.
-async fn account_limits(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn account_limits(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    let Guard { state, callers } = &guard;
     let latency = call_latency(state.config());
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let request = match authorized(&state, request).await {
+    let request = match authorized(state, callers, request).await {
         Ok(request) => request,
         Err(refusal) => return refusal.into_response(),
     };
@@ -65,7 +83,7 @@ async fn account_limits(State(state): State<AppState>, request: Request, next: N
 }
 
 /// This call's injected latency: the configured one, varied uniformly by the jitter.
-fn call_latency(config: &crate::GatewayConfig) -> std::time::Duration {
+fn call_latency(config: &GatewayConfig) -> std::time::Duration {
     let (latency, jitter) = (config.connections_latency, config.connections_jitter);
     if jitter.is_zero() {
         return latency;
@@ -76,12 +94,16 @@ fn call_latency(config: &crate::GatewayConfig) -> std::time::Duration {
 }
 
 /// The most of a body the server reads before refusing it unread: axum's default body limit,
-/// which the handlers' extractor applied before the signature check read bodies here.
+/// the one the handlers' `Bytes` extractor applies.
 const MAX_READ_BYTES: usize = 2 * 1024 * 1024;
 
 /// The request, once its stage exists, its body is within the message limit and its signature
 /// holds. The body is read here (the signature covers its hash) and handed on unchanged.
-async fn authorized(state: &AppState, request: Request) -> Result<Request, GatewayError> {
+async fn authorized(
+    state: &AppState,
+    callers: &SigningKeys,
+    request: Request,
+) -> Result<Request, GatewayError> {
     // A method `@connections` does not serve is the router's 404, as for any other path.
     if !matches!(
         *request.method(),
@@ -114,7 +136,7 @@ async fn authorized(state: &AppState, request: Request) -> Result<Request, Gatew
             limit,
         });
     }
-    state.callers().verify(
+    callers.verify(
         &state.config().region,
         chrono::Utc::now(),
         &SignedRequest {
@@ -144,7 +166,7 @@ fn refused(connection_id: &str) -> impl FnOnce(Refused) -> GatewayError + '_ {
     }
 }
 
-/// PostToConnection: the body becomes one message, text when it is UTF-8. Its size was
+/// PostToConnection: the body becomes one message, text when it is UTF-8. Its size is
 /// checked with the signature ([`authorized`]).
 async fn post(
     State(state): State<AppState>,

@@ -1,9 +1,13 @@
 //! Route selection: `$request.body.action`, falling back to `$default`.
+//!
+//! It sits with the event builders rather than in the socket loop that calls it: the route it
+//! selects is the `routeKey` of the event sent, and decides which route's integration answers,
+//! so it is part of what API Gateway sends to the functions.
 
 use serde_json::Value;
 use wspush_contract::routes;
 
-use super::Body;
+use crate::client::Body;
 
 /// The route a frame goes to: `$request.body.action` when it names a route, else `$default`.
 /// Binary frames and text that is not a JSON object go to `$default`, as on API Gateway.

@@ -1,5 +1,8 @@
 //! IAM authorization of `@connections` calls: the Signature Version 4 check API Gateway makes.
 //!
+//! It lives under [`crate::connections`] because it guards only that API: the WebSocket side
+//! authorizes with the REQUEST authorizer, `PutEvents` and `Invoke` are not checked locally.
+//!
 //! Why the gateway checks signatures at all: on AWS an unsigned or wrongly signed
 //! PostToConnection is refused with a 403, and the runtime builds its own signed requests
 //! ([`wspush_runtime::push::SignedHttpPusher`]). A gateway that accepted anything would let a
@@ -7,7 +10,7 @@
 //! from AWS's description of the algorithm ("Create a signed AWS API request", IAM User
 //! Guide), independently of the `aws-sigv4` crate both of the runtime's clients sign with.
 //!
-//! The refusals are AWS's: 403 `MissingAuthenticationTokenException` without an
+//! The refusals ([`SignatureError`]) are AWS's: 403 `MissingAuthenticationTokenException` without an
 //! `Authorization` header, `IncompleteSignatureException` for a malformed one,
 //! `InvalidSignatureException` for a wrong scope, an expired timestamp (more than five minutes
 //! off) or a signature that does not match, and `UnrecognizedClientException` for an access key
@@ -26,6 +29,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use crate::error::SignatureError;
+
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 const SERVICE: &str = "execute-api";
 const TERMINATOR: &str = "aws4_request";
@@ -33,35 +38,6 @@ const TERMINATOR: &str = "aws4_request";
 const MAX_SKEW_SECS: i64 = 5 * 60;
 /// Derived signing keys kept: one per key, day and region in use; cleared when full.
 const MAX_CACHED_KEYS: usize = 64;
-
-/// Why a call is refused; each maps to the error code AWS sends.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
-    #[error("Missing Authentication Token")]
-    Missing,
-    #[error("{0}")]
-    Incomplete(String),
-    #[error("{0}")]
-    Invalid(String),
-    #[error(
-        "The security token included in the request is invalid. (The local gateway knows the \
-         access keys {known}; sign with one of them, or start the gateway with this key's \
-         AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in its environment.)"
-    )]
-    UnknownKey { known: String },
-}
-
-impl SignatureError {
-    /// The error code AWS names in `x-amzn-ErrorType`.
-    pub fn code(&self) -> &'static str {
-        match self {
-            SignatureError::Missing => "MissingAuthenticationTokenException",
-            SignatureError::Incomplete(_) => "IncompleteSignatureException",
-            SignatureError::Invalid(_) => "InvalidSignatureException",
-            SignatureError::UnknownKey { .. } => "UnrecognizedClientException",
-        }
-    }
-}
 
 /// The access keys whose secrets the gateway knows, with their derived signing keys cached.
 #[derive(Debug, Default)]

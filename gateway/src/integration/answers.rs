@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use wspush_contract::limits::MAX_AUTHORIZER_RESULT_BYTES;
 
 use super::iam::allows_invoke;
-use super::Body;
+use crate::client::Body;
 use crate::error::GatewayError;
 use crate::functions::InvokeError;
 

@@ -1,0 +1,134 @@
+//! The state every handler shares: the hosted runtime, the deployed functions, the event
+//! queues, the live sockets, the account's token buckets and the options.
+//!
+//! Why a module of its own: every emulated API reads it, so it sits below all of them; the
+//! crate root only assembles the routers ([`crate::app`]) and serves them ([`crate::serve`]).
+//! Built once, before the listener accepts, because the runtime's push client must know the
+//! gateway's own address.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use wspush_runtime::auth::TokenKeys;
+use wspush_runtime::config::{JwtSettings, PushSettings};
+use wspush_runtime::store::ConnectionStore;
+use wspush_runtime::{Deps, Runtime};
+
+use crate::config::GatewayConfig;
+use crate::functions::Functions;
+use crate::queues::Queues;
+use crate::registry::Registry;
+use crate::throttle::TokenBucket;
+
+/// Everything the handlers share. Cheap to clone: one `Arc`.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    runtime: Runtime,
+    functions: Arc<Functions>,
+    queues: Arc<Queues>,
+    throttle: Option<TokenBucket>,
+    connect_rate: Option<TokenBucket>,
+    registry: Registry,
+    config: GatewayConfig,
+}
+
+impl AppState {
+    /// Builds the state for a gateway that will listen on `addr`.
+    ///
+    /// The runtime pushes through the `@connections` API with the client it is deployed with
+    /// (`config.push_client`: signed HTTP requests by default, or the SDK), pointed at
+    /// this gateway itself (`http://{addr}/{stage}`): the push path is the one used in AWS, so
+    /// the address must be known before the runtime is built.
+    pub fn new(
+        config: GatewayConfig,
+        store: Arc<dyn ConnectionStore>,
+        jwt_secret: &[u8],
+        addr: SocketAddr,
+    ) -> Self {
+        let runtime = runtime(&config, store, jwt_secret, addr);
+        AppState {
+            inner: Arc::new(Shared {
+                functions: Arc::new(Functions::new(&runtime, &config.concurrency)),
+                queues: Arc::new(Queues::new(&config)),
+                throttle: config
+                    .throttle
+                    .as_ref()
+                    .map(|t| TokenBucket::new(t.rate_per_sec, t.burst)),
+                connect_rate: config
+                    .connect_rate
+                    .map(|rate| TokenBucket::new(f64::from(rate), rate)),
+                runtime,
+                registry: Registry::new(),
+                config,
+            }),
+        }
+    }
+
+    /// The runtime serving every event kind (its dependencies: the store, the pusher).
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
+    /// The deployed functions, each restricted to its own event kinds.
+    pub fn functions(&self) -> &Functions {
+        &self.inner.functions
+    }
+
+    pub fn queues(&self) -> &Queues {
+        &self.inner.queues
+    }
+
+    /// The account throttle on `@connections`, when configured.
+    pub fn throttle(&self) -> Option<&TokenBucket> {
+        self.inner.throttle.as_ref()
+    }
+
+    /// The account's new-connection quota, when configured.
+    pub fn connect_rate(&self) -> Option<&TokenBucket> {
+        self.inner.connect_rate.as_ref()
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    pub fn config(&self) -> &GatewayConfig {
+        &self.inner.config
+    }
+
+    /// Starts every queue's poller (the SQS event source mappings), each invoking the events
+    /// function, until [`Queues::stop`].
+    pub(crate) fn start_pollers(&self) -> JoinHandle<()> {
+        let queues = self.inner.queues.clone();
+        tokio::spawn(queues.poll(self.inner.functions.clone()))
+    }
+}
+
+/// The runtime as the gateway hosts it: its pusher aimed at this gateway's `@connections`.
+fn runtime(
+    config: &GatewayConfig,
+    store: Arc<dyn ConnectionStore>,
+    jwt_secret: &[u8],
+    addr: SocketAddr,
+) -> Runtime {
+    let sdk = wspush_runtime::aws::local_sdk_config(&config.region);
+    let endpoint = format!("http://{addr}/{}", config.stage);
+    let pusher = wspush_runtime::aws::pusher(&sdk, &endpoint, config.push_client);
+    Runtime::new(Deps {
+        store,
+        pusher: Some(pusher),
+        tokens: Some(TokenKeys::new(jwt_secret, JwtSettings::default())),
+        record_ttl: config.record_ttl,
+        push: PushSettings {
+            concurrency: config.push_concurrency,
+            ..PushSettings::default()
+        },
+        // The gateway plays the CreateTestJwt function too.
+        test_tokens_enabled: true,
+    })
+}
