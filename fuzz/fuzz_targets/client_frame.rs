@@ -1,4 +1,4 @@
-//! Client frames: API Gateway's route selection (`apigw::select_route`) and the runtime's
+//! Client frames: API Gateway's route selection (`integration::select_route`) and the runtime's
 //! `frames::parse_client_frame`. Never a panic; the selected route is one a client may reach
 //! (never `$connect`/`$disconnect`); parsing under the selected route agrees with parsing the
 //! same body under `$default` (the route is stable); a frame sent to `$default` is never a
@@ -7,7 +7,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use wspush_contract::routes;
-use wspush_gateway::apigw::{select_route, Body};
+use wspush_gateway::client::Body;
+use wspush_gateway::integration::select_route;
 use wspush_runtime::frames::{parse_client_frame, ClientAction, FrameError, MAX_ENTITY_ID_BYTES};
 
 fuzz_target!(|data: &[u8]| {

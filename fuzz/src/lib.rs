@@ -67,7 +67,7 @@ impl Gateway {
     fn new() -> Self {
         const ADDR: ([u8; 4], u16) = ([127, 0, 0, 1], 9);
         let _entered = tokio().enter();
-        let state: AppState = wspush_gateway::state(
+        let state = AppState::new(
             GatewayConfig::default(),
             Arc::new(MemoryStore::new()),
             SECRET,
