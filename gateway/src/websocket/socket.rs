@@ -19,13 +19,12 @@ use tokio::task::JoinSet;
 use tokio::time::{sleep_until, timeout, Duration, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 use wspush_contract::routes;
 
 use crate::apigw::{self, ids, Body};
-use crate::config::Limits;
 use crate::registry::{self, ConnectionInfo, Mailbox, Outbound};
 use crate::AppState;
 
@@ -33,21 +32,6 @@ pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
 /// How long a closing socket waits for the client's answering close frame.
 const CLOSE_HANDSHAKE_WAIT: Duration = Duration::from_secs(1);
-/// Bytes read from the socket at a time, and the read buffer each socket holds while idle.
-/// tungstenite's default (128 KiB) was most of an idle connection's memory. Client frames are
-/// at most 32 KB and usually under 200 bytes (`subscribe`, `ping`); a larger frame grows the
-/// buffer to its size while it is read.
-const READ_BUFFER_BYTES: usize = 1024;
-
-/// The socket's settings: API Gateway's frame and message limits on what the client sends,
-/// small buffers, and every message written at once (the mailbox is the buffer).
-pub fn config(limits: &Limits) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(0)
-        .max_frame_size(Some(limits.max_frame_bytes))
-        .max_message_size(Some(limits.max_message_bytes))
-}
 
 /// Why a socket ended, as `$disconnect` reports it.
 struct Ending {
