@@ -10,6 +10,7 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -85,7 +86,8 @@ pub fn start_socket(
                     Some(config),
                 )
                 .await;
-                socket::run(stream, state, info, domain).await;
+                let (writer, reader) = stream.split();
+                socket::run(writer, reader, state, info, domain).await;
             }
             Err(e) => {
                 // `$connect` already ran: the records it wrote must go, as after any close.
@@ -118,3 +120,4 @@ pub fn switching_protocols(
     }
     Ok(response)
 }
+
