@@ -120,4 +120,3 @@ pub fn switching_protocols(
     }
     Ok(response)
 }
-
