@@ -223,7 +223,8 @@ async fn a_client_that_stops_reading_gets_429_not_unbounded_memory() {
 }
 
 /// The answer to a close frame and these two errors are the codec's: a real socket. What the
-/// loop then does is `websocket.rs` `read_errors_and_client_closes_end_the_socket_with_their_codes`.
+/// loop then does is in `websocket.rs`:
+/// `read_errors_and_client_closes_end_the_socket_with_their_codes`.
 #[tokio::test]
 async fn close_frames_are_answered_and_protocol_errors_get_their_codes() {
     let gw = TestGateway::start().await;

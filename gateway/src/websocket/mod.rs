@@ -12,11 +12,11 @@
 //!    its `Sec-WebSocket-Protocol` header, and none when it returned none: a client that
 //!    offered one then aborts, exactly as against AWS.
 //!
-//! [`handshake`] is that list, one function per step. Steps 2–4 are [`admission`], which
-//! needs nothing of HTTP and so also admits the sockets tests drive over channels; step 5 is
-//! [`upgrade`].
+//! `handshake` is that list, one function per step. Steps 2–4 are [`admit`], which needs
+//! nothing of HTTP and so also admits the sockets tests drive over channels; step 5 is the
+//! upgrade, which hands the connection to [`socket`].
 
-pub mod admission;
+mod admission;
 pub mod socket;
 mod upgrade;
 

@@ -23,7 +23,7 @@ use crate::registry::ConnectionInfo;
 use crate::AppState;
 
 /// Bytes read from the socket at a time, and the read buffer each socket holds while idle.
-/// tungstenite's default (128 KiB) was most of an idle connection's memory. Client frames are
+/// tungstenite's default (128 KiB) would be most of an idle connection's memory. Client frames are
 /// at most 32 KB and usually under 200 bytes (`subscribe`, `ping`); a larger frame grows the
 /// buffer to its size while it is read.
 const READ_BUFFER_BYTES: usize = 1024;

@@ -1,10 +1,10 @@
 //! One socket from upgrade to `$disconnect`.
 //!
 //! One task owns the socket whole and handles one event at a time: a frame from the client
-//! becomes a route invocation ([`invocations`]); a push, route response or close from the
-//! connection's mailbox is written ([`outbound`]); a time limit ([`deadlines`]) closes it.
+//! becomes a route invocation (`invocations`); a push, route response or close from the
+//! connection's mailbox is written (`outbound`); a time limit (`deadlines`) closes it.
 //! Every way out of the loop (client close, dropped TCP, oversize or malformed frame, idle or
-//! lifetime limit, DELETE, shutdown) ends in the same place with its close code ([`ending`]):
+//! lifetime limit, DELETE, shutdown) ends in the same place with its close code (`ending`):
 //! off the registry, in-flight invocations finished, then `$disconnect`.
 //!
 //! The loop sees the socket only as a [`Sink`] of messages and a [`Stream`] of what the codec
