@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
+use common::channel::ChannelGateway;
 use common::*;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -180,7 +181,9 @@ async fn the_account_throttle_answers_429_limit_exceeded() {
     gw.stop().await;
 }
 
-#[tokio::test]
+/// Over channels: a client side that holds some frames and never reads, as a client's codec
+/// and the kernel's buffers hold some and then stop taking more.
+#[tokio::test(start_paused = true)]
 async fn a_client_that_stops_reading_gets_429_not_unbounded_memory() {
     let config = GatewayConfig {
         limits: Limits {
@@ -189,34 +192,39 @@ async fn a_client_that_stops_reading_gets_429_not_unbounded_memory() {
         },
         ..GatewayConfig::default()
     };
-    let gw = TestGateway::start_with(config).await;
-    let _never_reads = gw.connect("eli").await;
-    let id = only_connection(&gw).await;
-    let api = management(&gw);
+    let gw = ChannelGateway::new(config);
+    // 32 frames: eight of the 100 KB messages below, each split into four frames.
+    let never_reads = gw.connect_with_buffer("eli", 32).await;
+    let id = &never_reads.connection_id;
     let chunk = vec![b'x'; 100 * 1024];
     let mut outcome = None;
-    // The kernel's socket buffers absorb some megabytes first; then the gateway's own buffer
-    // fills and API Gateway's answer comes back.
+    // The client's side absorbs some first; then the gateway's own buffer fills and
+    // API Gateway's answer comes back.
     for posted in 0..2_000 {
-        if let Err(e) = api
-            .post_to_connection()
-            .connection_id(&id)
-            .data(Blob::new(chunk.clone()))
-            .send()
-            .await
-        {
-            outcome = Some((posted, e.into_service_error()));
+        let answer = gw.post_to_connection(id, chunk.clone()).await;
+        if answer.status != 200 {
+            outcome = Some((posted, answer));
             break;
         }
+        // The caller's round trip: meanwhile the socket writes what the client side takes.
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let (posted, error) = outcome.expect("the buffer fills");
-    assert!(
-        error.is_limit_exceeded_exception(),
-        "after {posted}: {error:?}"
+    let (posted, answer) = outcome.expect("the buffer fills");
+    assert_eq!(
+        answer.error_type.as_deref(),
+        Some("LimitExceededException"),
+        "after {posted}: {answer:?}"
     );
-    gw.stop().await;
+    assert_eq!(answer.status, 429, "after {posted}: {answer:?}");
+    assert!(
+        posted >= 8,
+        "the client side took its eight first: {posted}"
+    );
 }
 
+/// The answer to a close frame and these two errors are the codec's: a real socket. What the
+/// loop then does is in `websocket.rs`:
+/// `read_errors_and_client_closes_end_the_socket_with_their_codes`.
 #[tokio::test]
 async fn close_frames_are_answered_and_protocol_errors_get_their_codes() {
     let gw = TestGateway::start().await;
@@ -239,7 +247,8 @@ async fn close_frames_are_answered_and_protocol_errors_get_their_codes() {
     let mut garbled = gw.connect("hal").await;
     raw_write(&mut garbled, &[0x81, 0x82, 0, 0, 0, 0, 0xC3, 0x28]).await;
     assert_eq!(close_code(&mut garbled, 5).await, Some(1007));
-    assert!(eventually(5, || gw.store.connection_count() == 0).await);
+    gw.disconnected().await;
+    assert_eq!(gw.store.connection_count(), 0);
     gw.stop().await;
 }
 
@@ -257,6 +266,8 @@ struct Faulty {
     inner: MemoryStore,
     /// While `true`, subscription writes wait.
     held: Arc<tokio::sync::watch::Sender<bool>>,
+    /// How many subscription writes have waited.
+    waited: Arc<tokio::sync::watch::Sender<usize>>,
     failing: Arc<AtomicBool>,
 }
 
@@ -265,6 +276,7 @@ impl Faulty {
         Self {
             inner,
             held: Arc::new(tokio::sync::watch::channel(false).0),
+            waited: Arc::new(tokio::sync::watch::channel(0).0),
             failing: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -276,6 +288,11 @@ impl Faulty {
     fn release_writes(&self) {
         self.held.send_replace(false);
     }
+
+    /// Returns once a subscription write is waiting (or has waited) on `hold_writes`.
+    async fn a_write_waits(&self) {
+        let _ = self.waited.subscribe().wait_for(|waited| *waited > 0).await;
+    }
 }
 
 #[async_trait]
@@ -284,7 +301,11 @@ impl ConnectionStore for Faulty {
         self.inner.put_connection(record).await
     }
     async fn put_subscription(&self, c: &str, e: &str, t: i64) -> Result<(), StoreError> {
-        let _ = self.held.subscribe().wait_for(|held| !*held).await;
+        let mut held = self.held.subscribe();
+        if *held.borrow() {
+            self.waited.send_modify(|waited| *waited += 1);
+        }
+        let _ = held.wait_for(|held| !*held).await;
         self.inner.put_subscription(c, e, t).await
     }
     async fn delete_subscription(&self, c: &str, e: &str) -> Result<(), StoreError> {
@@ -310,13 +331,11 @@ impl ConnectionStore for Faulty {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn each_frame_is_its_own_invocation() {
     let store = MemoryStore::new();
     let faulty = Faulty::new(store.clone());
-    let gw =
-        TestGateway::start_with_store(GatewayConfig::default(), store, Arc::new(faulty.clone()))
-            .await;
+    let gw = ChannelGateway::with_store(GatewayConfig::default(), store, Arc::new(faulty.clone()));
     let mut client = gw.connect("ida").await;
     faulty.hold_writes();
     send_json(
@@ -329,10 +348,9 @@ async fn each_frame_is_its_own_invocation() {
     assert_eq!(next_json(&mut client, 5).await["type"], "Pong");
     faulty.release_writes();
     assert_eq!(next_json(&mut client, 5).await["type"], "Subscribed");
-    gw.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_busy_routes_function_throttles_like_lambda() {
     let store = MemoryStore::new();
     let faulty = Faulty::new(store.clone());
@@ -343,7 +361,7 @@ async fn a_busy_routes_function_throttles_like_lambda() {
         },
         ..GatewayConfig::default()
     };
-    let gw = TestGateway::start_with_store(config, store, Arc::new(faulty.clone())).await;
+    let gw = ChannelGateway::with_store(config, store, Arc::new(faulty.clone()));
     let mut client = gw.connect("jo").await;
     faulty.hold_writes();
     send_json(
@@ -351,14 +369,14 @@ async fn a_busy_routes_function_throttles_like_lambda() {
         json!({"action": "subscribe", "entityId": "slow"}),
     )
     .await;
-    assert!(eventually(5, || gw.state.functions().routes.stats().running == 1).await);
+    faulty.a_write_waits().await;
+    assert_eq!(gw.state.functions().routes.stats().running, 1);
     send_json(&mut client, json!({"action": "ping"})).await;
     let throttled = next_json(&mut client, 5).await;
     assert_eq!(throttled["message"], "Internal server error", "{throttled}");
     assert_eq!(gw.state.functions().routes.stats().throttles, 1);
     faulty.release_writes();
     assert_eq!(next_json(&mut client, 5).await["type"], "Subscribed");
-    gw.stop().await;
 }
 
 async fn put_events(gw: &TestGateway, entries: Value) -> Value {

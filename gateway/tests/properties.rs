@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use common::SECRET;
+use common::{signed_request, unbound_state};
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{json, Map, Value};
@@ -29,12 +29,7 @@ use wspush_runtime::store::MemoryStore;
 /// A gateway state on an in-memory store. Nothing listens on its address and its queue
 /// pollers are not started: the router answers, nothing is delivered.
 fn state() -> AppState {
-    AppState::new(
-        GatewayConfig::default(),
-        Arc::new(MemoryStore::new()),
-        SECRET.as_bytes(),
-        SocketAddr::from(([127, 0, 0, 1], 9)),
-    )
+    unbound_state(GatewayConfig::default(), Arc::new(MemoryStore::new()))
 }
 
 struct Answer {
@@ -438,26 +433,6 @@ fn regression_a_method_a_path_does_not_serve_is_an_aws_error() {
             format!("no emulated API serves {method} {path}")
         );
     }
-}
-
-/// A request to the gateway's router signed as the runtime signs it (`Host` as a client
-/// would send it to the address `state()` names).
-fn signed_request(method: &Method, path: &str, body: Vec<u8>) -> Request<Body> {
-    let host = "127.0.0.1:9";
-    let mut request = Request::builder()
-        .method(method.clone())
-        .uri(path)
-        .header("host", host);
-    for (name, value) in common::sigv4_headers(
-        method.as_str(),
-        host,
-        path,
-        &body,
-        std::time::SystemTime::now(),
-    ) {
-        request = request.header(name, value);
-    }
-    request.body(Body::from(body)).expect("a request")
 }
 
 /// A request without a body.

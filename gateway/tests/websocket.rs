@@ -1,13 +1,19 @@
-//! The WebSocket side against a real server on port 0: handshake, routes, limits, closes.
+//! The WebSocket side. The handshake, and what only the codec does (its frame limit), against
+//! a real server on port 0; the socket loop (routes, limits, closes) over channels on paused
+//! time ([`common::channel`]).
 
 mod common;
 
 use std::time::Duration;
 
+use common::channel::ChannelGateway;
 use common::*;
-use futures::{SinkExt, StreamExt};
+use futures::{SinkExt, Stream, StreamExt};
 use serde_json::json;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use wspush_gateway::GatewayConfig;
 use wspush_runtime::auth::{TestTokenRequest, TokenKeys};
 use wspush_runtime::config::JwtSettings;
@@ -16,14 +22,13 @@ use wspush_runtime::config::JwtSettings;
 async fn token_in_the_query_string_connects_and_the_record_is_written() {
     let gw = TestGateway::start().await;
     let mut client = gw.connect("alice").await;
-    assert!(eventually(2, || gw.store.connection_count() == 1).await);
+    // `$connect` wrote it before the handshake was answered.
+    assert_eq!(gw.store.connection_count(), 1);
     send_json(&mut client, json!({"action": "ping"})).await;
     assert_eq!(next_json(&mut client, 5).await, json!({"type": "Pong"}));
     client.close(None).await.expect("close");
-    assert!(
-        eventually(5, || gw.store.connection_count() == 0).await,
-        "$disconnect ran"
-    );
+    gw.disconnected().await;
+    assert_eq!(gw.store.connection_count(), 0, "$disconnect ran");
     gw.stop().await;
 }
 
@@ -125,9 +130,9 @@ async fn unknown_stage_is_forbidden_and_plain_http_is_told_to_upgrade() {
     gw.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn frames_are_routed_and_errors_leave_the_connection_open() {
-    let gw = TestGateway::start().await;
+    let gw = ChannelGateway::new(GatewayConfig::default());
     let mut client = gw.connect("dave").await;
     send_json(
         &mut client,
@@ -166,26 +171,77 @@ async fn frames_are_routed_and_errors_leave_the_connection_open() {
         next_json(&mut client, 5).await,
         json!({"type": "Unsubscribed", "entityId": "E1"})
     );
-    gw.stop().await;
 }
 
+/// The frame limit is the codec's, set at the upgrade: this one needs a real socket. The loop's
+/// answer to the codec's error is `read_errors_and_client_closes_end_the_socket_with_their_codes`.
 #[tokio::test]
 async fn an_oversize_frame_closes_with_1009_and_runs_disconnect() {
     let gw = TestGateway::start().await;
     let mut client = gw.connect("erin").await;
-    assert!(eventually(2, || gw.store.connection_count() == 1).await);
+    assert_eq!(gw.store.connection_count(), 1);
     let big = format!(r#"{{"action":"ping","pad":"{}"}}"#, "x".repeat(33 * 1024));
     client.send(Message::Text(big.into())).await.expect("send");
     assert_eq!(close_code(&mut client, 5).await, Some(1009));
-    assert!(eventually(5, || gw.store.connection_count() == 0).await);
+    gw.disconnected().await;
+    assert_eq!(gw.store.connection_count(), 0);
     gw.stop().await;
+}
+
+/// Each way the codec ends a read, and what the loop makes of it: the close code the error
+/// calls for, or no close frame when the client closed (the codec answers it) or the
+/// connection failed; then the gateway's side ends and `$disconnect` runs. Whether the codec
+/// produces these errors is `an_oversize_frame_closes_with_1009_and_runs_disconnect` and
+/// `fidelity.rs` `close_frames_are_answered_and_protocol_errors_get_their_codes`.
+#[tokio::test(start_paused = true)]
+async fn read_errors_and_client_closes_end_the_socket_with_their_codes() {
+    let gw = ChannelGateway::new(GatewayConfig::default());
+    let too_long = CapacityError::MessageTooLong {
+        size: 33 * 1024,
+        max_size: 32 * 1024,
+    };
+    let goodbye = CloseFrame {
+        code: CloseCode::Normal,
+        reason: "bye".into(),
+    };
+    let cases = [
+        ("oversize", Err(WsError::Capacity(too_long)), Some(1009)),
+        (
+            "reserved opcode",
+            Err(WsError::Protocol(ProtocolError::InvalidOpcode(3))),
+            Some(1002),
+        ),
+        (
+            "not UTF-8",
+            Err(WsError::Utf8("invalid".into())),
+            Some(1007),
+        ),
+        (
+            "transport",
+            Err(WsError::Io(std::io::ErrorKind::ConnectionReset.into())),
+            None,
+        ),
+        ("client close", Ok(Message::Close(Some(goodbye))), None),
+    ];
+    for (what, read, code) in cases {
+        let mut client = gw.connect(what).await;
+        assert_eq!(gw.store.connection_count(), 1, "{what}");
+        client.codec_reads(read);
+        assert_eq!(close_code(&mut client, 5).await, code, "{what}");
+        assert!(
+            client.next().await.is_none(),
+            "{what}: the gateway's side ended"
+        );
+        client.disconnected().await;
+        assert_eq!(gw.store.connection_count(), 0, "{what}: $disconnect ran");
+    }
 }
 
 /// API Gateway's own limits (10 minutes idle, 2 hours at most), on paused time: tokio's clock
 /// jumps to the next timer whenever every task waits, so the test takes milliseconds.
 #[tokio::test(start_paused = true)]
 async fn idle_and_lifetime_limits_close_with_1001() {
-    let gw = TestGateway::start_with(GatewayConfig::default()).await;
+    let gw = ChannelGateway::new(GatewayConfig::default());
     let started = tokio::time::Instant::now();
     let mut idle = gw.connect("frank").await;
     assert_eq!(close_code(&mut idle, 11 * 60).await, Some(1001));
@@ -216,12 +272,16 @@ async fn idle_and_lifetime_limits_close_with_1001() {
         lived >= Duration::from_secs(2 * 3600) && lived < Duration::from_secs(2 * 3600 + 10 * 60),
         "lived {lived:?}"
     );
-    assert!(eventually(5, || gw.store.connection_count() == 0).await);
-    gw.stop().await;
+    idle.disconnected().await;
+    busy.disconnected().await;
+    assert_eq!(gw.store.connection_count(), 0);
 }
 
 /// The close code when the next frame is a close frame arriving within `wait`.
-async fn close_code_within(client: &mut Client, wait: Duration) -> Option<u16> {
+async fn close_code_within<C>(client: &mut C, wait: Duration) -> Option<u16>
+where
+    C: Stream<Item = Result<Message, WsError>> + Unpin,
+{
     match tokio::time::timeout(wait, client.next()).await {
         Ok(Some(Ok(Message::Close(frame)))) => frame.map(|f| u16::from(f.code)),
         _ => None,
@@ -232,7 +292,7 @@ async fn close_code_within(client: &mut Client, wait: Duration) -> Option<u16> {
 async fn shutdown_closes_sockets_and_runs_disconnect() {
     let gw = TestGateway::start().await;
     let mut client = gw.connect("heidi").await;
-    assert!(eventually(2, || gw.store.connection_count() == 1).await);
+    assert_eq!(gw.store.connection_count(), 1);
     let store = gw.store.clone();
     gw.stop().await;
     assert_eq!(close_code(&mut client, 5).await, Some(1001));

@@ -1,18 +1,24 @@
-//! A real gateway on 127.0.0.1 port 0, and a WebSocket client for it.
+//! A real gateway on 127.0.0.1 port 0, and a WebSocket client for it; [`channel`] drives the
+//! socket loop without either. The frame helpers take any client that is a `Sink` of messages
+//! and a `Stream` of what it read, so they serve both.
 #![allow(dead_code)]
+
+pub mod channel;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use axum::body::Body;
+use axum::http::{Method, Request};
+use futures::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use wspush_gateway::{AppState, GatewayConfig};
 use wspush_runtime::auth::{TestTokenRequest, TokenKeys};
@@ -71,11 +77,7 @@ impl TestGateway {
 
     /// A valid token for `user`.
     pub fn token(&self, user: &str) -> String {
-        let request = TestTokenRequest {
-            user_id: Some(user.to_string()),
-            ..TestTokenRequest::default()
-        };
-        self.keys.mint(&request, now()).expect("mint")
+        mint_token(&self.keys, user)
     }
 
     pub fn ws_url(&self) -> String {
@@ -95,6 +97,14 @@ impl TestGateway {
         client
     }
 
+    /// Waits until every socket that ended ran `$disconnect` (at most 5 seconds).
+    pub async fn disconnected(&self) {
+        self.state
+            .registry()
+            .wait_idle(Duration::from_secs(5))
+            .await;
+    }
+
     /// Stops the server and waits until every socket ran `$disconnect`.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -108,6 +118,15 @@ impl TestGateway {
             );
         }
     }
+}
+
+/// A valid token for `user`, signed with `keys`.
+pub fn mint_token(keys: &TokenKeys, user: &str) -> String {
+    let request = TestTokenRequest {
+        user_id: Some(user.to_string()),
+        ..TestTokenRequest::default()
+    };
+    keys.mint(&request, now()).expect("mint")
 }
 
 /// Connects to `url`, offering `protocols` in `Sec-WebSocket-Protocol` when given.
@@ -139,7 +158,11 @@ pub fn refusal_status(error: &tokio_tungstenite::tungstenite::Error) -> Option<u
     }
 }
 
-pub async fn send_json(client: &mut Client, value: Value) {
+pub async fn send_json<C>(client: &mut C, value: Value)
+where
+    C: Sink<Message> + Unpin,
+    C::Error: std::fmt::Debug,
+{
     client
         .send(Message::Text(value.to_string().into()))
         .await
@@ -147,7 +170,10 @@ pub async fn send_json(client: &mut Client, value: Value) {
 }
 
 /// The next text frame as JSON, skipping pings; panics after `secs`.
-pub async fn next_json(client: &mut Client, secs: u64) -> Value {
+pub async fn next_json<C>(client: &mut C, secs: u64) -> Value
+where
+    C: Stream<Item = Result<Message, WsError>> + Unpin,
+{
     let deadline = Duration::from_secs(secs);
     loop {
         let frame = tokio::time::timeout(deadline, client.next())
@@ -164,14 +190,20 @@ pub async fn next_json(client: &mut Client, secs: u64) -> Value {
 }
 
 /// Whether no data frame arrives within `millis`.
-pub async fn silent_for(client: &mut Client, millis: u64) -> bool {
+pub async fn silent_for<C>(client: &mut C, millis: u64) -> bool
+where
+    C: Stream<Item = Result<Message, WsError>> + Unpin,
+{
     tokio::time::timeout(Duration::from_millis(millis), client.next())
         .await
         .is_err()
 }
 
 /// Waits for the close frame and returns its code.
-pub async fn close_code(client: &mut Client, secs: u64) -> Option<u16> {
+pub async fn close_code<C>(client: &mut C, secs: u64) -> Option<u16>
+where
+    C: Stream<Item = Result<Message, WsError>> + Unpin,
+{
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
         match tokio::time::timeout_at(deadline, client.next()).await {
@@ -209,6 +241,34 @@ pub async fn only_connection(gw: &TestGateway) -> String {
         .into_iter()
         .next()
         .expect("one connection")
+}
+
+/// The address `unbound_state` names; nothing listens on it.
+pub const UNBOUND_HOST: &str = "127.0.0.1:9";
+
+/// A gateway state for `backing` whose address nothing listens on: the router answers, the
+/// queue pollers are not started.
+pub fn unbound_state(config: GatewayConfig, backing: Arc<dyn ConnectionStore>) -> AppState {
+    let addr: SocketAddr = UNBOUND_HOST.parse().expect("an address");
+    wspush_gateway::AppState::new(config, backing, SECRET.as_bytes(), addr)
+}
+
+/// A request to the gateway's router signed as the runtime signs it, to `UNBOUND_HOST`.
+pub fn signed_request(method: &Method, path: &str, body: Vec<u8>) -> Request<Body> {
+    let mut request = Request::builder()
+        .method(method.clone())
+        .uri(path)
+        .header("host", UNBOUND_HOST);
+    for (name, value) in sigv4_headers(
+        method.as_str(),
+        UNBOUND_HOST,
+        path,
+        &body,
+        std::time::SystemTime::now(),
+    ) {
+        request = request.header(name, value);
+    }
+    request.body(Body::from(body)).expect("a request")
 }
 
 /// SigV4 headers for a request to `@connections` at `host`, signed with the runtime's local
