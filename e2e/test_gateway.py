@@ -5,11 +5,17 @@ Each test uses its own user ids and entity ids, so the tests share one gateway p
 """
 
 import asyncio
+import http.client
 import json
 import time
 import uuid
+from hashlib import sha256
+from urllib.parse import quote
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -271,6 +277,99 @@ def test_connections_api_and_410_after_close(gateway, frames, run, tmp_path):
             gateway.aws, *mgmt, "get-connection", "--connection-id", connection_id,
             endpoint=gateway.management, check=False)
         assert "GoneException" in gone.stderr, gone.stderr
+    run(go())
+
+
+# ------------------------------------------------------------------------------ SigV4 over what is received
+# Requests signed by botocore's SigV4Auth (the aws CLI's own signer, installed with it) and sent
+# byte for byte as a replaying client would send them.
+
+
+def botocore_signed(gateway, connection_id, body, query="", headers=None):
+    """The headers of a POST of `body` to `connection_id`, signed by botocore with the key the
+    aws CLI uses here; `headers` (botocore signs every header it is given) come with them."""
+    url = f"{gateway.management}/@connections/{quote(connection_id, safe='')}{query}"
+    request = AWSRequest(method="POST", url=url, data=body, headers=dict(headers or {}))
+    SigV4Auth(Credentials("local", "local"), "execute-api", "us-east-1").add_auth(request)
+    return dict(request.headers.items())
+
+
+def post_raw(gateway, connection_id, body, headers, query=""):
+    """POSTs `body` with `headers` as given (plus Host and Content-Length) to the query as given;
+    returns the status, the x-amzn-ErrorType and the body."""
+    connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=10)
+    try:
+        path = f"/production/@connections/{quote(connection_id, safe='')}{query}"
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.getheader("x-amzn-ErrorType"), response.read().decode()
+    finally:
+        connection.close()
+
+
+async def open_connection(gateway, frames, user):
+    """A connected socket of `user` and its connection id."""
+    ws = await connect(f"{gateway.ws}?access_token={token_for(user)}")
+    await send_json(ws, frames, {"action": "ping"})
+    await recv_json(ws, frames)
+    return ws, gateway.connection_of(user)
+
+
+def test_a_signature_covers_the_body_received_not_a_stated_hash(gateway, frames, run):
+    """A POST botocore signed with SignedHeaders host;x-amz-date, resent with another body and
+    the signed body's hash in an unsigned x-amz-content-sha256 header, is refused and the
+    client receives nothing. So are bodies botocore signed over a stated hash that is not
+    theirs (UNSIGNED-PAYLOAD, another body's hash), the header signed as S3 clients sign it.
+    With its own body the same signature is delivered."""
+    signed_body = json.dumps({"type": "Pong"}).encode()
+    forged_body = json.dumps({"type": "Pong", "forged": True}).encode()
+
+    async def go():
+        ws, connection_id = await open_connection(gateway, frames, unique("sigv4-body"))
+        async with ws:
+            signed = botocore_signed(gateway, connection_id, signed_body)
+            assert "SignedHeaders=host;x-amz-date," in signed["Authorization"], signed
+
+            def stating(stated):
+                return botocore_signed(gateway, connection_id, signed_body, headers={"X-Amz-Content-SHA256": stated})
+
+            refusals = [
+                ("a forged body, the signed body's hash stated unsigned", forged_body,
+                 {**signed, "X-Amz-Content-SHA256": sha256(signed_body).hexdigest()}),
+                ("UNSIGNED-PAYLOAD, signed", signed_body, stating("UNSIGNED-PAYLOAD")),
+                ("another body's hash, signed", signed_body, stating(sha256(forged_body).hexdigest())),
+            ]
+            for what, body, headers in refusals:
+                status, error_type, text = await asyncio.to_thread(post_raw, gateway, connection_id, body, headers)
+                assert (status, error_type) == (403, "InvalidSignatureException"), f"{what}: {status} {text}"
+                assert "x-amz-content-sha256" in text, f"{what}: {text}"
+            await silent(ws, 0.5)
+
+            for headers in [signed, stating(sha256(signed_body).hexdigest())]:
+                status, _, text = await asyncio.to_thread(post_raw, gateway, connection_id, signed_body, headers)
+                assert status == 200, text
+                assert await recv_json(ws, frames) == {"type": "Pong"}
+    run(go())
+
+
+def test_a_plus_in_a_signed_query_is_a_plus(gateway, frames, run):
+    """botocore signs a query as it is written; the gateway reads it as RFC 3986 does, as AWS
+    does: a signature over q=a%2Bb holds for q=a+b, one over q=a%20b (a space) does not."""
+    body = json.dumps({"type": "Pong"}).encode()
+
+    async def go():
+        ws, connection_id = await open_connection(gateway, frames, unique("sigv4-query"))
+        async with ws:
+            as_plus = botocore_signed(gateway, connection_id, body, query="?q=a%2Bb")
+            status, _, text = await asyncio.to_thread(post_raw, gateway, connection_id, body, as_plus, "?q=a+b")
+            assert status == 200, text
+            assert await recv_json(ws, frames) == {"type": "Pong"}
+
+            as_space = botocore_signed(gateway, connection_id, body, query="?q=a%20b")
+            status, error_type, text = await asyncio.to_thread(
+                post_raw, gateway, connection_id, body, as_space, "?q=a+b")
+            assert (status, error_type) == (403, "InvalidSignatureException"), text
+            await silent(ws, 0.5)
     run(go())
 
 

@@ -269,32 +269,181 @@ async fn both_push_clients_pass_the_signature_check_and_bad_signatures_do_not() 
 /// A call with no signature at all, as `curl` would make it.
 #[tokio::test]
 async fn an_unsigned_call_is_missing_its_authentication_token() {
+    let (gw, _socket, path) = one_client("curl").await;
+    let text = post_raw(&gw, &path, &[], b"{}").await;
+    assert_refused(&text, "MissingAuthenticationTokenException", "unsigned");
+    assert!(text.contains("missing authentication token"), "{text}");
+}
+
+/// A signed POST resent with another body and the signed body's hash in an unsigned
+/// `x-amz-content-sha256` header: the signature holds only for the body it was made over, so
+/// the forged body is refused and the client receives nothing. A stated hash that is not the
+/// body's (`UNSIGNED-PAYLOAD` included) is refused beside the signed body too; the signature
+/// itself is good, and with its own body, its hash stated or not, it is delivered.
+#[tokio::test]
+async fn a_body_nobody_signed_is_refused_and_never_delivered() {
+    let (gw, mut socket, path) = one_client("forged").await;
+    let signed_body: &[u8] = br#"{"from":"the signer"}"#;
+    let forged_body: &[u8] = br#"{"from":"someone else"}"#;
+    let signature = signed_headers(&gw, &path, signed_body);
+    let stating = |hash: &str| {
+        let mut headers = signature.clone();
+        headers.push(("x-amz-content-sha256", hash.to_string()));
+        headers
+    };
+    let refusals = [
+        (
+            "the signed body's hash",
+            forged_body,
+            sha256_hex(signed_body),
+        ),
+        ("its own hash", forged_body, sha256_hex(forged_body)),
+        (
+            "UNSIGNED-PAYLOAD",
+            signed_body,
+            "UNSIGNED-PAYLOAD".to_string(),
+        ),
+        ("another body's hash", signed_body, sha256_hex(forged_body)),
+    ];
+    for (stated, body, hash) in refusals {
+        let answer = post_raw(&gw, &path, &stating(&hash), body).await;
+        let what = format!("{} with {stated} stated", String::from_utf8_lossy(body));
+        assert_refused(&answer, "InvalidSignatureException", &what);
+    }
+    assert!(
+        silent_for(&mut socket, 300).await,
+        "a refused body reached the client"
+    );
+    for headers in [signature.clone(), stating(&sha256_hex(signed_body))] {
+        let answer = post_raw(&gw, &path, &headers, signed_body).await;
+        assert!(answer.starts_with("http/1.1 200"), "{answer}");
+        assert_eq!(
+            next_json(&mut socket, 5).await,
+            json!({"from": "the signer"})
+        );
+    }
+}
+
+/// Two `Authorization` headers, one of them a good signature: whichever comes first, the call
+/// is refused as a signature that does not conform, and nothing is delivered.
+#[tokio::test]
+async fn two_authorization_headers_are_refused() {
+    let (gw, mut socket, path) = one_client("twice").await;
+    let good = signed_headers(&gw, &path, b"{}");
+    let other = (
+        "authorization",
+        "AWS4-HMAC-SHA256 Credential=local/20261204/us-east-1/execute-api/aws4_request, \
+         SignedHeaders=host;x-amz-date, Signature=00"
+            .to_string(),
+    );
+    let mut good_first = good.clone();
+    good_first.push(other.clone());
+    let mut good_last = vec![other];
+    good_last.extend(good);
+    for headers in [good_first, good_last] {
+        let answer = post_raw(&gw, &path, &headers, b"{}").await;
+        assert_refused(&answer, "IncompleteSignatureException", "two headers");
+        assert!(answer.contains("2 authorization headers"), "{answer}");
+    }
+    assert!(
+        silent_for(&mut socket, 300).await,
+        "a refused call was delivered"
+    );
+}
+
+/// The signed query as RFC 3986 reads it, as AWS does: a `+` is a plus. A signature over
+/// `q=a%2Bb` holds for `q=a+b` (the same query with its plus not encoded); one over `q=a%20b`
+/// (a space) does not.
+#[tokio::test]
+async fn a_plus_in_a_signed_query_is_a_plus_not_a_space() {
+    let (gw, mut socket, path) = one_client("plus").await;
+    let body: &[u8] = br#"{"query":"plus"}"#;
+    let signed_as_plus = signed_headers(&gw, &format!("{path}?q=a%2Bb"), body);
+    let answer = post_raw(&gw, &format!("{path}?q=a+b"), &signed_as_plus, body).await;
+    assert!(answer.starts_with("http/1.1 200"), "{answer}");
+    assert_eq!(next_json(&mut socket, 5).await, json!({"query": "plus"}));
+
+    let signed_as_space = signed_headers(&gw, &format!("{path}?q=a%20b"), body);
+    let answer = post_raw(&gw, &format!("{path}?q=a+b"), &signed_as_space, body).await;
+    assert_refused(&answer, "InvalidSignatureException", "signed as a space");
+    assert!(
+        silent_for(&mut socket, 300).await,
+        "a refused call was delivered"
+    );
+}
+
+/// `answer` (lowercased, as [`post_raw`] returns it) is a 403 with `x-amzn-ErrorType` `code`.
+fn assert_refused(answer: &str, code: &str, what: &str) {
+    assert!(answer.starts_with("http/1.1 403"), "{what}: {answer}");
+    let error_type = format!("x-amzn-errortype: {}", code.to_lowercase());
+    assert!(answer.contains(&error_type), "{what}: {answer}");
+}
+
+/// A gateway with one client of `user` connected, and that client's `@connections` path.
+async fn one_client(user: &str) -> (TestGateway, Client, String) {
     let gw = TestGateway::start().await;
-    let _socket = gw.connect("curl").await;
-    let id = only_connection(&gw).await;
+    let socket = gw.connect(user).await;
+    let path = connection_path(&only_connection(&gw).await);
+    (gw, socket, path)
+}
+
+/// `/production/@connections/{id}` with the id's `+`, `/` and `=` encoded.
+fn connection_path(id: &str) -> String {
+    let id = id
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
+    format!("/production/@connections/{id}")
+}
+
+fn sha256_hex(body: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(body))
+}
+
+/// The SigV4 headers of a POST of `body` to `path_and_query` on this gateway, signed now by
+/// `aws-sigv4` with the runtime's local key (SignedHeaders `host;x-amz-date`).
+fn signed_headers(
+    gw: &TestGateway,
+    path_and_query: &str,
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
+    let host = gw.addr.to_string();
+    sigv4_headers(
+        "POST",
+        &host,
+        path_and_query,
+        body,
+        std::time::SystemTime::now(),
+    )
+}
+
+/// A POST of `body` to `path_and_query` over a plain TCP stream, with `headers` written as
+/// given (repeated names included) after `Host`, `Content-Length` and `Connection: close`; the
+/// whole answer, lowercased.
+async fn post_raw(
+    gw: &TestGateway,
+    path_and_query: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut request = format!(
+        "POST {path_and_query} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n",
+        gw.addr,
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
     let mut stream = tokio::net::TcpStream::connect(gw.addr)
         .await
         .expect("connect");
-    let request = format!(
-        "POST /production/@connections/{} HTTP/1.1\r\nHost: {}\r\nContent-Length: 2\r\n\
-         Connection: close\r\n\r\n{{}}",
-        id.replace('+', "%2B")
-            .replace('/', "%2F")
-            .replace('=', "%3D"),
-        gw.addr
-    );
-    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
-        .await
-        .expect("write");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    stream.write_all(body).await.expect("write the body");
     let mut raw = Vec::new();
-    tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut raw)
-        .await
-        .expect("read");
-    let text = String::from_utf8_lossy(&raw).to_lowercase();
-    assert!(text.starts_with("http/1.1 403"), "{text}");
-    assert!(
-        text.contains("x-amzn-errortype: missingauthenticationtokenexception"),
-        "{text}"
-    );
-    assert!(text.contains("missing authentication token"), "{text}");
+    stream.read_to_end(&mut raw).await.expect("read");
+    String::from_utf8_lossy(&raw).to_lowercase()
 }

@@ -10,13 +10,20 @@
 //! from AWS's description of the algorithm ("Create a signed AWS API request", IAM User
 //! Guide), independently of the `aws-sigv4` crate both of the runtime's clients sign with.
 //!
-//! The refusals ([`SignatureError`]) are AWS's: 403 `MissingAuthenticationTokenException` without an
-//! `Authorization` header, `IncompleteSignatureException` for a malformed one,
-//! `InvalidSignatureException` for a wrong scope, an expired timestamp (more than five minutes
-//! off) or a signature that does not match, and `UnrecognizedClientException` for an access key
-//! the gateway does not know. Locally the gateway knows the secrets of the keys in
-//! [`SigningKeys`] (the runtime's local key and the gateway's own environment); a call signed
-//! with any other key cannot be verified, and is refused as AWS refuses a key it does not know.
+//! The signature covers the request as the gateway received it: the body's own SHA-256, never
+//! a hash the caller states. An `x-amz-content-sha256` header (Amazon S3's; its
+//! `UNSIGNED-PAYLOAD` lets S3 skip the body) must, signed or not, equal that hash, or a replayed
+//! signature could carry a body nobody signed. The query is canonicalized as RFC 3986 reads it:
+//! `+` is a plus, not the space HTML forms make of it.
+//!
+//! The refusals ([`SignatureError`]) are AWS's: 403 `MissingAuthenticationTokenException`
+//! without an `Authorization` header, `IncompleteSignatureException` for a malformed one or more
+//! than one, `InvalidSignatureException` for a wrong scope, an expired timestamp (more than five
+//! minutes off), an `x-amz-content-sha256` that is not the body's hash or a signature that does
+//! not match, and `UnrecognizedClientException` for an access key the gateway does not know.
+//! Locally the gateway knows the secrets of the keys in [`SigningKeys`] (the runtime's local key
+//! and the gateway's own environment); a call signed with any other key cannot be verified, and
+//! is refused as AWS refuses a key it does not know.
 //!
 //! Not emulated: signatures in the query string (presigned URLs), IAM policies (every known
 //! key may call), session tokens (accepted as signed, never checked).
@@ -70,13 +77,7 @@ impl SigningKeys {
         now: DateTime<Utc>,
         request: &SignedRequest<'_>,
     ) -> Result<(), SignatureError> {
-        let authorization = request
-            .headers
-            .get("authorization")
-            .ok_or(SignatureError::Missing)?
-            .to_str()
-            .map_err(|_| incomplete("the Authorization header is not visible ASCII"))?;
-        let auth = Authorization::parse(authorization)?;
+        let auth = Authorization::parse(authorization_header(request.headers)?)?;
         let amz_date = request
             .headers
             .get("x-amz-date")
@@ -147,6 +148,24 @@ pub struct SignedRequest<'a> {
     pub uri: &'a Uri,
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
+}
+
+/// The request's one `Authorization` header. RFC 9110 does not let `Authorization` be a list,
+/// so two of them make the request ambiguous (the check would read one, whatever reads the
+/// request after it perhaps the other): refused as a signature that does not conform.
+fn authorization_header(headers: &HeaderMap) -> Result<&str, SignatureError> {
+    let mut values = headers.get_all("authorization").iter();
+    let value = values.next().ok_or(SignatureError::Missing)?;
+    let others = values.count();
+    if others > 0 {
+        return Err(incomplete(format!(
+            "The request has {} Authorization headers; a signed request has exactly one.",
+            others + 1
+        )));
+    }
+    value
+        .to_str()
+        .map_err(|_| incomplete("the Authorization header is not visible ASCII"))
 }
 
 /// `AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/aws4_request, SignedHeaders=a;b, Signature=hex`
@@ -295,11 +314,27 @@ fn canonical_request(
     canonical.push('\n');
     canonical.push_str(&signed_headers.join(";"));
     canonical.push('\n');
-    match request.headers.get("x-amz-content-sha256") {
-        Some(hash) => canonical.push_str(&String::from_utf8_lossy(hash.as_bytes())),
-        None => canonical.push_str(&hex::encode(Sha256::digest(request.body))),
-    }
+    canonical.push_str(&payload_hash(request)?);
     Ok(canonical)
+}
+
+/// The hash the signature covers: the SHA-256 of the body received, lowercase hex. Every
+/// `x-amz-content-sha256` header, signed or not, must state exactly that hash: execute-api has
+/// no unsigned payloads, and a stated hash is never taken in place of the body's.
+fn payload_hash(request: &SignedRequest<'_>) -> Result<String, SignatureError> {
+    let hash = hex::encode(Sha256::digest(request.body));
+    for stated in request.headers.get_all("x-amz-content-sha256") {
+        if stated.as_bytes() != hash.as_bytes() {
+            return Err(invalid(format!(
+                "The request signature we calculated does not match the signature you provided: \
+                 the x-amz-content-sha256 header is '{}', but the SHA-256 of the body received \
+                 is '{hash}'. execute-api signs the hash of the body itself; UNSIGNED-PAYLOAD \
+                 and the STREAMING- payloads are Amazon S3's.",
+                String::from_utf8_lossy(stated.as_bytes())
+            )));
+        }
+    }
+    Ok(hash)
 }
 
 /// The path as sent, normalized, each byte outside the unreserved set encoded once more:
@@ -338,7 +373,9 @@ fn normalized_path(path: &str) -> std::borrow::Cow<'_, str> {
     normalized.into()
 }
 
-/// Parameters sorted by name then value, each decoded and encoded again.
+/// Parameters sorted by name then value, each decoded and encoded again. A `+` stays a plus
+/// (`%2B`): RFC 3986 gives it no meaning in a query, and reading it as a space (as HTML forms
+/// do) would let a signature over `a%20b` also pass for `a+b`.
 fn canonical_query(query: &str) -> String {
     let mut pairs: Vec<(String, String)> = query
         .split('&')
@@ -375,6 +412,8 @@ fn push_encoded(out: &mut String, byte: u8, keep_slash: bool) {
     }
 }
 
+/// Percent-decoding: `%` and two hex digits is that byte; every other byte, a `%` without two
+/// hex digits after it included, stands for itself.
 fn decode(text: &str) -> Vec<u8> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -382,16 +421,13 @@ fn decode(text: &str) -> Vec<u8> {
     while i < bytes.len() {
         let hex = bytes
             .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
             .and_then(|h| std::str::from_utf8(h).ok())
             .and_then(|h| u8::from_str_radix(h, 16).ok());
         match (bytes[i], hex) {
             (b'%', Some(byte)) => {
                 out.push(byte);
                 i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
             }
             (byte, _) => {
                 out.push(byte);
@@ -473,14 +509,13 @@ mod tests {
              host;x-amz-date\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         // The suite's signature is for service "service"; compute it the documented way.
-        let string_to_sign = format!(
-            "{ALGORITHM}\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n{}",
-            hex::encode(Sha256::digest(canonical.as_bytes()))
-        );
-        let k = hmac(b"AWS4wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", b"20150830");
-        let k = hmac(&hmac(&hmac(&k, b"us-east-1"), b"service"), b"aws4_request");
         assert_eq!(
-            hex::encode(hmac(&k, string_to_sign.as_bytes())),
+            sign_by_hand(
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                "20150830T123600Z",
+                "us-east-1/service",
+                &canonical
+            ),
             "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
         );
         // With this service's name the scope is refused before any signature is compared.
@@ -493,6 +528,92 @@ mod tests {
                 "Credential should be scoped to correct service: 'execute-api'.".into()
             ))
         );
+    }
+
+    /// The signature of `canonical` by the documented steps: the string to sign, the key
+    /// derived for the date and `region_service` ("region/service"), the HMAC.
+    fn sign_by_hand(secret: &str, amz_date: &str, region_service: &str, canonical: &str) -> String {
+        let date = &amz_date[..8];
+        let string_to_sign = format!(
+            "{ALGORITHM}\n{amz_date}\n{date}/{region_service}/aws4_request\n{}",
+            hex::encode(Sha256::digest(canonical.as_bytes()))
+        );
+        let mut key = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
+        for part in region_service.split('/').chain(["aws4_request"]) {
+            key = hmac(&key, part.as_bytes());
+        }
+        hex::encode(hmac(&key, string_to_sign.as_bytes()))
+    }
+
+    /// A signature that is right for the hash a `x-amz-content-sha256` header states (as an
+    /// S3-style signer makes it, the header signed) passes only when that hash is the body's:
+    /// `UNSIGNED-PAYLOAD` and the hash of another body are refused although the signature
+    /// matches them.
+    #[test]
+    fn a_stated_payload_hash_passes_only_when_it_is_the_bodys() {
+        let keys = SigningKeys::new([("local".to_string(), "local".to_string())]);
+        let now = DateTime::parse_from_rfc3339("2026-12-04T12:00:30Z")
+            .expect("time")
+            .to_utc();
+        let uri: Uri = "/production/@connections/abc".parse().expect("uri");
+        let body = br#"{"signed":true}"#;
+        let body_hash = hex::encode(Sha256::digest(body));
+        let other_hash = hex::encode(Sha256::digest(br#"{"signed":false}"#));
+        for stated in [body_hash.as_str(), "UNSIGNED-PAYLOAD", other_hash.as_str()] {
+            let canonical = format!(
+                "POST\n/production/%40connections/abc\n\nhost:gw.test\n\
+                 x-amz-content-sha256:{stated}\nx-amz-date:20261204T120000Z\n\n\
+                 host;x-amz-content-sha256;x-amz-date\n{stated}"
+            );
+            let signature = sign_by_hand(
+                "local",
+                "20261204T120000Z",
+                "us-east-1/execute-api",
+                &canonical,
+            );
+            let mut headers = HeaderMap::new();
+            headers.insert("host", HeaderValue::from_static("gw.test"));
+            headers.insert("x-amz-date", HeaderValue::from_static("20261204T120000Z"));
+            headers.insert(
+                "x-amz-content-sha256",
+                HeaderValue::from_str(stated).expect("ascii"),
+            );
+            let authorization = format!(
+                "{ALGORITHM} Credential=local/20261204/us-east-1/execute-api/aws4_request, \
+                 SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature={signature}"
+            );
+            headers.insert(
+                "authorization",
+                HeaderValue::from_str(&authorization).expect("ascii"),
+            );
+            let request = SignedRequest {
+                method: &Method::POST,
+                uri: &uri,
+                headers: &headers,
+                body,
+            };
+            let verdict = keys.verify("us-east-1", now, &request);
+            if stated == body_hash {
+                assert_eq!(verdict, Ok(()));
+            } else {
+                assert!(
+                    matches!(&verdict, Err(SignatureError::Invalid(m))
+                        if m.contains(&format!("the x-amz-content-sha256 header is '{stated}'"))
+                            && m.contains(&body_hash)),
+                    "{stated}: {verdict:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_plus_in_the_query_is_a_plus() {
+        assert_eq!(canonical_query("q=a+b"), "q=a%2Bb");
+        assert_eq!(canonical_query("q=a%2Bb"), "q=a%2Bb");
+        assert_eq!(canonical_query("q=a%20b"), "q=a%20b");
+        assert_eq!(canonical_query("a+b=1"), "a%2Bb=1");
+        // A `%` without two hex digits after it stands for itself; `+1` is not hex.
+        assert_eq!(canonical_query("q=%+1&r=%4"), "q=%25%2B1&r=%254");
     }
 
     #[test]
@@ -530,6 +651,17 @@ mod tests {
         assert!(matches!(
             Authorization::parse("Bearer abc"),
             Err(SignatureError::Missing)
+        ));
+        let mut two = HeaderMap::new();
+        for value in [
+            "AWS4-HMAC-SHA256 Credential=a",
+            "AWS4-HMAC-SHA256 Credential=b",
+        ] {
+            two.append("authorization", HeaderValue::from_static(value));
+        }
+        assert!(matches!(
+            authorization_header(&two),
+            Err(SignatureError::Incomplete(m)) if m.contains("2 Authorization headers")
         ));
     }
 
