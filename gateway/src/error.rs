@@ -64,6 +64,9 @@ pub enum GatewayError {
     /// UTF-8 once percent-decoded).
     #[error("{0}")]
     BadRequest(String),
+    /// A request whose body did not arrive in full within the body timeout.
+    #[error("the request body did not arrive within {0} s; the connection is closed")]
+    RequestTimeout(u64),
     /// An `@connections` call whose SigV4 signature is missing, malformed or wrong.
     #[error("{0}")]
     Signature(#[from] SignatureError),
@@ -77,6 +80,7 @@ impl GatewayError {
         match self {
             GatewayError::Gone(_) => StatusCode::GONE,
             GatewayError::Forbidden | GatewayError::Signature(_) => StatusCode::FORBIDDEN,
+            GatewayError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
             GatewayError::PayloadTooLarge { .. } | GatewayError::RequestTooLarge(_) => {
                 StatusCode::PAYLOAD_TOO_LARGE
@@ -102,6 +106,7 @@ impl GatewayError {
         match self {
             GatewayError::Gone(_) => "GoneException",
             GatewayError::Forbidden => "ForbiddenException",
+            GatewayError::RequestTimeout(_) => "RequestTimeoutException",
             GatewayError::Unauthorized => "UnauthorizedException",
             GatewayError::PayloadTooLarge { .. } => "PayloadTooLargeException",
             GatewayError::RequestTooLarge(_) => "RequestTooLargeException",

@@ -8,6 +8,8 @@
 //! - [`app`] builds the one [`axum::Router`] from one router per emulated API, and [`serve`]
 //!   runs it on a listener the caller bound (tests bind port 0). Every router shares one
 //!   [`state::AppState`]: the runtime, the functions, the queues, the live sockets, the options.
+//! - Before any router, [`body_deadline`] gives every request body a deadline, so a client
+//!   that holds its body back cannot hold a connection slot for ever.
 //! - [`websocket`] is API Gateway's WebSocket side: the `$connect` handshake checks the
 //!   authorizer's [`identity`] sources and runs the REQUEST authorizer *before* upgrading, then
 //!   the `$connect` route, selecting only the subprotocol it returns; frames are routed by
@@ -38,6 +40,7 @@
 //! Imports follow the data: the routers depend on [`state`], [`integration`] and the modules
 //! below them, and nothing below imports back up.
 
+pub mod body_deadline;
 pub mod client;
 pub mod config;
 pub mod connections;
@@ -70,8 +73,11 @@ pub use error::GatewayError;
 pub use registry::Registry;
 pub use state::AppState;
 
-/// The whole gateway: one router per emulated API on the paths AWS uses.
+/// The whole gateway: one router per emulated API on the paths AWS uses, behind the checks
+/// every request meets first: the body deadline.
 pub fn app(state: AppState) -> Router {
+    use axum::middleware::{from_fn, from_fn_with_state};
+    let body_timeout = state.config().limits.body_timeout;
     Router::new()
         .merge(websocket::router())
         .merge(connections::router(state.clone()))
@@ -80,8 +86,12 @@ pub fn app(state: AppState) -> Router {
         .merge(introspect::router())
         .merge(console::router())
         .fallback(error::not_found)
-        .layer(axum::middleware::from_fn(error::aws_shaped))
-        .layer(axum::middleware::from_fn(console::redirect_browsers))
+        .layer(from_fn(error::aws_shaped))
+        .layer(from_fn_with_state(
+            body_timeout,
+            body_deadline::within_deadline,
+        ))
+        .layer(from_fn(console::redirect_browsers))
         .with_state(state)
 }
 
@@ -93,6 +103,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 ///
 /// The accept loop is hyper's own rather than `axum::serve`, for what API Gateway enforces and
 /// `axum::serve` cannot: a client must send its request headers within the handshake timeout.
+///
+/// A connection holds one of `max_pending_connections` slots from its accept until it upgrades
+/// to a WebSocket or closes, so every read from it has a deadline: its request headers (the
+/// handshake timeout, also between keep-alive requests), then each request's body
+/// ([`body_deadline`]); a connection that misses one is closed and its slot freed.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -129,7 +144,8 @@ pub async fn serve(
         let router = router.clone();
         tokio::spawn(async move {
             serve_connection(stream, peer, router, header_timeout).await;
-            // Held until the connection upgrades or ends.
+            // Held until the connection upgrades or ends: at the latest, when a request's headers
+            // or body miss their deadline.
             drop(permit);
         });
     }

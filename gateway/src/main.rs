@@ -97,6 +97,10 @@ struct Args {
     /// Seconds a client may take to send its handshake request headers.
     #[arg(long, env = "WSPUSH_HANDSHAKE_TIMEOUT_SECS", default_value_t = 10)]
     handshake_timeout_secs: u64,
+    /// Seconds a client may take to send a request's body once its headers are in (then 408,
+    /// and the connection is closed).
+    #[arg(long, env = "WSPUSH_BODY_TIMEOUT_SECS", default_value_t = 10)]
+    body_timeout_secs: u64,
     /// Emulate the account's quota of new connections a second (AWS: 500, adjustable).
     /// Off by default: local benches open thousands of connections at once.
     #[arg(long, env = "WSPUSH_CONNECT_RATE")]
@@ -170,8 +174,8 @@ impl Args {
             "--function-concurrency and --events-concurrency must be above 0"
         );
         anyhow::ensure!(
-            self.handshake_timeout_secs > 0,
-            "--handshake-timeout-secs must be above 0"
+            self.handshake_timeout_secs > 0 && self.body_timeout_secs > 0,
+            "--handshake-timeout-secs and --body-timeout-secs must be above 0"
         );
         Ok(())
     }
@@ -185,6 +189,7 @@ impl Args {
             max_connection: Duration::from_secs(self.max_connection_secs),
             max_client_buffer_bytes: self.max_client_buffer_bytes,
             handshake_timeout: Duration::from_secs(self.handshake_timeout_secs),
+            body_timeout: Duration::from_secs(self.body_timeout_secs),
             max_pending_connections: self.max_pending_connections.max(1),
         }
     }
