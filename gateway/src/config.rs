@@ -88,6 +88,9 @@ pub struct GatewayConfig {
     pub connections_jitter: Duration,
     /// New connections a second (the account quota, 500 on AWS); `None`: not limited.
     pub connect_rate: Option<u32>,
+    /// Names besides the loopback ones that requests may carry in `Host` (`name` for any port,
+    /// `name:port` for one), lower-case ([`crate::local_only`]).
+    pub allowed_hosts: Vec<String>,
 }
 
 /// API Gateway's account-level throttle: `rate` requests a second, `burst` at once.
@@ -151,6 +154,7 @@ impl Default for GatewayConfig {
             connections_latency: Duration::ZERO,
             connections_jitter: Duration::ZERO,
             connect_rate: None,
+            allowed_hosts: Vec::new(),
         }
     }
 }

@@ -8,8 +8,10 @@
 //! - [`app`] builds the one [`axum::Router`] from one router per emulated API, and [`serve`]
 //!   runs it on a listener the caller bound (tests bind port 0). Every router shares one
 //!   [`state::AppState`]: the runtime, the functions, the queues, the live sockets, the options.
-//! - Before any router, [`body_deadline`] gives every request body a deadline, so a client
-//!   that holds its body back cannot hold a connection slot for ever.
+//! - Before any router, [`local_only`] refuses requests addressed to another host (DNS
+//!   rebinding) and other origins' pages changing the `/_gateway/` views, and
+//!   [`body_deadline`] gives every request body a deadline, so a client that holds its body
+//!   back cannot hold a connection slot for ever.
 //! - [`websocket`] is API Gateway's WebSocket side: the `$connect` handshake checks the
 //!   authorizer's [`identity`] sources and runs the REQUEST authorizer *before* upgrading, then
 //!   the `$connect` route, selecting only the subprotocol it returns; frames are routed by
@@ -53,6 +55,7 @@ pub mod ids;
 pub mod integration;
 pub mod introspect;
 pub mod lambda;
+pub mod local_only;
 pub mod queues;
 pub mod registry;
 pub mod state;
@@ -74,9 +77,13 @@ pub use registry::Registry;
 pub use state::AppState;
 
 /// The whole gateway: one router per emulated API on the paths AWS uses, behind the checks
-/// every request meets first: the body deadline.
+/// every request meets first (outermost last): the host and origin, then the body deadline.
 pub fn app(state: AppState) -> Router {
     use axum::middleware::{from_fn, from_fn_with_state};
+    let own_hosts = Arc::new(local_only::OwnHosts::new(
+        state.local_addr(),
+        &state.config().allowed_hosts,
+    ));
     let body_timeout = state.config().limits.body_timeout;
     Router::new()
         .merge(websocket::router())
@@ -92,6 +99,7 @@ pub fn app(state: AppState) -> Router {
             body_deadline::within_deadline,
         ))
         .layer(from_fn(console::redirect_browsers))
+        .layer(from_fn_with_state(own_hosts, local_only::only_own_pages))
         .with_state(state)
 }
 

@@ -1,6 +1,7 @@
-//! What a hostile client can no longer do to the gateway, through a real server on port 0 and
-//! raw HTTP/1.1 written by hand (so every header is the test's choice): hold a connection slot
-//! with a body it never finishes.
+//! What a hostile client or a foreign web page can no longer do to the gateway, through a real
+//! server on port 0 and raw HTTP/1.1 written by hand (so every header is the test's choice):
+//! hold a connection slot with a body it never finishes, reach the gateway under another
+//! host's name (DNS rebinding), or change the `/_gateway/` views from another origin's page.
 
 mod common;
 
@@ -10,7 +11,9 @@ use common::*;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use wspush_gateway::{GatewayConfig, Limits};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use wspush_gateway::{GatewayConfig, Limits, QueueSettings};
 
 /// An answer read to the end of the connection: status, head (lower-case) and body.
 struct Answer {
@@ -39,6 +42,20 @@ async fn read_until_closed(stream: &mut TcpStream, secs: u64) -> Option<Answer> 
         head: head.to_lowercase(),
         body: body.to_string(),
     })
+}
+
+/// Sends `head` (request line and headers, without the blank line) and `body`, then reads the
+/// answer until the server closes the connection.
+async fn exchange(gw: &TestGateway, head: &str, body: &str) -> Answer {
+    let mut stream = TcpStream::connect(gw.addr).await.expect("connect");
+    let request = format!(
+        "{head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    read_until_closed(&mut stream, 10)
+        .await
+        .expect("answered and closed")
 }
 
 /// A connection that sent `head` announcing a body of 100 bytes, and `partial` of them.
@@ -121,5 +138,171 @@ async fn unfinished_bodies_cannot_lock_new_websocket_clients_out() {
     send_json(&mut client, json!({"action": "subscribe", "entityId": "e"})).await;
     assert_eq!(next_json(&mut client, 5).await["type"], "Subscribed");
     drop(holders);
+    gw.stop().await;
+}
+
+/// A raw request to every route family under `host`.
+fn every_route_family() -> Vec<(&'static str, &'static str, &'static str)> {
+    vec![
+        ("GET /_gateway/connections HTTP/1.1", "", ""),
+        ("GET /_gateway/console HTTP/1.1", "", ""),
+        ("GET /_gateway/console/settings.json HTTP/1.1", "", ""),
+        (REDRIVE, "", ""),
+        (
+            PUT_EVENTS,
+            "",
+            r#"{"Entries":[{"Source":"s","DetailType":"Entity Updated","Detail":"{\"entityId\":\"e\",\"message\":1}"}]}"#,
+        ),
+        (INVOKE, "", "{}"),
+        (POST_TO_CONNECTION, "", "{}"),
+        ("GET / HTTP/1.1", "Accept: text/html\r\n", ""),
+        ("GET /production HTTP/1.1", "", ""),
+    ]
+}
+
+#[tokio::test]
+async fn a_foreign_host_is_refused_on_every_route_family() {
+    let gw = TestGateway::start().await;
+    let port = gw.addr.port();
+    for host in [
+        format!("attacker.example:{port}"),
+        "attacker.example".to_string(),
+        format!("localhost:{}", port.wrapping_add(1)),
+    ] {
+        for (line, extra, body) in every_route_family() {
+            let head = format!("{line}\r\n{extra}Host: {host}");
+            let answer = exchange(&gw, &head, body).await;
+            assert_eq!(answer.status, 403, "{host} {line}: {}", answer.head);
+            assert!(
+                answer.head.contains("x-amzn-errortype: forbiddenexception"),
+                "{}",
+                answer.head
+            );
+            assert!(answer.body.contains("--allowed-host"), "{}", answer.body);
+        }
+    }
+    let functions = gw.state.functions();
+    assert_eq!(
+        functions.test_token.stats().invocations,
+        0,
+        "no token minted"
+    );
+    let sent: u64 = gw
+        .state
+        .queues()
+        .all()
+        .iter()
+        .map(|q| q.counts().sent)
+        .sum();
+    assert_eq!(sent, 0, "no event sent");
+
+    // The WebSocket handshake, with a valid token.
+    let refused = handshake_with_host(&gw, &format!("attacker.example:{port}"))
+        .await
+        .expect_err("refused");
+    assert_eq!(refusal_status(&refused), Some(403));
+    assert_eq!(gw.state.registry().len(), 0);
+    gw.stop().await;
+}
+
+async fn handshake_with_host(
+    gw: &TestGateway,
+    host: &str,
+) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+    let url = format!("{}?access_token={}", gw.ws_url(), gw.token("host"));
+    let mut request = url.into_client_request()?;
+    request
+        .headers_mut()
+        .insert("host", HeaderValue::from_str(host).expect("header value"));
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(client, _)| client)
+}
+
+#[tokio::test]
+async fn the_gateways_own_names_and_allowed_hosts_are_served() {
+    let gw = TestGateway::start_with(GatewayConfig {
+        allowed_hosts: vec!["gateway.test".to_string()],
+        ..GatewayConfig::default()
+    })
+    .await;
+    let port = gw.addr.port();
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("LOCALHOST:{port}"),
+        "gateway.test:8080".to_string(),
+    ] {
+        let head = format!("GET /_gateway/connections HTTP/1.1\r\nHost: {host}");
+        assert_eq!(exchange(&gw, &head, "").await.status, 200, "{host}");
+        let _client = handshake_with_host(&gw, &host)
+            .await
+            .unwrap_or_else(|e| panic!("{host}: {e}"));
+    }
+    gw.stop().await;
+}
+
+/// A dead letter, then cross-origin redrives refused and the gateway's own origin served.
+#[tokio::test]
+async fn a_cross_origin_redrive_is_refused_and_the_gateways_own_origin_is_served() {
+    let gw = TestGateway::start_with(GatewayConfig {
+        queues: QueueSettings {
+            max_receive_count: 1,
+            visibility_timeout: Duration::from_millis(50),
+            ..QueueSettings::default()
+        },
+        ..GatewayConfig::default()
+    })
+    .await;
+    // An entity id that is not a string fails in the events function: a dead letter.
+    let entries = json!({"Entries": [{"Source": "s", "DetailType": "Entity Updated",
+        "Detail": json!({"entityId": 5, "message": 1}).to_string()}]});
+    let head = format!("{PUT_EVENTS}\r\nHost: {}", gw.addr);
+    assert_eq!(exchange(&gw, &head, &entries.to_string()).await.status, 200);
+    assert!(eventually(10, || gw.state.queues().dead_letters().len() == 1).await);
+    let sent_before: u64 = gw
+        .state
+        .queues()
+        .all()
+        .iter()
+        .map(|q| q.counts().sent)
+        .sum();
+
+    for refused in [
+        "Origin: http://evil.example",
+        "Origin: null",
+        "Origin: https://127.0.0.1",
+        "Sec-Fetch-Site: cross-site",
+    ] {
+        let head = format!(
+            "{REDRIVE}\r\nHost: {}\r\n{refused}\r\nContent-Type: text/plain",
+            gw.addr
+        );
+        let answer = exchange(&gw, &head, "").await;
+        assert_eq!(answer.status, 403, "{refused}: {}", answer.head);
+        assert!(
+            answer.head.contains("x-amzn-errortype: forbiddenexception"),
+            "{}",
+            answer.head
+        );
+    }
+    let sent: u64 = gw
+        .state
+        .queues()
+        .all()
+        .iter()
+        .map(|q| q.counts().sent)
+        .sum();
+    assert_eq!(sent, sent_before, "nothing redriven");
+    assert_eq!(gw.state.queues().dead_letters().len(), 1);
+
+    let head = format!(
+        "{REDRIVE}\r\nHost: {0}\r\nOrigin: http://{0}\r\nSec-Fetch-Site: same-origin",
+        gw.addr
+    );
+    let answer = exchange(&gw, &head, "").await;
+    assert_eq!(answer.status, 200, "{}", answer.head);
+    let redriven: serde_json::Value = serde_json::from_str(&answer.body).expect("JSON");
+    assert_eq!(redriven["redriven"], 1);
     gw.stop().await;
 }
