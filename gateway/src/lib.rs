@@ -77,7 +77,8 @@ pub use registry::Registry;
 pub use state::AppState;
 
 /// The whole gateway: one router per emulated API on the paths AWS uses, behind the checks
-/// every request meets first (outermost last): the host and origin, then the body deadline.
+/// every request meets first: its host and origin, then its body's deadline. (Layers wrap what
+/// is above them, so the last one added runs first.)
 pub fn app(state: AppState) -> Router {
     use axum::middleware::{from_fn, from_fn_with_state};
     let own_hosts = Arc::new(local_only::OwnHosts::new(
