@@ -30,18 +30,24 @@ async fn read_until_closed(stream: &mut TcpStream, secs: u64) -> Option<Answer> 
     if waited.await.is_err() {
         return None;
     }
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Some(Answer {
-        status,
-        head: head.to_lowercase(),
-        body: body.to_string(),
-    })
+    let (status, head, body) = parse_answer(&raw);
+    Some(Answer { status, head, body })
+}
+
+/// Refused as a foreign host or a foreign page is: 403 `ForbiddenException`.
+fn assert_forbidden(answer: &Answer, context: &str) {
+    assert_eq!(answer.status, 403, "{context}: {}", answer.head);
+    assert!(
+        answer.head.contains("x-amzn-errortype: forbiddenexception"),
+        "{context}: {}",
+        answer.head
+    );
+}
+
+/// Events sent to the gateway's queues so far (redriven ones again).
+fn events_sent(gw: &TestGateway) -> u64 {
+    let queues = gw.state.queues();
+    queues.all().iter().map(|q| q.counts().sent).sum()
 }
 
 /// Sends `head` (request line and headers, without the blank line) and `body`, then reads the
@@ -172,12 +178,7 @@ async fn a_foreign_host_is_refused_on_every_route_family() {
         for (line, extra, body) in every_route_family() {
             let head = format!("{line}\r\n{extra}Host: {host}");
             let answer = exchange(&gw, &head, body).await;
-            assert_eq!(answer.status, 403, "{host} {line}: {}", answer.head);
-            assert!(
-                answer.head.contains("x-amzn-errortype: forbiddenexception"),
-                "{}",
-                answer.head
-            );
+            assert_forbidden(&answer, &format!("{host} {line}"));
             assert!(answer.body.contains("--allowed-host"), "{}", answer.body);
         }
     }
@@ -187,14 +188,7 @@ async fn a_foreign_host_is_refused_on_every_route_family() {
         0,
         "no token minted"
     );
-    let sent: u64 = gw
-        .state
-        .queues()
-        .all()
-        .iter()
-        .map(|q| q.counts().sent)
-        .sum();
-    assert_eq!(sent, 0, "no event sent");
+    assert_eq!(events_sent(&gw), 0, "no event sent");
 
     // The WebSocket handshake, with a valid token.
     let refused = handshake_with_host(&gw, &format!("attacker.example:{port}"))
@@ -260,13 +254,7 @@ async fn a_cross_origin_redrive_is_refused_and_the_gateways_own_origin_is_served
     let head = format!("{PUT_EVENTS}\r\nHost: {}", gw.addr);
     assert_eq!(exchange(&gw, &head, &entries.to_string()).await.status, 200);
     assert!(eventually(10, || gw.state.queues().dead_letters().len() == 1).await);
-    let sent_before: u64 = gw
-        .state
-        .queues()
-        .all()
-        .iter()
-        .map(|q| q.counts().sent)
-        .sum();
+    let sent_before = events_sent(&gw);
 
     for refused in [
         "Origin: http://evil.example",
@@ -279,21 +267,9 @@ async fn a_cross_origin_redrive_is_refused_and_the_gateways_own_origin_is_served
             gw.addr
         );
         let answer = exchange(&gw, &head, "").await;
-        assert_eq!(answer.status, 403, "{refused}: {}", answer.head);
-        assert!(
-            answer.head.contains("x-amzn-errortype: forbiddenexception"),
-            "{}",
-            answer.head
-        );
+        assert_forbidden(&answer, refused);
     }
-    let sent: u64 = gw
-        .state
-        .queues()
-        .all()
-        .iter()
-        .map(|q| q.counts().sent)
-        .sum();
-    assert_eq!(sent, sent_before, "nothing redriven");
+    assert_eq!(events_sent(&gw), sent_before, "nothing redriven");
     assert_eq!(gw.state.queues().dead_letters().len(), 1);
 
     let head = format!(
