@@ -17,11 +17,15 @@
 //!   with a plain content type) to `http://127.0.0.1:PORT` without a CORS preflight; it cannot
 //!   read the answer, but the request runs. A request to a `/_gateway/` view that changes state
 //!   (any method but GET, HEAD and OPTIONS) must come without `Origin` (the aws CLI, SDKs, curl)
-//!   or from the gateway's own origin (the console), and `Sec-Fetch-Site`, when a browser sends
-//!   it, must not say `cross-site` or `same-site`. The emulated AWS APIs need no such check:
-//!   `@connections` needs a SigV4 signature a page cannot make, `PutEvents` an `X-Amz-Target`
-//!   header that needs a preflight the gateway never grants, and a simple `Invoke` of
-//!   `CreateTestJwt` mints a token the page cannot read.
+//!   or from one of the gateway's own origins (the console), and `Sec-Fetch-Site`, when a
+//!   browser sends it, must not say `cross-site` or `same-site`. The emulated AWS APIs need no
+//!   such check: `@connections` needs a SigV4 signature a page cannot make, `PutEvents` an
+//!   `X-Amz-Target` header that needs a preflight the gateway never grants, and a simple
+//!   `Invoke` of `CreateTestJwt` mints a token the page cannot read.
+//!
+//! Both refusals are 403 `ForbiddenException`, not 400: the request is well-formed, and the
+//! server refuses to serve it, which is what AWS answers (with that code) for a request its
+//! API will not serve, so every client already reads it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -164,8 +168,10 @@ fn sent_by_own_page(hosts: &OwnHosts, request: &Request) -> Result<(), GatewayEr
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
     };
     if let Some(origin) = text(header::ORIGIN) {
+        // `https://` too: a TLS proxy in front of the gateway, under an `--allowed-host` name.
         let own = origin
             .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
             .is_some_and(|authority| hosts.admits(authority));
         if !own {
             return Err(GatewayError::CrossOrigin(origin));
@@ -234,6 +240,52 @@ mod tests {
         assert!(!own.admits("proxy.test:8081"));
         assert!(!own.admits("proxy.test"));
         assert!(!own.admits("sub.gateway.test"));
+    }
+
+    fn redrive(headers: &[(&str, &str)]) -> Request {
+        let mut request = Request::post("/_gateway/dead-letters/redrive");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(axum::body::Body::empty()).expect("request")
+    }
+
+    #[test]
+    fn only_the_gateways_own_origins_change_its_views() {
+        let own = hosts(&["gateway.test"]);
+        for headers in [
+            &[][..],
+            &[("origin", "http://127.0.0.1:3001")],
+            &[("origin", "https://gateway.test")],
+            &[
+                ("origin", "http://localhost:3001"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+        ] {
+            assert!(
+                sent_by_own_page(&own, &redrive(headers)).is_ok(),
+                "{headers:?}"
+            );
+        }
+        for headers in [
+            &[("origin", "http://evil.example")][..],
+            &[("origin", "null")],
+            &[("origin", "file://")],
+            &[("sec-fetch-site", "same-site")],
+        ] {
+            assert!(
+                sent_by_own_page(&own, &redrive(headers)).is_err(),
+                "{headers:?}"
+            );
+        }
+        let foreign_read = Request::get("/_gateway/connections")
+            .header("origin", "http://evil.example")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        assert!(
+            sent_by_own_page(&own, &foreign_read).is_ok(),
+            "reads are not checked"
+        );
     }
 
     #[test]

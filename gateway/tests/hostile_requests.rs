@@ -147,18 +147,17 @@ async fn unfinished_bodies_cannot_lock_new_websocket_clients_out() {
     gw.stop().await;
 }
 
-/// A raw request to every route family under `host`.
+/// One entry of a `PutEvents` request that would be accepted.
+const ENTRIES: &str = r#"{"Entries":[{"Source":"s","DetailType":"Entity Updated","Detail":"{}"}]}"#;
+
+/// A request to each route family: its request line, any other header, its body.
 fn every_route_family() -> Vec<(&'static str, &'static str, &'static str)> {
     vec![
         ("GET /_gateway/connections HTTP/1.1", "", ""),
         ("GET /_gateway/console HTTP/1.1", "", ""),
         ("GET /_gateway/console/settings.json HTTP/1.1", "", ""),
         (REDRIVE, "", ""),
-        (
-            PUT_EVENTS,
-            "",
-            r#"{"Entries":[{"Source":"s","DetailType":"Entity Updated","Detail":"{\"entityId\":\"e\",\"message\":1}"}]}"#,
-        ),
+        (PUT_EVENTS, "", ENTRIES),
         (INVOKE, "", "{}"),
         (POST_TO_CONNECTION, "", "{}"),
         ("GET / HTTP/1.1", "Accept: text/html\r\n", ""),
