@@ -43,6 +43,7 @@ if [ "$MODE" = short ]; then
   run stress.faults --subscribers 5 --events 5 --freeze 5
   run stress.soak --clients 100 --minutes 0.5 --rate 5
   run stress.slow_reader --posts 500
+  run stress.slow_body
   run stress.churn_memory --clients 1000
 else
   run stress.slow_reader --posts 5000

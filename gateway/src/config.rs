@@ -29,6 +29,9 @@ pub struct Limits {
     pub max_client_buffer_bytes: usize,
     /// How long a client may take to send its handshake request's headers.
     pub handshake_timeout: Duration,
+    /// How long a client may take to send a request's body once its headers are in; then the
+    /// request is answered 408 and its connection closed ([`crate::body_deadline`]).
+    pub body_timeout: Duration,
     /// TCP connections that have not (yet) become WebSockets, at most; more are closed at once,
     /// so silent or slow sockets cannot take every descriptor.
     pub max_pending_connections: usize,
@@ -43,6 +46,7 @@ impl Default for Limits {
             max_connection: Duration::from_secs(limits::MAX_CONNECTION_SECS),
             max_client_buffer_bytes: 1024 * 1024,
             handshake_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
             max_pending_connections: 4096,
         }
     }
@@ -84,6 +88,9 @@ pub struct GatewayConfig {
     pub connections_jitter: Duration,
     /// New connections a second (the account quota, 500 on AWS); `None`: not limited.
     pub connect_rate: Option<u32>,
+    /// Names besides the loopback ones that requests may carry in `Host` (`name` for any port,
+    /// `name:port` for one), lower-case ([`crate::local_only`]).
+    pub allowed_hosts: Vec<String>,
 }
 
 /// API Gateway's account-level throttle: `rate` requests a second, `burst` at once.
@@ -147,6 +154,7 @@ impl Default for GatewayConfig {
             connections_latency: Duration::ZERO,
             connections_jitter: Duration::ZERO,
             connect_rate: None,
+            allowed_hosts: Vec::new(),
         }
     }
 }

@@ -64,6 +64,17 @@ pub enum GatewayError {
     /// UTF-8 once percent-decoded).
     #[error("{0}")]
     BadRequest(String),
+    /// A request whose `Host` names neither this machine's loopback addresses at the gateway's
+    /// port nor a name allowed with `--allowed-host`: a web page reaching the gateway through
+    /// DNS rebinding ([`crate::local_only`]).
+    #[error("Forbidden: Host {0:?} is not this local gateway; it answers {1} (allow another name with --allowed-host)")]
+    ForeignHost(String, String),
+    /// A request to a `/_gateway/` view that changes state, sent by a page of another origin.
+    #[error("Forbidden: a page of origin {0:?} may not change the local gateway's state; use the gateway's own console, or a client that is not a browser")]
+    CrossOrigin(String),
+    /// A request whose body did not arrive in full within the body timeout.
+    #[error("the request body did not arrive within {0} s; the connection is closed")]
+    RequestTimeout(u64),
     /// An `@connections` call whose SigV4 signature is missing, malformed or wrong.
     #[error("{0}")]
     Signature(#[from] SignatureError),
@@ -76,7 +87,11 @@ impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
             GatewayError::Gone(_) => StatusCode::GONE,
-            GatewayError::Forbidden | GatewayError::Signature(_) => StatusCode::FORBIDDEN,
+            GatewayError::Forbidden
+            | GatewayError::ForeignHost(..)
+            | GatewayError::CrossOrigin(_)
+            | GatewayError::Signature(_) => StatusCode::FORBIDDEN,
+            GatewayError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             GatewayError::Unauthorized => StatusCode::UNAUTHORIZED,
             GatewayError::PayloadTooLarge { .. } | GatewayError::RequestTooLarge(_) => {
                 StatusCode::PAYLOAD_TOO_LARGE
@@ -101,7 +116,10 @@ impl GatewayError {
     pub fn code(&self) -> &'static str {
         match self {
             GatewayError::Gone(_) => "GoneException",
-            GatewayError::Forbidden => "ForbiddenException",
+            GatewayError::Forbidden
+            | GatewayError::ForeignHost(..)
+            | GatewayError::CrossOrigin(_) => "ForbiddenException",
+            GatewayError::RequestTimeout(_) => "RequestTimeoutException",
             GatewayError::Unauthorized => "UnauthorizedException",
             GatewayError::PayloadTooLarge { .. } => "PayloadTooLargeException",
             GatewayError::RequestTooLarge(_) => "RequestTooLargeException",

@@ -8,6 +8,10 @@
 //! - [`app`] builds the one [`axum::Router`] from one router per emulated API, and [`serve`]
 //!   runs it on a listener the caller bound (tests bind port 0). Every router shares one
 //!   [`state::AppState`]: the runtime, the functions, the queues, the live sockets, the options.
+//! - Before any router, [`local_only`] refuses requests addressed to another host (DNS
+//!   rebinding) and other origins' pages changing the `/_gateway/` views, and
+//!   [`body_deadline`] gives every request body a deadline, so a client that holds its body
+//!   back cannot hold a connection slot for ever.
 //! - [`websocket`] is API Gateway's WebSocket side: the `$connect` handshake checks the
 //!   authorizer's [`identity`] sources and runs the REQUEST authorizer *before* upgrading, then
 //!   the `$connect` route, selecting only the subprotocol it returns; frames are routed by
@@ -38,6 +42,7 @@
 //! Imports follow the data: the routers depend on [`state`], [`integration`] and the modules
 //! below them, and nothing below imports back up.
 
+pub mod body_deadline;
 pub mod client;
 pub mod config;
 pub mod connections;
@@ -50,6 +55,7 @@ pub mod ids;
 pub mod integration;
 pub mod introspect;
 pub mod lambda;
+pub mod local_only;
 pub mod queues;
 pub mod registry;
 pub mod state;
@@ -70,8 +76,16 @@ pub use error::GatewayError;
 pub use registry::Registry;
 pub use state::AppState;
 
-/// The whole gateway: one router per emulated API on the paths AWS uses.
+/// The whole gateway: one router per emulated API on the paths AWS uses, behind the checks
+/// every request meets first: its host and origin, then its body's deadline. (Layers wrap what
+/// is above them, so the last one added runs first.)
 pub fn app(state: AppState) -> Router {
+    use axum::middleware::{from_fn, from_fn_with_state};
+    let own_hosts = Arc::new(local_only::OwnHosts::new(
+        state.local_addr(),
+        &state.config().allowed_hosts,
+    ));
+    let body_timeout = state.config().limits.body_timeout;
     Router::new()
         .merge(websocket::router())
         .merge(connections::router(state.clone()))
@@ -80,8 +94,13 @@ pub fn app(state: AppState) -> Router {
         .merge(introspect::router())
         .merge(console::router())
         .fallback(error::not_found)
-        .layer(axum::middleware::from_fn(error::aws_shaped))
-        .layer(axum::middleware::from_fn(console::redirect_browsers))
+        .layer(from_fn(error::aws_shaped))
+        .layer(from_fn_with_state(
+            body_timeout,
+            body_deadline::within_deadline,
+        ))
+        .layer(from_fn(console::redirect_browsers))
+        .layer(from_fn_with_state(own_hosts, local_only::only_own_pages))
         .with_state(state)
 }
 
@@ -93,6 +112,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 ///
 /// The accept loop is hyper's own rather than `axum::serve`, for what API Gateway enforces and
 /// `axum::serve` cannot: a client must send its request headers within the handshake timeout.
+///
+/// A connection holds one of `max_pending_connections` slots from its accept until it upgrades
+/// to a WebSocket or closes, so every read from it has a deadline: its request headers (the
+/// handshake timeout, also between keep-alive requests), then each request's body
+/// ([`body_deadline`]); a connection that misses one is closed and its slot freed.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -129,7 +153,8 @@ pub async fn serve(
         let router = router.clone();
         tokio::spawn(async move {
             serve_connection(stream, peer, router, header_timeout).await;
-            // Held until the connection upgrades or ends.
+            // Held until the connection upgrades or ends: at the latest, when a request's headers
+            // or body miss their deadline.
             drop(permit);
         });
     }

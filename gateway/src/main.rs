@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use wspush_contract::{defaults, event_queue, limits};
 use wspush_gateway::functions::Concurrency;
 use wspush_gateway::identity::{self, IdentitySource};
+use wspush_gateway::local_only;
 use wspush_gateway::store::StoreChoice;
 use wspush_gateway::{GatewayConfig, Limits, QueueSettings, Throttle};
 use wspush_runtime::config::PushClient;
@@ -97,6 +98,18 @@ struct Args {
     /// Seconds a client may take to send its handshake request headers.
     #[arg(long, env = "WSPUSH_HANDSHAKE_TIMEOUT_SECS", default_value_t = 10)]
     handshake_timeout_secs: u64,
+    /// Seconds a client may take to send a request's body once its headers are in (then 408,
+    /// and the connection is closed).
+    #[arg(long, env = "WSPUSH_BODY_TIMEOUT_SECS", default_value_t = 10)]
+    body_timeout_secs: u64,
+    /// A name besides 127.0.0.1, localhost and [::1] that requests may carry in Host
+    /// (repeatable): NAME for any port, NAME:PORT for one. Others get 403 (DNS rebinding).
+    #[arg(
+        long = "allowed-host",
+        env = "WSPUSH_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    allowed_hosts: Vec<String>,
     /// Emulate the account's quota of new connections a second (AWS: 500, adjustable).
     /// Off by default: local benches open thousands of connections at once.
     #[arg(long, env = "WSPUSH_CONNECT_RATE")]
@@ -130,6 +143,7 @@ impl Args {
             connections_latency: Duration::from_millis(self.connections_latency_ms),
             connections_jitter: Duration::from_millis(self.connections_jitter_ms),
             connect_rate: self.connect_rate.filter(|r| *r > 0),
+            allowed_hosts: self.allowed_hosts()?,
             ..defaults
         })
     }
@@ -170,8 +184,8 @@ impl Args {
             "--function-concurrency and --events-concurrency must be above 0"
         );
         anyhow::ensure!(
-            self.handshake_timeout_secs > 0,
-            "--handshake-timeout-secs must be above 0"
+            self.handshake_timeout_secs > 0 && self.body_timeout_secs > 0,
+            "--handshake-timeout-secs and --body-timeout-secs must be above 0"
         );
         Ok(())
     }
@@ -185,6 +199,7 @@ impl Args {
             max_connection: Duration::from_secs(self.max_connection_secs),
             max_client_buffer_bytes: self.max_client_buffer_bytes,
             handshake_timeout: Duration::from_secs(self.handshake_timeout_secs),
+            body_timeout: Duration::from_secs(self.body_timeout_secs),
             max_pending_connections: self.max_pending_connections.max(1),
         }
     }
@@ -199,6 +214,24 @@ impl Args {
                 identity::parse_all(&list).map_err(|e| anyhow::anyhow!("--identity-source: {e}"))
             }
         }
+    }
+
+    /// The `--allowed-host` names, lower-case: a host name or `host:port`, nothing more.
+    fn allowed_hosts(&self) -> anyhow::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for name in self
+            .allowed_hosts
+            .iter()
+            .map(|n| n.trim())
+            .filter(|n| !n.is_empty())
+        {
+            anyhow::ensure!(
+                local_only::is_authority(name),
+                "--allowed-host {name:?}: give a host name or host:port, without scheme or path"
+            );
+            names.push(name.to_ascii_lowercase());
+        }
+        Ok(names)
     }
 
     /// The account throttle on `@connections`: off unless a rate or a burst is given.

@@ -35,6 +35,7 @@ struct Shared {
     connect_rate: Option<TokenBucket>,
     registry: Registry,
     config: GatewayConfig,
+    local_addr: SocketAddr,
 }
 
 impl AppState {
@@ -65,6 +66,7 @@ impl AppState {
                 runtime,
                 registry: Registry::new(),
                 config,
+                local_addr: addr,
             }),
         }
     }
@@ -99,6 +101,11 @@ impl AppState {
 
     pub fn config(&self) -> &GatewayConfig {
         &self.inner.config
+    }
+
+    /// The address the gateway listens on: what its clients put in `Host`.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
     }
 
     /// Starts every queue's poller (the SQS event source mappings), each invoking the events

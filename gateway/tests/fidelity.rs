@@ -703,14 +703,7 @@ async fn raw_http(gw: &TestGateway, head: &str, body: &[u8]) -> (u16, String, St
     let _ = stream.write_all(body).await;
     let mut raw = Vec::new();
     let _ = tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut raw).await;
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, head.to_lowercase(), body.to_string())
+    parse_answer(&raw)
 }
 
 #[tokio::test]

@@ -116,10 +116,11 @@ async fn unknown_stage_is_forbidden_and_plain_http_is_told_to_upgrade() {
 
     let mut stream = tokio::net::TcpStream::connect(gw.addr).await.expect("tcp");
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    stream
-        .write_all(b"GET /production HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .expect("write");
+    let request = format!(
+        "GET /production HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        gw.addr
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
     let mut answer = String::new();
     stream.read_to_string(&mut answer).await.expect("read");
     assert!(answer.starts_with("HTTP/1.1 426"), "{answer}");

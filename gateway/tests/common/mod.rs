@@ -150,6 +150,19 @@ pub async fn connect_raw(
     tokio_tungstenite::connect_async(request).await
 }
 
+/// A raw HTTP/1.1 answer split into its status, its head (status line and headers, lower-case)
+/// and its body.
+pub fn parse_answer(raw: &[u8]) -> (u16, String, String) {
+    let text = String::from_utf8_lossy(raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_lowercase(), body.to_string())
+}
+
 /// The HTTP status of a refused handshake.
 pub fn refusal_status(error: &tokio_tungstenite::tungstenite::Error) -> Option<u16> {
     match error {
