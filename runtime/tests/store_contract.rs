@@ -10,7 +10,7 @@ use std::sync::Arc;
 use support::{fixture, runtime, FakeConnections};
 
 use wspush_runtime::aws;
-use wspush_runtime::store::{ConnectionRecord, ConnectionStore, DynamoStore, MemoryStore};
+use wspush_runtime::store::{ConnectionRecord, ConnectionStore, DynamoStore, MemoryStore, Removal};
 
 fn record(id: &str, user: &str) -> ConnectionRecord {
     ConnectionRecord {
@@ -118,7 +118,10 @@ async fn contract(store: &dyn ConnectionStore) {
     );
     assert!(store.subscriptions("c2=").await.expect("q").is_empty());
 
-    assert_eq!(store.delete_connection("c1=").await.expect("disconnect"), 3);
+    assert_eq!(
+        store.delete_connection("c1=").await.expect("disconnect"),
+        Removal::complete(3)
+    );
     assert_eq!(
         set(store.subscribers("e1").await.expect("q")),
         names(&["c3="])
@@ -129,13 +132,16 @@ async fn contract(store: &dyn ConnectionStore) {
         set(store.user_connections("alice").await.expect("q")),
         names(&["c2="])
     );
-    assert_eq!(store.delete_connection("c1=").await.expect("again"), 0);
+    assert_eq!(
+        store.delete_connection("c1=").await.expect("again"),
+        Removal::complete(0)
+    );
     assert_eq!(
         store
             .delete_connection("never-existed=")
             .await
             .expect("unknown"),
-        0
+        Removal::complete(0)
     );
 }
 
@@ -170,7 +176,7 @@ async fn many(store: &dyn ConnectionStore, subscribers: usize) {
     // 1 connection item + `subscribers` subscriptions: several BatchWriteItem chunks of 25.
     assert_eq!(
         store.delete_connection("big=").await.expect("delete all"),
-        subscribers + 1
+        Removal::complete(subscribers + 1)
     );
     assert!(store.subscribers("entity-0").await.expect("q").is_empty());
     assert!(store.user_connections("carol").await.expect("q").is_empty());
