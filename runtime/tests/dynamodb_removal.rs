@@ -1,7 +1,8 @@
 //! Removing a connection from DynamoDB under its deadline, against a stand-in at the wire
-//! (`support::fake_dynamodb`): unprocessed items are sent again until deleted, a removal cut by
-//! its deadline counts what it left and ends on time, and a failed call is still an error.
-//! DynamoDB Local cannot show these on cue: it never leaves items unprocessed. The removal on
+//! (`support::fake_dynamodb`): unprocessed items and calls refused for throughput are sent
+//! again until deleted, a removal cut by its deadline counts what it left and ends on time, and
+//! a failed call is still an error. DynamoDB Local cannot show these on cue: it never leaves
+//! items unprocessed nor throttles. The removal on
 //! DynamoDB Local itself is in `store_contract.rs`.
 
 mod support;
@@ -77,6 +78,26 @@ async fn unprocessed_items_are_sent_again_until_deleted() {
             "{key} is sent once, and again each time it comes back unprocessed"
         );
     }
+}
+
+#[tokio::test]
+async fn a_batch_refused_for_throughput_is_sent_again_until_deleted() {
+    // More refusals in a row than the SDK's own attempts: the SDK gives up on the call at
+    // least once, and the removal sends it again instead of failing.
+    let fake = FakeDynamo::start(
+        vec![QueryReply::Page(sort_keys(0..10))],
+        vec![BatchReply::Throttle; 6],
+        BatchReply::Done,
+    )
+    .await;
+    let store = store(&fake).with_removal_deadline(Duration::from_secs(30));
+
+    let removal = store.delete_connection("busy=").await.expect("removed");
+
+    assert_eq!(removal, Removal::complete(10));
+    let requested = fake.requested();
+    assert_eq!(requested.len(), 6 + 1, "each refused call is sent again");
+    assert!(requested.iter().all(|keys| *keys == sort_keys(0..10)));
 }
 
 #[tokio::test]

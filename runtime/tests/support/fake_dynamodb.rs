@@ -1,6 +1,6 @@
 //! A DynamoDB stand-in at the wire (JSON 1.0 protocol on 127.0.0.1:0) for what DynamoDB Local
-//! never does on cue: answer `BatchWriteItem` with `UnprocessedItems`, stall one call while
-//! others are answered, fail a call. It serves `Query` from scripted pages of one connection's
+//! never does on cue: answer `BatchWriteItem` with `UnprocessedItems`, refuse it for
+//! throughput, stall one call while others are answered, fail a call. It serves `Query` from scripted pages of one connection's
 //! sort keys and records what every `BatchWriteItem` asked to delete, so the production client
 //! (`aws::dynamodb_client`) is what gets tested.
 
@@ -34,6 +34,9 @@ pub enum BatchReply {
     Unprocessed(usize),
     /// Never answers.
     Stall,
+    /// A `ProvisionedThroughputExceededException` (400): the whole call refused for throughput,
+    /// which the SDK retries a few times itself.
+    Throttle,
     /// A `ValidationException` (400), which the SDK does not retry.
     Fail,
 }
@@ -180,17 +183,21 @@ fn batch_write(script: &Mutex<Script>, request: &Value) -> Option<Response> {
             Some(ok(json!({ "UnprocessedItems": { table: kept } })))
         }
         BatchReply::Stall => None,
-        BatchReply::Fail => Some(
-            (
-                StatusCode::BAD_REQUEST,
-                [("content-type", "application/x-amz-json-1.0")],
-                json!({
-                    "__type": "com.amazon.coral.validate#ValidationException",
-                    "message": "failed by the stand-in"
-                })
-                .to_string(),
-            )
-                .into_response(),
-        ),
+        BatchReply::Throttle => Some(client_error(
+            "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        )),
+        BatchReply::Fail => Some(client_error(
+            "com.amazon.coral.validate#ValidationException",
+        )),
     }
+}
+
+/// A 400 of DynamoDB's JSON protocol: `kind` names the exception.
+fn client_error(kind: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [("content-type", "application/x-amz-json-1.0")],
+        json!({ "__type": kind, "message": "from the stand-in" }).to_string(),
+    )
+        .into_response()
 }

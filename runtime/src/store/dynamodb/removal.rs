@@ -4,17 +4,18 @@
 //! A connection holds one item plus one per subscription, all under its partition key. They are
 //! read page by page with the SDK's paginator, and each page is deleted as it arrives, in
 //! `BatchWriteItem` calls of 25 with [`PARALLEL_BATCHES`] in flight; what a call leaves
-//! unprocessed is sent again after a jittered, growing wait. All of it stops at the store's
-//! removal deadline ([`timeouts::CONNECTION_REMOVAL_MS`] unless a test sets another), calls in
-//! flight included, so a connection with tens of thousands of subscriptions cannot run the
-//! routes function into its own timeout. What is left expires by TTL, and the [`Removal`] says
-//! how much that was.
+//! unprocessed, or all of it when DynamoDB refuses the call for throughput, is sent again after
+//! a jittered, growing wait. All of it stops at the store's removal deadline
+//! ([`timeouts::CONNECTION_REMOVAL_MS`] unless a test sets another), calls in flight included,
+//! so a connection with tens of thousands of subscriptions cannot run the routes function into
+//! its own timeout. What is left expires by TTL, and the [`Removal`] says how much that was.
 //!
 //! [`timeouts::CONNECTION_REMOVAL_MS`]: wspush_contract::timeouts::CONNECTION_REMOVAL_MS
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
 use futures::{stream, TryStreamExt};
@@ -28,12 +29,13 @@ use crate::store::{Removal, StoreError};
 /// DynamoDB's limit of requests in one BatchWriteItem call.
 const BATCH_LIMIT: usize = 25;
 
-/// `BatchWriteItem` calls in flight for one connection. A call spends most of its time
-/// waiting for DynamoDB, so a few at once raise the rate until DynamoDB itself is the limit,
-/// and that comes soon: on AWS every record of a connection shares one partition key, and one
-/// partition takes about 1,000 writes a second, which 4 calls of 25 ask for as soon as a call
-/// takes under 100 ms (DynamoDB answers in tens of ms). What the partition refuses comes back
-/// unprocessed and is sent again, so more calls in flight would mostly add retries.
+/// `BatchWriteItem` calls in flight for one connection: enough to keep DynamoDB busy while
+/// each call waits out its round trip, few enough not to ask one partition for many times what
+/// it takes. On AWS every record of a connection shares one partition key, and a partition takes
+/// about 1,000 writes a second: 4 calls of 25 keep that rate while a call takes up to 100 ms
+/// (DynamoDB answers in tens of ms), and what the partition refuses beyond it is sent again, so
+/// more calls would mostly add retries. DynamoDB Local is bound by the CPU it gets: deleting
+/// 30,000 records costs it 5 to 7 CPU-seconds, a little more with more calls in flight.
 const PARALLEL_BATCHES: usize = 4;
 
 /// The first wait before resending unprocessed items; it doubles with each try.
@@ -122,8 +124,8 @@ impl DynamoStore {
             .await
     }
 
-    /// Deletes up to 25 `keys` in one `BatchWriteItem`, resending what DynamoDB leaves
-    /// unprocessed (throttling) until all are gone; the removal deadline ends the retries.
+    /// Deletes up to 25 `keys` in one `BatchWriteItem`, sending again what DynamoDB did not
+    /// process until all are gone; the removal deadline ends the retries.
     async fn delete_batch(&self, keys: Vec<Item>, progress: &Progress) -> Result<(), StoreError> {
         let mut pending = keys
             .into_iter()
@@ -132,17 +134,7 @@ impl DynamoStore {
         let mut retries = 0;
         loop {
             let sent = pending.len();
-            let out = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, pending)
-                .send()
-                .await
-                .map_err(|e| request_error(BATCH_WRITE, &self.table, e))?;
-            pending = out
-                .unprocessed_items
-                .and_then(|mut tables| tables.remove(&self.table))
-                .unwrap_or_default();
+            pending = self.write_batch(pending).await?;
             progress.deleted(sent.saturating_sub(pending.len()));
             if pending.is_empty() {
                 return Ok(());
@@ -151,6 +143,42 @@ impl DynamoStore {
             tokio::time::sleep(retry_wait(retries)).await;
         }
     }
+
+    /// Sends one `BatchWriteItem` and returns the requests DynamoDB did not process: those it
+    /// reports unprocessed, or all of them when it refused the whole call for capacity after
+    /// the SDK's own retries. Either is throttling, not a fault: one partition (one
+    /// connection) takes about 1,000 writes a second.
+    async fn write_batch(
+        &self,
+        requests: Vec<WriteRequest>,
+    ) -> Result<Vec<WriteRequest>, StoreError> {
+        let sent = self
+            .client
+            .batch_write_item()
+            .request_items(&self.table, requests.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(out) => Ok(out
+                .unprocessed_items
+                .and_then(|mut tables| tables.remove(&self.table))
+                .unwrap_or_default()),
+            Err(e) if refused_for_capacity(&e) => Ok(requests),
+            Err(e) => Err(request_error(BATCH_WRITE, &self.table, e)),
+        }
+    }
+}
+
+/// Whether DynamoDB turned a call away for throughput rather than for what it asked.
+fn refused_for_capacity(err: &impl ProvideErrorMetadata) -> bool {
+    matches!(
+        err.code(),
+        Some(
+            "ProvisionedThroughputExceededException"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+        )
+    )
 }
 
 /// `items` in groups of at most [`BATCH_LIMIT`].
