@@ -88,8 +88,18 @@ impl DynamoStore {
         let deadline = Instant::now() + self.removal_deadline;
         let progress = Progress::default();
         let removal = self.delete_pages(connection_id, &progress);
-        if let Ok(finished) = tokio::time::timeout_at(deadline, removal).await {
-            finished?;
+        if let Ok(Err(e)) = tokio::time::timeout_at(deadline, removal).await {
+            // The error goes to the caller; how far the removal got is known only here.
+            let Removal {
+                deleted,
+                left,
+                read_all,
+            } = progress.removal();
+            tracing::warn!(
+                %connection_id, deleted, left, read_all, error = %e,
+                "removal failed part-way; records left to TTL"
+            );
+            return Err(e);
         }
         Ok(progress.removal())
     }
