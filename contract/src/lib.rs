@@ -175,6 +175,11 @@ pub mod timeouts {
     pub const DYNAMODB_ATTEMPT_MS: u64 = 2_000;
     /// One DynamoDB operation, its retries included.
     pub const DYNAMODB_OPERATION_MS: u64 = 5_000;
+    /// Removing one connection's records (`$disconnect`, and the fan-out's cleanup of a gone
+    /// connection): reading and deleting stop here, and whatever is left expires by TTL. It
+    /// cancels the calls still in flight, so it ends on time; the 3 s under the routes
+    /// function's timeout hold the reply (milliseconds) with room to spare.
+    pub const CONNECTION_REMOVAL_MS: u64 = ROUTE_FUNCTION_SECS * 1_000 - 3_000;
     /// One PostToConnection call (the fan-out retries on its own).
     pub const PUSH_ATTEMPT_MS: u64 = 3_000;
     /// Opening one TCP connection (and its TLS session) to any AWS endpoint. Shorter than

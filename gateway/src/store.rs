@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 use wspush_runtime::aws;
 use wspush_runtime::store::{
-    ConnectionRecord, ConnectionStore, DynamoStore, MemoryStore, StoreError,
+    ConnectionRecord, ConnectionStore, DynamoStore, MemoryStore, Removal, StoreError,
 };
 
 /// Where connections and subscriptions are kept.
@@ -136,7 +136,7 @@ impl ConnectionStore for SelfHealing {
             .await
     }
 
-    async fn delete_connection(&self, connection_id: &str) -> Result<usize, StoreError> {
+    async fn delete_connection(&self, connection_id: &str) -> Result<Removal, StoreError> {
         self.heal(|| self.store.delete_connection(connection_id))
             .await
     }

@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::MaybeTlsStream;
 use wspush_gateway::identity;
 use wspush_gateway::{GatewayConfig, Limits, QueueSettings, Throttle};
-use wspush_runtime::store::{ConnectionRecord, ConnectionStore, MemoryStore, StoreError};
+use wspush_runtime::store::{ConnectionRecord, ConnectionStore, MemoryStore, Removal, StoreError};
 
 /// A handshake offering `protocols`, token in the query string.
 async fn offer(
@@ -311,7 +311,7 @@ impl ConnectionStore for Faulty {
     async fn delete_subscription(&self, c: &str, e: &str) -> Result<(), StoreError> {
         self.inner.delete_subscription(c, e).await
     }
-    async fn delete_connection(&self, c: &str) -> Result<usize, StoreError> {
+    async fn delete_connection(&self, c: &str) -> Result<Removal, StoreError> {
         self.inner.delete_connection(c).await
     }
     async fn subscribers(&self, e: &str) -> Result<Vec<String>, StoreError> {

@@ -42,7 +42,8 @@ pub enum StartupError {
 ///   suites); one TLS stack, one hyper version.
 /// - The pool is bounded and reused: at most [`http_pool::MAX_IDLE_PER_HOST`] idle connections
 ///   per host, closed after [`http_pool::IDLE_TIMEOUT_SECS`]. Connections in use are bounded by
-///   the callers (push concurrency, one DynamoDB call at a time per handler).
+///   the callers (push concurrency; one DynamoDB call at a time per handler, a few while
+///   removing a connection).
 pub fn http_client() -> SharedHttpClient {
     aws_smithy_http_client::Builder::new()
         .pool_idle_timeout(Duration::from_secs(http_pool::IDLE_TIMEOUT_SECS))

@@ -118,8 +118,20 @@ async fn disconnect(
     deps: &Deps,
     connection_id: &str,
 ) -> Result<ApiGatewayProxyResponse, HandlerError> {
-    let removed = deps.store.delete_connection(connection_id).await?;
-    tracing::info!(%connection_id, removed, "disconnected");
+    let removal = deps.store.delete_connection(connection_id).await?;
+    if removal.is_complete() {
+        tracing::info!(%connection_id, deleted = removal.deleted, "disconnected");
+    } else {
+        // Not a failure (TTL removes the rest), but the records outlive their connection until
+        // then, and this count is the only trace of them.
+        tracing::warn!(
+            %connection_id,
+            deleted = removal.deleted,
+            left = removal.left,
+            read_all = removal.read_all,
+            "disconnected; records left to TTL (more than `left` unless read_all)"
+        );
+    }
     Ok(response(200, None))
 }
 

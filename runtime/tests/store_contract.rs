@@ -6,11 +6,14 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{stream, StreamExt, TryStreamExt};
 
 use support::{fixture, runtime, FakeConnections};
 
 use wspush_runtime::aws;
-use wspush_runtime::store::{ConnectionRecord, ConnectionStore, DynamoStore, MemoryStore};
+use wspush_runtime::store::{ConnectionRecord, ConnectionStore, DynamoStore, MemoryStore, Removal};
 
 fn record(id: &str, user: &str) -> ConnectionRecord {
     ConnectionRecord {
@@ -118,7 +121,10 @@ async fn contract(store: &dyn ConnectionStore) {
     );
     assert!(store.subscriptions("c2=").await.expect("q").is_empty());
 
-    assert_eq!(store.delete_connection("c1=").await.expect("disconnect"), 3);
+    assert_eq!(
+        store.delete_connection("c1=").await.expect("disconnect"),
+        Removal::complete(3)
+    );
     assert_eq!(
         set(store.subscribers("e1").await.expect("q")),
         names(&["c3="])
@@ -129,13 +135,16 @@ async fn contract(store: &dyn ConnectionStore) {
         set(store.user_connections("alice").await.expect("q")),
         names(&["c2="])
     );
-    assert_eq!(store.delete_connection("c1=").await.expect("again"), 0);
+    assert_eq!(
+        store.delete_connection("c1=").await.expect("again"),
+        Removal::complete(0)
+    );
     assert_eq!(
         store
             .delete_connection("never-existed=")
             .await
             .expect("unknown"),
-        0
+        Removal::complete(0)
     );
 }
 
@@ -170,7 +179,7 @@ async fn many(store: &dyn ConnectionStore, subscribers: usize) {
     // 1 connection item + `subscribers` subscriptions: several BatchWriteItem chunks of 25.
     assert_eq!(
         store.delete_connection("big=").await.expect("delete all"),
-        subscribers + 1
+        Removal::complete(subscribers + 1)
     );
     assert!(store.subscribers("entity-0").await.expect("q").is_empty());
     assert!(store.user_connections("carol").await.expect("q").is_empty());
@@ -190,16 +199,21 @@ fn dynamodb_local() -> aws_sdk_dynamodb::Client {
     aws::dynamodb_client(&aws::local_sdk_config("us-east-1"), &endpoint)
 }
 
-async fn dynamo_store(table: &str) -> DynamoStore {
+/// A store on a new table of its own, with DynamoDB's own page size (1 MB).
+async fn fresh_table(table: &str) -> DynamoStore {
     let table = format!("{table}-{}", uuid::Uuid::new_v4().simple());
-    // Pages of 7 items: a query over 130 subscribers needs 19 pages.
-    let store = DynamoStore::new(dynamodb_local(), table, "GSI1").with_page_size(7);
+    let store = DynamoStore::new(dynamodb_local(), table, "GSI1");
     store.ensure_table().await.expect("create table");
     store
         .ensure_table()
         .await
         .expect("creating twice is a no-op");
     store
+}
+
+async fn dynamo_store(table: &str) -> DynamoStore {
+    // Pages of 7 items: a query over 130 subscribers needs 19 pages.
+    fresh_table(table).await.with_page_size(7)
 }
 
 #[tokio::test]
@@ -254,4 +268,74 @@ async fn dynamodb_faults_reach_clients_as_errors_not_panics() {
         .expect_err("no table");
     assert!(!err.is_permanent(), "a store fault is retried: {err}");
     assert_eq!(connections.total_delivered(), 0);
+}
+
+/// Records connection `id` of user `user` with `count` subscriptions, many writes at once.
+async fn busy_connection(store: &dyn ConnectionStore, id: &str, user: &str, count: usize) {
+    store.put_connection(&record(id, user)).await.expect("put");
+    stream::iter(0..count)
+        .map(|i| async move {
+            let entity = format!("entity-{i}");
+            store.put_subscription(id, &entity, 1_900_000_000).await
+        })
+        .buffer_unordered(32)
+        .try_collect::<()>()
+        .await
+        .expect("subscribe");
+}
+
+#[tokio::test]
+async fn dynamodb_store_removes_a_connection_with_30_000_subscriptions() {
+    const SUBSCRIPTIONS: usize = 30_000;
+    // A deadline no machine misses: this test is about completeness; how fast the removal is
+    // it only prints (run with --nocapture to see it).
+    let store = fresh_table("busy")
+        .await
+        .with_removal_deadline(Duration::from_secs(600));
+    busy_connection(&store, "busy=", "dave", SUBSCRIPTIONS).await;
+
+    let started = Instant::now();
+    let removal = store.delete_connection("busy=").await.expect("removed");
+    println!(
+        "removed {} records of one connection in {:?}",
+        removal.deleted,
+        started.elapsed()
+    );
+
+    assert_eq!(removal, Removal::complete(SUBSCRIPTIONS + 1));
+    assert!(store.subscriptions("busy=").await.expect("q").is_empty());
+    assert!(store.user_connections("dave").await.expect("q").is_empty());
+    for entity in ["entity-0", "entity-29999"] {
+        assert!(store.subscribers(entity).await.expect("q").is_empty());
+    }
+}
+
+#[tokio::test]
+async fn dynamodb_removal_cut_by_its_deadline_is_counted_and_can_be_finished() {
+    const RECORDS: usize = 301;
+    let store = dynamo_store("cut").await;
+    busy_connection(&store, "cut=", "erin", RECORDS - 1).await;
+    let hurried = store
+        .clone()
+        .with_removal_deadline(Duration::from_millis(1));
+
+    let started = Instant::now();
+    let first = hurried
+        .delete_connection("cut=")
+        .await
+        .expect("a removal cut short is not an error");
+    let took = started.elapsed();
+
+    assert!(!first.is_complete(), "43 pages in 1 ms: {first:?}");
+    assert!(first.deleted + first.left <= RECORDS, "{first:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "it cancels what is in flight at its deadline, yet took {took:?}"
+    );
+    // What the first left (or deleted unconfirmed) goes with the next removal.
+    let rest = store.delete_connection("cut=").await.expect("the rest");
+    assert!(rest.is_complete(), "{rest:?}");
+    assert!(first.deleted + rest.deleted <= RECORDS);
+    assert!(store.subscriptions("cut=").await.expect("q").is_empty());
+    assert!(store.user_connections("erin").await.expect("q").is_empty());
 }

@@ -50,10 +50,7 @@ pub async fn fan_out(
         .map(|connection_id| async move {
             let outcome = push_with_retries(pusher, limit, settings, &connection_id, frame).await;
             if outcome == PushOutcome::Gone {
-                if let Err(e) = store.delete_connection(&connection_id).await {
-                    // TTL removes the records later; the push itself is settled.
-                    tracing::warn!(%connection_id, error = %e, "could not delete gone connection");
-                }
+                forget_gone(store, &connection_id).await;
             }
             outcome
         })
@@ -127,6 +124,21 @@ async fn push_with_retries(
             tracing::debug!(%connection_id, attempt, %reason, "push attempt failed, retrying");
         }
         tokio::time::sleep(backoff(settings, attempt)).await;
+    }
+}
+
+/// Deletes the records of a connection `@connections` called gone. TTL removes what is not
+/// deleted here, so nothing fails; the push itself is settled.
+async fn forget_gone(store: &dyn ConnectionStore, connection_id: &str) {
+    match store.delete_connection(connection_id).await {
+        Ok(removal) if !removal.is_complete() => tracing::warn!(
+            %connection_id,
+            left = removal.left,
+            read_all = removal.read_all,
+            "gone connection's records left to TTL (more than `left` unless read_all)"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(%connection_id, error = %e, "could not delete gone connection"),
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{Census, ConnectionRecord, ConnectionStore, StoreError};
+use super::{Census, ConnectionRecord, ConnectionStore, Removal, StoreError};
 
 #[derive(Default)]
 struct Tables {
@@ -104,7 +104,8 @@ impl ConnectionStore for MemoryStore {
         Ok(())
     }
 
-    async fn delete_connection(&self, connection_id: &str) -> Result<usize, StoreError> {
+    /// Everything goes at once, under one lock: nothing is ever left.
+    async fn delete_connection(&self, connection_id: &str) -> Result<Removal, StoreError> {
         let mut t = self.lock();
         let mut removed = 0;
         if let Some(record) = t.connections.remove(connection_id) {
@@ -115,7 +116,7 @@ impl ConnectionStore for MemoryStore {
             remove_from(&mut t.subscribers, &entity_id, connection_id);
             removed += 1;
         }
-        Ok(removed)
+        Ok(Removal::complete(removed))
     }
 
     async fn subscribers(&self, entity_id: &str) -> Result<Vec<String>, StoreError> {

@@ -4,6 +4,10 @@
 //! Two implementations honour one contract (the shared suite in `tests/store_contract.rs`):
 //! [`DynamoStore`] on the quick start's single-table layout, and [`MemoryStore`], embedded in the
 //! local gateway and used by unit tests.
+//!
+//! Removing a connection is bounded in time: what cannot go before its deadline is left to the
+//! records' TTL and counted in the [`Removal`], so `$disconnect` ends inside its function's
+//! timeout however many subscriptions the connection holds.
 
 mod dynamodb;
 mod memory;
@@ -45,12 +49,38 @@ pub enum StoreError {
         operation: &'static str,
         field: &'static str,
     },
-    #[error("{operation} left {count} items unprocessed after {attempts} attempts")]
-    Unprocessed {
-        operation: &'static str,
-        count: usize,
-        attempts: u32,
-    },
+}
+
+/// What [`ConnectionStore::delete_connection`] removed before its deadline. The records it
+/// could not remove in time stay until their TTL expires; a busy connection is not an error,
+/// but the caller says how many were left.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use = "records left behind must be reported"]
+pub struct Removal {
+    /// Records deleted: the connection item and its subscriptions.
+    pub deleted: usize,
+    /// Records found but not confirmed deleted when the deadline came (a request cut short
+    /// may still have deleted some of them).
+    pub left: usize,
+    /// Whether every record of the connection was read. When the deadline came first, more
+    /// records than `left` may remain.
+    pub read_all: bool,
+}
+
+impl Removal {
+    /// Every record found, `deleted` of them, was deleted.
+    pub fn complete(deleted: usize) -> Self {
+        Self {
+            deleted,
+            left: 0,
+            read_all: true,
+        }
+    }
+
+    /// Whether nothing of the connection is known to remain.
+    pub fn is_complete(&self) -> bool {
+        self.left == 0 && self.read_all
+    }
 }
 
 /// How many records a store holds: for the local gateway's leak checks, not for handlers.
@@ -81,8 +111,10 @@ pub trait ConnectionStore: Send + Sync {
         entity_id: &str,
     ) -> Result<(), StoreError>;
 
-    /// Removes the connection and every subscription it holds; returns how many items went.
-    async fn delete_connection(&self, connection_id: &str) -> Result<usize, StoreError>;
+    /// Removes the connection and every subscription it holds, as many as its deadline allows
+    /// ([`wspush_contract::timeouts::CONNECTION_REMOVAL_MS`] on DynamoDB); the [`Removal`] says
+    /// how many went and how many were left to TTL. A store fault is an error.
+    async fn delete_connection(&self, connection_id: &str) -> Result<Removal, StoreError>;
 
     /// Every connection subscribed to `entity_id`, across all result pages.
     async fn subscribers(&self, entity_id: &str) -> Result<Vec<String>, StoreError>;

@@ -1,7 +1,9 @@
-//! Test support: fixtures shaped like real AWS events, and a fake `@connections` API that
-//! speaks the real HTTP wire protocol so the production SDK client is what gets tested.
+//! Test support: fixtures shaped like real AWS events, and fakes of AWS APIs that speak the
+//! real wire protocol (`@connections` here, DynamoDB in [`fake_dynamodb`]) so the production
+//! SDK clients are what gets tested.
 #![allow(dead_code)]
 
+pub mod fake_dynamodb;
 pub mod runtime_api;
 
 use std::collections::{HashMap, VecDeque};
@@ -49,11 +51,47 @@ struct Recorded {
     attempts: HashMap<String, usize>,
 }
 
+/// An axum app served on 127.0.0.1:0 until dropped: the fakes of AWS APIs run on it.
+pub struct Served {
+    /// `http://127.0.0.1:{port}`
+    pub url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Served {
+    pub async fn start(app: Router) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a fake AWS API");
+        let url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Self {
+            url,
+            shutdown: Some(tx),
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
 /// A fake API Gateway Management API on 127.0.0.1:0. Stops when dropped.
 pub struct FakeConnections {
     pub endpoint: String,
     state: Arc<Mutex<Recorded>>,
-    shutdown: Option<oneshot::Sender<()>>,
+    _served: Served,
 }
 
 fn aws_error(status: u16, kind: &str) -> Response {
@@ -99,22 +137,11 @@ impl FakeConnections {
         let app = Router::new()
             .route("/{stage}/@connections/{id}", post(post_to_connection))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake @connections");
-        let addr = listener.local_addr().expect("local addr");
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let served = Served::start(app).await;
         Self {
-            endpoint: format!("http://{addr}/production"),
+            endpoint: format!("{}/production", served.url),
             state,
-            shutdown: Some(tx),
+            _served: served,
         }
     }
 
@@ -159,14 +186,6 @@ impl FakeConnections {
             .values()
             .map(Vec::len)
             .sum()
-    }
-}
-
-impl Drop for FakeConnections {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }
 

@@ -8,8 +8,10 @@
 //! | connection   | connectionId | `connection#`             | userId   | `user#`         |
 //! | subscription | connectionId | `subscription#{entityId}` | entityId | `subscription#` |
 //!
-//! Every query follows `LastEvaluatedKey` to the end (a page holds at most 1 MB), and deletes go
-//! in `BatchWriteItem` chunks of 25 with unprocessed items retried.
+//! Every query follows `LastEvaluatedKey` to the end (a page holds at most 1 MB). Removing a
+//! connection has a deadline of its own: [`removal`].
+
+mod removal;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -18,25 +20,22 @@ use wspush_contract::table::{
     CONNECTED_AT, CONNECTION_SORT_KEY, INDEX_PARTITION_KEY, INDEX_SORT_KEY, IP_ADDRESS,
     PARTITION_KEY, SORT_KEY, SUBSCRIPTION_PREFIX, TTL_ATTRIBUTE, USER_INDEX_SORT_KEY,
 };
+use wspush_contract::timeouts;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
-    TimeToLiveSpecification, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 
-use super::{ConnectionRecord, ConnectionStore, StoreError};
+use super::{ConnectionRecord, ConnectionStore, Removal, StoreError};
 
 /// Longest wait for a table DynamoDB Local has just created to become ACTIVE.
 const TABLE_ACTIVE_WAIT: Duration = Duration::from_secs(10);
-/// DynamoDB's limit of requests in one BatchWriteItem call.
-const BATCH_LIMIT: usize = 25;
-const BATCH_ATTEMPTS: u32 = 8;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -49,6 +48,8 @@ pub struct DynamoStore {
     /// Page size for queries; `None` lets DynamoDB fill 1 MB pages. Tests set it small to
     /// exercise pagination without writing megabytes.
     page_size: Option<i32>,
+    /// How long removing one connection may take; tests shorten it.
+    removal_deadline: Duration,
 }
 
 /// A failed request; a missing table is its own kind, so a caller can re-create it.
@@ -98,6 +99,7 @@ impl DynamoStore {
             table: table.into(),
             index: index.into(),
             page_size: None,
+            removal_deadline: Duration::from_millis(timeouts::CONNECTION_REMOVAL_MS),
         }
     }
 
@@ -217,6 +219,13 @@ impl DynamoStore {
         self
     }
 
+    /// Gives removing one connection `deadline` instead of
+    /// [`timeouts::CONNECTION_REMOVAL_MS`]; what is not deleted by then is reported as left.
+    pub fn with_removal_deadline(mut self, deadline: Duration) -> Self {
+        self.removal_deadline = deadline;
+        self
+    }
+
     /// Runs `query` with the SDK's paginator, page after page until DynamoDB reports no
     /// `LastEvaluatedKey` (a page holds at most 1 MB).
     async fn query_all(
@@ -261,19 +270,6 @@ impl DynamoStore {
             .collect()
     }
 
-    /// Every key (`pk`, `sk`) stored under one connection id, all pages.
-    async fn keys_of(&self, connection_id: &str) -> Result<Vec<Item>, StoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression(format!("{PARTITION_KEY} = :p"))
-            .expression_attribute_values(":p", s(connection_id))
-            .projection_expression(format!("{PARTITION_KEY}, {SORT_KEY}"))
-            .consistent_read(true);
-        self.query_all("Query(pk)", query).await
-    }
-
     /// Every entity id subscribed by one connection: the `subscription#{entityId}` sort keys
     /// under its partition, all pages, prefix stripped.
     async fn subscribed_entities(&self, connection_id: &str) -> Result<Vec<String>, StoreError> {
@@ -314,49 +310,6 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| request_error(operation, &self.table, e))?;
-        Ok(())
-    }
-
-    /// Deletes `keys` in batches of 25, retrying what DynamoDB leaves unprocessed.
-    async fn delete_keys(&self, keys: Vec<Item>) -> Result<(), StoreError> {
-        const OP: &str = "BatchWriteItem";
-        for chunk in keys.chunks(BATCH_LIMIT) {
-            let mut pending: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|k| {
-                    DeleteRequest::builder()
-                        .set_key(Some(k.clone()))
-                        .build()
-                        .map(|d| WriteRequest::builder().delete_request(d).build())
-                        .map_err(|e| plain_error(OP, e))
-                })
-                .collect::<Result<_, _>>()?;
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                if attempt == BATCH_ATTEMPTS {
-                    return Err(StoreError::Unprocessed {
-                        operation: OP,
-                        count: pending.len(),
-                        attempts: attempt,
-                    });
-                }
-                if attempt > 0 {
-                    tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
-                }
-                attempt += 1;
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut pending))
-                    .send()
-                    .await
-                    .map_err(|e| request_error(OP, &self.table, e))?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut m| m.remove(&self.table))
-                    .unwrap_or_default();
-            }
-        }
         Ok(())
     }
 }
@@ -406,11 +359,8 @@ impl ConnectionStore for DynamoStore {
         Ok(())
     }
 
-    async fn delete_connection(&self, connection_id: &str) -> Result<usize, StoreError> {
-        let keys = self.keys_of(connection_id).await?;
-        let count = keys.len();
-        self.delete_keys(keys).await?;
-        Ok(count)
+    async fn delete_connection(&self, connection_id: &str) -> Result<Removal, StoreError> {
+        self.remove_connection(connection_id).await
     }
 
     async fn subscribers(&self, entity_id: &str) -> Result<Vec<String>, StoreError> {
