@@ -148,6 +148,11 @@ pub async fn send_json(client: &mut Client, value: Value) {
 
 /// The next text frame as JSON, skipping pings; panics after `secs`.
 pub async fn next_json(client: &mut Client, secs: u64) -> Value {
+    serde_json::from_str(&next_text(client, secs).await).expect("frame is JSON")
+}
+
+/// The next text frame as it arrived, skipping pings; panics after `secs`.
+pub async fn next_text(client: &mut Client, secs: u64) -> String {
     let deadline = Duration::from_secs(secs);
     loop {
         let frame = tokio::time::timeout(deadline, client.next())
@@ -156,7 +161,7 @@ pub async fn next_json(client: &mut Client, secs: u64) -> Value {
             .expect("socket open")
             .expect("frame reads");
         match frame {
-            Message::Text(text) => return serde_json::from_str(&text).expect("frame is JSON"),
+            Message::Text(text) => return text.to_string(),
             Message::Ping(_) | Message::Pong(_) => continue,
             other => panic!("expected a text frame, got {other:?}"),
         }
