@@ -83,11 +83,12 @@ impl<'a> Detail<'a> {
         self.0.get(key).copied().filter(|raw| raw.get() != "null")
     }
 
-    /// A member that is a non-empty string: its text and its decoded value.
-    fn text(&self, key: &str) -> Option<(&'a RawValue, String)> {
-        let raw = self.member(key)?;
-        let decoded: String = serde_json::from_str(raw.get()).ok()?;
-        (!decoded.is_empty()).then_some((raw, decoded))
+    /// A member that must be a non-empty string: its text and its decoded value.
+    fn required_text(&self, key: &str) -> Result<(&'a RawValue, String), HandlerError> {
+        self.member(key)
+            .and_then(|raw| Some((raw, serde_json::from_str::<String>(raw.get()).ok()?)))
+            .filter(|(_, decoded)| !decoded.is_empty())
+            .ok_or_else(|| invalid(format!("detail.{key} must be a non-empty string")))
     }
 }
 
@@ -96,12 +97,10 @@ fn read<'a>(
     event: &RawDetailEvent,
     detail: &Detail<'a>,
 ) -> Result<(Audience, Push<'a>), HandlerError> {
-    let fields = EventFields::of(event);
-    // Optional, as in the quick start, whose publishers may send only the entity id.
-    let message = detail.member("message");
+    let fields = EventFields::of(event, detail);
     match event.detail_type.as_str() {
-        detail_types::ENTITY_UPDATED => entity_updated(detail, message, fields),
-        detail_types::USER_PUSH => user_push(detail, message, fields),
+        detail_types::ENTITY_UPDATED => entity_updated(detail, fields),
+        detail_types::USER_PUSH => user_push(detail, fields),
         other => Err(invalid(format!(
             "detail-type {other:?} is not handled; expected one of {:?}",
             detail_types::ALL
@@ -109,15 +108,18 @@ fn read<'a>(
     }
 }
 
-/// What every push frame copies from the event's envelope, whoever receives it.
-struct EventFields {
+/// What every push frame copies from its event, whoever receives it.
+struct EventFields<'a> {
+    message: Option<&'a RawValue>,
     event_id: String,
     time: Option<String>,
 }
 
-impl EventFields {
-    fn of(event: &RawDetailEvent) -> Self {
+impl<'a> EventFields<'a> {
+    fn of(event: &RawDetailEvent, detail: &Detail<'a>) -> Self {
         Self {
+            // Optional, as in the quick start, whose publishers may send only the entity id.
+            message: detail.member("message"),
             event_id: event.id.clone().unwrap_or_default(),
             time: event
                 .time
@@ -129,12 +131,9 @@ impl EventFields {
 /// "Entity Updated": every subscriber of `detail.entityId`.
 fn entity_updated<'a>(
     detail: &Detail<'a>,
-    message: Option<&'a RawValue>,
-    fields: EventFields,
+    fields: EventFields<'a>,
 ) -> Result<(Audience, Push<'a>), HandlerError> {
-    let (raw_id, entity_id) = detail
-        .text("entityId")
-        .ok_or_else(|| invalid("detail.entityId must be a non-empty string".into()))?;
+    let (raw_id, entity_id) = detail.required_text("entityId")?;
     if entity_id.len() > MAX_ENTITY_ID_BYTES {
         return Err(invalid(format!(
             "detail.entityId is longer than {MAX_ENTITY_ID_BYTES} bytes"
@@ -142,7 +141,7 @@ fn entity_updated<'a>(
     }
     let push = Push::EntityUpdated {
         entity_id: raw_id,
-        message,
+        message: fields.message,
         event_id: fields.event_id,
         time: fields.time,
     };
@@ -152,18 +151,15 @@ fn entity_updated<'a>(
 /// "Send User Push Notification": every connection of `detail.userId`.
 fn user_push<'a>(
     detail: &Detail<'a>,
-    message: Option<&'a RawValue>,
-    fields: EventFields,
+    fields: EventFields<'a>,
 ) -> Result<(Audience, Push<'a>), HandlerError> {
-    let (_, user_id) = detail
-        .text("userId")
-        .ok_or_else(|| invalid("detail.userId must be a non-empty string".into()))?;
+    let (_, user_id) = detail.required_text("userId")?;
     let callback = detail.member("callback");
     if callback.is_some_and(|c| serde_json::from_str::<String>(c.get()).is_err()) {
         return Err(invalid("detail.callback must be a string".into()));
     }
     let push = Push::UserPushNotification {
-        message,
+        message: fields.message,
         callback,
         event_id: fields.event_id,
         time: fields.time,
