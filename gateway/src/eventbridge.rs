@@ -201,7 +201,8 @@ pub fn check(config: &GatewayConfig, entry: Entry) -> Result<RawDetailEvent, Ref
 
 /// The entry's `Detail` as EventBridge takes it, kept as the publisher's text: a JSON object
 /// whose integers fit a signed 64-bit integer, nested no deeper than the events function reads
-/// ([`MAX_DETAIL_DEPTH`]); or the `ErrorMessage` saying why not.
+/// ([`MAX_DETAIL_DEPTH`]); or the `ErrorMessage` saying why not. The limits are checked on the
+/// text, before any parse into a tree, so a deep detail gets the message that says so.
 fn checked_detail(detail: String) -> Result<Box<RawValue>, String> {
     const MALFORMED: &str = "Detail is malformed.";
     let detail = RawValue::from_string(detail).map_err(|_| MALFORMED.to_string())?;
@@ -227,6 +228,11 @@ fn checked_detail(detail: String) -> Result<Box<RawValue>, String> {
             "{MALFORMED} It nests {depth} levels of arrays and objects (its own object counted); the events function reads at most {MAX_DETAIL_DEPTH}."
         ));
     }
+    // `RawValue` checks only the grammar; what a `Value` does not read either (an unpaired
+    // surrogate escape, a number beyond `f64` such as `1e400`) stays malformed.
+    if serde_json::from_str::<Value>(detail.get()).is_err() {
+        return Err(MALFORMED.into());
+    }
     Ok(detail)
 }
 
@@ -235,4 +241,43 @@ fn event_time(time: Option<f64>) -> DateTime<Utc> {
     time.and_then(|secs| DateTime::from_timestamp(secs as i64, 0))
         .unwrap_or_else(Utc::now)
         .trunc_subsecs(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_detail_is_kept_as_written_or_refused_with_its_reason() {
+        let kept = r#"{ "m" : [1E2, -9223372036854775808, 9223372036854775807, "\u00e9"] }"#;
+        assert_eq!(
+            checked_detail(kept.into()).expect("kept").get(),
+            kept.trim()
+        );
+        for malformed in [
+            "[1]",
+            "\"text\"",
+            "{",
+            r#"{"m":"\ud800"}"#,
+            r#"{"m":1e400}"#,
+        ] {
+            assert_eq!(
+                checked_detail(malformed.into()).expect_err(malformed),
+                "Detail is malformed."
+            );
+        }
+        let too_big = checked_detail(r#"{"m":[1,18446744073709551616]}"#.into()).expect_err("u64");
+        assert!(
+            too_big.contains("integer 18446744073709551616 is outside"),
+            "{too_big}"
+        );
+        let nested =
+            |depth: usize| format!(r#"{{"m":{}{}}}"#, "[".repeat(depth), "]".repeat(depth));
+        assert!(checked_detail(nested(MAX_DETAIL_DEPTH - 1)).is_ok());
+        let deep = checked_detail(nested(MAX_DETAIL_DEPTH)).expect_err("too deep");
+        assert!(
+            deep.contains(&format!("nests {} levels", MAX_DETAIL_DEPTH + 1)),
+            "{deep}"
+        );
+    }
 }
