@@ -206,7 +206,7 @@ pub fn check(config: &GatewayConfig, entry: Entry) -> Result<RawDetailEvent, Ref
 fn checked_detail(detail: String) -> Result<Box<RawValue>, String> {
     const MALFORMED: &str = "Detail is malformed.";
     let detail = RawValue::from_string(detail).map_err(|_| MALFORMED.to_string())?;
-    if !detail.get().starts_with('{') {
+    if !detail.get().starts_with("{") {
         return Err(MALFORMED.into());
     }
     let mut out_of_range = None;
