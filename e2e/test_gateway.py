@@ -42,6 +42,11 @@ async def send_json(ws, frames, frame):
     await ws.send(json.dumps(frame))
 
 
+async def subscribe(ws, frames, entity):
+    await send_json(ws, frames, {"action": "subscribe", "entityId": entity})
+    assert await recv_json(ws, frames) == {"type": "Subscribed", "entityId": entity}
+
+
 async def silent(ws, seconds):
     try:
         extra = await asyncio.wait_for(ws.recv(), seconds)
@@ -151,8 +156,7 @@ def test_subscribe_ack_push_unsubscribe_no_push(gateway, frames, run):
 
     async def go():
         async with connect(f"{gateway.ws}?access_token={token_for(unique('sub'))}") as ws:
-            await send_json(ws, frames, {"action": "subscribe", "entityId": entity})
-            assert await recv_json(ws, frames) == {"type": "Subscribed", "entityId": entity}
+            await subscribe(ws, frames, entity)
 
             answer = await asyncio.to_thread(gateway.put_events, ENTITY_EXAMPLE)
             assert answer["FailedEntryCount"] == 0
@@ -208,6 +212,34 @@ def test_put_events_reports_failed_entries_as_aws_does(gateway, tmp_path):
     assert "EventId" in answer["Entries"][0]
     assert answer["Entries"][1]["ErrorCode"] == "MalformedDetail"
     assert answer["Entries"][2]["ErrorCode"] == "MalformedDetail"
+
+
+def test_message_text_arrives_as_the_backend_wrote_it(gateway, frames, run, tmp_path):
+    """The aws CLI publishes numbers and escapes a float parse would rewrite: the frame carries
+    `message` as the detail's text; an integer PutEvents does not accept fails its entry."""
+    entity = unique("exact")
+    message = r'{"n": 0.1000000000000000055511151231257827, "e": 1E2, "max": 9223372036854775807, "s": "caf\u00e9 \/"}'
+    too_big = "123456789012345678901234567890"
+    path = tmp_path / "exact.json"
+    path.write_text(json.dumps([
+        {"Source": "e2e", "DetailType": "Entity Updated",
+         "Detail": f'{{"entityId": "{entity}", "message": {message}}}'},
+        {"Source": "e2e", "DetailType": "Entity Updated",
+         "Detail": f'{{"entityId": "{entity}", "message": {too_big}}}'},
+    ]))
+
+    async def go():
+        async with connect(f"{gateway.ws}?access_token={token_for(unique('exact'))}") as ws:
+            await subscribe(ws, frames, entity)
+            answer = await asyncio.to_thread(gateway.put_events, path)
+            assert answer["FailedEntryCount"] == 1
+            assert answer["Entries"][1]["ErrorCode"] == "MalformedDetail"
+            assert too_big in answer["Entries"][1]["ErrorMessage"]
+            raw = await asyncio.wait_for(ws.recv(), 10)
+            frames.from_server(json.loads(raw))
+            assert f'"message":{message},' in raw, raw
+            assert await silent(ws, 1.0)
+    run(go())
 
 
 def test_error_frames_leave_the_connection_open(gateway, frames, run):

@@ -108,6 +108,26 @@ pub mod detail_types {
     pub const ALL: [&str; 2] = [ENTITY_UPDATED, USER_PUSH];
 }
 
+/// How deep the JSON of an event's detail may nest, for the runtime and the local gateway alike.
+///
+/// The events function reads an event delivered directly (not through SQS) as the Lambda
+/// runtime parses it: one serde_json document, whose recursion limit counts the event's own
+/// object above the detail. The runtime refuses a detail nested deeper than that on every path,
+/// so an event never succeeds through SQS and fails when invoked directly, and the local gateway
+/// refuses it at `PutEvents` instead of accepting an event that can only be dead-lettered.
+pub mod nesting {
+    /// The most arrays and objects serde_json reads nested in one document: its recursion limit
+    /// of 128 refuses the 128th level.
+    pub const SERDE_JSON_MAX_DEPTH: usize = 127;
+    /// Levels of an EventBridge event above its detail's object: the event's own object.
+    pub const EVENT_LEVELS_ABOVE_DETAIL: usize = 1;
+    /// The deepest a detail may nest, its own object counted as 1: a `message` inside it may
+    /// nest one level less ([`MAX_MESSAGE_DEPTH`]).
+    pub const MAX_DETAIL_DEPTH: usize = SERDE_JSON_MAX_DEPTH - EVENT_LEVELS_ABOVE_DETAIL;
+    /// The deepest a detail's `message` may nest, itself counted as 1 (a scalar nests 0 deep).
+    pub const MAX_MESSAGE_DEPTH: usize = MAX_DETAIL_DEPTH - 1;
+}
+
 /// API Gateway WebSocket limits (AWS documentation, "Amazon API Gateway quotas").
 pub mod limits {
     /// Largest message a client or `@connections` POST may send.

@@ -3,15 +3,20 @@
 //! Entries are checked as EventBridge checks them, failing one by one (`FailedEntryCount` and
 //! an `ErrorCode` per entry) while the others are accepted with an `EventId`. Each accepted
 //! entry becomes the event EventBridge delivers, built as the `aws_lambda_events` type the
-//! runtime parses ([`EventBridgeEvent`]) and carried typed from here on: through the deployed
+//! runtime parses ([`RawDetailEvent`]) and carried typed from here on: through the deployed
 //! rules, which match on `detail-type` only, into the rule's local queue ([`crate::queues`]),
 //! from which the events function receives them in SQS batches, as deployed. Delivery is
 //! asynchronous, as in AWS: `PutEvents` answers before anyone is pushed to. The request's size
 //! is EventBridge's: the sum of its entries' sizes as EventBridge counts them (`Time` 14 bytes,
 //! and the UTF-8 bytes of `Source`, `DetailType`, `Detail` and each `Resources` entry), at most
 //! 256 KB.
+//!
+//! The event keeps the entry's `Detail` as the publisher's text, so every number literal and
+//! string escape in it reaches clients as written. A `Detail` is refused as malformed, with a
+//! message naming the reason, when it is not a JSON object, holds an integer outside a signed
+//! 64 bits (the range `PutEvents` documents), or nests deeper than the events function reads
+//! (`wspush_contract::nesting`).
 
-use aws_lambda_events::eventbridge::EventBridgeEvent;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
@@ -21,7 +26,11 @@ use axum::routing::post;
 use axum::Router;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use wspush_contract::nesting::MAX_DETAIL_DEPTH;
+use wspush_runtime::fanout::RawDetailEvent;
+use wspush_runtime::json_text;
 
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
@@ -131,14 +140,14 @@ fn request_entries(body: Result<Bytes, BytesRejection>) -> Result<Vec<Entry>, Ga
 }
 
 /// One entry's line in the answer: its `EventId`, or why it failed.
-fn entry_result(outcome: &Result<EventBridgeEvent, Refusal>) -> Value {
+fn entry_result(outcome: &Result<RawDetailEvent, Refusal>) -> Value {
     match outcome {
         Ok(event) => json!({"EventId": event.id}),
         Err(refusal) => json!({"ErrorCode": refusal.code, "ErrorMessage": refusal.message}),
     }
 }
 
-fn failed(code: &'static str, message: impl Into<String>) -> Result<EventBridgeEvent, Refusal> {
+fn failed(code: &'static str, message: impl Into<String>) -> Result<RawDetailEvent, Refusal> {
     Err(Refusal {
         code,
         message: message.into(),
@@ -150,7 +159,7 @@ fn required(field: &str) -> String {
 }
 
 /// Validates one entry and builds the event EventBridge would deliver.
-pub fn check(config: &GatewayConfig, entry: Entry) -> Result<EventBridgeEvent, Refusal> {
+pub fn check(config: &GatewayConfig, entry: Entry) -> Result<RawDetailEvent, Refusal> {
     let non_empty = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
     let Some(source) = non_empty(entry.source) else {
         return failed("InvalidArgument", required("Source"));
@@ -161,10 +170,9 @@ pub fn check(config: &GatewayConfig, entry: Entry) -> Result<EventBridgeEvent, R
     let Some(detail) = non_empty(entry.detail) else {
         return failed("InvalidArgument", required("Detail"));
     };
-    // EventBridge takes only a JSON object as detail.
-    let detail = match serde_json::from_str::<Value>(&detail) {
-        Ok(object @ Value::Object(_)) => object,
-        _ => return failed("MalformedDetail", "Detail is malformed."),
+    let detail = match checked_detail(detail) {
+        Ok(detail) => detail,
+        Err(reason) => return failed("MalformedDetail", reason),
     };
     match entry.event_bus_name.as_deref() {
         None | Some("") | Some("default") => {}
@@ -178,7 +186,7 @@ pub fn check(config: &GatewayConfig, entry: Entry) -> Result<EventBridgeEvent, R
             )
         }
     }
-    let mut event = EventBridgeEvent::default();
+    let mut event = RawDetailEvent::default();
     event.version = Some("0".into());
     event.id = Some(uuid::Uuid::new_v4().to_string());
     event.detail_type = detail_type;
@@ -191,9 +199,85 @@ pub fn check(config: &GatewayConfig, entry: Entry) -> Result<EventBridgeEvent, R
     Ok(event)
 }
 
+/// The entry's `Detail` as EventBridge takes it, kept as the publisher's text: a JSON object
+/// whose integers fit a signed 64-bit integer, nested no deeper than the events function reads
+/// ([`MAX_DETAIL_DEPTH`]); or the `ErrorMessage` saying why not. The limits are checked on the
+/// text, before any parse into a tree, so a deep detail gets the message that says so.
+fn checked_detail(detail: String) -> Result<Box<RawValue>, String> {
+    const MALFORMED: &str = "Detail is malformed.";
+    let detail = RawValue::from_string(detail).map_err(|_| MALFORMED.to_string())?;
+    if !detail.get().starts_with("{") {
+        return Err(MALFORMED.into());
+    }
+    let mut out_of_range = None;
+    let depth = json_text::walk(detail.get(), |number| {
+        if out_of_range.is_none() && json_text::is_integer(number) && number.parse::<i64>().is_err()
+        {
+            out_of_range = Some(number);
+        }
+    });
+    if let Some(number) = out_of_range {
+        return Err(format!(
+            "{MALFORMED} The integer {number} is outside the range PutEvents accepts for JSON integers, {} to {}; send it as a string or a decimal.",
+            i64::MIN,
+            i64::MAX
+        ));
+    }
+    if depth > MAX_DETAIL_DEPTH {
+        return Err(format!(
+            "{MALFORMED} It nests {depth} levels of arrays and objects (its own object counted); the events function reads at most {MAX_DETAIL_DEPTH}."
+        ));
+    }
+    // `RawValue` checks only the grammar; what a `Value` does not read either (an unpaired
+    // surrogate escape, a number beyond `f64` such as `1e400`) stays malformed.
+    if serde_json::from_str::<Value>(detail.get()).is_err() {
+        return Err(MALFORMED.into());
+    }
+    Ok(detail)
+}
+
 /// The entry's `Time`, or now; in whole seconds, as EventBridge stamps events.
 fn event_time(time: Option<f64>) -> DateTime<Utc> {
     time.and_then(|secs| DateTime::from_timestamp(secs as i64, 0))
         .unwrap_or_else(Utc::now)
         .trunc_subsecs(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_detail_is_kept_as_written_or_refused_with_its_reason() {
+        let kept = r#"{ "m" : [1E2, -9223372036854775808, 9223372036854775807, "\u00e9"] }"#;
+        assert_eq!(
+            checked_detail(kept.into()).expect("kept").get(),
+            kept.trim()
+        );
+        for malformed in [
+            "[1]",
+            "\"text\"",
+            "{",
+            r#"{"m":"\ud800"}"#,
+            r#"{"m":1e400}"#,
+        ] {
+            assert_eq!(
+                checked_detail(malformed.into()).expect_err(malformed),
+                "Detail is malformed."
+            );
+        }
+        let too_big = checked_detail(r#"{"m":[1,18446744073709551616]}"#.into()).expect_err("u64");
+        assert!(
+            too_big.contains("integer 18446744073709551616 is outside"),
+            "{too_big}"
+        );
+        let nested =
+            |depth: usize| format!(r#"{{"m":{}{}}}"#, "[".repeat(depth), "]".repeat(depth));
+        assert!(checked_detail(nested(MAX_DETAIL_DEPTH - 1)).is_ok());
+        let deep = checked_detail(nested(MAX_DETAIL_DEPTH)).expect_err("too deep");
+        assert!(
+            deep.contains(&format!("nests {} levels", MAX_DETAIL_DEPTH + 1)),
+            "{deep}"
+        );
+    }
 }

@@ -1,9 +1,10 @@
 //! The local event queues: EventBridge → SQS → Lambda, with the settings `infra/` declares.
 //!
 //! The queues carry the events `PutEvents` accepted as they are built, typed
-//! ([`EventBridgeEvent`]); each SQS record the events function receives is built from its
-//! message's event as the `aws_lambda_events` type the runtime parses ([`SqsMessage`]), its
-//! body the event's JSON, as EventBridge's SQS target writes it.
+//! ([`RawDetailEvent`], the detail still the publisher's JSON text); each SQS record the events
+//! function receives is built from its message's event as the `aws_lambda_events` type the
+//! runtime parses ([`SqsMessage`]), its body the event's JSON with the detail's text written
+//! as it came, as EventBridge's SQS target passes the detail on.
 //!
 //! Each rule (one per `detail-type`) targets its own queue, as deployed. A poller per queue
 //! does what the SQS event source mapping does: it takes a concurrency slot of the events
@@ -21,7 +22,6 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use md5::Digest;
 use serde::Serialize;
@@ -29,6 +29,7 @@ use serde_json::Value;
 use tokio::sync::{watch, Notify};
 use tokio::time::{sleep_until, Instant};
 use wspush_contract::detail_types;
+use wspush_runtime::fanout::RawDetailEvent;
 
 use crate::config::{GatewayConfig, QueueSettings};
 use crate::functions::{Functions, InvokeError};
@@ -38,7 +39,7 @@ use crate::ids::now_ms;
 #[derive(Clone, Debug)]
 pub struct Message {
     id: String,
-    event: EventBridgeEvent,
+    event: RawDetailEvent,
     sent_at_ms: i64,
     first_received_ms: Option<i64>,
     receive_count: u32,
@@ -50,7 +51,7 @@ pub struct Message {
 
 impl Message {
     /// A message sent now, carrying `event`, visible at once.
-    pub fn new(event: EventBridgeEvent) -> Self {
+    pub fn new(event: RawDetailEvent) -> Self {
         Self {
             id: uuid::Uuid::new_v4().to_string(),
             event,
@@ -140,7 +141,7 @@ impl LocalQueue {
     }
 
     /// Enqueues events (one request's entries together, so a batch can hold them all).
-    fn send(&self, events: Vec<EventBridgeEvent>) {
+    fn send(&self, events: Vec<RawDetailEvent>) {
         {
             let mut state = self.lock();
             for event in events {
@@ -348,7 +349,7 @@ impl Queues {
     }
 
     /// Routes accepted events to their rules' queues, one request's events together.
-    pub fn send(&self, events: Vec<EventBridgeEvent>) {
+    pub fn send(&self, events: Vec<RawDetailEvent>) {
         let mut unmatched = events;
         for queue in &self.queues {
             let (mine, rest) = unmatched

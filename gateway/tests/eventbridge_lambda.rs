@@ -8,6 +8,9 @@ use axum::http::Request;
 use common::*;
 use serde_json::{json, Value};
 use tower::ServiceExt;
+use wspush_contract::nesting::{MAX_DETAIL_DEPTH, MAX_MESSAGE_DEPTH};
+use wspush_gateway::GatewayConfig;
+use wspush_runtime::config::PushClient;
 
 async fn call(gw: &TestGateway, request: Request<Body>) -> (u16, axum::http::HeaderMap, Value) {
     let response = wspush_gateway::app(gw.state.clone())
@@ -195,5 +198,160 @@ async fn create_test_jwt_mints_a_token_that_connects() {
         Some("Unhandled")
     );
     assert!(body["errorMessage"].is_string());
+    gw.stop().await;
+}
+
+/// `message` values whose JSON text a parse into `serde_json::Value` would change (the last two
+/// are the bounds of the integers PutEvents accepts).
+const EXACT_MESSAGES: [&str; 5] = [
+    "0.1000000000000000055511151231257827",
+    "1E2",
+    r#"{ "n" : [1E2 ,-0.0e+00,	0.1000000000000000055511151231257827],
+  "s":"caf\u00e9 \"q\" \/ \ud83d\ude00\n", "s":"the last of two" }"#,
+    "-9223372036854775808",
+    "9223372036854775807",
+];
+
+/// Integers beyond a signed 64-bit integer, which PutEvents documents it does not accept.
+const OUT_OF_RANGE: [&str; 2] = ["123456789012345678901234567890", "-9223372036854775809"];
+
+/// An epoch second for the entries' `Time`, and the `time` the frames carry for it.
+const TIME: i64 = 1_795_000_000;
+
+fn frame_time() -> String {
+    chrono::DateTime::from_timestamp(TIME, 0)
+        .expect("time")
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn entry(detail_type: &str, detail: String) -> Value {
+    json!({"Source": "backend", "DetailType": detail_type, "Detail": detail, "Time": TIME})
+}
+
+/// The frames a subscriber of `E` and the connection of user `u` receive, as they arrive.
+async fn frames_received(gw: &TestGateway, entries: Vec<Value>) -> (Value, Vec<String>) {
+    let mut client = gw.connect("u").await;
+    send_json(&mut client, json!({"action": "subscribe", "entityId": "E"})).await;
+    assert_eq!(next_json(&mut client, 5).await["type"], "Subscribed");
+    let (status, _, body) = call(gw, put_events(Value::Array(entries))).await;
+    assert_eq!(status, 200);
+    let accepted = body["Entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["EventId"].is_string())
+        .count();
+    let mut frames = Vec::new();
+    for _ in 0..accepted {
+        frames.push(next_text(&mut client, 5).await);
+    }
+    assert!(silent_for(&mut client, 300).await, "one frame per event");
+    (body, frames)
+}
+
+/// The backend's `message`, `callback` and `entityId` reach clients byte for byte, numbers and
+/// escapes as written, through either push client; integers PutEvents does not accept are
+/// refused there, naming the integer, instead of arriving changed.
+#[tokio::test]
+async fn messages_reach_clients_byte_for_byte_with_both_push_clients() {
+    for push_client in [PushClient::SignedHttp, PushClient::Sdk] {
+        let gw = TestGateway::start_with(GatewayConfig {
+            push_client,
+            ..GatewayConfig::default()
+        })
+        .await;
+        let callback = r#""https:\/\/example.com\/n?q=caf\u00e9""#;
+        let mut entries: Vec<Value> = EXACT_MESSAGES
+            .iter()
+            .map(|m| {
+                entry(
+                    "Entity Updated",
+                    format!(r#"{{"entityId":"E","message":{m}}}"#),
+                )
+            })
+            .collect();
+        entries.push(entry(
+            "Send User Push Notification",
+            format!(
+                r#"{{"userId":"u","message":{},"callback":{callback}}}"#,
+                EXACT_MESSAGES[2]
+            ),
+        ));
+        entries.extend(OUT_OF_RANGE.iter().map(|n| {
+            entry(
+                "Entity Updated",
+                format!(r#"{{"entityId":"E","message":{{"n":{n}}}}}"#),
+            )
+        }));
+        let (body, mut frames) = frames_received(&gw, entries).await;
+
+        let results = body["Entries"].as_array().expect("entries");
+        let event_id = |i: usize| {
+            results[i]["EventId"]
+                .as_str()
+                .expect("accepted")
+                .to_string()
+        };
+        let time = frame_time();
+        let mut expected: Vec<String> = EXACT_MESSAGES
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                format!(
+                    r#"{{"type":"Entity Updated","entityId":"E","message":{m},"eventId":"{}","time":"{time}"}}"#,
+                    event_id(i)
+                )
+            })
+            .collect();
+        expected.push(format!(
+            r#"{{"type":"User Push Notification","message":{},"callback":{callback},"eventId":"{}","time":"{time}"}}"#,
+            EXACT_MESSAGES[2],
+            event_id(EXACT_MESSAGES.len())
+        ));
+        expected.sort();
+        frames.sort();
+        assert_eq!(frames, expected, "{push_client:?}");
+
+        assert_eq!(body["FailedEntryCount"], OUT_OF_RANGE.len());
+        for (result, n) in results[EXACT_MESSAGES.len() + 1..].iter().zip(OUT_OF_RANGE) {
+            assert_eq!(result["ErrorCode"], "MalformedDetail");
+            let message = result["ErrorMessage"].as_str().expect("a reason");
+            assert!(
+                message.contains(n) && message.contains("outside the range"),
+                "{message}"
+            );
+        }
+        gw.stop().await;
+    }
+}
+
+/// The deepest `message` the events function reads is delivered; one level deeper is refused
+/// at PutEvents, saying why, instead of being accepted and dead-lettered.
+#[tokio::test]
+async fn nesting_the_runtime_cannot_read_is_refused_at_put_events() {
+    let gw = TestGateway::start().await;
+    let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let detail = |depth: usize| format!(r#"{{"entityId":"E","message":{}}}"#, nested(depth));
+    let entries = vec![
+        entry("Entity Updated", detail(MAX_MESSAGE_DEPTH)),
+        entry("Entity Updated", detail(MAX_MESSAGE_DEPTH + 1)),
+    ];
+    let (body, frames) = frames_received(&gw, entries).await;
+    assert_eq!(frames.len(), 1);
+    assert!(
+        frames[0].contains(&format!(r#""message":{},"#, nested(MAX_MESSAGE_DEPTH))),
+        "the deepest message arrives whole"
+    );
+    let refused = &body["Entries"][1];
+    assert_eq!(body["FailedEntryCount"], 1);
+    assert_eq!(refused["ErrorCode"], "MalformedDetail");
+    let message = refused["ErrorMessage"].as_str().expect("a reason");
+    let depth = MAX_MESSAGE_DEPTH + 2;
+    assert!(
+        message.contains(&format!("nests {depth} levels"))
+            && message.contains(&format!("at most {MAX_DETAIL_DEPTH}")),
+        "{message}"
+    );
+    assert!(gw.state.queues().dead_letters().is_empty());
     gw.stop().await;
 }

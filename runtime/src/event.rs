@@ -7,7 +7,6 @@
 use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayWebsocketProxyRequest,
 };
-use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sqs::SqsEvent;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -15,6 +14,7 @@ use serde_json::Value;
 use crate::auth::TestTokenRequest;
 use crate::error::HandlerError;
 use crate::event_kind::EventKind;
+use crate::fanout::RawDetailEvent;
 
 /// Every event shape the one binary serves.
 #[derive(Debug)]
@@ -23,8 +23,10 @@ pub enum Incoming {
     Authorizer(Box<ApiGatewayCustomAuthorizerRequestTypeRequest>),
     /// A WebSocket route invocation (`requestContext.routeKey`).
     WebSocket(Box<ApiGatewayWebsocketProxyRequest>),
-    /// An EventBridge event delivered directly (`detail-type` + `source`).
-    EventBridge(Box<EventBridgeEvent<Value>>),
+    /// An EventBridge event delivered directly (`detail-type` + `source`). Its detail arrives
+    /// here parsed into a `Value`, so it holds numbers only as exactly as a `Value` does; the
+    /// deployed rules deliver through SQS, whose record bodies keep the detail's text.
+    EventBridge(Box<RawDetailEvent>),
     /// SQS records, each holding an EventBridge event (`Records[].eventSource == "aws:sqs"`).
     Sqs(Box<SqsEvent>),
     /// A direct invocation asking for a test token: `{}` or overrides of its claims.

@@ -6,6 +6,7 @@
 //! whose message tells the client how to fix the frame.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use wspush_contract::routes;
 
@@ -115,14 +116,17 @@ impl Reply {
 }
 
 /// A push frame produced from an EventBridge event.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+///
+/// What it copies from the event's detail (`entityId`, `message`, `callback`) it holds as the
+/// detail's own JSON text, so the frame carries it byte for byte (`fanout::audience` says why).
+#[derive(Clone, Debug, Serialize)]
 #[serde(tag = "type")]
-pub enum Push {
+pub enum Push<'a> {
     #[serde(rename = "Entity Updated", rename_all = "camelCase")]
     EntityUpdated {
-        entity_id: String,
+        entity_id: &'a RawValue,
         #[serde(skip_serializing_if = "Option::is_none")]
-        message: Option<Value>,
+        message: Option<&'a RawValue>,
         /// The EventBridge event id, so clients can drop at-least-once duplicates.
         event_id: String,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -131,9 +135,9 @@ pub enum Push {
     #[serde(rename = "User Push Notification", rename_all = "camelCase")]
     UserPushNotification {
         #[serde(skip_serializing_if = "Option::is_none")]
-        message: Option<Value>,
+        message: Option<&'a RawValue>,
         #[serde(skip_serializing_if = "Option::is_none")]
-        callback: Option<String>,
+        callback: Option<&'a RawValue>,
         event_id: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         time: Option<String>,
@@ -143,6 +147,10 @@ pub enum Push {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_string()).expect("JSON")
+    }
 
     #[test]
     fn subscribe_frames_parse() {
@@ -218,9 +226,10 @@ mod tests {
             .to_json(),
             r#"{"type":"Subscribed","entityId":"X"}"#
         );
+        let (entity_id, message) = (raw(r#""e""#), raw(r#""m""#));
         let push = Push::EntityUpdated {
-            entity_id: "e".into(),
-            message: Some("m".into()),
+            entity_id: &entity_id,
+            message: Some(&message),
             event_id: "id-1".into(),
             time: None,
         };

@@ -8,7 +8,8 @@
 //! - [`routes`] serves `$connect`, `$disconnect`, `subscribe`, `unsubscribe`, `ping`, `$default`,
 //!   answering with the [`frames`] clients read.
 //! - [`fanout`] turns EventBridge events into pushes to every recipient, as many at once and
-//!   as fast as its adaptive limit ([`fanout::adaptive`]) finds the `@connections` API allows.
+//!   as fast as its adaptive limit ([`fanout::adaptive`]) finds the `@connections` API allows,
+//!   copying the detail's values into the frame as their JSON text ([`json_text`] measures it).
 //! - [`store`] and [`push`] are the seams to DynamoDB and the `@connections` API (one frame to
 //!   one connection); each has an AWS implementation, and the store has an in-memory one the
 //!   local gateway embeds.
@@ -26,6 +27,7 @@ pub mod event;
 pub mod event_kind;
 pub mod fanout;
 pub mod frames;
+pub mod json_text;
 pub mod push;
 pub mod routes;
 pub mod store;

@@ -187,6 +187,14 @@ pub async fn next_json<C>(client: &mut C, secs: u64) -> Value
 where
     C: Stream<Item = Result<Message, WsError>> + Unpin,
 {
+    serde_json::from_str(&next_text(client, secs).await).expect("frame is JSON")
+}
+
+/// The next text frame as it arrived, skipping pings; panics after `secs`.
+pub async fn next_text<C>(client: &mut C, secs: u64) -> String
+where
+    C: Stream<Item = Result<Message, WsError>> + Unpin,
+{
     let deadline = Duration::from_secs(secs);
     loop {
         let frame = tokio::time::timeout(deadline, client.next())
@@ -195,7 +203,7 @@ where
             .expect("socket open")
             .expect("frame reads");
         match frame {
-            Message::Text(text) => return serde_json::from_str(&text).expect("frame is JSON"),
+            Message::Text(text) => return text.to_string(),
             Message::Ping(_) | Message::Pong(_) => continue,
             other => panic!("expected a text frame, got {other:?}"),
         }

@@ -19,13 +19,11 @@ pub mod adaptive;
 mod audience;
 mod delivery;
 
-pub use audience::{plan, Audience};
+pub use audience::{plan, read_event, Audience, RawDetailEvent};
 pub use delivery::{fan_out, Tally};
 
-use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::stream::{self, StreamExt};
-use serde_json::Value;
 
 use crate::config::PushSettings;
 use crate::deps::Deps;
@@ -33,10 +31,7 @@ use crate::error::HandlerError;
 
 /// Handles one EventBridge event; an error when some connections could not be reached so
 /// that the event is retried (clients drop the duplicates by `eventId`).
-pub async fn handle_event(
-    deps: &Deps,
-    event: EventBridgeEvent<Value>,
-) -> Result<Tally, HandlerError> {
+pub async fn handle_event(deps: &Deps, event: RawDetailEvent) -> Result<Tally, HandlerError> {
     handle_event_within(deps, &deps.push, event).await
 }
 
@@ -47,7 +42,7 @@ const RECORDS_IN_PARALLEL: usize = 4;
 async fn handle_event_within(
     deps: &Deps,
     settings: &PushSettings,
-    event: EventBridgeEvent<Value>,
+    event: RawDetailEvent,
 ) -> Result<Tally, HandlerError> {
     let (audience, frame) = plan(&event)?;
     let pusher = deps.pusher()?;
@@ -124,10 +119,7 @@ async fn handle_record(
     let body = record
         .body
         .ok_or_else(|| HandlerError::InvalidEvent("SQS record has no body".into()))?;
-    let event: EventBridgeEvent<Value> = serde_json::from_str(&body).map_err(|e| {
-        HandlerError::InvalidEvent(format!("SQS record body is not an EventBridge event: {e}"))
-    })?;
-    handle_event_within(deps, settings, event).await
+    handle_event_within(deps, settings, read_event(&body)?).await
 }
 
 #[cfg(test)]
