@@ -14,10 +14,12 @@
 //!   local gateway embeds.
 //! - [`deps`] holds what every handler runs on (store, pusher, keys, settings) and the clock.
 //! - [`config`] reads the environment, [`aws`] builds the SDK-backed dependencies once per cold
-//!   start, [`error`] maps failures onto the Lambda wire.
+//!   start, `aws_http` signs and sends the requests made without the SDK, [`error`] maps
+//!   failures onto the Lambda wire.
 
 pub mod auth;
 pub mod aws;
+mod aws_http;
 pub mod config;
 pub mod deps;
 pub mod dispatch;
