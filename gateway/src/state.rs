@@ -122,6 +122,7 @@ fn runtime(
     Runtime::new(Deps {
         store,
         pusher: Some(pusher),
+        dead_letters: None,
         tokens: Some(TokenKeys::new(jwt_secret, JwtSettings::default())),
         record_ttl: config.record_ttl,
         push: PushSettings {
