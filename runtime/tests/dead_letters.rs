@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
-use support::{keys, quick_push_settings, FakeConnections};
+use support::{keys, quick_push_settings, serve_on_port_0, FakeConnections};
 use tokio::sync::oneshot;
 use wspush_runtime::config::PushClient;
 use wspush_runtime::store::{ConnectionStore, MemoryStore};
@@ -113,18 +113,7 @@ impl FakeSqs {
         let app = Router::new()
             .route("/", post(send_message))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake SQS");
-        let addr = listener.local_addr().expect("local addr");
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let (addr, tx) = serve_on_port_0(app).await;
         Self {
             base_url: format!("http://{addr}"),
             seen: state.0,

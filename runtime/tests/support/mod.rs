@@ -99,18 +99,7 @@ impl FakeConnections {
         let app = Router::new()
             .route("/{stage}/@connections/{id}", post(post_to_connection))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake @connections");
-        let addr = listener.local_addr().expect("local addr");
-        let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-        });
+        let (addr, tx) = serve_on_port_0(app).await;
         Self {
             endpoint: format!("http://{addr}/production"),
             state,
@@ -160,6 +149,23 @@ impl FakeConnections {
             .map(Vec::len)
             .sum()
     }
+}
+
+/// Serves `app` on 127.0.0.1:0 until the sender is used or dropped; its address.
+pub async fn serve_on_port_0(app: Router) -> (std::net::SocketAddr, oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    (addr, tx)
 }
 
 impl Drop for FakeConnections {
