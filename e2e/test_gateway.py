@@ -323,7 +323,7 @@ def md5_of_string_attributes(attributes):
 
 def test_aws_cli_send_message_reaches_the_dead_letter_queue_and_unknown_queues_do_not_exist(gateway):
     queues = gateway_json(gateway, "/_gateway/queues")["queues"]
-    queue_url = next(q["deadLetterQueueUrl"] for q in queues if q["name"] == "user-push-notification")
+    queue_url = next(q["deadLetterQueueUrl"] for q in queues if q["name"] == "send-user-push-notification")
     body = json.dumps({"sent": unique("by-the-cli")})
     attributes = {"ERROR_CODE": "CliTest", "ERROR_MESSAGE": "sent by the aws CLI"}
     sent = gateway.aws(
@@ -337,7 +337,7 @@ def test_aws_cli_send_message_reaches_the_dead_letter_queue_and_unknown_queues_d
     dead = dead_letter_of(gateway, json.loads(body)["sent"])
     assert dead["messageId"] == answer["MessageId"]
     assert (dead["queue"], dead["errorCode"], dead["lastError"], dead["body"]) == (
-        "user-push-notification-dlq", "CliTest", "sent by the aws CLI", body)
+        "send-user-push-notification-dlq", "CliTest", "sent by the aws CLI", body)
 
     nowhere = queue_url.replace("-dlq", "-nowhere")
     refused = gateway.aws("sqs", "send-message", "--queue-url", nowhere, "--message-body", "x", check=False)
