@@ -535,7 +535,7 @@
     const shown = (m) => (m.event != null ? JSON.stringify(m.event, null, 2) : m.body ?? "");
     const rows = messages.map((m) => el("tr", { className: "dead-letter" },
       el("td", {}, m.queue ?? "?"), el("td", {}, el("code", {}, m.messageId ?? "?")),
-      el("td", {}, m.receiveCount ?? "?"), el("td", {}, m.errorCode ? el("code", {}, m.errorCode) : "—"),
+      el("td", {}, m.receiveCount ?? "?"), el("td", { className: "error-code" }, m.errorCode ? el("code", {}, m.errorCode) : "—"),
       el("td", { className: "reason" }, m.lastError ?? ""),
       el("td", {}, el("pre", {}, shown(m)))));
     box.replaceChildren(el("table", { "aria-labelledby": "dlq-heading" }, head, el("tbody", {}, ...rows)));
