@@ -6,8 +6,10 @@ Each test uses its own user ids and entity ids, so the tests share one gateway p
 
 import asyncio
 import http.client
+import hashlib
 import json
 import time
+import urllib.request
 import uuid
 from hashlib import sha256
 from urllib.parse import quote
@@ -403,6 +405,75 @@ def test_a_plus_in_a_signed_query_is_a_plus(gateway, frames, run):
             assert (status, error_type) == (403, "InvalidSignatureException"), text
             await silent(ws, 0.5)
     run(go())
+
+
+# ------------------------------------------------------------------------------ dead letters
+
+
+def gateway_json(gateway, path):
+    with urllib.request.urlopen(f"{gateway.http}{path}", timeout=10) as r:
+        return json.load(r)
+
+
+def dead_letter_of(gateway, event_id, timeout=10):
+    """The dead letter carrying `event_id`, once it is listed."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for message in gateway_json(gateway, "/_gateway/dead-letters")["messages"]:
+            if event_id in message["body"]:
+                return message
+        time.sleep(0.05)
+    raise AssertionError(f"event {event_id} was not dead-lettered")
+
+
+def test_an_event_that_can_never_succeed_is_dead_lettered_at_once_with_its_reason(gateway, tmp_path):
+    # The gateway runs with the deployed 180 s visibility timeout: a retried event would not
+    # reach the dead-letter queue within this test at all.
+    entries = entries_file(tmp_path, "Entity Updated", {"entityId": 42, "message": "never"})
+    answer = gateway.put_events(entries)
+    assert answer["FailedEntryCount"] == 0
+    event_id = answer["Entries"][0]["EventId"]
+    dead = dead_letter_of(gateway, event_id)
+    assert dead["errorCode"] == "InvalidEvent"
+    assert "detail.entityId must be a non-empty string" in dead["lastError"], dead["lastError"]
+    assert dead["event"]["id"] == event_id
+    assert dead["event"]["detail"] == {"entityId": 42, "message": "never"}
+
+
+def md5_of_string_attributes(attributes):
+    """SQS's digest of message attributes, from its documented encoding."""
+    def field(text):
+        data = text.encode()
+        return len(data).to_bytes(4, "big") + data
+
+    buffer = b""
+    for name in sorted(attributes):
+        buffer += field(name) + field("String") + b"\x01" + field(attributes[name])
+    return hashlib.md5(buffer).hexdigest()
+
+
+def test_aws_cli_send_message_reaches_the_dead_letter_queue_and_unknown_queues_do_not_exist(gateway):
+    queues = gateway_json(gateway, "/_gateway/queues")["queues"]
+    queue_url = next(q["deadLetterQueueUrl"] for q in queues if q["name"] == "send-user-push-notification")
+    body = json.dumps({"sent": unique("by-the-cli")})
+    attributes = {"ERROR_CODE": "CliTest", "ERROR_MESSAGE": "sent by the aws CLI"}
+    sent = gateway.aws(
+        "sqs", "send-message", "--queue-url", queue_url, "--message-body", body,
+        "--message-attributes",
+        json.dumps({name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()}),
+    )
+    answer = json.loads(sent.stdout)
+    assert answer["MD5OfMessageBody"] == hashlib.md5(body.encode()).hexdigest()
+    assert answer["MD5OfMessageAttributes"] == md5_of_string_attributes(attributes)
+    dead = dead_letter_of(gateway, json.loads(body)["sent"])
+    assert dead["messageId"] == answer["MessageId"]
+    assert (dead["queue"], dead["errorCode"], dead["lastError"], dead["body"]) == (
+        "send-user-push-notification-dlq", "CliTest", "sent by the aws CLI", body)
+
+    nowhere = queue_url.replace("-dlq", "-nowhere")
+    refused = gateway.aws("sqs", "send-message", "--queue-url", nowhere, "--message-body", "x", check=False)
+    assert refused.returncode != 0
+    assert "NonExistentQueue" in refused.stderr or "QueueDoesNotExist" in refused.stderr, refused.stderr
 
 
 # ------------------------------------------------------------------------------ fan-out

@@ -4,8 +4,8 @@
 #      the aws CLI v1 (.tools/venv) and playwright-core (e2e/browser, npm ci from the committed
 #      lock; it drives the Debian browser, nothing is downloaded by Playwright);
 #   2. builds the gateway binary and starts two on free ports on 127.0.0.1 (embedded store): the
-#      one under test (1 s visibility timeout, so a refused event is dead-lettered within
-#      seconds), and a second with its own secret that plays a deployed stack for the console;
+#      one under test, with the deployed settings, and a second with its own secret that plays a
+#      deployed stack for the console;
 #   3. runs e2e/browser/*.test.mjs with node's test runner, one file at a time;
 #   4. stops both gateways, whatever happened.
 # Screenshots of the console's key states land in .tools/browser-screenshots/.
@@ -75,9 +75,9 @@ start_gateway() {
 }
 
 log "start the gateways"
-# A 1 s visibility timeout (deployed: 180 s) lets a refused event use up its receives and reach
-# the dead-letter queue within seconds, for the console's dead-letter test.
-start_gateway gateway --visibility-timeout-secs 1
+# The deployed settings: an event the runtime refuses reaches the dead-letter queue on its first
+# receive, so the console's dead-letter test needs no shorter visibility timeout.
+start_gateway gateway
 address="$STARTED_ADDRESS"
 # A second gateway with a random secret of its own plays a deployed stack for the console.
 start_gateway remote

@@ -45,6 +45,19 @@ pub mod env {
     pub const LOG_FORMAT: &str = "LOG_FORMAT";
     /// Comma-separated event kinds this function serves (`crate::event_kinds`); unset: all.
     pub const EVENT_KINDS: &str = "EVENT_KINDS";
+    /// Where the events function moves a record that can never succeed, at once: a JSON object
+    /// mapping each source queue's ARN (a record's `eventSourceARN`) to the URL of that
+    /// queue's dead-letter queue. Unset: such records are retried until SQS moves them.
+    pub const DEAD_LETTER_QUEUES: &str = "DEAD_LETTER_QUEUES";
+}
+
+/// The message attributes a dead letter carries, named as EventBridge names those it attaches
+/// to the messages of a target's dead-letter queue.
+pub mod dead_letter_attributes {
+    /// What kind of failure: the error type the runtime reports to Lambda (`InvalidEvent`).
+    pub const ERROR_CODE: &str = "ERROR_CODE";
+    /// Why the record can never succeed, in words.
+    pub const ERROR_MESSAGE: &str = "ERROR_MESSAGE";
 }
 
 /// The values of `env::PUSH_CLIENT`.
@@ -202,6 +215,8 @@ pub mod timeouts {
     pub const CONNECTION_REMOVAL_MS: u64 = ROUTE_FUNCTION_SECS * 1_000 - 3_000;
     /// One PostToConnection call (the fan-out retries on its own).
     pub const PUSH_ATTEMPT_MS: u64 = 3_000;
+    /// One SendMessage to a dead-letter queue; a record whose send fails is retried by SQS.
+    pub const DEAD_LETTER_SEND_MS: u64 = 3_000;
     /// Opening one TCP connection (and its TLS session) to any AWS endpoint. Shorter than
     /// every attempt timeout, so a black-holed endpoint leaves time for another attempt.
     pub const CONNECT_MS: u64 = 1_000;

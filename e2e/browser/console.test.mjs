@@ -196,9 +196,9 @@ test("every control has a label, text keeps 4.5:1 contrast, and the keyboard alo
   assert.equal(await page.evaluate(() => document.activeElement.textContent), "Subscribe");
 });
 
-test("an event the runtime refuses lands in the dead-letter panel, and Redrive puts it back", async () => {
-  // No entityId: the events function refuses it on every receive. scripts/browser.sh runs the
-  // gateway with a 1 s visibility timeout, so its receives are used up in seconds, not minutes.
+test("an event the runtime refuses lands in the dead-letter panel with its reason, and Redrive puts it back", async () => {
+  // No entityId: the events function refuses it for what it is and sends it to the dead-letter
+  // queue on its first receive, with the reason.
   // The Detail is given as an object: the page turns it into the string PutEvents wants.
   await publishExample("entity-updated.json", () =>
     JSON.stringify([{ Source: "console-test", DetailType: "Entity Updated", Detail: { message: "no entity id" } }]),
@@ -216,7 +216,11 @@ test("an event the runtime refuses lands in the dead-letter panel, and Redrive p
   // The row carries the EventBridge event itself: its id and its detail.
   await showsText(row, `"id": "${eventId}"`);
   await showsText(row, "no entity id");
-  assert.equal(await row.locator("td").nth(2).innerText(), "5", "dead-lettered after its fifth receive");
+  // Sent there by the events function, not moved after receives: SQS counts no receive of it
+  // in the dead-letter queue. Its reason is in the row.
+  assert.equal(await row.locator("td").nth(2).innerText(), "0", "dead-lettered at once");
+  assert.equal(await row.locator("td").nth(3).innerText(), "InvalidEvent");
+  await showsText(row.locator("td.reason"), "detail.entityId must be a non-empty string");
   await screenshot(page, "04-console-dead-letter");
   await page.getByRole("button", { name: "Redrive all" }).click();
   await showsText(page.locator("#status"), "Redriven: 1 message(s).");

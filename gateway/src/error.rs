@@ -1,8 +1,9 @@
 //! One error type for every emulated API, answered in the shape that API uses in AWS.
 //!
 //! Clients parse these bodies: the SDKs read the error code from the `x-amzn-ErrorType` header
-//! (REST APIs: `@connections`, Lambda) or from `__type` in the body (JSON 1.1: EventBridge), so
-//! both are always set. Internal failures are logged with their cause and answered with a
+//! (REST APIs: `@connections`, Lambda) or from `__type` in the body (JSON 1.1: EventBridge;
+//! JSON 1.0: SQS, which adds its query-protocol code in `x-amzn-query-error`), so both are
+//! always set. Internal failures are logged with their cause and answered with a
 //! generic message, as AWS does.
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -78,6 +79,16 @@ pub enum GatewayError {
     /// An `@connections` call whose SigV4 signature is missing, malformed or wrong.
     #[error("{0}")]
     Signature(#[from] SignatureError),
+    /// An SQS request refused as SQS refuses it (AWS JSON 1.0): the error shape (`__type`, e.g.
+    /// `QueueDoesNotExist`) and the query-protocol code SQS sends beside it in
+    /// `x-amzn-query-error` (e.g. `AWS.SimpleQueueService.NonExistentQueue`), which SDKs that
+    /// once spoke SQS's query protocol read.
+    #[error("{message}")]
+    Sqs {
+        shape: &'static str,
+        query_code: &'static str,
+        message: String,
+    },
     /// A fault of the gateway or the runtime; the cause is logged, not sent.
     #[error("Internal server error")]
     Internal(String),
@@ -103,7 +114,8 @@ impl GatewayError {
             | GatewayError::Serialization(_)
             | GatewayError::Validation(_)
             | GatewayError::InvalidRequestContent(_)
-            | GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            | GatewayError::BadRequest(_)
+            | GatewayError::Sqs { .. } => StatusCode::BAD_REQUEST,
             GatewayError::FunctionNotFound(_) | GatewayError::NotFound(_) => StatusCode::NOT_FOUND,
             GatewayError::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             GatewayError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
@@ -136,6 +148,7 @@ impl GatewayError {
             GatewayError::NotFound(_) => "NotFoundException",
             GatewayError::BadRequest(_) => "BadRequestException",
             GatewayError::Signature(refusal) => refusal.code(),
+            GatewayError::Sqs { shape, .. } => shape,
             GatewayError::Internal(_) => "InternalServerErrorException",
         }
     }
@@ -145,6 +158,14 @@ impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         if let GatewayError::Internal(cause) = &self {
             tracing::error!(%cause, "internal error");
+        }
+        if let GatewayError::Sqs {
+            shape,
+            query_code,
+            message,
+        } = &self
+        {
+            return sqs_error(shape, query_code, message);
         }
         let status = self.status();
         let code = self.code();
@@ -172,6 +193,22 @@ impl IntoResponse for GatewayError {
         }
         response
     }
+}
+
+/// SQS's JSON 1.0 error: `__type` with SQS's namespace, the query code with the fault's side.
+fn sqs_error(shape: &'static str, query_code: &str, message: &str) -> Response {
+    let body = json!({"__type": format!("com.amazonaws.sqs#{shape}"), "message": message});
+    let mut response = (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert("x-amzn-ErrorType", HeaderValue::from_static(shape));
+    if let Ok(value) = HeaderValue::from_str(&format!("{query_code};Sender")) {
+        headers.insert("x-amzn-query-error", value);
+    }
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.0"),
+    );
+    response
 }
 
 /// Errors of the JSON 1.1 protocol (EventBridge) use its content type.

@@ -22,8 +22,6 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -42,10 +40,6 @@ pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 pub const MAX_ENTRIES: usize = 10;
 const PUT_EVENTS: &str = "AWSEvents.PutEvents";
 const JSON_11: &str = "application/x-amz-json-1.1";
-
-pub fn router() -> Router<AppState> {
-    Router::new().route("/", post(json_api))
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -83,8 +77,9 @@ pub struct Refusal {
     pub message: String,
 }
 
-/// `POST /` carries every JSON 1.1 operation; only `PutEvents` is emulated.
-async fn json_api(
+/// EventBridge's JSON 1.1 operations on `POST /` ([`crate::aws_json`]); only `PutEvents` is
+/// emulated.
+pub(crate) async fn json_api(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,

@@ -8,10 +8,12 @@
 //!   shows which connection holds which subscription.
 //! - `GET /_gateway/functions`: each function's invocations, errors, throttles and peak
 //!   concurrency.
-//! - `GET /_gateway/queues`: each event queue's depth and counts.
+//! - `GET /_gateway/queues`: each event queue's ARN, dead-letter queue URL, depth and counts.
 //! - `GET /_gateway/store`: the embedded store's record counts (leak checks).
 //! - `GET /_gateway/dead-letters` and `POST /_gateway/dead-letters/redrive`: events whose
-//!   delivery failed on every receive, kept rather than dropped, and put back on their queue.
+//!   delivery failed on every receive, or that the events function refused for what they are,
+//!   each with why (`lastError`, and the `errorCode` the events function sent), kept rather
+//!   than dropped, and put back on their queue.
 
 use axum::extract::State;
 use axum::routing::{get, post};
@@ -83,6 +85,8 @@ async fn queues(State(state): State<AppState>) -> Json<Value> {
         .map(|q| {
             json!({
                 "name": q.name(),
+                "arn": q.arn(),
+                "deadLetterQueueUrl": q.dead_letter_url(&state.base_url()),
                 "messages": q.depth(),
                 "deadLetters": q.dead_depth(),
                 "counts": q.counts(),

@@ -29,7 +29,9 @@
 //! - [`eventbridge`] is `PutEvents`: EventBridge's limits and per-entry failures, then the typed
 //!   events through rules on `detail-type` as deployed, into [`queues`]: local SQS queues with
 //!   the deployed batch size, visibility timeout, receive count and dead-letter queues, polled
-//!   into the events function as SQS events.
+//!   into the events function as SQS events. [`sqs`] is `SendMessage` to those dead-letter
+//!   queues, which the events function sends an event that can never succeed to, with its
+//!   reason; [`aws_json`] routes `POST /` to either service by `X-Amz-Target`.
 //! - [`lambda`] is `Invoke` for the `CreateTestJwt` function.
 //! - [`introspect`] shows connections (with their subscriptions), functions, queues and dead
 //!   letters under `/_gateway/` (local only, not an AWS API), and redrives dead letters.
@@ -42,6 +44,7 @@
 //! Imports follow the data: the routers depend on [`state`], [`integration`] and the modules
 //! below them, and nothing below imports back up.
 
+pub mod aws_json;
 pub mod body_deadline;
 pub mod client;
 pub mod config;
@@ -58,6 +61,7 @@ pub mod lambda;
 pub mod local_only;
 pub mod queues;
 pub mod registry;
+pub mod sqs;
 pub mod state;
 pub mod store;
 pub mod throttle;
@@ -89,7 +93,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(websocket::router())
         .merge(connections::router(state.clone()))
-        .merge(eventbridge::router())
+        .merge(aws_json::router(&state))
         .merge(lambda::router())
         .merge(introspect::router())
         .merge(console::router())

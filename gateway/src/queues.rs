@@ -1,10 +1,9 @@
 //! The local event queues: EventBridge → SQS → Lambda, with the settings `infra/` declares.
 //!
-//! The queues carry the events `PutEvents` accepted as they are built, typed
-//! ([`RawDetailEvent`], the detail still the publisher's JSON text); each SQS record the events
-//! function receives is built from its message's event as the `aws_lambda_events` type the
-//! runtime parses ([`SqsMessage`]), its body the event's JSON with the detail's text written
-//! as it came, as EventBridge's SQS target passes the detail on.
+//! A message is its body, as in SQS: the JSON of the event `PutEvents` accepted, written once
+//! when EventBridge's SQS target would write it, the detail's text as the publisher sent it
+//! ([`RawDetailEvent`]); each SQS record the events function receives is built from it as the
+//! `aws_lambda_events` type the runtime parses ([`SqsMessage`]).
 //!
 //! Each rule (one per `detail-type`) targets its own queue, as deployed. A poller per queue
 //! does what the SQS event source mapping does: it takes a concurrency slot of the events
@@ -12,34 +11,56 @@
 //! visibility timeout and counts a receive), invokes the function with an SQS event, and reads
 //! the partial batch response: succeeded records are deleted; failed ones become visible again
 //! when their visibility timeout ends; a record that fails its `max_receive_count`-th receive
-//! moves to the queue's dead-letter queue. Nothing is dropped silently: dead letters stay
-//! listed under `GET /_gateway/dead-letters` until redriven (`POST
-//! /_gateway/dead-letters/redrive`), which puts them back on their queue.
+//! moves to the queue's dead-letter queue. The events function may also move a record there
+//! itself, at once, when it can never succeed: it sends it with SQS `SendMessage` to the
+//! dead-letter queue's URL ([`crate::sqs`]), the reason in its `ERROR_CODE` and
+//! `ERROR_MESSAGE` attributes. Every dead letter keeps why it is there. Nothing is dropped
+//! silently: dead letters stay listed under `GET /_gateway/dead-letters` until redriven (`POST
+//! /_gateway/dead-letters/redrive`), which puts them back on their queue, body and attributes
+//! as they were.
 //!
 //! Not emulated: persistence (the queues live in memory and end with the process), message
 //! retention periods, and the poller's scaling (it runs at the function's concurrency).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use md5::Digest;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{watch, Notify};
 use tokio::time::{sleep_until, Instant};
-use wspush_contract::detail_types;
+use wspush_contract::{dead_letter_attributes, detail_types};
 use wspush_runtime::fanout::RawDetailEvent;
 
 use crate::config::{GatewayConfig, QueueSettings};
 use crate::functions::{Functions, InvokeError};
 use crate::ids::now_ms;
 
-/// One message on a queue: the EventBridge event it carries, and what SQS keeps about it.
+/// A message attribute as SQS holds it (and as `SendMessage` takes it): a data type
+/// (`String`, `Number`, `Binary`, each with an optional `.label`) and its value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MessageAttribute {
+    pub data_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub string_value: Option<String>,
+    /// Base64, as the JSON protocol carries binary values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary_value: Option<String>,
+}
+
+/// A message's attributes by name, in name order (the order SQS digests them in).
+pub type MessageAttributes = BTreeMap<String, MessageAttribute>;
+
+/// One message on a queue: its body, and what SQS keeps about it.
 #[derive(Clone, Debug)]
 pub struct Message {
     id: String,
-    event: RawDetailEvent,
+    /// The body, exactly as sent.
+    body: String,
+    attributes: MessageAttributes,
     sent_at_ms: i64,
     first_received_ms: Option<i64>,
     receive_count: u32,
@@ -50,11 +71,22 @@ pub struct Message {
 }
 
 impl Message {
-    /// A message sent now, carrying `event`, visible at once.
+    /// The message EventBridge's SQS target sends for `event`, now, visible at once: the
+    /// event's JSON as its body.
     pub fn new(event: RawDetailEvent) -> Self {
+        // An event whose detail is JSON always serializes.
+        Self::sent(
+            serde_json::to_string(&event).unwrap_or_default(),
+            BTreeMap::new(),
+        )
+    }
+
+    /// A message sent now with `body` and `attributes`, visible at once.
+    pub fn sent(body: String, attributes: MessageAttributes) -> Self {
         Self {
             id: uuid::Uuid::new_v4().to_string(),
-            event,
+            body,
+            attributes,
             sent_at_ms: now_ms(),
             first_received_ms: None,
             receive_count: 0,
@@ -63,10 +95,24 @@ impl Message {
         }
     }
 
-    /// The SQS body: the event as JSON text.
-    fn body(&self) -> String {
-        // An event whose detail is JSON always serializes.
-        serde_json::to_string(&self.event).unwrap_or_default()
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The body, exactly as sent.
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+
+    pub fn attributes(&self) -> &MessageAttributes {
+        &self.attributes
+    }
+
+    /// The value of a string attribute, when the message has it.
+    fn text_attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .get(name)
+            .and_then(|a| a.string_value.as_deref())
     }
 }
 
@@ -78,14 +124,32 @@ pub struct DeadLetter {
     pub message_id: String,
     pub receive_count: u32,
     pub sent_at: i64,
+    /// Why it is here, in words: the reason the events function sent with it
+    /// (`ERROR_MESSAGE`), or the receive its redrive policy gave up after.
     pub last_error: String,
+    /// The kind of failure the events function sent with it (`ERROR_CODE`); none when the
+    /// redrive policy moved it.
+    pub error_code: Option<String>,
+    /// The body parsed as the event it carries; `null` when it is not JSON the gateway can
+    /// read (the body is the record either way).
     pub event: Value,
+    /// The body, exactly as it will be redriven.
+    pub body: String,
+    pub message_attributes: MessageAttributes,
+}
+
+/// A message in a dead-letter queue and why it is there.
+#[derive(Clone, Debug)]
+struct DeadMessage {
+    message: Message,
+    error_code: Option<String>,
+    reason: String,
 }
 
 #[derive(Default)]
 struct State {
     messages: VecDeque<Message>,
-    dead: Vec<Message>,
+    dead: Vec<DeadMessage>,
     counts: QueueCounts,
 }
 
@@ -110,6 +174,8 @@ pub struct QueueCounts {
 pub struct LocalQueue {
     name: String,
     arn: String,
+    /// The dead-letter queue URL's path, `/{account}/{name}-dlq`: how `SendMessage` names it.
+    dead_letter_path: String,
     region: String,
     detail_type: &'static str,
     settings: QueueSettings,
@@ -122,6 +188,7 @@ impl LocalQueue {
         let name = detail_type.to_lowercase().replace(' ', "-");
         Self {
             arn: format!("arn:aws:sqs:{}:{}:{name}", config.region, config.account_id),
+            dead_letter_path: format!("/{}/{name}-dlq", config.account_id),
             name,
             region: config.region.clone(),
             detail_type,
@@ -138,6 +205,25 @@ impl LocalQueue {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The queue's ARN, the `eventSourceARN` of its records.
+    pub fn arn(&self) -> &str {
+        &self.arn
+    }
+
+    /// The URL of its dead-letter queue on the gateway serving at `base_url`
+    /// (`http://127.0.0.1:3001`).
+    pub fn dead_letter_url(&self, base_url: &str) -> String {
+        format!(
+            "{}{}",
+            base_url.trim_end_matches('/'),
+            self.dead_letter_path
+        )
+    }
+
+    fn dead_letter_name(&self) -> String {
+        format!("{}-dlq", self.name)
     }
 
     /// Enqueues events (one request's entries together, so a batch can hold them all).
@@ -204,7 +290,7 @@ impl LocalQueue {
 
     /// The record of one message, built from the event it carries.
     fn sqs_record(&self, message: &Message) -> SqsMessage {
-        let body = message.body();
+        let body = message.body.clone();
         let mut record = SqsMessage::default();
         record.message_id = Some(message.id.clone());
         record.receipt_handle = Some(format!("{}#{}", message.id, message.receive_count));
@@ -222,6 +308,7 @@ impl LocalQueue {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+        record.message_attributes = record_attributes(&message.attributes);
         record.event_source = Some("aws:sqs".into());
         record.event_source_arn = Some(self.arn.clone());
         record.aws_region = Some(self.region.clone());
@@ -266,7 +353,11 @@ impl LocalQueue {
                 if let Some(message) = state.messages.remove(index) {
                     state.counts.dead_lettered += 1;
                     tracing::warn!(queue = %self.name, message_id = %message.id, receives = message.receive_count, "moved to the dead-letter queue");
-                    state.dead.push(message);
+                    state.dead.push(DeadMessage {
+                        reason: message.last_error.clone().unwrap_or_default(),
+                        error_code: None,
+                        message,
+                    });
                 }
             } else {
                 tracing::info!(queue = %self.name, message_id = %message.id, receive = message.receive_count, "record failed; it becomes visible again after the visibility timeout");
@@ -276,29 +367,56 @@ impl LocalQueue {
         self.wake.notify_one();
     }
 
+    /// Takes a message `SendMessage` sent to the dead-letter queue: the events function's
+    /// record, with its reason in the `ERROR_CODE` and `ERROR_MESSAGE` attributes.
+    pub fn send_dead_letter(&self, message: Message) {
+        let reason = message
+            .text_attribute(dead_letter_attributes::ERROR_MESSAGE)
+            .unwrap_or("sent to the dead-letter queue with SendMessage, without an ERROR_MESSAGE")
+            .to_string();
+        let error_code = message
+            .text_attribute(dead_letter_attributes::ERROR_CODE)
+            .map(str::to_string);
+        tracing::warn!(queue = %self.dead_letter_name(), message_id = %message.id, error_code = error_code.as_deref().unwrap_or(""), %reason, "dead letter received");
+        let mut state = self.lock();
+        state.counts.dead_lettered += 1;
+        state.dead.push(DeadMessage {
+            message,
+            error_code,
+            reason,
+        });
+    }
+
     fn dead_letters(&self) -> Vec<DeadLetter> {
         self.lock()
             .dead
             .iter()
-            .map(|m| DeadLetter {
-                queue: format!("{}-dlq", self.name),
-                message_id: m.id.clone(),
-                receive_count: m.receive_count,
-                sent_at: m.sent_at_ms,
-                last_error: m.last_error.clone().unwrap_or_default(),
-                event: serde_json::to_value(&m.event).unwrap_or(Value::Null),
+            .map(|dead| {
+                let m = &dead.message;
+                DeadLetter {
+                    queue: self.dead_letter_name(),
+                    message_id: m.id.clone(),
+                    receive_count: m.receive_count,
+                    sent_at: m.sent_at_ms,
+                    last_error: dead.reason.clone(),
+                    error_code: dead.error_code.clone(),
+                    event: serde_json::from_str(&m.body).unwrap_or(Value::Null),
+                    body: m.body.clone(),
+                    message_attributes: m.attributes.clone(),
+                }
             })
             .collect()
     }
 
-    /// Moves every dead letter back to the queue, as a fresh message.
+    /// Moves every dead letter back to the queue, as a fresh message with the same body and
+    /// attributes.
     fn redrive(&self) -> usize {
         let count = {
             let mut state = self.lock();
             let dead = std::mem::take(&mut state.dead);
             let count = dead.len();
             let now = Instant::now();
-            for mut message in dead {
+            for DeadMessage { mut message, .. } in dead {
                 state.counts.sent += 1;
                 message.receive_count = 0;
                 message.first_received_ms = None;
@@ -324,6 +442,24 @@ impl LocalQueue {
     pub fn dead_depth(&self) -> usize {
         self.lock().dead.len()
     }
+}
+
+/// A message's attributes as its SQS record carries them (`messageAttributes`).
+fn record_attributes(attributes: &MessageAttributes) -> HashMap<String, SqsMessageAttribute> {
+    attributes
+        .iter()
+        .map(|(name, attribute)| {
+            let mut value = SqsMessageAttribute::default();
+            value.data_type = Some(attribute.data_type.clone());
+            value.string_value = attribute.string_value.clone();
+            // The record's type reads the Base64 text the JSON protocol carried.
+            value.binary_value = attribute
+                .binary_value
+                .clone()
+                .and_then(|encoded| serde_json::from_value(Value::String(encoded)).ok());
+            (name.clone(), value)
+        })
+        .collect()
 }
 
 /// The queues of a deployment, one per rule.
@@ -368,6 +504,20 @@ impl Queues {
 
     pub fn dead_letters(&self) -> Vec<DeadLetter> {
         self.queues.iter().flat_map(|q| q.dead_letters()).collect()
+    }
+
+    /// The queue whose dead-letter queue has the URL path `path` (`/{account}/{name}-dlq`).
+    pub fn by_dead_letter_path(&self, path: &str) -> Option<&Arc<LocalQueue>> {
+        self.queues.iter().find(|q| q.dead_letter_path == path)
+    }
+
+    /// Each queue's ARN and the URL of its dead-letter queue on the gateway serving at
+    /// `base_url`: the events function's `DEAD_LETTER_QUEUES`.
+    pub fn dead_letter_routes(&self, base_url: &str) -> BTreeMap<String, String> {
+        self.queues
+            .iter()
+            .map(|q| (q.arn.clone(), q.dead_letter_url(base_url)))
+            .collect()
     }
 
     pub fn redrive(&self) -> usize {

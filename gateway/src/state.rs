@@ -51,11 +51,12 @@ impl AppState {
         jwt_secret: &[u8],
         addr: SocketAddr,
     ) -> Self {
-        let runtime = runtime(&config, store, jwt_secret, addr);
+        let queues = Arc::new(Queues::new(&config));
+        let runtime = runtime(&config, &queues, store, jwt_secret, addr);
         AppState {
             inner: Arc::new(Shared {
                 functions: Arc::new(Functions::new(&runtime, &config.concurrency)),
-                queues: Arc::new(Queues::new(&config)),
+                queues,
                 throttle: config
                     .throttle
                     .as_ref()
@@ -71,7 +72,8 @@ impl AppState {
         }
     }
 
-    /// The runtime serving every event kind (its dependencies: the store, the pusher).
+    /// The runtime serving every event kind (its dependencies: the store, the pusher, the
+    /// dead-letter sender).
     pub fn runtime(&self) -> &Runtime {
         &self.inner.runtime
     }
@@ -108,6 +110,11 @@ impl AppState {
         self.inner.local_addr
     }
 
+    /// `http://{addr}`, the gateway's own address: where its queues' URLs point.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.inner.local_addr)
+    }
+
     /// Starts every queue's poller (the SQS event source mappings), each invoking the events
     /// function, until [`Queues::stop`].
     pub(crate) fn start_pollers(&self) -> JoinHandle<()> {
@@ -116,9 +123,11 @@ impl AppState {
     }
 }
 
-/// The runtime as the gateway hosts it: its pusher aimed at this gateway's `@connections`.
+/// The runtime as the gateway hosts it: its pusher aimed at this gateway's `@connections`,
+/// its dead letters at this gateway's dead-letter queues (SQS `SendMessage`).
 fn runtime(
     config: &GatewayConfig,
+    queues: &Queues,
     store: Arc<dyn ConnectionStore>,
     jwt_secret: &[u8],
     addr: SocketAddr,
@@ -126,9 +135,11 @@ fn runtime(
     let sdk = wspush_runtime::aws::local_sdk_config(&config.region);
     let endpoint = format!("http://{addr}/{}", config.stage);
     let pusher = wspush_runtime::aws::pusher(&sdk, &endpoint, config.push_client);
+    let dead_letter_routes = queues.dead_letter_routes(&format!("http://{addr}"));
     Runtime::new(Deps {
         store,
         pusher: Some(pusher),
+        dead_letters: wspush_runtime::aws::dead_letters(&sdk, dead_letter_routes),
         tokens: Some(TokenKeys::new(jwt_secret, JwtSettings::default())),
         record_ttl: config.record_ttl,
         push: PushSettings {

@@ -7,36 +7,9 @@ use axum::body::Body;
 use axum::http::Request;
 use common::*;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 use wspush_contract::nesting::{MAX_DETAIL_DEPTH, MAX_MESSAGE_DEPTH};
 use wspush_gateway::GatewayConfig;
 use wspush_runtime::config::PushClient;
-
-async fn call(gw: &TestGateway, request: Request<Body>) -> (u16, axum::http::HeaderMap, Value) {
-    let response = wspush_gateway::app(gw.state.clone())
-        .oneshot(request)
-        .await
-        .expect("response");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .expect("body");
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).expect("JSON body")
-    };
-    (status, headers, body)
-}
-
-fn put_events(entries: Value) -> Request<Body> {
-    Request::post("/")
-        .header("x-amz-target", "AWSEvents.PutEvents")
-        .header("content-type", "application/x-amz-json-1.1")
-        .body(Body::from(json!({"Entries": entries}).to_string()))
-        .expect("request")
-}
 
 #[tokio::test]
 async fn put_events_pushes_to_subscribers_and_reports_entries_one_by_one() {
@@ -52,7 +25,7 @@ async fn put_events_pushes_to_subscribers_and_reports_entries_one_by_one() {
 
     let (status, headers, body) = call(
         &gw,
-        put_events(json!([
+        put_events_request(json!([
             {"Source": "test", "DetailType": "Entity Updated",
              "Detail": "{\"entityId\":\"E\",\"message\":\"hello\"}"},
             {"Source": "test", "DetailType": "Entity Updated", "Detail": "[1,2]"},
@@ -95,7 +68,7 @@ async fn user_notifications_reach_every_connection_of_the_user() {
     assert!(eventually(2, || gw.store.connection_count() == 3).await);
     let (status, _, body) = call(
         &gw,
-        put_events(json!([{"Source": "test", "DetailType": "Send User Push Notification",
+        put_events_request(json!([{"Source": "test", "DetailType": "Send User Push Notification",
             "Detail": "{\"userId\":\"myuserid\",\"message\":\"hi\",\"callback\":\"https://example.com\"}"}])),
     )
     .await;
@@ -143,7 +116,7 @@ async fn json_api_errors_have_the_aws_shape() {
     let eleven: Vec<Value> = (0..11)
         .map(|_| json!({"Source": "s", "DetailType": "d", "Detail": "{}"}))
         .collect();
-    let (status, _, body) = call(&gw, put_events(Value::Array(eleven))).await;
+    let (status, _, body) = call(&gw, put_events_request(Value::Array(eleven))).await;
     assert_eq!(
         (status, body["__type"].as_str()),
         (400, Some("ValidationException"))
@@ -233,7 +206,7 @@ async fn frames_received(gw: &TestGateway, entries: Vec<Value>) -> (Value, Vec<S
     let mut client = gw.connect("u").await;
     send_json(&mut client, json!({"action": "subscribe", "entityId": "E"})).await;
     assert_eq!(next_json(&mut client, 5).await["type"], "Subscribed");
-    let (status, _, body) = call(gw, put_events(Value::Array(entries))).await;
+    let (status, _, body) = call(gw, put_events_request(Value::Array(entries))).await;
     assert_eq!(status, 200);
     let accepted = body["Entries"]
         .as_array()

@@ -447,6 +447,13 @@ async fn failed_events_are_received_again_then_dead_lettered_and_redriven() {
         "dead-lettered after its last receive"
     );
     assert_eq!(dead.event["detail"]["entityId"], "e1");
+    // A passing fault is retried, not dead-lettered at once: the reason is the receive the
+    // redrive policy gave up after, with no error code from the events function.
+    assert_eq!(
+        dead.last_error,
+        format!("the events function reported the record failed on receive {max_receives}")
+    );
+    assert_eq!(dead.error_code, None);
     assert_eq!(
         gw.state.functions().events.stats().invocations,
         u64::from(max_receives),

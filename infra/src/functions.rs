@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | authorizer | the `$connect` REQUEST authorizer | read the JWT secret |
 //! | connection | `$connect`, `$disconnect`, `subscribe`, `unsubscribe`, `ping`, `$default` | Put/Delete/BatchWrite/Query items of the table |
-//! | events | the two SQS queues fed by EventBridge | Query the index, Query + BatchWrite the table (410 cleanup), POST to `@connections`, receive/delete on its two queues |
+//! | events | the two SQS queues fed by EventBridge | Query the index, Query + BatchWrite the table (410 cleanup), POST to `@connections`, receive/delete on its two queues, send to their two dead-letter queues |
 //! | `CreateTestJwt` | direct invocation, minting test tokens | read the JWT secret |
 //!
 //! Each function is also told which event kinds it serves (`EVENT_KINDS`, from
@@ -69,6 +69,8 @@ pub mod actions {
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
     ];
+    /// Moving a record that can never succeed to its dead-letter queue at once.
+    pub const SEND_DEAD_LETTER: [&str; 1] = ["sqs:SendMessage"];
 }
 
 /// What other parts need from a function.
@@ -262,7 +264,7 @@ impl Inputs<'_> {
         ]
     }
 
-    /// The table, then where and how the fan-out pushes.
+    /// The table, then where and how the fan-out pushes, and where refused records go.
     fn events_env(&self) -> Vec<(&'static str, Output<String>)> {
         let config = self.config;
         let mut vars = self.table_env();
@@ -280,6 +282,10 @@ impl Inputs<'_> {
                 self.constant(config.push_max_attempts.to_string()),
             ),
             (env::PUSH_CLIENT, self.constant(config.push_client.clone())),
+            (
+                env::DEAD_LETTER_QUEUES,
+                self.queues.dead_letter_routes(self.ctx),
+            ),
         ]);
         vars
     }
@@ -291,22 +297,26 @@ impl Inputs<'_> {
     }
 
     /// Query the index, Query + BatchWrite the table (410 cleanup), POST to `@connections`,
-    /// consume its queues.
+    /// consume its queues, send to their dead-letter queues (and to no other queue).
     fn events_statements(&self) -> Output<Vec<Statement>> {
         pulumi_combine!(
             self.table.arn.clone(),
             self.table.index_arn.clone(),
             self.api.connections_arn.clone(),
-            self.queues.source_arns(self.ctx)
+            self.queues.source_arns(self.ctx),
+            self.queues.dead_letter_arns(self.ctx)
         )
-        .map(|(table, index, connections, queue_arns)| {
-            vec![
-                Statement::allow(&actions::EVENTS_INDEX, vec![index]),
-                Statement::allow(&actions::EVENTS_TABLE, vec![table]),
-                Statement::allow(&actions::MANAGE_CONNECTIONS, vec![connections]),
-                Statement::allow(&actions::CONSUME_QUEUE, queue_arns),
-            ]
-        })
+        .map(
+            |(table, index, connections, queue_arns, dead_letter_arns)| {
+                vec![
+                    Statement::allow(&actions::EVENTS_INDEX, vec![index]),
+                    Statement::allow(&actions::EVENTS_TABLE, vec![table]),
+                    Statement::allow(&actions::MANAGE_CONNECTIONS, vec![connections]),
+                    Statement::allow(&actions::CONSUME_QUEUE, queue_arns),
+                    Statement::allow(&actions::SEND_DEAD_LETTER, dead_letter_arns),
+                ]
+            },
+        )
     }
 }
 

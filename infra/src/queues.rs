@@ -6,12 +6,14 @@
 //! in [`crate::events`]. Every setting comes from [`wspush_contract::event_queue`], which the
 //! local gateway reads too, so the local queues behave as the deployed ones.
 //!
-//! One dead-letter queue per pipeline serves both failure paths: events the consumer failed
-//! [`MAX_RECEIVE_COUNT`] times (SQS redrive) and events EventBridge could not deliver to the
-//! queue within its retry policy (the target's dead-letter queue). Both keep the event JSON as
-//! the message body, so one redrive and one alarm cover both.
+//! One dead-letter queue per pipeline serves every failure path: events the consumer failed
+//! [`MAX_RECEIVE_COUNT`] times (SQS redrive), events the consumer refused for what they are,
+//! which it sends there itself on their first receive with the reason as message attributes
+//! (`DEAD_LETTER_QUEUES`), and events EventBridge could not deliver to the queue within its
+//! retry policy (the target's dead-letter queue). All keep the event JSON as the message body,
+//! so one redrive and one alarm cover them all.
 
-use pulumi_gestalt_rust::{Context, Output};
+use pulumi_gestalt_rust::{Context, Output, pulumi_combine};
 use serde_json::json;
 use wspush_contract::{detail_types, event_queue};
 
@@ -53,6 +55,28 @@ impl Queues {
     /// The ARNs the consumer reads from.
     pub fn source_arns(&self, ctx: &Context) -> Output<Vec<String>> {
         out::all(ctx, self.0.iter().map(|q| q.arn.clone()).collect())
+    }
+
+    /// The dead-letter queues' ARNs: where the consumer may send a record that can never
+    /// succeed.
+    pub fn dead_letter_arns(&self, ctx: &Context) -> Output<Vec<String>> {
+        out::all(ctx, self.0.iter().map(|q| q.dlq_arn.clone()).collect())
+    }
+
+    /// Each queue's ARN to the URL of its dead-letter queue, as the JSON object the consumer
+    /// reads from `DEAD_LETTER_QUEUES` (a record names its queue by ARN; `SendMessage` names
+    /// the dead-letter queue by URL).
+    pub fn dead_letter_routes(&self, ctx: &Context) -> Output<String> {
+        let arns = self.source_arns(ctx);
+        let urls = out::all(ctx, self.0.iter().map(|q| q.dlq_url.clone()).collect());
+        pulumi_combine!(arns, urls).map(|(arns, urls)| {
+            let routes: serde_json::Map<String, serde_json::Value> = arns
+                .into_iter()
+                .zip(urls)
+                .map(|(arn, url)| (arn, serde_json::Value::String(url)))
+                .collect();
+            serde_json::Value::Object(routes).to_string()
+        })
     }
 }
 

@@ -95,6 +95,7 @@ async fn each_role_has_only_the_permissions_its_function_uses() {
         queue_arn("entity-updated-queue"),
         queue_arn("user-push-queue"),
     ];
+    let dead_letter_queues = vec![queue_arn("entity-updated-dlq"), queue_arn("user-push-dlq")];
 
     assert_eq!(
         policy("authorizer"),
@@ -135,6 +136,9 @@ async fn each_role_has_only_the_permissions_its_function_uses() {
                 ("sqs:ReceiveMessage", queues.clone()),
                 ("sqs:DeleteMessage", queues.clone()),
                 ("sqs:GetQueueAttributes", queues.clone()),
+                // Only to its dead-letter queues: a record that can never succeed goes there
+                // at once, with its reason.
+                ("sqs:SendMessage", dead_letter_queues),
             ]
         )
     );

@@ -437,8 +437,24 @@ async fn each_function_gets_only_the_environment_it_reads() {
         env::PUSH_CLIENT,
         wspush_contract::push_clients::SIGNED_HTTP.to_string(),
     ));
+    let queue_arn = |name: &str| format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}-0001");
+    let queue_url =
+        |name: &str| format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}-0001");
+    let dead_letter_queues = json!({
+        queue_arn("entity-updated-queue"): queue_url("entity-updated-dlq"),
+        queue_arn("user-push-queue"): queue_url("user-push-dlq"),
+    });
+    events.push((env::DEAD_LETTER_QUEUES, dead_letter_queues.to_string()));
     events.push((env::EVENT_KINDS, "sqs,eventbridge".to_string()));
-    assert_eq!(variables("events"), as_map(events));
+    let mut events = as_map(events);
+    let mut actual = variables("events");
+    // A JSON object: compared as JSON, not as text.
+    let parse = |vars: &mut HashMap<String, String>| -> serde_json::Value {
+        let text = vars.remove(env::DEAD_LETTER_QUEUES).unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+    };
+    assert_eq!(parse(&mut actual), parse(&mut events), "DEAD_LETTER_QUEUES");
+    assert_eq!(actual, events);
 
     let test_token_function = run.named("aws:lambda/function:Function", "test-token-function");
     assert_eq!(

@@ -3,6 +3,8 @@
 //! The only module that knows which SDK clients exist: it reads the JWT secret from Secrets
 //! Manager, points the Management API client at the configured endpoint (AWS or the local
 //! gateway), and turns the SDK's own retries off for pushes, which the fan-out retries itself.
+//! It also hands the configuration's region and credentials to the clients that sign their
+//! own requests (the signed-HTTP pusher, the dead-letter sender).
 //!
 //! Every client of one [`SdkConfig`] shares one HTTPS client ([`http_client`]): a bounded pool
 //! of reused connections, with rustls on ring as the one TLS stack. Every call has a connect
@@ -10,6 +12,7 @@
 //! [`wspush_contract::timeouts`], so a stalled dependency ends in a clear error well inside the
 //! function's own timeout instead of Lambda killing the invocation.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +25,7 @@ use wspush_contract::{http_pool, timeouts};
 
 use crate::auth::TokenKeys;
 use crate::config::{Config, PushClient, SecretSource};
+use crate::dead_letters::{DeadLetters, SqsDeadLetters};
 use crate::deps::Deps;
 use crate::push::{Endpoint, ManagementApiPusher, Pusher, SignedHttpPusher};
 use crate::store::DynamoStore;
@@ -153,6 +157,23 @@ pub fn pusher(sdk: &SdkConfig, endpoint: &str, client: PushClient) -> Arc<dyn Pu
     }
 }
 
+/// The dead-letter sender for `routes` (source queue ARN to dead-letter queue URL), signing
+/// with `sdk`'s region and credentials; `None` without routes.
+pub fn dead_letters(
+    sdk: &SdkConfig,
+    routes: BTreeMap<String, String>,
+) -> Option<Arc<dyn DeadLetters>> {
+    if routes.is_empty() {
+        return None;
+    }
+    let region = sdk.region().map_or_else(String::new, |r| r.to_string());
+    Some(Arc::new(SqsDeadLetters::new(
+        routes,
+        region,
+        sdk.credentials_provider(),
+    )))
+}
+
 async fn jwt_secret(sdk: &SdkConfig, source: &SecretSource) -> Result<String, StartupError> {
     let id = match source {
         SecretSource::Inline(secret) => return Ok(secret.clone()),
@@ -199,6 +220,7 @@ pub async fn deps_from_config(sdk: &SdkConfig, config: &Config) -> Result<Deps, 
     Ok(Deps {
         store: Arc::new(store),
         pusher,
+        dead_letters: dead_letters(sdk, config.dead_letter_queues.clone()),
         tokens,
         record_ttl: config.record_ttl,
         push: config.push.clone(),

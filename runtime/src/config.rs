@@ -3,6 +3,7 @@
 //! The variable names come from `wspush_contract::env`, which the infrastructure program also
 //! uses to set them, so the two cannot drift apart.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use wspush_contract::{defaults, env, push_clients};
@@ -102,6 +103,9 @@ pub struct Config {
     pub json_logs: bool,
     /// The event kinds this function serves (`EVENT_KINDS`); every kind when unset.
     pub event_kinds: EventKinds,
+    /// Each source queue's ARN to the URL of its dead-letter queue (`DEAD_LETTER_QUEUES`);
+    /// empty when unset.
+    pub dead_letter_queues: BTreeMap<String, String>,
 }
 
 /// A configuration value that is present but unusable.
@@ -146,6 +150,7 @@ impl Config {
             push: read_push_settings(&vars)?,
             json_logs: vars.text(env::LOG_FORMAT).is_none_or(|f| f != "text"),
             event_kinds: read_event_kinds(&vars)?,
+            dead_letter_queues: read_dead_letter_queues(&vars)?,
         })
     }
 }
@@ -221,6 +226,26 @@ fn read_event_kinds(vars: &Vars) -> Result<EventKinds, ConfigError> {
                 "a comma-separated list of authorizer, websocket, eventbridge, sqs, test-token",
         }),
     }
+}
+
+/// `DEAD_LETTER_QUEUES`: a JSON object of source queue ARNs to dead-letter queue URLs, each an
+/// `http(s)://host/…` URL; empty when unset.
+fn read_dead_letter_queues(vars: &Vars) -> Result<BTreeMap<String, String>, ConfigError> {
+    let Some(text) = vars.text(env::DEAD_LETTER_QUEUES) else {
+        return Ok(BTreeMap::new());
+    };
+    let routes = serde_json::from_str::<BTreeMap<String, String>>(&text)
+        .ok()
+        .filter(|routes| {
+            routes
+                .values()
+                .all(|url| crate::dead_letters::endpoint_of(url).is_ok())
+        });
+    routes.ok_or(ConfigError {
+        name: env::DEAD_LETTER_QUEUES,
+        value: text,
+        expected: "a JSON object of source queue ARNs to dead-letter queue URLs (https://host/account/name)",
+    })
 }
 
 fn parse_number(
@@ -324,6 +349,22 @@ mod tests {
         assert_eq!(err.name, env::PUSH_MAX_RATE);
         let err = config(&[(env::PUSH_MIN_CONCURRENCY, "0")]).expect_err("zero");
         assert_eq!(err.name, env::PUSH_MIN_CONCURRENCY);
+    }
+
+    #[test]
+    fn dead_letter_queues_are_a_map_of_queue_arns_to_urls() {
+        assert!(config(&[]).expect("valid").dead_letter_queues.is_empty());
+        let routes =
+            r#"{"arn:aws:sqs:us-east-1:1:a":"https://sqs.us-east-1.amazonaws.com/1/a-dlq"}"#;
+        let c = config(&[(env::DEAD_LETTER_QUEUES, routes)]).expect("valid");
+        assert_eq!(
+            c.dead_letter_queues["arn:aws:sqs:us-east-1:1:a"],
+            "https://sqs.us-east-1.amazonaws.com/1/a-dlq"
+        );
+        for bad in [r#"["x"]"#, r#"{"a": 1}"#, r#"{"a": "not a url"}"#] {
+            let err = config(&[(env::DEAD_LETTER_QUEUES, bad)]).expect_err(bad);
+            assert_eq!(err.name, env::DEAD_LETTER_QUEUES);
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::auth::TokenKeys;
 use crate::config::PushSettings;
+use crate::dead_letters::DeadLetters;
 use crate::error::HandlerError;
 use crate::push::Pusher;
 use crate::store::ConnectionStore;
@@ -17,6 +18,9 @@ pub struct Deps {
     pub store: Arc<dyn ConnectionStore>,
     /// Absent on functions that never push (the authorizer, CreateTestJwt).
     pub pusher: Option<Arc<dyn Pusher>>,
+    /// Where SQS records that can never succeed go at once; absent on functions that read no
+    /// queue (such records are then retried until SQS moves them).
+    pub dead_letters: Option<Arc<dyn DeadLetters>>,
     /// Absent on functions that neither verify nor mint tokens.
     pub tokens: Option<TokenKeys>,
     pub record_ttl: Duration,

@@ -12,14 +12,18 @@
 //!   copying the detail's values into the frame as their JSON text ([`json_text`] measures it).
 //! - [`store`] and [`push`] are the seams to DynamoDB and the `@connections` API (one frame to
 //!   one connection); each has an AWS implementation, and the store has an in-memory one the
-//!   local gateway embeds.
+//!   local gateway embeds. [`dead_letters`] is the seam to SQS: an SQS record that can never
+//!   succeed goes to its dead-letter queue at once, with the reason.
 //! - [`deps`] holds what every handler runs on (store, pusher, keys, settings) and the clock.
 //! - [`config`] reads the environment, [`aws`] builds the SDK-backed dependencies once per cold
-//!   start, [`error`] maps failures onto the Lambda wire.
+//!   start, `aws_http` signs and sends the requests made without the SDK, [`error`] maps
+//!   failures onto the Lambda wire.
 
 pub mod auth;
 pub mod aws;
+mod aws_http;
 pub mod config;
+pub mod dead_letters;
 pub mod deps;
 pub mod dispatch;
 pub mod error;

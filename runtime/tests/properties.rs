@@ -185,6 +185,7 @@ fn runtime() -> Runtime {
     Runtime::new(Deps {
         store: Arc::new(MemoryStore::new()),
         pusher: None,
+        dead_letters: None,
         tokens: Some(keys()),
         record_ttl: std::time::Duration::from_secs(7200),
         push: PushSettings::default(),

@@ -1,7 +1,9 @@
 //! IAM authorization of `@connections` calls: the Signature Version 4 check API Gateway makes.
 //!
-//! It lives under [`crate::connections`] because it guards only that API: the WebSocket side
-//! authorizes with the REQUEST authorizer, `PutEvents` and `Invoke` are not checked locally.
+//! It lives under [`crate::connections`] because that is the API it was written for: the
+//! WebSocket side authorizes with the REQUEST authorizer, `PutEvents` and `Invoke` are not
+//! checked locally. The SQS API ([`crate::sqs`]), which the runtime signs as it signs
+//! PostToConnection, holds its own keys scoped to `sqs` ([`SigningKeys::for_service`]).
 //!
 //! Why the gateway checks signatures at all: on AWS an unsigned or wrongly signed
 //! PostToConnection is refused with a 403, and the runtime builds its own signed requests
@@ -39,6 +41,7 @@ use sha2::{Digest, Sha256};
 use crate::error::SignatureError;
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// The signing name of `@connections`, the API these keys guard unless told otherwise.
 const SERVICE: &str = "execute-api";
 const TERMINATOR: &str = "aws4_request";
 /// How far a request's `X-Amz-Date` may be from the gateway's clock.
@@ -50,6 +53,8 @@ const MAX_CACHED_KEYS: usize = 64;
 #[derive(Debug, Default)]
 pub struct SigningKeys {
     secrets: HashMap<String, String>,
+    /// The signing name every credential scope must name.
+    service: &'static str,
     /// `(access key id, date, region)` and its signing key; a handful at most, so a list.
     derived: Mutex<Vec<(DerivedFor, [u8; 32])>>,
 }
@@ -57,8 +62,18 @@ pub struct SigningKeys {
 impl SigningKeys {
     /// Keys given as `(access key id, secret access key)`.
     pub fn new(keys: impl IntoIterator<Item = (String, String)>) -> Self {
+        Self::for_service(SERVICE, keys)
+    }
+
+    /// The same keys checking signatures scoped to `service` (e.g. `sqs` for the gateway's SQS
+    /// API): each API the gateway emulates holds its own.
+    pub fn for_service(
+        service: &'static str,
+        keys: impl IntoIterator<Item = (String, String)>,
+    ) -> Self {
         Self {
             secrets: keys.into_iter().collect(),
+            service,
             derived: Mutex::default(),
         }
     }
@@ -89,7 +104,7 @@ impl SigningKeys {
             .map_err(|_| invalid(format!("X-Amz-Date {amz_date:?} is not yyyyMMddTHHmmssZ")))?
             .and_utc();
         check_skew(signed_at, now)?;
-        auth.check_scope(&amz_date[..8], region)?;
+        auth.check_scope(&amz_date[..8], region, self.service)?;
         if !auth.signed_headers.contains(&"host") {
             return Err(invalid("'Host' must be a signed header.".into()));
         }
@@ -127,7 +142,7 @@ impl SigningKeys {
         }
         let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
         let k_region = hmac(&k_date, region.as_bytes());
-        let k_service = hmac(&k_region, SERVICE.as_bytes());
+        let k_service = hmac(&k_region, self.service.as_bytes());
         let key = hmac(&k_service, TERMINATOR.as_bytes());
         if derived.len() >= MAX_CACHED_KEYS {
             derived.clear();
@@ -166,6 +181,18 @@ fn authorization_header(headers: &HeaderMap) -> Result<&str, SignatureError> {
     value
         .to_str()
         .map_err(|_| incomplete("the Authorization header is not visible ASCII"))
+}
+
+impl<'a> SignedRequest<'a> {
+    /// The request whose head is `parts` and whose whole body is `body`.
+    pub fn of(parts: &'a axum::http::request::Parts, body: &'a [u8]) -> Self {
+        Self {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+            body,
+        }
+    }
 }
 
 /// `AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/aws4_request, SignedHeaders=a;b, Signature=hex`
@@ -221,7 +248,12 @@ impl<'a> Authorization<'a> {
         })
     }
 
-    fn check_scope(&self, request_date: &str, region: &str) -> Result<(), SignatureError> {
+    fn check_scope(
+        &self,
+        request_date: &str,
+        region: &str,
+        service: &str,
+    ) -> Result<(), SignatureError> {
         if self.date != request_date {
             return Err(invalid(format!(
                 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of \
@@ -237,9 +269,9 @@ impl<'a> Authorization<'a> {
                 self.region
             )));
         }
-        if self.service != SERVICE {
+        if self.service != service {
             return Err(invalid(format!(
-                "Credential should be scoped to correct service: '{SERVICE}'."
+                "Credential should be scoped to correct service: '{service}'."
             )));
         }
         if self.terminator != TERMINATOR {

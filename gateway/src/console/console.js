@@ -530,11 +530,14 @@
       box.replaceChildren(el("p", { className: "empty" }, "none"));
       return;
     }
-    const head = el("thead", {}, el("tr", {}, ...["Queue", "Message id", "Receives", "Last error", "Event"].map((h) => el("th", { scope: "col" }, h))));
+    const head = el("thead", {}, el("tr", {}, ...["Queue", "Message id", "Receives", "Error code", "Reason", "Event"].map((h) => el("th", { scope: "col" }, h))));
+    // The event as JSON when the gateway could read it; the body exactly as it is otherwise.
+    const shown = (m) => (m.event != null ? JSON.stringify(m.event, null, 2) : m.body ?? "");
     const rows = messages.map((m) => el("tr", { className: "dead-letter" },
       el("td", {}, m.queue ?? "?"), el("td", {}, el("code", {}, m.messageId ?? "?")),
-      el("td", {}, m.receiveCount ?? "?"), el("td", {}, m.lastError ?? ""),
-      el("td", {}, el("pre", {}, JSON.stringify(m.event ?? null, null, 2)))));
+      el("td", {}, m.receiveCount ?? "?"), el("td", { className: "error-code" }, m.errorCode ? el("code", {}, m.errorCode) : "—"),
+      el("td", { className: "reason" }, m.lastError ?? ""),
+      el("td", {}, el("pre", {}, shown(m)))));
     box.replaceChildren(el("table", { "aria-labelledby": "dlq-heading" }, head, el("tbody", {}, ...rows)));
   }
 

@@ -301,6 +301,34 @@ pub fn sigv4_headers(
     body: &[u8],
     time: std::time::SystemTime,
 ) -> Vec<(&'static str, String)> {
+    let request = SignedParts {
+        service: "execute-api",
+        method,
+        host,
+        path_and_query,
+        headers: &[],
+        body,
+    };
+    sigv4_headers_for(&request, time)
+}
+
+/// What a test signs: the service's signing name, the request line, the headers signed beside
+/// `host`, and the body.
+pub struct SignedParts<'a> {
+    pub service: &'a str,
+    pub method: &'a str,
+    pub host: &'a str,
+    pub path_and_query: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: &'a [u8],
+}
+
+/// SigV4 headers for `request`, signed with the runtime's local key by `aws-sigv4` in
+/// us-east-1 at `time`.
+pub fn sigv4_headers_for(
+    request: &SignedParts<'_>,
+    time: std::time::SystemTime,
+) -> Vec<(&'static str, String)> {
     use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
     use aws_sigv4::sign::v4::SigningParams;
     let identity = aws_credential_types::Credentials::new(
@@ -314,17 +342,18 @@ pub fn sigv4_headers(
     let params = SigningParams::builder()
         .identity(&identity)
         .region("us-east-1")
-        .name("execute-api")
+        .name(request.service)
         .time(time)
         .settings(SigningSettings::default())
         .build()
         .expect("signing params");
-    let url = format!("http://{host}{path_and_query}");
+    let url = format!("http://{}{}", request.host, request.path_and_query);
+    let headers = std::iter::once(("host", request.host)).chain(request.headers.iter().copied());
     let request = SignableRequest::new(
-        method,
+        request.method,
         url.as_str(),
-        [("host", host)].into_iter(),
-        SignableBody::Bytes(body),
+        headers,
+        SignableBody::Bytes(request.body),
     )
     .expect("a signable request");
     let (headers, _) = sign(request, &params.into())
@@ -336,4 +365,39 @@ pub fn sigv4_headers(
         .into_iter()
         .map(|h| (h.name(), h.value().to_string()))
         .collect()
+}
+
+/// One request through `app(state)`: the status, the headers and the JSON body of the answer
+/// (`Null` when empty).
+pub async fn call(
+    gw: &TestGateway,
+    request: axum::http::Request<axum::body::Body>,
+) -> (u16, axum::http::HeaderMap, Value) {
+    use tower::ServiceExt;
+    let response = wspush_gateway::app(gw.state.clone())
+        .oneshot(request)
+        .await
+        .expect("response");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).expect("JSON body")
+    };
+    (status, headers, body)
+}
+
+/// A `PutEvents` request with `entries`, as the aws CLI sends it.
+pub fn put_events_request(entries: Value) -> axum::http::Request<axum::body::Body> {
+    axum::http::Request::post("/")
+        .header("x-amz-target", "AWSEvents.PutEvents")
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(axum::body::Body::from(
+            serde_json::json!({"Entries": entries}).to_string(),
+        ))
+        .expect("request")
 }

@@ -24,8 +24,10 @@ pub use delivery::{fan_out, Tally};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::stream::{self, StreamExt};
+use lambda_runtime::Diagnostic;
 
 use crate::config::PushSettings;
+use crate::dead_letters::{DeadLetter, DeadLetterError, Reason};
 use crate::deps::Deps;
 use crate::error::HandlerError;
 
@@ -72,7 +74,15 @@ async fn handle_event_within(
     Ok(tally)
 }
 
-/// Handles a batch of SQS records, each an EventBridge event, reporting only the failed ones.
+/// Handles a batch of SQS records, each an EventBridge event, reporting back only the records
+/// to be received again.
+///
+/// A record fails in one of two ways. A passing fault (the store, a push that could not get
+/// through) is reported in `batchItemFailures`: SQS receives it again, up to the queue's
+/// `maxReceiveCount`, then moves it to the dead-letter queue. An event the runtime refuses
+/// for what it is ([`HandlerError::is_permanent`]) would fail every receive the same way, so
+/// it goes to the dead-letter queue at once with its reason ([`crate::dead_letters`]) and is
+/// reported done; if that send fails, it is reported failed and received again.
 ///
 /// Up to [`RECORDS_IN_PARALLEL`] records fan out at once, sharing the invocation's
 /// `PUSH_CONCURRENCY`: every call in flight holds a socket, and a Lambda execution environment
@@ -85,16 +95,7 @@ pub async fn handle_sqs(deps: &Deps, batch: SqsEvent) -> SqsBatchResponse {
     };
     let share = &share;
     let outcomes = stream::iter(batch.records)
-        .map(|record| async move {
-            let id = record.message_id.clone().unwrap_or_default();
-            match handle_record(deps, share, record).await {
-                Ok(_) => None,
-                Err(e) => {
-                    tracing::warn!(message_id = %id, error = %e, permanent = e.is_permanent(), "record failed");
-                    Some(id)
-                }
-            }
-        })
+        .map(|record| settle_record(deps, share, record))
         .buffer_unordered(RECORDS_IN_PARALLEL)
         .collect::<Vec<_>>()
         .await;
@@ -111,15 +112,67 @@ pub async fn handle_sqs(deps: &Deps, batch: SqsEvent) -> SqsBatchResponse {
     response
 }
 
+/// Handles one record; its message id when SQS should receive it again.
+async fn settle_record(deps: &Deps, settings: &PushSettings, record: SqsMessage) -> Option<String> {
+    let id = record.message_id.clone().unwrap_or_default();
+    let error = match handle_record(deps, settings, &record).await {
+        Ok(_) => return None,
+        Err(error) => error,
+    };
+    if !error.is_permanent() {
+        tracing::warn!(message_id = %id, error = %error, "record failed; SQS receives it again");
+        return Some(id);
+    }
+    let reason = reason_of(error);
+    match dead_letter(deps, &record, &reason).await {
+        Ok(()) => {
+            tracing::warn!(message_id = %id, error_code = %reason.code, error = %reason.message, "record can never succeed; moved to the dead-letter queue on its first receive");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(message_id = %id, error = %reason.message, dead_letter_error = %e, "record can never succeed but could not be dead-lettered; SQS receives it again");
+            Some(id)
+        }
+    }
+}
+
+/// The dead letter's reason: the error type and message the runtime reports to Lambda.
+fn reason_of(error: HandlerError) -> Reason {
+    let diagnostic = Diagnostic::from(error);
+    Reason {
+        code: diagnostic.error_type,
+        message: diagnostic.error_message,
+    }
+}
+
+/// Sends `record` unchanged to the dead-letter queue of the queue it came from.
+async fn dead_letter(
+    deps: &Deps,
+    record: &SqsMessage,
+    reason: &Reason,
+) -> Result<(), DeadLetterError> {
+    let dead_letters = deps
+        .dead_letters
+        .as_deref()
+        .ok_or(DeadLetterError::NotConfigured)?;
+    let letter = DeadLetter {
+        source_queue_arn: record.event_source_arn.as_deref().unwrap_or_default(),
+        body: record.body.as_deref().unwrap_or_default(),
+        reason,
+    };
+    dead_letters.dead_letter(&letter).await
+}
+
 async fn handle_record(
     deps: &Deps,
     settings: &PushSettings,
-    record: SqsMessage,
+    record: &SqsMessage,
 ) -> Result<Tally, HandlerError> {
     let body = record
         .body
+        .as_deref()
         .ok_or_else(|| HandlerError::InvalidEvent("SQS record has no body".into()))?;
-    handle_event_within(deps, settings, read_event(&body)?).await
+    handle_event_within(deps, settings, read_event(body)?).await
 }
 
 #[cfg(test)]
@@ -172,6 +225,7 @@ mod tests {
         let deps = Deps {
             store: std::sync::Arc::new(store),
             pusher: Some(pusher.clone()),
+            dead_letters: None,
             tokens: None,
             record_ttl: Duration::from_secs(60),
             push: settings,

@@ -222,6 +222,7 @@ pub async fn runtime(
             &connections.endpoint,
             PushClient::default(),
         )),
+        dead_letters: None,
         tokens: Some(keys()),
         record_ttl: Duration::from_secs(3 * 3600),
         push: quick_push_settings(),
