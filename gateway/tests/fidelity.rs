@@ -233,6 +233,14 @@ fn queued(gw: &ChannelGateway, id: &str) -> usize {
     gw.state.registry().usage(id).map_or(0, |u| u.queued_bytes)
 }
 
+/// The replies to a connection's frames dropped because its client buffer was full.
+fn replies_dropped(gw: &ChannelGateway, id: &str) -> u64 {
+    gw.state
+        .registry()
+        .usage(id)
+        .map_or(0, |u| u.replies_dropped)
+}
+
 /// Lets the gateway run `millis` of paused time in steps of a millisecond, and returns the
 /// most bytes the connection's client buffer held at any step.
 async fn peak_queued_over(gw: &ChannelGateway, id: &str, millis: u64) -> usize {
@@ -351,8 +359,7 @@ async fn a_client_that_floods_pings_and_never_reads_stays_within_its_buffer() {
     let throttled = count(&answers, "message", THROTTLED);
     assert!(pongs <= 20 + refilled, "{pongs} pongs");
     assert!(throttled > 0, "frames beyond the burst are throttled");
-    let usage = gw.state.registry().usage(&id).expect("still open");
-    let dropped = usize::try_from(usage.replies_dropped).unwrap_or(usize::MAX);
+    let dropped = usize::try_from(replies_dropped(&gw, &id)).unwrap_or(usize::MAX);
     assert_eq!(
         pongs + throttled + dropped,
         2_000,
@@ -553,12 +560,7 @@ async fn replies_that_do_not_fit_the_client_buffer_are_dropped_and_counted() {
     faulty.release_writes();
     let unread_peak = peak_queued_over(&gw, &id, 200).await;
     assert!(unread_peak <= limit, "{unread_peak} bytes queued");
-    let dropped = gw
-        .state
-        .registry()
-        .usage(&id)
-        .expect("open")
-        .replies_dropped;
+    let dropped = replies_dropped(&gw, &id);
     assert!(dropped > 0, "the answers beyond the buffer were dropped");
     let listing = gw.get_json("/_gateway/connections").await;
     assert_eq!(
@@ -568,12 +570,7 @@ async fn replies_that_do_not_fit_the_client_buffer_are_dropped_and_counted() {
 
     let (answers, reading_peak) = read_until_silent(&mut client, &gw).await;
     assert!(reading_peak <= limit, "{reading_peak} bytes queued");
-    let dropped = gw
-        .state
-        .registry()
-        .usage(&id)
-        .expect("open")
-        .replies_dropped;
+    let dropped = replies_dropped(&gw, &id);
     let subscribed = count(&answers, "type", "Subscribed");
     assert_eq!(
         u64::try_from(subscribed).unwrap_or(u64::MAX) + dropped,
