@@ -275,6 +275,16 @@ async def wait_until(check, timeout, step=0.2):
     return check()
 
 
+def stop_and_judge(gateway, ok):
+    """Stops the gateway and prints the verdict: PASS when `ok` and the gateway exited cleanly."""
+    code = gateway.close()
+    if code != 0:
+        print(f"  gateway exited with {code}; log {gateway.log_path}")
+    ok = ok and code == 0
+    print("  verdict               " + ("PASS" if ok else "FAIL"))
+    return ok
+
+
 def deliveries(subscribers, event_ids):
     """Missing (subscriber, event) pairs and duplicate copies."""
     missing = sum(1 for s in subscribers for e in event_ids if s.received[e] == 0)
