@@ -45,6 +45,7 @@ if [ "$MODE" = short ]; then
   run stress.slow_reader --posts 500
   run stress.slow_body
   run stress.churn_memory --clients 1000
+  run stress.flooder --seconds 15
 else
   run stress.slow_reader --posts 5000
   run stress.churn_memory --clients 5000

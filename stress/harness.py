@@ -27,6 +27,8 @@ import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".tools"
+# API Gateway's answer to a frame over the stage's route throttling.
+THROTTLED = "Too Many Requests"
 
 
 def raise_fd_limit(wanted=65536):
@@ -222,12 +224,18 @@ class Subscriber:
         self.reader = asyncio.ensure_future(self._read())
 
     async def subscribe(self, entity):
-        await self.ws.send(json.dumps({"action": "subscribe", "entityId": entity}))
+        request = json.dumps({"action": "subscribe", "entityId": entity})
+        await self.ws.send(request)
         if self.reader is None:
             while True:
                 frame = json.loads(await asyncio.wait_for(self.ws.recv(), 30))
                 if frame.get("type") == "Subscribed":
                     return
+                if frame.get("message") == THROTTLED:
+                    # The stage's route throttling: resubmit at a slower pace, as AWS advises.
+                    await asyncio.sleep(0.2)
+                    await self.ws.send(request)
+                    continue
                 self._count(frame)
 
     async def request(self, frame, timeout=30):
@@ -265,6 +273,16 @@ async def wait_until(check, timeout, step=0.2):
             return True
         await asyncio.sleep(step)
     return check()
+
+
+def stop_and_judge(gateway, ok):
+    """Stops the gateway and prints the verdict: PASS when `ok` and the gateway exited cleanly."""
+    code = gateway.close()
+    if code != 0:
+        print(f"  gateway exited with {code}; log {gateway.log_path}")
+    ok = ok and code == 0
+    print("  verdict               " + ("PASS" if ok else "FAIL"))
+    return ok
 
 
 def deliveries(subscribers, event_ids):

@@ -91,6 +91,12 @@ pub mod defaults {
     pub const PUSH_MIN_RATE: u32 = 10;
     pub const PUSH_MAX_ATTEMPTS: u32 = 5;
     pub const STAGE: &str = "production";
+    /// The stage's default route throttling: requests a second each route of the stage admits,
+    /// across all its clients. Well under the account's 10,000/s, so one API cannot take the
+    /// whole account's throttle; a client over it gets a throttled answer, not an invocation.
+    pub const ROUTE_THROTTLING_RATE_LIMIT: u32 = 1_000;
+    /// The stage's default route throttling burst: requests each route admits at once.
+    pub const ROUTE_THROTTLING_BURST_LIMIT: u32 = 500;
     /// Name under which the token-minting function is deployed and invoked.
     pub const TEST_TOKEN_FUNCTION: &str = "CreateTestJwt";
 }

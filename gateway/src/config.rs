@@ -35,7 +35,25 @@ pub struct Limits {
     /// TCP connections that have not (yet) become WebSockets, at most; more are closed at once,
     /// so silent or slow sockets cannot take every descriptor.
     pub max_pending_connections: usize,
+    /// Route invocations one connection may have running at once; its further frames wait
+    /// unread (see [`MAX_INVOCATIONS_PER_CONNECTION`]).
+    pub max_invocations_per_connection: usize,
 }
+
+/// The client buffer's default: bytes waiting for one client before `@connections` answers
+/// 429 and replies to the client's own frames are dropped.
+pub const MAX_CLIENT_BUFFER_BYTES: usize = 1024 * 1024;
+
+/// Route invocations one connection may have running at once. AWS publishes no such bound:
+/// each frame is its own invocation, and the route throttling and Lambda's concurrency limit
+/// them. Here each invocation in flight holds its task in the gateway's memory, and a client
+/// that sends faster than they finish would hold ever more, so one connection's frames beyond
+/// this wait unread in the socket (the client feels backpressure) instead of spawning. 32 is
+/// far above what a client waiting for its answers has in flight, and at the few
+/// milliseconds a route takes against the store it lets one connection use the stage's whole
+/// default route rate (1,000 a second); it costs latency only to a client that keeps more
+/// frames in flight than that, and memory stays that of 32 invocations.
+pub const MAX_INVOCATIONS_PER_CONNECTION: usize = 32;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -44,10 +62,11 @@ impl Default for Limits {
             max_message_bytes: limits::MAX_MESSAGE_BYTES,
             idle_timeout: Duration::from_secs(limits::IDLE_TIMEOUT_SECS),
             max_connection: Duration::from_secs(limits::MAX_CONNECTION_SECS),
-            max_client_buffer_bytes: 1024 * 1024,
+            max_client_buffer_bytes: MAX_CLIENT_BUFFER_BYTES,
             handshake_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             max_pending_connections: 4096,
+            max_invocations_per_connection: MAX_INVOCATIONS_PER_CONNECTION,
         }
     }
 }
@@ -81,6 +100,9 @@ pub struct GatewayConfig {
     pub concurrency: Concurrency,
     /// The account throttle on `@connections` (off by default).
     pub throttle: Option<Throttle>,
+    /// The stage's default route throttling on client frames (default: the deployed one, from
+    /// the contract); `None`: only the account's limits apply, as for a stage without it.
+    pub route_throttle: Option<Throttle>,
     /// Latency added to every `@connections` call, as a network round trip to AWS would.
     pub connections_latency: Duration,
     /// Each call's latency varies uniformly by up to this much either way, as real round
@@ -93,7 +115,8 @@ pub struct GatewayConfig {
     pub allowed_hosts: Vec<String>,
 }
 
-/// API Gateway's account-level throttle: `rate` requests a second, `burst` at once.
+/// One of API Gateway's throttles (the account's, or a stage's route throttling): `rate`
+/// requests a second, `burst` at once.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Throttle {
     pub rate_per_sec: f64,
@@ -106,6 +129,14 @@ impl Throttle {
         Self {
             rate_per_sec: 10_000.0,
             burst: 5_000,
+        }
+    }
+
+    /// The stage's default route throttling as deployed (`infra/` reads the same constants).
+    pub fn deployed_routes() -> Self {
+        Self {
+            rate_per_sec: f64::from(defaults::ROUTE_THROTTLING_RATE_LIMIT),
+            burst: defaults::ROUTE_THROTTLING_BURST_LIMIT,
         }
     }
 }
@@ -151,6 +182,7 @@ impl Default for GatewayConfig {
             queues: QueueSettings::default(),
             concurrency: Concurrency::default(),
             throttle: None,
+            route_throttle: Some(Throttle::deployed_routes()),
             connections_latency: Duration::ZERO,
             connections_jitter: Duration::ZERO,
             connect_rate: None,
@@ -203,5 +235,10 @@ mod tests {
             event_queue::VISIBILITY_TIMEOUT_SECS
         );
         assert_eq!(config.throttle, None);
+        let routes = config
+            .route_throttle
+            .expect("route throttling is on, as deployed");
+        assert_eq!(routes.rate_per_sec, 1_000.0);
+        assert_eq!(routes.burst, 500);
     }
 }

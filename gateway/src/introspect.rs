@@ -5,7 +5,8 @@
 //! - `GET /_gateway/connections`: the open connections and the entity ids each is subscribed
 //!   to. Clients never learn their own connection id, so end-to-end tests that drive
 //!   `@connections` from outside, as a backend would, need some way to find one; the console
-//!   shows which connection holds which subscription.
+//!   shows which connection holds which subscription. Each also shows its client buffer: the
+//!   bytes waiting to be written and the replies dropped because it was full.
 //! - `GET /_gateway/functions`: each function's invocations, errors, throttles and peak
 //!   concurrency.
 //! - `GET /_gateway/queues`: each event queue's ARN, dead-letter queue URL, depth and counts.
@@ -21,7 +22,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::error::GatewayError;
-use crate::registry::ConnectionInfo;
+use crate::registry::{BufferUse, ConnectionInfo};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -55,20 +56,23 @@ async fn connections(State(state): State<AppState>) -> Result<Json<Value>, Gatew
                 ))
             })?;
         subscriptions.sort();
-        connections.push(describe(&info, subscriptions));
+        let buffer = registry.usage(&info.connection_id);
+        connections.push(describe(&info, buffer, subscriptions));
     }
     Ok(Json(
         json!({"stage": state.config().stage, "connections": connections}),
     ))
 }
 
-fn describe(info: &ConnectionInfo, subscriptions: Vec<String>) -> Value {
+fn describe(info: &ConnectionInfo, buffer: Option<BufferUse>, subscriptions: Vec<String>) -> Value {
     json!({
         "connectionId": info.connection_id,
         "connectedAt": info.connected_at_ms,
         "sourceIp": info.source_ip,
         "authorizer": info.authorizer,
         "subscriptions": subscriptions,
+        "queuedBytes": buffer.map(|b| b.queued_bytes),
+        "repliesDropped": buffer.map(|b| b.replies_dropped),
     })
 }
 

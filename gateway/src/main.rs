@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;
 use wspush_contract::{defaults, event_queue, limits};
+use wspush_gateway::config::{MAX_CLIENT_BUFFER_BYTES, MAX_INVOCATIONS_PER_CONNECTION};
 use wspush_gateway::functions::Concurrency;
 use wspush_gateway::identity::{self, IdentitySource};
 use wspush_gateway::local_only;
@@ -76,6 +77,13 @@ struct Args {
     /// The throttle's burst (AWS: 5000); default: half the rate, as AWS's quota.
     #[arg(long, env = "WSPUSH_THROTTLE_BURST")]
     throttle_burst: Option<u32>,
+    /// The stage's default route throttling on client frames: requests a second each route
+    /// admits, across all clients (default: the deployed stage's). 0 turns it off.
+    #[arg(long, env = "WSPUSH_ROUTE_THROTTLE_RPS", default_value_t = defaults::ROUTE_THROTTLING_RATE_LIMIT)]
+    route_throttle_rps: u32,
+    /// The route throttling's burst (default: the deployed stage's).
+    #[arg(long, env = "WSPUSH_ROUTE_THROTTLE_BURST", default_value_t = defaults::ROUTE_THROTTLING_BURST_LIMIT)]
+    route_throttle_burst: u32,
     /// Milliseconds added to every @connections call, as the round trip to AWS would.
     #[arg(long, env = "WSPUSH_CONNECTIONS_LATENCY_MS", default_value_t = 0)]
     connections_latency_ms: u64,
@@ -92,9 +100,13 @@ struct Args {
     /// Default: the deployed queue's (6x the events function's timeout).
     #[arg(long, env = "WSPUSH_VISIBILITY_TIMEOUT_SECS", default_value_t = event_queue::VISIBILITY_TIMEOUT_SECS)]
     visibility_timeout_secs: u64,
-    /// Bytes waiting for one client before @connections answers 429.
-    #[arg(long, env = "WSPUSH_MAX_CLIENT_BUFFER_BYTES", default_value_t = 1024 * 1024)]
+    /// Bytes waiting for one client before @connections answers 429 and replies to the
+    /// client's own frames are dropped (counted in /_gateway/connections).
+    #[arg(long, env = "WSPUSH_MAX_CLIENT_BUFFER_BYTES", default_value_t = MAX_CLIENT_BUFFER_BYTES)]
     max_client_buffer_bytes: usize,
+    /// Route invocations one connection may have running; its further frames wait unread.
+    #[arg(long, env = "WSPUSH_MAX_INVOCATIONS_PER_CONNECTION", default_value_t = MAX_INVOCATIONS_PER_CONNECTION)]
+    max_invocations_per_connection: usize,
     /// Seconds a client may take to send its handshake request headers.
     #[arg(long, env = "WSPUSH_HANDSHAKE_TIMEOUT_SECS", default_value_t = 10)]
     handshake_timeout_secs: u64,
@@ -140,6 +152,7 @@ impl Args {
                 events: self.events_concurrency,
             },
             throttle,
+            route_throttle: self.route_throttle(),
             connections_latency: Duration::from_millis(self.connections_latency_ms),
             connections_jitter: Duration::from_millis(self.connections_jitter_ms),
             connect_rate: self.connect_rate.filter(|r| *r > 0),
@@ -187,6 +200,14 @@ impl Args {
             self.handshake_timeout_secs > 0 && self.body_timeout_secs > 0,
             "--handshake-timeout-secs and --body-timeout-secs must be above 0"
         );
+        anyhow::ensure!(
+            self.route_throttle_burst > 0,
+            "--route-throttle-burst must be above 0"
+        );
+        anyhow::ensure!(
+            self.max_invocations_per_connection > 0,
+            "--max-invocations-per-connection must be above 0"
+        );
         Ok(())
     }
 
@@ -201,6 +222,7 @@ impl Args {
             handshake_timeout: Duration::from_secs(self.handshake_timeout_secs),
             body_timeout: Duration::from_secs(self.body_timeout_secs),
             max_pending_connections: self.max_pending_connections.max(1),
+            max_invocations_per_connection: self.max_invocations_per_connection,
         }
     }
 
@@ -248,6 +270,14 @@ impl Args {
             rate_per_sec: rate,
             burst,
         }))
+    }
+
+    /// The stage's route throttling: the rate and burst given, off at rate 0.
+    fn route_throttle(&self) -> Option<Throttle> {
+        (self.route_throttle_rps > 0).then(|| Throttle {
+            rate_per_sec: f64::from(self.route_throttle_rps),
+            burst: self.route_throttle_burst,
+        })
     }
 
     /// The event queues: the deployed settings, with the visibility timeout as given.
@@ -377,7 +407,11 @@ Publish and mint with the aws CLI (any dummy credentials):
 
 Local views: {http}/_gateway/connections, /_gateway/functions, /_gateway/queues, /_gateway/dead-letters
 
-Limits: frame {frame} B, message {message} B, idle {idle} s, connection {max} s; {throttle}. Ctrl-C stops.",
+Limits: frame {frame} B, message {message} B, idle {idle} s, connection {max} s; {routes}; {throttle}. Ctrl-C stops.",
+        routes = match &config.route_throttle {
+            Some(t) => format!("route throttling {} req/s, burst {}", t.rate_per_sec, t.burst),
+            None => "no route throttling".to_string(),
+        },
         throttle = match &config.throttle {
             Some(t) => format!("@connections throttle {} req/s, burst {}", t.rate_per_sec, t.burst),
             None => "no @connections throttle (--throttle-rps)".to_string(),

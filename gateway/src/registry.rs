@@ -5,12 +5,14 @@
 //! A std `Mutex` is enough, as in mini-redis: no `.await` happens while it is held and each
 //! operation is one map access, so an async mutex would only add cost.
 //!
-//! Each connection's outbound buffer is bounded in bytes: a client that stops reading fills
-//! it, and from then on `@connections` answers 429 `LimitExceededException` ("the WebSocket
-//! client side buffer is full") instead of the gateway's memory growing.
+//! Each connection's outbound buffer is bounded in bytes, whoever writes to it: a client that
+//! stops reading fills it, and from then on `@connections` answers 429
+//! `LimitExceededException` ("the WebSocket client side buffer is full") and the answers to
+//! the client's own frames are dropped and counted ([`Mailbox::reply`]), instead of the
+//! gateway's memory growing.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -52,64 +54,104 @@ impl ConnectionInfo {
     }
 }
 
-/// The sending side of one socket: its channel and the bytes waiting in it.
+/// The sending side of one socket: its channel and what waits in it.
 #[derive(Clone, Debug)]
 pub struct Mailbox {
     tx: mpsc::UnboundedSender<Outbound>,
-    queued: Arc<AtomicUsize>,
+    counters: Arc<Counters>,
 }
 
 /// The receiving side, owned by the socket's task.
 #[derive(Debug)]
 pub struct Inbox {
     rx: mpsc::UnboundedReceiver<Outbound>,
-    queued: Arc<AtomicUsize>,
+    counters: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    /// What the queued messages [`charge`], until written.
+    queued: AtomicUsize,
+    /// Answers to the client's own frames that did not fit.
+    replies_dropped: AtomicU64,
+}
+
+/// What one connection's buffer holds, and what it could not take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufferUse {
+    /// Bytes waiting to be written to the client (see [`charge`]).
+    pub queued_bytes: usize,
+    /// Answers to the client's own frames dropped because the buffer was full.
+    pub replies_dropped: u64,
+}
+
+/// A reply that did not fit in the client's buffer, and how many have not so far.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ReplyDropped {
+    pub total: u64,
+}
+
+/// The bytes a queued message counts against the client's buffer: its own, and its place in
+/// the queue, so even empty messages fill the buffer and the queue's length is bounded too.
+pub fn charge(body: &Body) -> usize {
+    body.len() + std::mem::size_of::<Outbound>()
 }
 
 /// A channel whose queued message bytes are counted.
 pub fn mailbox() -> (Mailbox, Inbox) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let queued = Arc::new(AtomicUsize::new(0));
+    let counters = Arc::new(Counters::default());
     (
         Mailbox {
             tx,
-            queued: queued.clone(),
+            counters: counters.clone(),
         },
-        Inbox { rx, queued },
+        Inbox { rx, counters },
     )
 }
 
 impl Mailbox {
     /// Queues a message unless that would put more than `limit` bytes in the queue.
     fn offer(&self, body: Body, limit: usize) -> Result<(), Refused> {
-        let size = body.len();
-        let mut queued = self.queued.load(Ordering::Acquire);
+        let size = charge(&body);
+        let queued = &self.counters.queued;
+        let mut now = queued.load(Ordering::Acquire);
         loop {
             // One message always fits in an empty queue, whatever its size.
-            if queued > 0 && queued + size > limit {
+            if now > 0 && now + size > limit {
                 return Err(Refused::BufferFull);
             }
-            match self.queued.compare_exchange(
-                queued,
-                queued + size,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
+            match queued.compare_exchange(now, now + size, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => break,
-                Err(now) => queued = now,
+                Err(changed) => now = changed,
             }
         }
         self.tx.send(Outbound::Message(body)).map_err(|_| {
-            self.queued.fetch_sub(size, Ordering::AcqRel);
+            queued.fetch_sub(size, Ordering::AcqRel);
             Refused::Gone
         })
     }
 
-    /// Queues a message whatever the queue holds (route responses: the client asked).
-    pub fn send(&self, body: Body) {
-        self.queued.fetch_add(body.len(), Ordering::AcqRel);
-        if self.tx.send(Outbound::Message(body)).is_err() {
-            // The socket is gone; nobody reads the count any more.
+    /// Queues the answer to one of the client's own frames (a route response, or API
+    /// Gateway's error frame) in the same buffer as `@connections` posts, with the same limit.
+    /// One that does not fit is dropped and counted: the client is not reading what it asked
+    /// for, and holding it anyway would let the client grow the gateway's memory without
+    /// bound. After the socket has ended there is nobody to answer, and nothing to count.
+    pub fn reply(&self, body: Body, limit: usize) -> Result<(), ReplyDropped> {
+        match self.offer(body, limit) {
+            Err(Refused::BufferFull) => {
+                let before = self.counters.replies_dropped.fetch_add(1, Ordering::AcqRel);
+                Err(ReplyDropped { total: before + 1 })
+            }
+            Ok(()) | Err(Refused::Gone) => Ok(()),
+        }
+    }
+
+    /// What the buffer holds now, and the replies it could not take.
+    pub fn usage(&self) -> BufferUse {
+        BufferUse {
+            queued_bytes: self.counters.queued.load(Ordering::Acquire),
+            replies_dropped: self.counters.replies_dropped.load(Ordering::Acquire),
         }
     }
 
@@ -128,9 +170,9 @@ impl Inbox {
         self.rx.recv().await
     }
 
-    /// Marks `bytes` as written to the socket.
+    /// Marks a message that [`charge`]d `bytes` as written to the socket.
     pub fn sent(&self, bytes: usize) {
-        self.queued.fetch_sub(bytes, Ordering::AcqRel);
+        self.counters.queued.fetch_sub(bytes, Ordering::AcqRel);
     }
 }
 
@@ -210,6 +252,11 @@ impl Registry {
 
     pub fn info(&self, connection_id: &str) -> Option<Arc<ConnectionInfo>> {
         self.lock().get(connection_id).map(|e| e.info.clone())
+    }
+
+    /// What the connection's buffer holds, and the replies it could not take.
+    pub fn usage(&self, connection_id: &str) -> Option<BufferUse> {
+        self.lock().get(connection_id).map(|e| e.mailbox.usage())
     }
 
     /// Hands a message to the connection's task, unless more than `limit` bytes already wait.
@@ -319,8 +366,38 @@ mod tests {
             registry.post("a", text(&chunk), 1000),
             Err(Refused::BufferFull)
         );
-        inbox.sent(400);
+        inbox.sent(charge(&text(&chunk)));
         assert_eq!(registry.post("a", text(&chunk), 1000), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn replies_share_the_buffer_and_are_dropped_and_counted_when_it_is_full() {
+        let registry = Registry::new();
+        let (mailbox, mut inbox) = mailbox();
+        registry.insert(info("a"), mailbox.clone());
+        let chunk = "x".repeat(400);
+        assert_eq!(registry.post("a", text(&chunk), 1000), Ok(()));
+        assert_eq!(mailbox.reply(text(&chunk), 1000), Ok(()));
+        assert_eq!(
+            mailbox.reply(text(&chunk), 1000),
+            Err(ReplyDropped { total: 1 })
+        );
+        assert_eq!(
+            registry.post("a", text(&chunk), 1000),
+            Err(Refused::BufferFull),
+            "replies count against the posts' buffer"
+        );
+        // Empty messages fill it too: their number is bounded.
+        let (full, empty) = (charge(&text(&chunk)), charge(&text("")));
+        let room = (1000 - 2 * full) / empty;
+        let empties = (0..10_000)
+            .filter(|_| mailbox.reply(text(""), 1000).is_ok())
+            .count();
+        assert_eq!(empties, room);
+        let usage = registry.usage("a").expect("registered");
+        assert_eq!(usage.queued_bytes, 2 * full + room * empty);
+        assert_eq!(usage.replies_dropped, 1 + 10_000 - room as u64);
+        assert!(matches!(inbox.recv().await, Some(Outbound::Message(_))));
     }
 
     #[tokio::test]

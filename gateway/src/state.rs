@@ -1,5 +1,5 @@
 //! The state every handler shares: the hosted runtime, the deployed functions, the event
-//! queues, the live sockets, the account's token buckets and the options.
+//! queues, the live sockets, the account's and the stage's token buckets and the options.
 //!
 //! Why a module of its own: every emulated API reads it, so it sits below all of them; the
 //! crate root only assembles the routers ([`crate::app`]) and serves them ([`crate::serve`]).
@@ -19,7 +19,7 @@ use crate::config::GatewayConfig;
 use crate::functions::Functions;
 use crate::queues::Queues;
 use crate::registry::Registry;
-use crate::throttle::TokenBucket;
+use crate::throttle::{RouteThrottle, TokenBucket};
 
 /// Everything the handlers share. Cheap to clone: one `Arc`.
 #[derive(Clone)]
@@ -33,6 +33,7 @@ struct Shared {
     queues: Arc<Queues>,
     throttle: Option<TokenBucket>,
     connect_rate: Option<TokenBucket>,
+    route_throttle: RouteThrottle,
     registry: Registry,
     config: GatewayConfig,
     local_addr: SocketAddr,
@@ -64,6 +65,7 @@ impl AppState {
                 connect_rate: config
                     .connect_rate
                     .map(|rate| TokenBucket::new(f64::from(rate), rate)),
+                route_throttle: RouteThrottle::new(config.route_throttle.as_ref()),
                 runtime,
                 registry: Registry::new(),
                 config,
@@ -95,6 +97,11 @@ impl AppState {
     /// The account's new-connection quota, when configured.
     pub fn connect_rate(&self) -> Option<&TokenBucket> {
         self.inner.connect_rate.as_ref()
+    }
+
+    /// The stage's route throttling on client frames.
+    pub fn route_throttle(&self) -> &RouteThrottle {
+        &self.inner.route_throttle
     }
 
     pub fn registry(&self) -> &Registry {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
-use common::channel::ChannelGateway;
+use common::channel::{self, ChannelGateway};
 use common::*;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -18,7 +18,9 @@ use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::MaybeTlsStream;
+use wspush_gateway::config::MAX_INVOCATIONS_PER_CONNECTION;
 use wspush_gateway::identity;
+use wspush_gateway::websocket::socket::THROTTLED;
 use wspush_gateway::{GatewayConfig, Limits, QueueSettings, Throttle};
 use wspush_runtime::store::{ConnectionRecord, ConnectionStore, MemoryStore, Removal, StoreError};
 
@@ -222,6 +224,149 @@ async fn a_client_that_stops_reading_gets_429_not_unbounded_memory() {
     );
 }
 
+fn ping() -> Message {
+    Message::Text(json!({"action": "ping"}).to_string().into())
+}
+
+/// The bytes waiting in a connection's client buffer.
+fn queued(gw: &ChannelGateway, id: &str) -> usize {
+    gw.state.registry().usage(id).map_or(0, |u| u.queued_bytes)
+}
+
+/// The replies to a connection's frames dropped because its client buffer was full.
+fn replies_dropped(gw: &ChannelGateway, id: &str) -> u64 {
+    gw.state
+        .registry()
+        .usage(id)
+        .map_or(0, |u| u.replies_dropped)
+}
+
+/// Lets the gateway run `millis` of paused time in steps of a millisecond, and returns the
+/// most bytes the connection's client buffer held at any step.
+async fn peak_queued_over(gw: &ChannelGateway, id: &str, millis: u64) -> usize {
+    let mut peak = 0;
+    for _ in 0..millis {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        peak = peak.max(queued(gw, id));
+    }
+    peak
+}
+
+/// Every text frame the client has been sent, read until a second passes without one, and
+/// the most bytes its client buffer held meanwhile.
+async fn read_until_silent(
+    client: &mut channel::ChannelClient,
+    gw: &ChannelGateway,
+) -> (Vec<Value>, usize) {
+    let id = client.connection_id.clone();
+    let (mut frames, mut peak) = (Vec::new(), 0);
+    while let Ok(Some(Ok(frame))) =
+        tokio::time::timeout(Duration::from_secs(1), client.next()).await
+    {
+        peak = peak.max(queued(gw, &id));
+        if let Message::Text(text) = frame {
+            frames.push(serde_json::from_str(&text).expect("frame is JSON"));
+        }
+    }
+    (frames, peak)
+}
+
+fn count(frames: &[Value], field: &str, value: &str) -> usize {
+    frames.iter().filter(|f| f[field] == value).count()
+}
+
+/// API Gateway's route throttling, with the stage's rate and burst: a frame over it is not
+/// invoked but answered with API Gateway's error frame, and the connection stays open. The
+/// buckets are the stage's, one per route: every client's `ping` draws from the same one.
+#[tokio::test(start_paused = true)]
+async fn route_throttling_answers_too_many_requests_and_keeps_the_connection_open() {
+    let config = GatewayConfig {
+        route_throttle: Some(Throttle {
+            rate_per_sec: 1.0,
+            burst: 5,
+        }),
+        ..GatewayConfig::default()
+    };
+    let gw = ChannelGateway::new(config);
+    let mut alice = gw.connect("kit").await;
+    let started = tokio::time::Instant::now();
+    for _ in 0..20 {
+        alice.codec_reads(Ok(ping()));
+    }
+    let mut answers = Vec::new();
+    for _ in 0..20 {
+        answers.push(next_json(&mut alice, 5).await);
+    }
+    let refilled = usize::try_from(started.elapsed().as_secs()).unwrap_or(usize::MAX);
+    let pongs = count(&answers, "type", "Pong");
+    assert!(
+        (5..=5 + refilled).contains(&pongs),
+        "the burst of 5: {pongs}"
+    );
+    let throttled: Vec<&Value> = answers
+        .iter()
+        .filter(|a| a["message"] == THROTTLED)
+        .collect();
+    assert_eq!(pongs + throttled.len(), 20, "{answers:?}");
+    for answer in throttled {
+        assert_eq!(answer["connectionId"], alice.connection_id.as_str());
+        assert!(answer["requestId"].as_str().is_some_and(|r| !r.is_empty()));
+        assert_eq!(answer.as_object().map(|o| o.len()), Some(3), "{answer}");
+    }
+    // Another client of the stage finds the `ping` bucket empty too; `subscribe` has its own.
+    let mut bob = gw.connect("lou").await;
+    bob.codec_reads(Ok(ping()));
+    assert_eq!(next_json(&mut bob, 5).await["message"], THROTTLED);
+    send_json(&mut bob, json!({"action": "subscribe", "entityId": "E"})).await;
+    assert_eq!(next_json(&mut bob, 5).await["type"], "Subscribed");
+    // Still open, and the rate refills the bucket.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    alice.codec_reads(Ok(ping()));
+    assert_eq!(next_json(&mut alice, 5).await, json!({"type": "Pong"}));
+}
+
+/// A client that sends `ping` as fast as it can and never reads: the gateway keeps at most the
+/// client buffer's bytes for it (then it stops reading the client's frames: backpressure), the
+/// frames beyond the burst are answered "Too Many Requests", and every frame is answered or
+/// counted as dropped.
+#[tokio::test(start_paused = true)]
+async fn a_client_that_floods_pings_and_never_reads_stays_within_its_buffer() {
+    let limit = 4 * 1024;
+    let config = GatewayConfig {
+        limits: Limits {
+            max_client_buffer_bytes: limit,
+            ..Limits::default()
+        },
+        route_throttle: Some(Throttle {
+            rate_per_sec: 1.0,
+            burst: 20,
+        }),
+        ..GatewayConfig::default()
+    };
+    let gw = ChannelGateway::new(config);
+    let mut flooder = gw.connect_with_buffer("max", 16).await;
+    let id = flooder.connection_id.clone();
+    let started = tokio::time::Instant::now();
+    for _ in 0..2_000 {
+        flooder.codec_reads(Ok(ping()));
+    }
+    let unread_peak = peak_queued_over(&gw, &id, 200).await;
+    assert!(unread_peak <= limit, "{unread_peak} bytes queued");
+    let (answers, reading_peak) = read_until_silent(&mut flooder, &gw).await;
+    assert!(reading_peak <= limit, "{reading_peak} bytes queued");
+    let refilled = usize::try_from(started.elapsed().as_secs()).unwrap_or(usize::MAX);
+    let pongs = count(&answers, "type", "Pong");
+    let throttled = count(&answers, "message", THROTTLED);
+    assert!(pongs <= 20 + refilled, "{pongs} pongs");
+    assert!(throttled > 0, "frames beyond the burst are throttled");
+    let dropped = usize::try_from(replies_dropped(&gw, &id)).unwrap_or(usize::MAX);
+    assert_eq!(
+        pongs + throttled + dropped,
+        2_000,
+        "every frame answered or counted"
+    );
+}
+
 /// The answer to a close frame and these two errors are the codec's: a real socket. What the
 /// loop then does is in `websocket.rs`:
 /// `read_errors_and_client_closes_end_the_socket_with_their_codes`.
@@ -377,6 +522,87 @@ async fn a_busy_routes_function_throttles_like_lambda() {
     assert_eq!(gw.state.functions().routes.stats().throttles, 1);
     faulty.release_writes();
     assert_eq!(next_json(&mut client, 5).await["type"], "Subscribed");
+}
+
+fn subscribe(entity: &str) -> Message {
+    Message::Text(
+        json!({"action": "subscribe", "entityId": entity})
+            .to_string()
+            .into(),
+    )
+}
+
+/// Replies to a client's own frames count against its client buffer, as `@connections` posts
+/// do: with the client not reading, those that do not fit are dropped and counted (in
+/// `/_gateway/connections` too), never queued beyond the limit.
+#[tokio::test(start_paused = true)]
+async fn replies_that_do_not_fit_the_client_buffer_are_dropped_and_counted() {
+    let store = MemoryStore::new();
+    let faulty = Faulty::new(store.clone());
+    let limit = 1024;
+    let config = GatewayConfig {
+        limits: Limits {
+            max_client_buffer_bytes: limit,
+            ..Limits::default()
+        },
+        route_throttle: None,
+        ..GatewayConfig::default()
+    };
+    let gw = ChannelGateway::with_store(config, store, Arc::new(faulty.clone()));
+    let mut client = gw.connect_with_buffer("ned", 4).await;
+    let id = client.connection_id.clone();
+    faulty.hold_writes();
+    for n in 0..300 {
+        client.codec_reads(Ok(subscribe(&format!("e{n}"))));
+    }
+    faulty.a_write_waits().await;
+    // Every answer is ready at once when the store returns, and the client does not read.
+    faulty.release_writes();
+    let unread_peak = peak_queued_over(&gw, &id, 200).await;
+    assert!(unread_peak <= limit, "{unread_peak} bytes queued");
+    let dropped = replies_dropped(&gw, &id);
+    assert!(dropped > 0, "the answers beyond the buffer were dropped");
+    let listing = gw.get_json("/_gateway/connections").await;
+    assert_eq!(
+        listing["connections"][0]["repliesDropped"], dropped,
+        "{listing}"
+    );
+
+    let (answers, reading_peak) = read_until_silent(&mut client, &gw).await;
+    assert!(reading_peak <= limit, "{reading_peak} bytes queued");
+    let dropped = replies_dropped(&gw, &id);
+    let subscribed = count(&answers, "type", "Subscribed");
+    assert_eq!(
+        u64::try_from(subscribed).unwrap_or(u64::MAX) + dropped,
+        300,
+        "every frame answered or counted"
+    );
+}
+
+/// One connection has at most `MAX_INVOCATIONS_PER_CONNECTION` route invocations running;
+/// its further frames wait unread (not answered, not throttled) until one finishes.
+#[tokio::test(start_paused = true)]
+async fn one_connection_runs_at_most_its_bound_of_invocations() {
+    let store = MemoryStore::new();
+    let faulty = Faulty::new(store.clone());
+    let gw = ChannelGateway::with_store(GatewayConfig::default(), store, Arc::new(faulty.clone()));
+    let mut client = gw.connect("oz").await;
+    faulty.hold_writes();
+    for n in 0..100 {
+        client.codec_reads(Ok(subscribe(&format!("e{n}"))));
+    }
+    faulty.a_write_waits().await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let routes = || gw.state.functions().routes.stats();
+    assert_eq!(routes().running, MAX_INVOCATIONS_PER_CONNECTION);
+    assert!(silent_for(&mut client, 10).await, "the frames beyond wait");
+    faulty.release_writes();
+    for _ in 0..100 {
+        assert_eq!(next_json(&mut client, 5).await["type"], "Subscribed");
+    }
+    assert_eq!(routes().peak_running, MAX_INVOCATIONS_PER_CONNECTION);
+    let subscriptions = gw.store.subscriptions(&client.connection_id).await;
+    assert_eq!(subscriptions.map(|s| s.len()).ok(), Some(100));
 }
 
 async fn put_events(gw: &TestGateway, entries: Value) -> Value {

@@ -89,8 +89,11 @@ pub const DEFAULT_LAMBDA_MEMORY_MB: i32 = 128;
 /// The event consumer: 29 MiB resident for a 10,000-subscriber fan-out, but CPU is allotted in
 /// proportion to memory, and 512 MB keeps the fan-out's CPU time under its network time.
 pub const DEFAULT_EVENTS_MEMORY_MB: i32 = 512;
-pub const DEFAULT_THROTTLING_BURST_LIMIT: i32 = 500;
-pub const DEFAULT_THROTTLING_RATE_LIMIT: f64 = 1000.0;
+/// The stage's default route throttling, from the contract the local gateway reads too.
+pub const DEFAULT_THROTTLING_BURST_LIMIT: i32 =
+    wspush_contract::defaults::ROUTE_THROTTLING_BURST_LIMIT as i32;
+pub const DEFAULT_THROTTLING_RATE_LIMIT: f64 =
+    wspush_contract::defaults::ROUTE_THROTTLING_RATE_LIMIT as f64;
 
 /// The values CloudWatch Logs accepts for a log group's retention (`PutRetentionPolicy`); 0
 /// keeps events forever (the provider's spelling of "no retention policy").

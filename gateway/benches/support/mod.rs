@@ -16,6 +16,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
+use wspush_gateway::websocket::socket::THROTTLED;
 use wspush_runtime::auth::{TestTokenRequest, TokenKeys};
 use wspush_runtime::config::JwtSettings;
 use wspush_runtime::fanout::Tally;
@@ -215,16 +216,20 @@ pub async fn client(
     let url = format!("ws://{addr}/production?access_token={token}");
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
     if let Some(entity) = entity {
-        ws.send(Message::Text(
-            json!({"action": "subscribe", "entityId": entity})
-                .to_string()
-                .into(),
-        ))
-        .await?;
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) if t.contains("Subscribed") => {}
-            other => {
-                return Err(format!("client {index}: expected Subscribed, got {other:?}").into())
+        let subscribe = json!({"action": "subscribe", "entityId": entity}).to_string();
+        loop {
+            ws.send(Message::Text(subscribe.clone().into())).await?;
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) if t.contains("Subscribed") => break,
+                // The stage's route throttling: resubmit at a slower pace, as AWS advises.
+                Some(Ok(Message::Text(t))) if t.contains(THROTTLED) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                other => {
+                    return Err(
+                        format!("client {index}: expected Subscribed, got {other:?}").into(),
+                    )
+                }
             }
         }
     }

@@ -125,6 +125,24 @@ impl ChannelGateway {
     }
 }
 
+impl ChannelGateway {
+    /// A GET of the router's own JSON views (`/_gateway/...`).
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let request = axum::http::Request::get(path)
+            .header("host", super::UNBOUND_HOST)
+            .body(axum::body::Body::empty())
+            .expect("a request");
+        let response = wspush_gateway::app(self.state.clone())
+            .oneshot(request)
+            .await
+            .expect("the router answers");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("a body");
+        serde_json::from_slice(&body).expect("JSON")
+    }
+}
+
 /// What API Gateway knows of a handshake carrying `token` in the query string.
 fn handshake(token: &str) -> Handshake {
     Handshake {

@@ -1,28 +1,37 @@
 //! The Lambda side of one socket: each client frame its own route invocation, as on AWS (a
 //! slow one does not hold the next frame of the same connection), run within the routes
-//! function's concurrency; their route responses go back through the connection's mailbox.
-//! When the socket ends, `$disconnect` runs after the invocations in flight.
+//! function's concurrency; their route responses go back as [`Replies`].
+//!
+//! Before a frame is invoked, its route must admit it under the stage's route throttling
+//! (API Gateway's error frame "Too Many Requests" otherwise, the connection stays open), and
+//! at most `max_invocations_per_connection` run at once: the loop reads no further frame
+//! until one finishes. When the socket ends, `$disconnect` runs after the invocations in
+//! flight.
 
 use std::sync::Arc;
 
-use serde_json::json;
 use tokio::task::JoinSet;
 use wspush_contract::routes;
 
 use super::ending::Ending;
+use super::replies::Replies;
 use crate::client::Body;
-use crate::ids;
 use crate::integration;
 use crate::registry::{ConnectionInfo, Mailbox};
 use crate::state::AppState;
+
+/// The answer to a frame the route throttling refused: the reason phrase of the 429 API
+/// Gateway answers a throttled request with, in its WebSocket error frame.
+pub const THROTTLED: &str = "Too Many Requests";
 
 /// The route invocations of one connection.
 pub struct Invocations {
     state: AppState,
     info: Arc<ConnectionInfo>,
     domain: String,
-    mailbox: Mailbox,
+    replies: Replies,
     running: JoinSet<()>,
+    max_running: usize,
 }
 
 impl Invocations {
@@ -32,12 +41,16 @@ impl Invocations {
         domain: String,
         mailbox: Mailbox,
     ) -> Self {
+        let limits = &state.config().limits;
+        let replies = Replies::new(mailbox, info.clone(), limits.max_client_buffer_bytes);
+        let max_running = limits.max_invocations_per_connection.max(1);
         Self {
             state,
             info,
             domain,
-            mailbox,
+            replies,
             running: JoinSet::new(),
+            max_running,
         }
     }
 
@@ -45,15 +58,27 @@ impl Invocations {
         &self.info
     }
 
-    /// Invokes the route of one client frame.
+    /// Routes one client frame: invoked if its route's throttle admits it, answered "Too Many
+    /// Requests" otherwise.
     pub fn start(&mut self, body: Body) {
-        self.running.spawn(route(
+        let route = integration::select_route(&body);
+        if !self.state.route_throttle().admits(route) {
+            self.replies.error(THROTTLED);
+            return;
+        }
+        self.running.spawn(invoke(
             self.state.clone(),
             self.info.clone(),
             self.domain.clone(),
+            route,
             body,
-            self.mailbox.clone(),
+            self.replies.clone(),
         ));
+    }
+
+    /// Whether another frame may be routed now, or the loop must wait for an invocation.
+    pub fn has_room(&self) -> bool {
+        self.running.len() < self.max_running
     }
 
     pub fn is_empty(&self) -> bool {
@@ -80,33 +105,28 @@ impl Invocations {
     }
 }
 
-/// Runs one client frame as its own route invocation and queues its route response.
-async fn route(
+/// Runs one client frame as its own invocation of its route and answers with the route
+/// response, or API Gateway's error frame when the invocation fails.
+async fn invoke(
     state: AppState,
     info: Arc<ConnectionInfo>,
     domain: String,
+    route: &'static str,
     body: Body,
-    mailbox: Mailbox,
+    replies: Replies,
 ) {
-    let route = integration::select_route(&body);
     let event = integration::message_event(state.config(), &info, &domain, route, &body);
-    let reply = match state.functions().routes.invoke(event).await {
-        Ok(answer) if routes::TWO_WAY.contains(&route) => integration::route_response(answer).body,
-        Ok(_) => None,
+    match state.functions().routes.invoke(event).await {
+        Ok(answer) if routes::TWO_WAY.contains(&route) => {
+            if let Some(reply) = integration::route_response(answer).body {
+                replies.send(reply);
+            }
+        }
+        Ok(_) => {}
         Err(e) => {
             tracing::warn!(connection_id = %info.connection_id, route, error = %e, "route failed");
-            Some(Body::Text(
-                json!({
-                    "message": "Internal server error",
-                    "connectionId": info.connection_id,
-                    "requestId": ids::request_id(),
-                })
-                .to_string(),
-            ))
+            replies.error("Internal server error");
         }
-    };
-    if let Some(reply) = reply {
-        mailbox.send(reply);
     }
 }
 

@@ -1,7 +1,8 @@
 //! One socket from upgrade to `$disconnect`.
 //!
 //! One task owns the socket whole and handles one event at a time: a frame from the client
-//! becomes a route invocation (`invocations`); a push, route response or close from the
+//! becomes a route invocation (`invocations`), throttled and bounded in number, answered
+//! within the client's buffer (`replies`); a push, route response or close from the
 //! connection's mailbox is written (`outbound`); a time limit (`deadlines`) closes it.
 //! Every way out of the loop (client close, dropped TCP, oversize or malformed frame, idle or
 //! lifetime limit, DELETE, shutdown) ends in the same place with its close code (`ending`):
@@ -16,8 +17,9 @@ mod deadlines;
 mod ending;
 mod invocations;
 mod outbound;
+mod replies;
 
-pub use invocations::disconnect;
+pub use invocations::{disconnect, THROTTLED};
 
 use std::fmt::Display;
 use std::ops::ControlFlow;
@@ -31,7 +33,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use crate::client::Body;
 use crate::config::Limits;
 use crate::ids;
-use crate::registry::{self, ConnectionInfo, Inbox, Outbound};
+use crate::registry::{self, charge, ConnectionInfo, Inbox, Outbound};
 use crate::state::AppState;
 use deadlines::Deadlines;
 use ending::Ending;
@@ -85,11 +87,14 @@ where
         }
     }
 
-    /// One event at a time, until one ends the socket.
+    /// One event at a time, until one ends the socket. While the connection has as many
+    /// invocations running as it may, its next frame waits unread.
     async fn serve(&mut self, invocations: &mut Invocations) -> Ending {
         loop {
             let next = tokio::select! {
-                frame = self.reader.next() => self.on_client_frame(frame, invocations).await,
+                frame = self.reader.next(), if invocations.has_room() => {
+                    self.on_client_frame(frame, invocations).await
+                }
                 Some(_) = invocations.join_next(), if !invocations.is_empty() => {
                     ControlFlow::Continue(())
                 }
@@ -165,7 +170,7 @@ where
     /// Writes one message. Its bytes count against the client's buffer until written: a
     /// client that stops reading fills it, and `@connections` then answers 429.
     async fn write_message(&mut self, body: Body) -> ControlFlow<Ending> {
-        let size = body.len();
+        let size = charge(&body);
         let sent = outbound::send(&mut self.writer, body, self.max_frame_bytes).await;
         self.inbox.sent(size);
         match sent {
