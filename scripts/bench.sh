@@ -45,8 +45,9 @@ log "3. fan-out against sequential @connections calls, embedded store"
 bench --bench fanout -- --subscribers "$SUBSCRIBERS" --store embedded
 
 log "4. bootstrap's peak memory for one $SUBSCRIBERS-subscriber fan-out"
-cargo build --locked --release -p wspush-runtime --bin bootstrap
-WSPUSH_BOOTSTRAP_BIN="${CARGO_TARGET_DIR:-$WSPUSH_ROOT/target}/release/bootstrap" \
-  bench --bench perf -- lambda-memory --subscribers "$SUBSCRIBERS"
+cargo build --locked --release -p wspush-runtime --bin bootstrap -p wspush-gateway --bin wspush-gateway
+release="${CARGO_TARGET_DIR:-$WSPUSH_ROOT/target}/release"
+cargo run --locked --release -p wspush-tools --bin lambda-memory -- \
+  --subscribers "$SUBSCRIBERS" --bootstrap "$release/bootstrap" --gateway "$release/wspush-gateway"
 
 log "benches done in $(($(date +%s) - started)) s"
