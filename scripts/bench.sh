@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
-# Every performance figure, each printed with its baseline from the same run:
-#   1. the fan-out at API Gateway's limits (latency fixed and varying, account throttle,
-#      quick-start baseline)
-#   2. the gateway's memory per idle connection, at 20,000 connections, after churn
-#   3. the 10,000-subscriber fan-out against sequential @connections calls (embedded store),
-#      once per push client (signed HTTP requests, the SDK client)
-#   4. the bootstrap binary's peak memory for one 10,000-subscriber fan-out (DynamoDB Local)
-# Not part of scripts/test.sh: it takes about 10 minutes on 2 cores (591 s on 2026-12-04,
-# before the jitter scenario added about a minute). Figures are printed on
-# stdout; set BENCH_VERBOSE=1 to see the gateway's warnings too. scripts/profile-fanout.sh
-# profiles the fan-out figure (3.).
+# Every performance figure, each with its baseline from the same run, written to
+# docs/performance.md: the benches and tools append their figures to one JSON-lines file
+# (BENCH_REPORT) and scripts/report/render.py fills docs' template (scripts/report/
+# performance.md) with them, the machine and the commit. A rerun replaces the whole file.
+#
+#   1. the Lambda artifact: arm64 zip, boot check and init time under qemu  (build-lambda.sh)
+#   2. the fan-out at API Gateway's limits: latency fixed and varying, account throttle,
+#      the quick start's way under the same throttle          (cargo bench … perf -- limits)
+#   3. the gateway's memory per idle connection, at scale, after churn   (perf -- memory)
+#   4. the fan-out against sequential @connections calls, per push client   (bench fanout)
+#   5. the bootstrap's peak memory for one fan-out through the gateway   (lambda-memory)
+#   6. the bootstrap's CPU time and memory per fan-out, per push client  (lambda-fanout-rss)
+#
+# Not part of scripts/test.sh: it takes over ten minutes on 2 cores, plus the artifact's
+# fat-LTO cross build. Settings (environment):
+#   BENCH_SUBSCRIBERS   subscribers of a fan-out (10000)
+#   BENCH_CONNECTIONS   connections open at once (20000, or what the descriptor limit allows)
+#   BENCH_LAMBDA_ARTIFACT=0   skips step 1; the document then says it was not measured
+#   BENCH_INIT_RUNS     cold starts timed in step 1 (10)
+#   BENCH_OUTPUT        the document to write (docs/performance.md), e.g. for a run at small sizes
+#   BENCH_VERBOSE=1     prints the gateway's warnings too
+# scripts/profile-fanout.sh profiles the fan-out of step 4.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -17,36 +28,71 @@ cd "$WSPUSH_ROOT"
 
 SUBSCRIBERS="${BENCH_SUBSCRIBERS:-10000}"
 CONNECTIONS="${BENCH_CONNECTIONS:-20000}"
+OUTPUT="${BENCH_OUTPUT:-$WSPUSH_ROOT/docs/performance.md}"
+ARTIFACT_TABLE='The Lambda artifact (`build-lambda.sh`, `lambda-boot`)'
 
 # 20,000 clients in this process and 20,000 sockets in the gateway: raise the descriptor limit
 # for this script and its children only. Where the hard limit cannot be raised (a container
-# that refuses setrlimit, even to root), the scale figure uses what fits under it, and says so.
+# that refuses setrlimit, even to root), the scale figure uses what fits under it, and the
+# document's header says so.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+connections_note=""
 if [ -z "${BENCH_CONNECTIONS:-}" ] && [ "$(ulimit -n)" -lt 21000 ]; then
   CONNECTIONS=$(( $(ulimit -n) - 1000 ))
+  connections_note=" (the descriptor limit, $(ulimit -n), cannot be raised here)"
   log "descriptor limit $(ulimit -n) cannot be raised here: the scale figure uses $CONNECTIONS connections"
 fi
-log "descriptor limit for the benches: $(ulimit -n)"
+FEW=$(( CONNECTIONS < 5000 ? CONNECTIONS : 5000 ))
 
 started=$(date +%s)
-log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(cargo --version)"
-start_dynamodb_local
+log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(cargo --version); descriptor limit $(ulimit -n)"
+ensure_python_tools
+PY="$WSPUSH_VENV/bin/python"
+work="$(mktemp -d)"
+trap 'stop_dynamodb_local; rm -rf "$work"' EXIT
+export BENCH_REPORT="$work/figures.jsonl"
+: >"$BENCH_REPORT"
 
+# The artifact first, so that a failing build or install ends the run before the benches;
+# its figures are appended after theirs.
+if [ "${BENCH_LAMBDA_ARTIFACT:-1}" = "0" ]; then
+  artifact="not measured in this run (BENCH_LAMBDA_ARTIFACT=0)"
+  "$PY" -c 'import json, sys; print(json.dumps({"table": sys.argv[1], "note": sys.argv[2]}, ensure_ascii=False))' \
+    "$ARTIFACT_TABLE" "Not measured in this run: \`BENCH_LAMBDA_ARTIFACT=0 bash scripts/bench.sh\` skips it." \
+    >"$work/artifact.jsonl"
+else
+  log "1. the Lambda artifact (arm64): build, boot check, init time"
+  artifact="arm64, init timed ${BENCH_INIT_RUNS:-10} times"
+  BENCH_REPORT="$work/artifact.jsonl" BUILD_LAMBDA_INIT_RUNS="${BENCH_INIT_RUNS:-10}" bash scripts/build-lambda.sh
+fi
+
+start_dynamodb_local
 bench() { cargo bench --locked -p wspush-gateway "$@"; }
 
-log "1. fan-out at API Gateway's limits"
+log "2. fan-out at API Gateway's limits"
 bench --bench perf -- limits --subscribers "$SUBSCRIBERS" --latency-ms 20 --throttle-rps 2000 --throttle-burst 1000
 
-log "2. gateway memory (idle per connection, scale, churn)"
+log "3. gateway memory (idle per connection, scale, churn)"
 bench --bench perf -- memory \
-  --idle "5000,$CONNECTIONS" --churn 5000 --connections "$CONNECTIONS" --subscribers "$SUBSCRIBERS"
+  --idle "$FEW,$CONNECTIONS" --churn "$FEW" --connections "$CONNECTIONS" --subscribers "$SUBSCRIBERS"
 
-log "3. fan-out against sequential @connections calls, embedded store"
+log "4. fan-out against sequential @connections calls, embedded store"
 bench --bench fanout -- --subscribers "$SUBSCRIBERS" --store embedded
 
-log "4. bootstrap's peak memory for one $SUBSCRIBERS-subscriber fan-out"
-cargo build --locked --release -p wspush-runtime --bin bootstrap
-WSPUSH_BOOTSTRAP_BIN="${CARGO_TARGET_DIR:-$WSPUSH_ROOT/target}/release/bootstrap" \
-  bench --bench perf -- lambda-memory --subscribers "$SUBSCRIBERS"
+log "5. bootstrap's peak memory for one $SUBSCRIBERS-subscriber fan-out through the gateway"
+cargo build --locked --release -p wspush-runtime --bin bootstrap -p wspush-gateway --bin wspush-gateway
+release="${CARGO_TARGET_DIR:-$WSPUSH_ROOT/target}/release"
+tool() { cargo run --locked --release -q -p wspush-tools --bin "$@"; }
+tool lambda-memory -- --subscribers "$SUBSCRIBERS" --bootstrap "$release/bootstrap" --gateway "$release/wspush-gateway"
 
-log "benches done in $(($(date +%s) - started)) s"
+log "6. bootstrap's CPU time per $SUBSCRIBERS-subscriber fan-out, per push client"
+tool lambda-fanout-rss -- --subscribers "$SUBSCRIBERS" --bootstrap "$release/bootstrap" \
+  --push-clients sdk,signed-http --rounds 2
+
+cat "$work/artifact.jsonl" >>"$BENCH_REPORT"
+log "benches done in $(($(date +%s) - started)) s; writing $OUTPUT"
+"$PY" scripts/report/render.py --figures "$BENCH_REPORT" --template scripts/report/performance.md \
+  --output "$OUTPUT" --command "bash scripts/bench.sh" --started "$started" \
+  --param "subscribers per fan-out=$SUBSCRIBERS" \
+  --param "connections at once=$CONNECTIONS$connections_note" \
+  --param "Lambda artifact=$artifact"

@@ -4,14 +4,18 @@
 #
 # Then proves the zipped binary runs as Lambda runs it: it boots against the wire-level Lambda
 # Runtime API fake the native test uses and answers an authorizer invocation (no token ->
-# Unauthorized, valid token -> Allow) and a test-token one (runtime/examples/lambda_boot.rs).
-# The arm64 binary runs under qemu-user with Debian's arm64 glibc as its loader.
+# Unauthorized, valid token -> Allow) and a test-token one (`lambda-boot check`,
+# tools/src/bin/lambda_boot.rs). The arm64 binary runs under qemu-user with Debian's arm64
+# glibc as its loader.
 #
 # Installs only what it uses: cargo-lambda (PyPI, pinned in scripts/build-lambda.requirements.txt;
 # brings zig for cross-linking) in its own virtualenv, the target's Rust std, and for arm64
 # Debian's qemu-user-static and libc6-arm64-cross.
 #
 # BUILD_LAMBDA_SKIP_CHECK=1 skips the boot check (e.g. to time the build alone).
+# BUILD_LAMBDA_INIT_RUNS=N also times the zipped binary's init N times (`lambda-boot bench`,
+# under the same emulator as the check). With BENCH_REPORT naming a file (scripts/bench.sh),
+# the zip's size, the check and the init time are appended to it for docs/performance.md.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -42,12 +46,21 @@ cargo lambda build --profile lambda "$arch_flag" --output-format zip -p wspush-r
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 zip="$target_dir/lambda/bootstrap/bootstrap.zip"
 python3 - "$zip" "$target" <<'PY'
-import os, sys, zipfile
+import json, os, sys, zipfile
 path, target = sys.argv[1], sys.argv[2]
 entries = zipfile.ZipFile(path).infolist()
+zipped = os.path.getsize(path)
 unzipped = sum(i.file_size for i in entries)
 names = ", ".join(f"{i.filename} (mode {oct(i.external_attr >> 16 & 0o777)})" for i in entries)
-print(f"built {path} for {target}: {os.path.getsize(path)} bytes zipped, {unzipped} bytes unzipped: {names}")
+print(f"built {path} for {target}: {zipped} bytes zipped, {unzipped} bytes unzipped: {names}")
+if os.environ.get("BENCH_REPORT"):
+    arch = target.split("-")[0]
+    figure = {"table": "The Lambda artifact (`build-lambda.sh`, `lambda-boot`)",
+              "figure": f"{arch} zip (`bootstrap.zip`, `lambda` profile)", "result": f"{zipped:,} B",
+              "baseline": f"{unzipped:,} B unzipped", "ratio": zipped / unzipped,
+              "target": "≤ 5 MB", "met": zipped <= 5_000_000}
+    with open(os.environ["BENCH_REPORT"], "a") as report:
+        report.write(json.dumps(figure, ensure_ascii=False) + "\n")
 PY
 
 if [ "${BUILD_LAMBDA_SKIP_CHECK:-}" = "1" ]; then
@@ -61,14 +74,20 @@ trap 'rm -rf "$unpacked"' EXIT
 python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$zip" "$unpacked"
 chmod 755 "$unpacked/bootstrap"
 
-check_args=(check --bootstrap "$unpacked/bootstrap")
+launcher=()
 if [ "$target" = "aarch64-unknown-linux-gnu" ] && [ "$(uname -m)" != "aarch64" ]; then
   missing=()
   command -v qemu-aarch64-static >/dev/null 2>&1 || missing+=(qemu-user-static)
   [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || missing+=(libc6-arm64-cross)
   if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
   export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
-  check_args+=(--qemu qemu-aarch64-static)
+  launcher=(--qemu qemu-aarch64-static)
 fi
-log "boot check: ${check_args[*]}"
-cargo run --locked -q -p wspush-runtime --example lambda_boot -- "${check_args[@]}"
+log "boot check: ${launcher[*]:-native}"
+cargo run --locked -q -p wspush-tools --bin lambda-boot -- check --bootstrap "$unpacked/bootstrap" "${launcher[@]}"
+
+if [ -n "${BUILD_LAMBDA_INIT_RUNS:-}" ]; then
+  log "init time, $BUILD_LAMBDA_INIT_RUNS runs: ${launcher[*]:-native}"
+  cargo run --locked -q -p wspush-tools --bin lambda-boot -- \
+    bench --runs "$BUILD_LAMBDA_INIT_RUNS" "${launcher[@]}" "${target%%-*}=$unpacked/bootstrap"
+fi

@@ -14,9 +14,10 @@ the entity every subscriber holds:
    the next request, the clients subscribe again, the dead letters are redriven, and every
    event is delivered.
 
-It prints per phase how many events were delivered, dead-lettered and lost, and exits non-zero
-if any event is lost (neither delivered to every subscriber nor kept in the dead-letter queue),
-or a client did not get an answer to its frame in time while the store was frozen.
+It prints (and records, see `harness.Report`) per phase how many events were delivered,
+dead-lettered and lost, and exits non-zero if any event is lost (neither delivered to every
+subscriber nor kept in the dead-letter queue), a client did not get an answer to its frame in
+time while the store was frozen, or the clients could not subscribe again after the restart.
 """
 
 import argparse
@@ -25,7 +26,7 @@ import json
 import sys
 import time
 
-from stress.harness import (DynamoDbLocal, Gateway, Publisher, Subscriber, deliveries, entity_entries, mb,
+from stress.harness import (DynamoDbLocal, Gateway, Publisher, Report, Subscriber, entity_entries, mb,
                             raise_fd_limit, wait_until)
 
 ENTITY = "faults"
@@ -56,69 +57,84 @@ async def settle(gateway, subscribers, ids, timeout):
     return len(delivered), len(kept), len(ids) - len(delivered) - len(kept)
 
 
+async def phases(args, gateway, dynamo, out):
+    """Runs the three phases and records each; returns (lost events, whether the clients' frames
+    were answered throughout)."""
+    publisher = Publisher(gateway.http)
+    subscribers = [Subscriber(gateway, f"fault{i}") for i in range(args.subscribers)]
+    await asyncio.gather(*(s.connect([ENTITY]) for s in subscribers))
+    # A separate client whose frames must be answered even while the store is frozen.
+    asker = Subscriber(gateway, "asker")
+    await asker.connect([])
+
+    ids = await publish(publisher, args.events, "healthy")
+    healthy = await settle(gateway, subscribers, ids, 60)
+    phase(out, "1. healthy", healthy)
+
+    dynamo.freeze()
+    frozen_at = time.time()
+    ids = await publish(publisher, args.events, "frozen")
+    frozen_subscribe = await answer_time_of_subscribe(asker)
+    await asyncio.sleep(max(0, args.freeze - (time.time() - frozen_at)))
+    dynamo.thaw()
+    frozen = await settle(gateway, subscribers, ids, 120)
+    phase(out, f"2. store frozen {args.freeze:.0f} s, then thawed", frozen)
+    out.figure("a subscribe sent during the freeze",
+               f"answered in {frozen_subscribe:.1f} s" if frozen_subscribe is not None else "no answer in 30 s",
+               target="answered within 30 s", met=frozen_subscribe is not None)
+
+    killed, resubscribed = await killed_phase(args, gateway, dynamo, publisher, subscribers, out)
+    counts = gateway.queue_counts()
+    stats = gateway.stats()
+    out.figure("queues and gateway", f"{counts['receivedAgain']} receives again, {counts['deadLettered']} dead-lettered; "
+               f"gateway {stats['fds']} descriptors, {mb(stats['rss'])}")
+    await asyncio.gather(*(s.close() for s in subscribers), asker.close())
+    lost = healthy[2] + frozen[2] + killed[2]
+    return lost, frozen_subscribe is not None and resubscribed
+
+
+def phase(out, name, result):
+    delivered, kept, lost = result
+    out.figure(f"phase {name}", f"{delivered} delivered, {kept} dead-lettered, {lost} lost",
+               target="0 lost", met=lost == 0)
+
+
+async def killed_phase(args, gateway, dynamo, publisher, subscribers, out):
+    """DynamoDB Local killed while events are published, then restarted empty; the dead letters
+    are redriven. Returns the tallies after the redrive and whether every client could subscribe
+    again."""
+    dynamo.kill()
+    ids = await publish(publisher, args.events, "killed")
+    everything_dead = await wait_until(lambda: set(ids) <= dead_event_ids(gateway), 120, step=0.5)
+    kept = len(set(ids) & dead_event_ids(gateway))
+    dynamo.start()
+    # The restarted DynamoDB Local is empty: the first request re-creates the table.
+    replies = await asyncio.gather(*(c.request({"action": "subscribe", "entityId": ENTITY}, 60) for c in subscribers))
+    resubscribed = all((r or {}).get("type") == "Subscribed" for r in replies)
+    out.figure("clients subscribing again after the restart",
+               "all answered Subscribed" if resubscribed else f"failed: {replies[:3]}",
+               target="all answered", met=resubscribed)
+    redriven = gateway.post("/_gateway/dead-letters/redrive")["redriven"]
+    result = await settle(gateway, subscribers, ids, 120)
+    out.figure("phase 3. store killed, events kept", f"{kept} of {len(ids)} in the dead-letter queue while down"
+               f"{'' if everything_dead else ' (not all)'}")
+    phase(out, f"3. restarted empty, {redriven} redriven", result)
+    return result, resubscribed
 
 
 async def run(args):
     raise_fd_limit()
     dynamo = DynamoDbLocal()
     gateway = Gateway("--dynamodb-endpoint", dynamo.endpoint, "--visibility-timeout-secs", "1", log_name="faults")
-    publisher = Publisher(gateway.http)
-    lost_total = 0
-    ok = True
+    out = Report(f"faults: DynamoDB Local frozen {args.freeze:.0f} s, then killed and restarted empty; "
+                 f"{args.subscribers} subscribers, {args.events} events a phase")
     try:
-        subscribers = [Subscriber(gateway, f"fault{i}") for i in range(args.subscribers)]
-        await asyncio.gather(*(s.connect([ENTITY]) for s in subscribers))
-        # A separate client whose frames must be answered even while the store is frozen.
-        asker = Subscriber(gateway, "asker")
-        await asker.connect([])
-
-        ids = await publish(publisher, args.events, "healthy")
-        result = await settle(gateway, subscribers, ids, 60)
-        print(f"phase 1, healthy:        delivered {result[0]}, dead-lettered {result[1]}, lost {result[2]}")
-        lost_total += result[2]
-
-        dynamo.freeze()
-        frozen_at = time.time()
-        ids = await publish(publisher, args.events, "frozen")
-        frozen_subscribe = await answer_time_of_subscribe(asker)
-        await asyncio.sleep(max(0, args.freeze - (time.time() - frozen_at)))
-        dynamo.thaw()
-        result = await settle(gateway, subscribers, ids, 120)
-        print(f"phase 2, frozen {args.freeze:.0f} s:     delivered {result[0]}, dead-lettered {result[1]}, lost {result[2]}; "
-              f"a subscribe during the freeze was answered in "
-              + (f"{frozen_subscribe:.1f} s" if frozen_subscribe is not None else "NO TIME (no answer in 30 s)"))
-        lost_total += result[2]
-        ok &= frozen_subscribe is not None
-
-        dynamo.kill()
-        ids = await publish(publisher, args.events, "killed")
-        everything_dead = await wait_until(lambda: set(ids) <= dead_event_ids(gateway), 120, step=0.5)
-        kept = len(set(ids) & dead_event_ids(gateway))
-        dynamo.start()
-        # The restarted DynamoDB Local is empty: the first request re-creates the table.
-        replies = await asyncio.gather(*(c.request({"action": "subscribe", "entityId": ENTITY}, 60) for c in subscribers))
-        if any((r or {}).get("type") != "Subscribed" for r in replies):
-            print(f"  subscribing again after the restart failed: {replies[:3]}")
-            ok = False
-        redriven = gateway.post("/_gateway/dead-letters/redrive")["redriven"]
-        result = await settle(gateway, subscribers, ids, 120)
-        print(f"phase 3, killed:         {kept} of {len(ids)} kept in the dead-letter queue while down"
-              f"{'' if everything_dead else ' (NOT all)'}; after restart and redrive of {redriven}: "
-              f"delivered {result[0]}, still dead-lettered {result[1]}, lost {result[2]}")
-        lost_total += result[2]
-
-        missing, duplicates = deliveries(subscribers, [])
-        counts = gateway.queue_counts()
-        stats = gateway.stats()
-        print(f"totals:                  lost {lost_total}; receives again {counts['receivedAgain']}, "
-              f"dead-lettered {counts['deadLettered']}; gateway {stats['fds']} descriptors, {mb(stats['rss'])}")
-        await asyncio.gather(*(s.close() for s in subscribers), asker.close())
+        lost, answered = await phases(args, gateway, dynamo, out)
     finally:
         code = gateway.close()
         dynamo.close()
-    ok &= lost_total == 0 and code == 0
-    print("verdict:                 " + ("PASS" if ok else f"FAIL (gateway exit {code}, log {gateway.log_path})"))
-    return ok
+    out.figure("events lost", lost, target="0", met=lost == 0)
+    return out.verdict(lost == 0 and answered and code == 0, f"(gateway exit {code}, log {gateway.log_path})")
 
 
 async def answer_time_of_subscribe(client):

@@ -2,10 +2,11 @@
 their descriptors and memory read from /proc, WebSocket subscribers that count every push by
 event id, and a PutEvents publisher on botocore (the aws CLI's own library).
 
-Everything listens on 127.0.0.1 and every process started here is stopped by `close()` (the
-scripts use `with`). Figures are printed, never asserted against wall-clock targets; the
-scripts exit non-zero only when something is lost, duplicated without a reported retry, or
-left behind.
+Everything listens on 127.0.0.1 and every process started here is stopped by `close()`.
+Figures are printed through `Report`, which also appends them to the file `STRESS_REPORT` names
+(scripts/stress.sh renders that file into docs/reliability.md); they are never asserted against
+wall-clock targets. The scripts exit non-zero only when something is lost, duplicated without a
+reported retry, refused, or left behind.
 """
 
 import asyncio
@@ -58,6 +59,39 @@ def proc_stats(pid):
 
 def mb(n):
     return f"{n / (1024 * 1024):.1f} MB"
+
+
+class Report:
+    """One run's figures: printed, and appended as JSON lines to the file `STRESS_REPORT` names,
+    one table per run (scripts/report/render.py). A figure's target is the script's own pass
+    criterion, and `met` whether this run met it."""
+
+    def __init__(self, table):
+        self.table = table
+        print(table)
+
+    def figure(self, figure, result, baseline=None, target=None, met=None):
+        line = {"table": self.table, "figure": figure, "result": str(result)}
+        text = f"  {figure + ':':<29} {result}"
+        if baseline is not None:
+            line["baseline"] = baseline
+            text += f" | baseline: {baseline}"
+        if target is not None:
+            line["target"] = target
+            text += f" | {target}"
+        if met is not None:
+            line["met"] = bool(met)
+            text += " — met" if met else " — NOT met"
+        print(text)
+        path = os.environ.get("STRESS_REPORT")
+        if path:
+            with open(path, "a") as report:
+                report.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+    def verdict(self, ok, why=""):
+        """The run's verdict, the last row; `why` says where to look when it failed."""
+        self.figure("verdict", "PASS" if ok else f"FAIL {why}".strip(), target="every criterion above", met=ok)
+        return ok
 
 
 class DynamoDbLocal:

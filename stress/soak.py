@@ -8,8 +8,8 @@ Meanwhile a publisher sends `--rate` "Entity Updated" events a second across the
 Descriptors and memory are sampled once the clients are up and again at the end. After the
 run every client disconnects and the store must hold no records (the embedded store's census,
 or a Scan of DynamoDB Local's table); each (connection, event id) must arrive at most once
-apart from reported receives-again. Prints the figures; exits non-zero on a leak or an
-unexplained duplicate.
+apart from reported receives-again. Prints (and records, see `harness.Report`) the figures;
+exits non-zero on a leak, an unexplained duplicate, or more than 1% of sessions failing.
 """
 
 import argparse
@@ -20,8 +20,8 @@ import time
 
 import botocore.session
 
-from stress.harness import (DynamoDbLocal, Gateway, Publisher, Subscriber, entity_entries, mb, raise_fd_limit,
-                            wait_until)
+from stress.harness import (DynamoDbLocal, Gateway, Publisher, Report, Subscriber, entity_entries, mb,
+                            raise_fd_limit, wait_until)
 
 ENTITIES = [f"soak{i}" for i in range(20)]
 
@@ -87,60 +87,79 @@ def dynamodb_records(endpoint, table):
             return count
 
 
+async def soak(args, gateway, dynamo):
+    """Churns the clients for `--minutes` while events flow; returns what `report` needs."""
+    baseline = gateway.stats()
+    tokens = [gateway.token(f"soak-user{i}") for i in range(args.clients)]
+    stop = asyncio.Event()
+    tally = Tally()
+    sent = []
+    tasks = [asyncio.ensure_future(churn(gateway, slot, stop, tally, tokens)) for slot in range(args.clients)]
+    publisher = Publisher(gateway.http)
+    tasks.append(asyncio.ensure_future(publish(publisher, stop, args.rate, sent)))
+    await asyncio.sleep(min(30, args.minutes * 60 / 4))
+    early = gateway.stats()
+    await asyncio.sleep(max(0, args.minutes * 60 - min(30, args.minutes * 60 / 4)))
+    late = gateway.stats()
+    stop.set()
+    await asyncio.gather(*tasks)
+    await wait_until(lambda: not gateway.get("/_gateway/connections")["connections"], 60)
+    await asyncio.sleep(3)
+    after = gateway.stats()
+    if dynamo:
+        records = dynamodb_records(dynamo.endpoint, "soak")
+    else:
+        census = gateway.get("/_gateway/store")["census"]
+        records = census["connections"] + census["subscriptions"]
+    # A `$connect` whose store write timed out refused the client (500) while the write may
+    # still have landed: that record stays until its TTL or a push's 410, as on AWS. Each
+    # is logged; those are the only records allowed to outlive their connection.
+    orphans_allowed = gateway.log_path.read_text(errors="replace").count(
+        "$connect route failed: store request PutItem(connection)")
+    return {"stats": (baseline, early, late, after), "tally": tally, "sent": len(sent), "records": records,
+            "orphans_allowed": orphans_allowed, "counts": gateway.queue_counts()}
+
+
+def report(args, r, code, log_path):
+    """Prints and records the soak's figures; returns whether it passed."""
+    out = Report(f"soak: {args.clients:,} clients churning for {args.minutes:g} min, {args.rate:g} events/s, "
+                 f"{args.store} store")
+    tally, counts = r["tally"], r["counts"]
+    failed_ok = tally.failures <= tally.sessions // 100
+    out.figure("sessions", f"{tally.sessions:,} ({tally.failures:,} failed)", target="≤ 1% failed", met=failed_ok)
+    if tally.errors:
+        out.figure("first failures", tally.errors)
+    out.figure("events published, pushes received", f"{r['sent']:,}; {tally.pushes:,}")
+    explained = counts["receivedAgain"] * args.clients
+    out.figure("duplicates", f"{tally.duplicates:,}",
+               baseline=f"{counts['receivedAgain']} receives-again reported, {counts['deadLetters']} dead-lettered",
+               target="≤ receives-again × clients", met=tally.duplicates <= explained)
+    out.figure("store records left, no connection open", r["records"],
+               baseline=f"{r['orphans_allowed']} `$connect` writes that timed out",
+               target="≤ the timed-out `$connect` writes", met=r["records"] <= r["orphans_allowed"])
+    baseline, early, late, after = r["stats"]
+    out.figure("gateway descriptors", f"early {early['fds']:,}, late {late['fds']:,}, after {after['fds']:,}",
+               baseline=f"{baseline['fds']} before", target="after ≤ before + 16",
+               met=after["fds"] <= baseline["fds"] + 16)
+    out.figure("gateway memory (RSS)", f"early {mb(early['rss'])}, late {mb(late['rss'])}, after {mb(after['rss'])}",
+               baseline=f"{mb(baseline['rss'])} before")
+    ok = (failed_ok and tally.duplicates <= explained and r["records"] <= r["orphans_allowed"]
+          and after["fds"] <= baseline["fds"] + 16 and code == 0)
+    return out.verdict(ok, f"(gateway exit {code}, log {log_path})")
+
+
 async def run(args):
     raise_fd_limit()
     dynamo = DynamoDbLocal() if args.store == "dynamodb" else None
     extra = ["--dynamodb-endpoint", dynamo.endpoint, "--table", "soak"] if dynamo else []
     gateway = Gateway(*extra, "--visibility-timeout-secs", "5", log_name="soak")
-    ok = True
     try:
-        baseline = gateway.stats()
-        tokens = [gateway.token(f"soak-user{i}") for i in range(args.clients)]
-        stop = asyncio.Event()
-        tally = Tally()
-        sent = []
-        tasks = [asyncio.ensure_future(churn(gateway, slot, stop, tally, tokens)) for slot in range(args.clients)]
-        publisher = Publisher(gateway.http)
-        tasks.append(asyncio.ensure_future(publish(publisher, stop, args.rate, sent)))
-        await asyncio.sleep(min(30, args.minutes * 60 / 4))
-        early = gateway.stats()
-        await asyncio.sleep(max(0, args.minutes * 60 - min(30, args.minutes * 60 / 4)))
-        late = gateway.stats()
-        stop.set()
-        await asyncio.gather(*tasks)
-        await wait_until(lambda: not gateway.get("/_gateway/connections")["connections"], 60)
-        await asyncio.sleep(3)
-        after = gateway.stats()
-        if dynamo:
-            records = dynamodb_records(dynamo.endpoint, "soak")
-        else:
-            census = gateway.get("/_gateway/store")["census"]
-            records = census["connections"] + census["subscriptions"]
-        counts = gateway.queue_counts()
-        explained = counts["receivedAgain"] * args.clients
-        # A `$connect` whose store write timed out refused the client (500) while the write may
-        # still have landed: that record stays until its TTL or a push's 410, as on AWS. Each
-        # is logged; those are the only records allowed to outlive their connection.
-        orphans_allowed = gateway.log_path.read_text(errors="replace").count(
-            "$connect route failed: store request PutItem(connection)")
-        print(f"soak ({args.store} store): {args.clients} churning clients, {args.minutes} min, {args.rate} events/s")
-        print(f"  sessions            {tally.sessions} ({tally.failures} failed{': ' + str(tally.errors) if tally.errors else ''})")
-        print(f"  events published    {len(sent)}; pushes received {tally.pushes}")
-        print(f"  duplicates          {tally.duplicates} (reported receives-again {counts['receivedAgain']}, "
-              f"dead-lettered {counts['deadLetters']})")
-        print(f"  store records left  {records} (no connection is open; $connect writes that timed out: {orphans_allowed})")
-        print(f"  descriptors         baseline {baseline['fds']}, early {early['fds']}, late {late['fds']}, after {after['fds']}")
-        print(f"  memory (RSS)        baseline {mb(baseline['rss'])}, early {mb(early['rss'])}, late {mb(late['rss'])}, "
-              f"after {mb(after['rss'])}")
-        ok = records <= orphans_allowed and tally.duplicates <= explained and after["fds"] <= baseline["fds"] + 16
-        ok &= tally.failures <= tally.sessions // 100
+        results = await soak(args, gateway, dynamo)
     finally:
         code = gateway.close()
         if dynamo:
             dynamo.close()
-    ok &= code == 0
-    print("  verdict             " + ("PASS" if ok else f"FAIL (gateway exit {code}, log {gateway.log_path})"))
-    return ok
+    return report(args, results, code, gateway.log_path)
 
 
 def main():

@@ -97,6 +97,9 @@ pub mod defaults {
     pub const ROUTE_THROTTLING_RATE_LIMIT: u32 = 1_000;
     /// The stage's default route throttling burst: requests each route admits at once.
     pub const ROUTE_THROTTLING_BURST_LIMIT: u32 = 500;
+    /// The `message` of the error frame a throttled client frame is answered with: the reason
+    /// phrase of the 429 API Gateway answers a throttled request with. Clients resubmit on it.
+    pub const THROTTLED_MESSAGE: &str = "Too Many Requests";
     /// Name under which the token-minting function is deployed and invoked.
     pub const TEST_TOKEN_FUNCTION: &str = "CreateTestJwt";
 }

@@ -25,20 +25,29 @@
 //!
 //! `--push-clients` (default both) runs the whole measurement once per client the runtime can
 //! push with (`PUSH_CLIENT`), each on a gateway of its own, and prints how their fan-outs
-//! compare: the SDK client is the "before" of the signed HTTP requests.
+//! compare: the signed HTTP requests against the SDK client.
+//!
+//! With `BENCH_REPORT` set, each figure is also recorded for `docs/performance.md`.
 
 mod support;
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use aws_sdk_apigatewaymanagement::error::DisplayErrorContext;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
-use support::{
-    arg, clients, collect, connection_ids, ms, no_more_frames, numbers, put_events, start_gateway,
-    Fail,
-};
+use support::start_gateway;
 use tokio::sync::mpsc;
 use wspush_contract::{limits, push_clients};
+use wspush_tools::cli::{arg, flag, number, numbers};
+use wspush_tools::clients::{clients, collect, no_more_frames, Arrival};
+use wspush_tools::gateway::Gateway;
+use wspush_tools::local_api::{connection_ids, put_events};
+use wspush_tools::report::{ms, thousands, verdict, Figure};
+use wspush_tools::Fail;
+
+/// The table of `docs/performance.md` these figures go to.
+const TABLE: &str = "Fan-out against sequential `@connections` calls (`fanout`)";
 
 /// What every measurement of one run shares.
 struct Settings {
@@ -51,36 +60,10 @@ struct Settings {
 
 fn main() -> Result<(), Fail> {
     let args: Vec<String> = std::env::args().collect();
-    let store = arg(&args, "--store").unwrap_or_else(|| "embedded".into());
     let sizes = numbers(&args, "--subscribers", "1000,10000")?;
-    let rounds: usize = arg(&args, "--rounds").map_or(Ok(3), |v| v.parse())?;
-    let push_clients = arg(&args, "--push-clients")
-        .unwrap_or_else(|| format!("{},{}", push_clients::SIGNED_HTTP, push_clients::SDK));
-    let push_clients: Vec<String> = push_clients.split(',').map(str::to_string).collect();
-    if let Some(unknown) = push_clients
-        .iter()
-        .find(|c| !push_clients::ALL.contains(&c.as_str()))
-    {
-        return Err(format!(
-            "--push-clients: {unknown:?} is not one of {:?}",
-            push_clients::ALL
-        )
-        .into());
-    }
-    let endpoint = match store.as_str() {
-        "embedded" => None,
-        "dynamodb" => Some(std::env::var("DYNAMODB_ENDPOINT").map_err(|_| {
-            "--store dynamodb needs DYNAMODB_ENDPOINT (DynamoDB Local's URL)".to_string()
-        })?),
-        other => return Err(format!("--store must be embedded or dynamodb, not {other}").into()),
-    };
-    let settings = Settings {
-        rounds: rounds.max(1),
-        store,
-        endpoint,
-        baseline: !args.iter().any(|a| a == "--skip-baseline"),
-    };
-    let runtime = support::runtime()?;
+    let push_clients = push_clients_of(&args)?;
+    let settings = settings(&args)?;
+    let runtime = wspush_tools::cli::runtime()?;
     println!(
         "fan-out bench, {} store, subscribers {sizes:?}, {} rounds",
         settings.store, settings.rounds
@@ -92,20 +75,87 @@ fn main() -> Result<(), Fail> {
             fanouts.push((client, fanout));
         }
         if let [(first, a), (second, b)] = &fanouts[..] {
-            println!(
-                "{:>8} n={n:>6}: fan-out with {first} / with {second} = {:.1} / {:.1} ms = {:.2}",
-                settings.store,
-                ms(*a),
-                ms(*b),
-                ms(*a) / ms(*b)
-            );
+            compare_clients(n, &settings, (first, *a), (second, *b))?;
         }
     }
     Ok(())
 }
 
-/// One gateway whose runtime pushes with `push_client`: the fan-out's median time.
-async fn measure(n: usize, settings: &Settings, push_client: &str) -> Result<Duration, Fail> {
+fn settings(args: &[String]) -> Result<Settings, Fail> {
+    let store = arg(args, "--store").unwrap_or_else(|| "embedded".into());
+    let endpoint = match store.as_str() {
+        "embedded" => None,
+        "dynamodb" => Some(std::env::var("DYNAMODB_ENDPOINT").map_err(|_| {
+            "--store dynamodb needs DYNAMODB_ENDPOINT (DynamoDB Local's URL)".to_string()
+        })?),
+        other => return Err(format!("--store must be embedded or dynamodb, not {other}").into()),
+    };
+    Ok(Settings {
+        rounds: number(args, "--rounds", 3)?.max(1),
+        store,
+        endpoint,
+        baseline: !flag(args, "--skip-baseline"),
+    })
+}
+
+fn push_clients_of(args: &[String]) -> Result<Vec<String>, Fail> {
+    let listed = arg(args, "--push-clients")
+        .unwrap_or_else(|| format!("{},{}", push_clients::SIGNED_HTTP, push_clients::SDK));
+    let listed: Vec<String> = listed.split(',').map(str::to_string).collect();
+    if let Some(unknown) = listed
+        .iter()
+        .find(|c| !push_clients::ALL.contains(&c.as_str()))
+    {
+        return Err(format!(
+            "--push-clients: {unknown:?} is not one of {:?}",
+            push_clients::ALL
+        )
+        .into());
+    }
+    Ok(listed)
+}
+
+/// The fan-outs of two push clients, on gateways of their own, against each other.
+fn compare_clients(
+    n: usize,
+    settings: &Settings,
+    (first, a): (&str, Duration),
+    (second, b): (&str, Duration),
+) -> Result<(), Fail> {
+    println!(
+        "{:>8} n={n:>6}: fan-out with {first} / with {second} = {:.1} / {:.1} ms = {:.2}",
+        settings.store,
+        ms(a),
+        ms(b),
+        ms(a) / ms(b)
+    );
+    Figure::new(
+        TABLE,
+        format!(
+            "fan-out to {}: `{first}` against `{second}`",
+            thousands(n as u64)
+        ),
+        format!("`{first}`: {:.0} ms", ms(a)),
+    )
+    .baseline(format!("`{second}`: {:.0} ms", ms(b)))
+    .ratio(ms(a) / ms(b))
+    .purpose("(comparison)")
+    .record()?;
+    Ok(())
+}
+
+/// One gateway, its N subscribed clients, and an SDK client of its `@connections`.
+struct Audience {
+    gateway: Gateway,
+    entity: String,
+    arrivals: mpsc::UnboundedReceiver<Arrival>,
+    closers: Vec<wspush_tools::clients::Closer>,
+    ids: Vec<String>,
+    api: aws_sdk_apigatewaymanagement::Client,
+    setup: Duration,
+}
+
+async fn audience(n: usize, settings: &Settings, push_client: &str) -> Result<Audience, Fail> {
     let mut options = match &settings.endpoint {
         Some(endpoint) => vec![
             "--dynamodb-endpoint".to_string(),
@@ -116,64 +166,116 @@ async fn measure(n: usize, settings: &Settings, push_client: &str) -> Result<Dur
         None => Vec::new(),
     };
     options.extend(["--push-client".to_string(), push_client.to_string()]);
-    let mut gateway = start_gateway(&options).await?;
-    let addr = gateway.addr;
+    let gateway = start_gateway(&options).await?;
+    let addr: SocketAddr = gateway.addr;
     let entity = format!("bench-{}", uuid::Uuid::new_v4().simple());
-    let (tx, mut arrivals) = mpsc::unbounded_channel();
-
+    let (tx, arrivals) = mpsc::unbounded_channel();
     let setup = Instant::now();
     let closers = clients(addr, 0, n, Some(&entity), &tx).await?;
     let setup = setup.elapsed();
     let ids = connection_ids(addr).await?;
-    let profiler = Profiler::from_env()?;
     let sdk = wspush_runtime::aws::local_sdk_config("us-east-1");
     let api = wspush_runtime::aws::management_client(&sdk, &format!("http://{addr}/production"));
+    Ok(Audience {
+        gateway,
+        entity,
+        arrivals,
+        closers,
+        ids,
+        api,
+        setup,
+    })
+}
 
+/// Each round's fan-out (until the last and the median client) and sequential baseline.
+#[derive(Default)]
+struct Rounds {
+    fanouts: Vec<Duration>,
+    medians: Vec<Duration>,
+    baselines: Vec<Duration>,
+}
+
+async fn rounds(n: usize, settings: &Settings, a: &mut Audience) -> Result<Rounds, Fail> {
+    let profiler = Profiler::from_env()?;
     let run = Instant::now();
-    let (mut fanouts, mut medians, mut baselines) = (Vec::new(), Vec::new(), Vec::new());
+    let mut rounds = Rounds::default();
     for _ in 0..settings.rounds {
         profiler.command("enable")?;
         let started = Instant::now();
-        put_events(addr, &entity).await?;
-        let (all, half) = collect(n, started, &mut arrivals).await?;
+        put_events(a.gateway.addr, &a.entity).await?;
+        let (all, half) = collect(n, started, &mut a.arrivals).await?;
         profiler.command("disable")?;
-        no_more_frames(&mut arrivals, Duration::from_millis(500)).await?;
+        no_more_frames(&mut a.arrivals, Duration::from_millis(500)).await?;
         if let Ok(Some(limit)) =
-            tokio::time::timeout(Duration::from_secs(1), gateway.limits.recv()).await
+            tokio::time::timeout(Duration::from_secs(1), a.gateway.limits.recv()).await
         {
             println!("  round: {:.1} ms, adaptive limit {limit}", ms(all));
         }
-        fanouts.push(all);
-        medians.push(half);
+        rounds.fanouts.push(all);
+        rounds.medians.push(half);
         if settings.baseline {
             let started = Instant::now();
-            sequential(&api, &ids, run).await?;
-            baselines.push(collect(n, started, &mut arrivals).await?.0);
+            sequential(&a.api, &a.ids, run).await?;
+            rounds
+                .baselines
+                .push(collect(n, started, &mut a.arrivals).await?.0);
         }
     }
-    let (fanout_all, fanout_median) = (median(fanouts), median(medians));
-    let baseline = if baselines.is_empty() {
-        "baseline skipped".to_string()
-    } else {
-        let baseline_all = median(baselines);
-        let ratio = ms(fanout_all) / ms(baseline_all);
-        format!(
-            "baseline sequential @connections {:>8.1} ms | ratio {ratio:.2} (target <= 0.15: {})",
-            ms(baseline_all),
-            if ratio <= 0.15 { "met" } else { "NOT met" },
-        )
+    Ok(rounds)
+}
+
+/// One gateway whose runtime pushes with `push_client`: the fan-out's median time.
+async fn measure(n: usize, settings: &Settings, push_client: &str) -> Result<Duration, Fail> {
+    let mut audience = audience(n, settings, push_client).await?;
+    let rounds = rounds(n, settings, &mut audience).await?;
+    let (fanout_all, fanout_median) = (median(rounds.fanouts), median(rounds.medians));
+    let baseline_all = (!rounds.baselines.is_empty()).then(|| median(rounds.baselines));
+    let baseline = match baseline_all {
+        None => "baseline skipped".to_string(),
+        Some(baseline_all) => {
+            let ratio = ms(fanout_all) / ms(baseline_all);
+            format!(
+                "baseline sequential @connections {:>8.1} ms | ratio {ratio:.2} (target <= 0.15: {})",
+                ms(baseline_all),
+                verdict(ratio <= 0.15),
+            )
+        }
     };
+    let rate = n as f64 / fanout_all.as_secs_f64();
     println!(
-        "{:>8} n={n:>6} {push_client:>11}: fan-out {:>8.1} ms (median client {:>7.1} ms) | {baseline} | {:.0} pushes/s | medians of {} rounds | setup {:.1} s",
+        "{:>8} n={n:>6} {push_client:>11}: fan-out {:>8.1} ms (median client {:>7.1} ms) | {baseline} | {rate:.0} pushes/s | medians of {} rounds | setup {:.1} s",
         settings.store,
         ms(fanout_all),
         ms(fanout_median),
-        n as f64 / fanout_all.as_secs_f64(),
         settings.rounds,
-        setup.as_secs_f64(),
+        audience.setup.as_secs_f64(),
     );
-    drop(closers);
-    gateway.stop().await?;
+    let mut figure = Figure::new(
+        TABLE,
+        format!(
+            "fan-out to {}, `{push_client}` push client, {} store",
+            thousands(n as u64),
+            settings.store
+        ),
+        format!(
+            "{:.0} ms, {rate:.0} pushes/s (median of {})",
+            ms(fanout_all),
+            settings.rounds
+        ),
+    );
+    if let Some(baseline_all) = baseline_all {
+        let ratio = ms(fanout_all) / ms(baseline_all);
+        figure = figure
+            .baseline(format!(
+                "sequential `@connections` calls: {:.0} ms",
+                ms(baseline_all)
+            ))
+            .ratio(ratio)
+            .target("≤ 0.15", ratio <= 0.15);
+    }
+    figure.record()?;
+    drop(audience.closers);
+    audience.gateway.stop().await?;
     Ok(fanout_all)
 }
 

@@ -20,9 +20,8 @@ use crate::integration;
 use crate::registry::{ConnectionInfo, Mailbox};
 use crate::state::AppState;
 
-/// The answer to a frame the route throttling refused: the reason phrase of the 429 API
-/// Gateway answers a throttled request with, in its WebSocket error frame.
-pub const THROTTLED: &str = "Too Many Requests";
+/// The answer to a frame the route throttling refused (see the contract's constant).
+pub const THROTTLED: &str = wspush_contract::defaults::THROTTLED_MESSAGE;
 
 /// The route invocations of one connection.
 pub struct Invocations {

@@ -1,37 +1,39 @@
 //! Runs a built `bootstrap` (native, or arm64 under qemu-user) against the wire-level Lambda
-//! Runtime API fake the native test uses, as Lambda would run it.
+//! Runtime API fake the runtime's native test uses, as Lambda would run it.
 //!
 //! ```sh
-//! # does it boot and answer? (build-lambda.sh runs this after building)
-//! cargo run -p wspush-runtime --example lambda_boot -- check --bootstrap PATH [--qemu QEMU]
+//! # does it boot and answer? (scripts/build-lambda.sh runs this after building)
+//! cargo run -p wspush-tools --bin lambda-boot -- check --bootstrap PATH [--qemu QEMU]
 //! # init time: process start until the first `GET /next`, N runs per binary, interleaved;
 //! # the first binary is the baseline of the ratios
-//! cargo run -p wspush-runtime --example lambda_boot -- bench --runs 20 [--qemu QEMU] \
+//! cargo run -p wspush-tools --bin lambda-boot -- bench --runs 20 [--qemu QEMU] \
 //!     before=PATH after=PATH
 //! ```
 //!
 //! `--qemu` names the qemu-user emulator (e.g. `qemu-aarch64-static`); the dynamic loader and
 //! libc come from `QEMU_LD_PREFIX` (Debian's `libc6-arm64-cross`: `/usr/aarch64-linux-gnu`).
 //! The cold start includes what the deployed function does in init: reading the JWT secret
-//! from Secrets Manager (served by the same fake).
+//! from Secrets Manager (served by the same fake). With `BENCH_REPORT` set, the check and each
+//! binary's init time are also recorded for `docs/performance.md` (see `wspush_tools::report`).
 
-#[path = "../tests/support/runtime_api.rs"]
-mod runtime_api;
-
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use runtime_api::{Answer, RuntimeApi};
 use serde_json::{json, Value};
 use wspush_runtime::auth::{TestTokenRequest, TokenKeys};
 use wspush_runtime::config::JwtSettings;
+use wspush_tools::report::{ms, Figure};
+use wspush_tools::runtime_api::{Answer, RuntimeApi};
 
 const SECRET_ID: &str = "wspush/jwt";
 const SECRET: &str = "boot-check-secret";
 /// Generous: a cold start under qemu on a busy 2-core machine takes well under a second.
 const BOOT_LIMIT: Duration = Duration::from_secs(60);
+/// The table of `docs/performance.md` these figures go to (`scripts/build-lambda.sh` adds
+/// the zip's size to it).
+const TABLE: &str = "The Lambda artifact (`build-lambda.sh`, `lambda-boot`)";
 
 /// How to start one binary: directly, or through qemu-user.
 #[derive(Clone, Debug)]
@@ -44,7 +46,7 @@ impl Launcher {
     /// an unread pipe can never block the runtime.
     fn command(
         &self,
-        bootstrap: &PathBuf,
+        bootstrap: &Path,
         api: &RuntimeApi,
         capture_stderr: bool,
     ) -> tokio::process::Command {
@@ -75,12 +77,20 @@ impl Launcher {
             .kill_on_drop(true);
         command
     }
+
+    /// ` under qemu-aarch64-static`, or nothing when native.
+    fn under(&self) -> String {
+        self.qemu
+            .as_deref()
+            .map(|q| format!(" under {q}"))
+            .unwrap_or_default()
+    }
 }
 
 fn authorizer_event(token: Option<&str>) -> Result<Value> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/authorizer-request.json"
+        "/../runtime/tests/fixtures/authorizer-request.json"
     );
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
     let mut event: Value =
@@ -98,63 +108,69 @@ fn answer<'a>(answers: &'a [Answer], id: &str) -> Result<&'a Answer> {
         .with_context(|| format!("no answer to {id}; answers: {answers:?}"))
 }
 
-/// Boots the binary once and checks three invocations: an authorizer with no token is refused
-/// as Lambda authorizers refuse (`Unauthorized`), one with a valid token gets an Allow policy,
-/// and a test-token invocation mints a token signed with the secret from Secrets Manager.
-async fn check(bootstrap: PathBuf, launcher: Launcher) -> Result<()> {
-    let keys = TokenKeys::new(SECRET.as_bytes(), JwtSettings::default());
-    let now = chrono::Utc::now().timestamp();
-    let token = keys
-        .mint(&TestTokenRequest::default(), now)
-        .context("minting a token")?;
+/// What one boot of the binary under check left behind.
+struct Boot {
+    answered: bool,
+    /// Start until the third answer (or the limit).
+    elapsed: Duration,
+    /// Start until the first `GET /next`: the init phase.
+    init: Option<Duration>,
+    answers: Vec<Answer>,
+    init_errors: Vec<Value>,
+    secret_fetches: usize,
+    stderr: String,
+}
+
+/// Boots the binary once with three invocations queued: an authorizer with no token, one with
+/// `token`, and a test-token request.
+async fn boot_with_invocations(bootstrap: &Path, launcher: &Launcher, token: &str) -> Result<Boot> {
     let api = RuntimeApi::start().await.context("starting the fake")?;
     api.serve_secret(SECRET_ID, SECRET);
     api.invoke("no-token", authorizer_event(None)?);
-    api.invoke("valid-token", authorizer_event(Some(&token))?);
+    api.invoke("valid-token", authorizer_event(Some(token))?);
     api.invoke("mint", json!({"userId": "alice"}));
 
     let started = Instant::now();
     let mut child = launcher
-        .command(&bootstrap, &api, true)
+        .command(bootstrap, &api, true)
         .spawn()
         .with_context(|| format!("starting {}", bootstrap.display()))?;
     let answered = api.wait(BOOT_LIMIT, |api| api.answers().len() >= 3).await;
     let elapsed = started.elapsed();
     let _ = child.kill().await;
-    let stderr = match child.stderr.take() {
-        Some(mut err) => {
-            let mut text = String::new();
-            let _ = tokio::io::AsyncReadExt::read_to_string(&mut err, &mut text).await;
-            text
-        }
-        None => String::new(),
-    };
-    let (answers, init_errors, fetches) = (api.answers(), api.init_errors(), api.secret_fetches());
-    let init = api.first_next().map(|t| t.duration_since(started));
-    api.stop().await;
-    ensure!(
-        init_errors.is_empty(),
-        "init error reported: {init_errors:?}\n{stderr}"
-    );
-    ensure!(
+    let mut stderr = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = tokio::io::AsyncReadExt::read_to_string(&mut err, &mut stderr).await;
+    }
+    let boot = Boot {
         answered,
-        "{} answered {} of 3 invocations within {BOOT_LIMIT:?}: {answers:?}\n{stderr}",
-        bootstrap.display(),
-        answers.len()
-    );
+        elapsed,
+        init: api.first_next().map(|t| t.duration_since(started)),
+        answers: api.answers(),
+        init_errors: api.init_errors(),
+        secret_fetches: api.secret_fetches(),
+        stderr,
+    };
+    api.stop().await;
+    Ok(boot)
+}
 
-    let refused = answer(&answers, "no-token")?;
+/// The three answers are what Lambda expects: `Unauthorized` without a token, an Allow policy
+/// with one, and a minted token that verifies with the secret from Secrets Manager (read once).
+fn verify_answers(boot: &Boot, keys: &TokenKeys, now: i64) -> Result<()> {
+    let answers = &boot.answers;
+    let refused = answer(answers, "no-token")?;
     ensure!(
         refused.kind == "error" && refused.body["errorType"] == "Unauthorized",
         "no token: expected an Unauthorized error, got {refused:?}"
     );
-    let allowed = answer(&answers, "valid-token")?;
+    let allowed = answer(answers, "valid-token")?;
     let effect = &allowed.body["policyDocument"]["Statement"][0]["Effect"];
     ensure!(
         allowed.kind == "response" && effect == "Allow",
         "valid token: expected an Allow policy, got {allowed:?}"
     );
-    let minted = answer(&answers, "mint")?;
+    let minted = answer(answers, "mint")?;
     let minted_token = minted.body["token"].as_str().unwrap_or_default();
     let identity = keys
         .verify(minted_token, now)
@@ -164,31 +180,59 @@ async fn check(bootstrap: PathBuf, launcher: Launcher) -> Result<()> {
         "minted token is for {}",
         identity.user_id
     );
+    let fetches = boot.secret_fetches;
     ensure!(fetches == 1, "expected one secret fetch, saw {fetches}");
-
-    println!(
-        "boot check passed: {} {}started, first /next after {}, 3 invocations answered in {} \
-         (authorizer without token -> Unauthorized, valid token -> Allow, test token minted \
-         with the Secrets Manager secret)",
-        bootstrap.display(),
-        launcher
-            .qemu
-            .as_deref()
-            .map(|q| format!("under {q} "))
-            .unwrap_or_default(),
-        init.map(|d| format!("{:.1} ms", ms(d)))
-            .unwrap_or_else(|| "?".into()),
-        format_args!("{:.1} ms", ms(elapsed)),
-    );
     Ok(())
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+/// Boots the binary once and checks its three answers (see [`verify_answers`]).
+async fn check(bootstrap: PathBuf, launcher: Launcher) -> Result<()> {
+    let keys = TokenKeys::new(SECRET.as_bytes(), JwtSettings::default());
+    let now = chrono::Utc::now().timestamp();
+    let token = keys
+        .mint(&TestTokenRequest::default(), now)
+        .context("minting a token")?;
+    let boot = boot_with_invocations(&bootstrap, &launcher, &token).await?;
+    let stderr = &boot.stderr;
+    ensure!(
+        boot.init_errors.is_empty(),
+        "init error reported: {:?}\n{stderr}",
+        boot.init_errors
+    );
+    ensure!(
+        boot.answered,
+        "{} answered {} of 3 invocations within {BOOT_LIMIT:?}: {:?}\n{stderr}",
+        bootstrap.display(),
+        boot.answers.len(),
+        boot.answers
+    );
+    verify_answers(&boot, &keys, now)?;
+
+    let first_next = boot
+        .init
+        .map(|d| format!("{:.1} ms", ms(d)))
+        .unwrap_or_else(|| "?".into());
+    let answers = "authorizer without token -> Unauthorized, valid token -> Allow, test token \
+                   minted with the Secrets Manager secret";
+    println!(
+        "boot check passed: {} started{}, first /next after {first_next}, 3 invocations \
+         answered in {:.1} ms ({answers})",
+        bootstrap.display(),
+        launcher.under(),
+        ms(boot.elapsed),
+    );
+    Figure::new(
+        TABLE,
+        format!("boot check of the built binary{}", launcher.under()),
+        format!("passed: first `GET /next` after {first_next}; {answers}"),
+    )
+    .target("boots and answers as on Lambda", true)
+    .record()?;
+    Ok(())
 }
 
 /// One cold start: spawn until the first `GET /next`.
-async fn init_time(bootstrap: &PathBuf, launcher: &Launcher) -> Result<Duration> {
+async fn init_time(bootstrap: &Path, launcher: &Launcher) -> Result<Duration> {
     let api = RuntimeApi::start().await.context("starting the fake")?;
     api.serve_secret(SECRET_ID, SECRET);
     let started = Instant::now();
@@ -215,51 +259,72 @@ fn median(sorted: &[f64]) -> f64 {
     }
 }
 
-async fn bench(binaries: Vec<(String, PathBuf)>, runs: usize, launcher: Launcher) -> Result<()> {
-    ensure!(runs > 0, "--runs must be at least 1");
+/// Init times in ms, `runs` per binary, each list sorted.
+async fn init_times(
+    binaries: &[(String, PathBuf)],
+    runs: usize,
+    launcher: &Launcher,
+) -> Result<Vec<Vec<f64>>> {
     let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(runs); binaries.len()];
     // One warm-up start each so the page cache holds every binary, then interleaved rounds so
     // machine noise hits all binaries alike.
-    for (_, path) in &binaries {
-        init_time(path, &launcher).await?;
+    for (_, path) in binaries {
+        init_time(path, launcher).await?;
     }
     for _ in 0..runs {
         for (i, (_, path)) in binaries.iter().enumerate() {
-            times[i].push(ms(init_time(path, &launcher).await?));
+            times[i].push(ms(init_time(path, launcher).await?));
         }
     }
+    for t in &mut times {
+        t.sort_by(f64::total_cmp);
+    }
+    Ok(times)
+}
+
+async fn bench(binaries: Vec<(String, PathBuf)>, runs: usize, launcher: Launcher) -> Result<()> {
+    ensure!(runs > 0, "--runs must be at least 1");
+    let times = init_times(&binaries, runs, &launcher).await?;
     println!(
         "init time (process start -> first GET /next, incl. one Secrets Manager call), {runs} runs{}",
-        launcher
-            .qemu
-            .as_deref()
-            .map(|q| format!(", under {q}"))
-            .unwrap_or_default()
+        launcher.under()
     );
     println!(
         "{:<12} {:>10} {:>10} {:>10} {:>12} {:>14}",
         "binary", "min ms", "median ms", "max ms", "bytes", "median/base"
     );
-    let mut base = None;
-    for ((label, path), mut t) in binaries.iter().zip(times) {
-        t.sort_by(f64::total_cmp);
+    let mut base: Option<(&str, f64)> = None;
+    for ((label, path), t) in binaries.iter().zip(times) {
         let med = median(&t);
-        let base = *base.get_or_insert(med);
+        let (base_label, base_med) = *base.get_or_insert((label, med));
         let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let (min, max) = (t[0], t[t.len() - 1]);
         println!(
-            "{label:<12} {:>10.2} {:>10.2} {:>10.2} {bytes:>12} {:>14.2}",
-            t[0],
-            med,
-            t[t.len() - 1],
-            med / base
+            "{label:<12} {min:>10.2} {med:>10.2} {max:>10.2} {bytes:>12} {:>14.2}",
+            med / base_med
         );
+        let mut figure = Figure::new(
+            TABLE,
+            format!(
+                "init of `{label}`{}: process start → first `GET /next` (one Secrets Manager \
+                 call), median of {runs}",
+                launcher.under()
+            ),
+            format!("{med:.1} ms (min {min:.1}, max {max:.1})"),
+        );
+        if base_label != label {
+            figure = figure
+                .baseline(format!("`{base_label}`: {base_med:.1} ms"))
+                .ratio(med / base_med);
+        }
+        figure.record()?;
     }
     Ok(())
 }
 
 fn usage() -> &'static str {
-    "usage: lambda_boot check --bootstrap PATH [--qemu QEMU]\n       \
-     lambda_boot bench [--runs N] [--qemu QEMU] LABEL=PATH [LABEL=PATH ...]"
+    "usage: lambda-boot check --bootstrap PATH [--qemu QEMU]\n       \
+     lambda-boot bench [--runs N] [--qemu QEMU] LABEL=PATH [LABEL=PATH ...]"
 }
 
 #[tokio::main]
