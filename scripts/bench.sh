@@ -42,14 +42,19 @@ if [ -z "${BENCH_CONNECTIONS:-}" ] && [ "$(ulimit -n)" -lt 21000 ]; then
   connections_note=" (the descriptor limit, $(ulimit -n), cannot be raised here)"
   log "descriptor limit $(ulimit -n) cannot be raised here: the scale figure uses $CONNECTIONS connections"
 fi
-FEW=$(( CONNECTIONS < 5000 ? CONNECTIONS : 5000 ))
+# The smaller idle and churn figures: 5,000 connections, a quarter of a small run's.
+FEW=$(( CONNECTIONS >= 10000 ? 5000 : CONNECTIONS / 4 ))
+# The throttle's burst, a tenth of a small run's fan-out: the bench compares the time beyond
+# the burst with the token bucket's ideal.
+BURST=$(( SUBSCRIBERS >= 10000 ? 1000 : SUBSCRIBERS / 10 ))
 
 started=$(date +%s)
 log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(cargo --version); descriptor limit $(ulimit -n)"
 ensure_python_tools
 PY="$WSPUSH_VENV/bin/python"
 work="$(mktemp -d)"
-trap 'stop_dynamodb_local; rm -rf "$work"' EXIT
+cleanup() { stop_dynamodb_local; rm -rf "$work"; }
+trap cleanup EXIT
 export BENCH_REPORT="$work/figures.jsonl"
 : >"$BENCH_REPORT"
 
@@ -67,10 +72,11 @@ else
 fi
 
 start_dynamodb_local
+trap cleanup EXIT # start_dynamodb_local set its own
 bench() { cargo bench --locked -p wspush-gateway "$@"; }
 
 log "2. fan-out at API Gateway's limits"
-bench --bench perf -- limits --subscribers "$SUBSCRIBERS" --latency-ms 20 --throttle-rps 2000 --throttle-burst 1000
+bench --bench perf -- limits --subscribers "$SUBSCRIBERS" --latency-ms 20 --throttle-rps 2000 --throttle-burst "$BURST"
 
 log "3. gateway memory (idle per connection, scale, churn)"
 bench --bench perf -- memory \
@@ -80,13 +86,16 @@ log "4. fan-out against sequential @connections calls, embedded store"
 bench --bench fanout -- --subscribers "$SUBSCRIBERS" --store embedded
 
 log "5. bootstrap's peak memory for one $SUBSCRIBERS-subscriber fan-out through the gateway"
-cargo build --locked --release -p wspush-runtime --bin bootstrap -p wspush-gateway --bin wspush-gateway
+# Built on their own: the bootstrap with the runtime's features only, as it ships, and the tools.
+# The gateway is the one the benches above built.
+cargo build --locked --release -p wspush-runtime --bin bootstrap
+cargo build --locked --release -p wspush-tools --bins
 release="${CARGO_TARGET_DIR:-$WSPUSH_ROOT/target}/release"
-tool() { cargo run --locked --release -q -p wspush-tools --bin "$@"; }
-tool lambda-memory -- --subscribers "$SUBSCRIBERS" --bootstrap "$release/bootstrap" --gateway "$release/wspush-gateway"
+"$release/lambda-memory" --subscribers "$SUBSCRIBERS" --bootstrap "$release/bootstrap" \
+  --gateway "$release/wspush-gateway"
 
 log "6. bootstrap's CPU time per $SUBSCRIBERS-subscriber fan-out, per push client"
-tool lambda-fanout-rss -- --subscribers "$SUBSCRIBERS" --bootstrap "$release/bootstrap" \
+"$release/lambda-fanout-rss" --subscribers "$SUBSCRIBERS" --bootstrap "$release/bootstrap" \
   --push-clients sdk,signed-http --rounds 2
 
 cat "$work/artifact.jsonl" >>"$BENCH_REPORT"

@@ -37,12 +37,16 @@ case "$MODE" in
     exit 2 ;;
 esac
 TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-export WSPUSH_GATEWAY_BIN="$TARGET_DIR/$profile/wspush-gateway"
+# The gateway under test is a copy, so a build in the same target directory cannot replace it
+# between two runs.
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cp "$TARGET_DIR/$profile/wspush-gateway" "$work/wspush-gateway"
+export WSPUSH_GATEWAY_BIN="$work/wspush-gateway"
 
 started=$(date +%s)
-export STRESS_REPORT
-STRESS_REPORT="$(mktemp)"
-trap 'rm -f "$STRESS_REPORT"' EXIT
+export STRESS_REPORT="$work/figures.jsonl"
+: >"$STRESS_REPORT"
 
 status=0
 run() {

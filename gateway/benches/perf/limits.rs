@@ -99,6 +99,11 @@ pub fn main(args: &[String]) -> Result<(), Fail> {
         burst: number(args, "--throttle-burst", 1_000)?,
         rounds: number(args, "--rounds", 5)?.max(1),
     };
+    if s.n <= s.burst || s.rps == 0 {
+        return Err("--subscribers must exceed --throttle-burst, and --throttle-rps be above 0: \
+                    the throttle figure compares the time beyond the burst with its ideal"
+            .into());
+    }
     println!(
         "limits bench: {} subscribers, latency {} ms ({} rounds), throttle {}/s burst {}",
         s.n, s.latency, s.rounds, s.rps, s.burst
