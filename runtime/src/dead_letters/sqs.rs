@@ -9,10 +9,11 @@
 //!
 //! Why a signed request and not `aws-sdk-sqs`: everything it takes is in the artifact already
 //! for PostToConnection ([`crate::aws_http`]: the signer, the credentials, rustls on ring and
-//! the pooled client), so it adds no dependency and little code (see the README's Lambda
-//! artifact figures), where the SDK crate would add its generated client for every SQS
-//! operation and its protocol layer to the zip every cold start loads, for one call made only
-//! when an event is refused. The local gateway checks the request as SQS would: the signature
+//! the pooled client), so it adds no dependency and little code: the release `bootstrap` grows
+//! by 39 KB with it (15,200,552 to 15,240,040 bytes, `cargo build --release -p wspush-runtime
+//! --bin bootstrap`). The SDK crate would add its generated client for every SQS operation and
+//! its protocol layer to the binary every cold start loads, for one call made only when an
+//! event is refused. The local gateway checks the request as SQS would: the signature
 //! for `sqs`, the target, the queue URL and the attributes.
 
 use std::collections::BTreeMap;
