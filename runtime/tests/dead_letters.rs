@@ -239,7 +239,7 @@ fn refused_records() -> Vec<(&'static str, String, &'static str)> {
                 r#"{"entityId":"e1"}"#,
                 &format!(r#"{{"entityId":"e1","message":{}}}"#, nested(126)),
             ),
-            "recursion limit exceeded",
+            "levels deep",
         ),
     ]
 }

@@ -100,9 +100,11 @@ pub fn main(args: &[String]) -> Result<(), Fail> {
         rounds: number(args, "--rounds", 5)?.max(1),
     };
     if s.n <= s.burst || s.rps == 0 {
-        return Err("--subscribers must exceed --throttle-burst, and --throttle-rps be above 0: \
+        return Err(
+            "--subscribers must exceed --throttle-burst, and --throttle-rps be above 0: \
                     the throttle figure compares the time beyond the burst with its ideal"
-            .into());
+                .into(),
+        );
     }
     println!(
         "limits bench: {} subscribers, latency {} ms ({} rounds), throttle {}/s burst {}",
