@@ -129,6 +129,8 @@ async fn events_that_can_never_succeed_are_dead_lettered_on_their_first_receive_
         }
     }
     let n = cases.len() as u64;
+    // A record is deleted when its batch settles, just after the function sent its dead letter.
+    eventually(10, || counts(&gw) == (n, 0, n, n)).await;
     assert_eq!(
         counts(&gw),
         (n, 0, n, n),
@@ -142,15 +144,18 @@ async fn events_that_can_never_succeed_are_dead_lettered_on_their_first_receive_
         .expect("request");
     assert_eq!(call(&gw, request).await.2["redriven"], n);
     assert!(eventually(10, || counts(&gw).3 == 2 * n).await);
+    eventually(10, || counts(&gw).2 == 2 * n).await;
     assert_eq!(counts(&gw), (2 * n, 0, 2 * n, 2 * n));
     assert_eq!(gw.state.queues().dead_letters().len() as u64, n);
     gw.stop().await;
 }
 
-/// A signed SQS request through `app(state)`: `target`, the JSON `body`, signed for `service`.
-fn sqs_request(target: &str, body: &Value, service: &str) -> Request<Body> {
+/// A signed SQS request to `gw` through `app(state)`: `target`, the JSON `body`, signed for
+/// `service`.
+fn sqs_request(gw: &TestGateway, target: &str, body: &Value, service: &str) -> Request<Body> {
     let body = body.to_string();
-    let host = "127.0.0.1:9";
+    let url = gw.http();
+    let host = url.trim_start_matches("http://");
     let content_type = "application/x-amz-json-1.0";
     let signed = SignedParts {
         service,
@@ -170,8 +175,8 @@ fn sqs_request(target: &str, body: &Value, service: &str) -> Request<Body> {
     request.body(Body::from(body)).expect("request")
 }
 
-fn send_message(body: &Value) -> Request<Body> {
-    sqs_request("AmazonSQS.SendMessage", body, "sqs")
+fn send_message(gw: &TestGateway, body: &Value) -> Request<Body> {
+    sqs_request(gw, "AmazonSQS.SendMessage", body, "sqs")
 }
 
 /// The URL of the gateway's dead-letter queue for "Entity Updated".
@@ -211,7 +216,7 @@ async fn send_message_puts_the_message_and_its_reason_in_the_dead_letter_queue()
             "ERROR_CODE": {"DataType": "String", "StringValue": "TestCode"},
         },
     });
-    let (status, headers, answer) = call(&gw, send_message(&request)).await;
+    let (status, headers, answer) = call(&gw, send_message(&gw, &request)).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(headers["content-type"], "application/x-amz-json-1.0");
     assert_eq!(
@@ -306,7 +311,7 @@ async fn send_message_refuses_what_sqs_refuses() {
         ),
     ];
     for (request, shape) in cases {
-        let (status, headers, answer) = call(&gw, send_message(&request)).await;
+        let (status, headers, answer) = call(&gw, send_message(&gw, &request)).await;
         assert_eq!(status, 400, "{request}: {answer}");
         assert_eq!(
             answer["__type"],
@@ -323,7 +328,7 @@ async fn send_message_refuses_what_sqs_refuses() {
         }
     }
     let valid = json!({"QueueUrl": queue_url, "MessageBody": "x"});
-    let other_operation = sqs_request("AmazonSQS.ReceiveMessage", &valid, "sqs");
+    let other_operation = sqs_request(&gw, "AmazonSQS.ReceiveMessage", &valid, "sqs");
     let (status, _, answer) = call(&gw, other_operation).await;
     assert_eq!(
         (status, &answer["__type"]),
@@ -331,7 +336,7 @@ async fn send_message_refuses_what_sqs_refuses() {
     );
 
     // The signature is SQS's: for the `sqs` service, by a key the gateway knows.
-    let for_api_gateway = sqs_request("AmazonSQS.SendMessage", &valid, "execute-api");
+    let for_api_gateway = sqs_request(&gw, "AmazonSQS.SendMessage", &valid, "execute-api");
     let (status, headers, _) = call(&gw, for_api_gateway).await;
     assert_eq!(
         (status, &headers["x-amzn-errortype"]),
