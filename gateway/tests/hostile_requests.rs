@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use wspush_gateway::{GatewayConfig, Limits, QueueSettings};
+use wspush_gateway::{GatewayConfig, Limits};
 
 /// An answer read to the end of the connection: status, head (lower-case) and body.
 struct Answer {
@@ -238,15 +238,9 @@ async fn the_gateways_own_names_and_allowed_hosts_are_served() {
 /// A dead letter, then cross-origin redrives refused and the gateway's own origin served.
 #[tokio::test]
 async fn a_cross_origin_redrive_is_refused_and_the_gateways_own_origin_is_served() {
-    let gw = TestGateway::start_with(GatewayConfig {
-        queues: QueueSettings {
-            max_receive_count: 1,
-            visibility_timeout: Duration::from_millis(50),
-            ..QueueSettings::default()
-        },
-        ..GatewayConfig::default()
-    })
-    .await;
+    // The deployed queue settings: an event the function refuses is dead-lettered on its first
+    // receive, and a visibility timeout shorter than that receive would deliver it twice.
+    let gw = TestGateway::start().await;
     // An entity id that is not a string fails in the events function: a dead letter.
     let entries = json!({"Entries": [{"Source": "s", "DetailType": "Entity Updated",
         "Detail": json!({"entityId": 5, "message": 1}).to_string()}]});
