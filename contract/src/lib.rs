@@ -22,8 +22,27 @@ pub mod env {
     pub const JWT_SECRET: &str = "JWT_SECRET";
     /// Expected `iss` claim, when set.
     pub const JWT_ISSUER: &str = "JWT_ISSUER";
-    /// Expected `aud` claim, when set.
+    /// Expected `aud` claim, when set (for Cognito access tokens, which carry no `aud`: the
+    /// `client_id` claim).
     pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
+    /// The identity provider's JSON Web Key Set, when its issuer publishes no
+    /// `/.well-known/openid-configuration` (else found through it). Setting `JWT_ISSUER` or
+    /// this makes the authorizer accept the provider's RS256, PS256, ES256 and EdDSA tokens.
+    pub const JWKS_URL: &str = "JWKS_URL";
+    /// The claim that names the user, a dotted path for nested claims (`sub`, `data.userId`).
+    /// Unset: `data.userId` when the token has it (the quick start's tokens), else `sub`.
+    pub const JWT_USER_CLAIM: &str = "JWT_USER_CLAIM";
+    /// `false` refuses HS256 tokens signed with the JWT secret, where an identity provider is
+    /// configured and test tokens must not connect. Default `true`.
+    pub const JWT_HS256_ENABLED: &str = "JWT_HS256_ENABLED";
+    /// Who may subscribe to what: comma-separated entity-id templates (`user/{sub}/*`), `*`
+    /// for every entity. Read by the authorizer (which claims to pass on) and the routes.
+    pub const SUBSCRIBE_POLICY: &str = "SUBSCRIBE_POLICY";
+    /// The application's own decision on subscriptions the policy does not allow: a Lambda
+    /// function name or ARN (deployed), or an `http://` URL on a loopback address (local).
+    pub const SUBSCRIBE_AUTHORIZER: &str = "SUBSCRIBE_AUTHORIZER";
+    /// Subscriptions one connection may hold at once.
+    pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: &str = "MAX_SUBSCRIPTIONS_PER_CONNECTION";
     /// `true` only on the function deployed as `CreateTestJwt`: allows minting test tokens.
     pub const TEST_TOKENS_ENABLED: &str = "TEST_TOKENS_ENABLED";
     /// Most PostToConnection calls in flight for one event (the adaptive window's upper bound).
@@ -102,6 +121,37 @@ pub mod defaults {
     pub const THROTTLED_MESSAGE: &str = "Too Many Requests";
     /// Name under which the token-minting function is deployed and invoked.
     pub const TEST_TOKEN_FUNCTION: &str = "CreateTestJwt";
+    /// Subscriptions one connection may hold at once, as AppSync Events allows.
+    pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 200;
+    /// The local gateway's subscribe policy when none is given: every entity, the quick
+    /// start's behaviour. A deployment must choose its own.
+    pub const LOCAL_SUBSCRIBE_POLICY: &str = "*";
+}
+
+/// The keys of the context the `$connect` authorizer hands to every route (string values
+/// only, within [`limits::MAX_AUTHORIZER_CONTEXT_BYTES`]).
+pub mod authorizer_context {
+    /// The user id the token names.
+    pub const USER_ID: &str = "userId";
+    /// The token's `exp`, whole unix seconds: the connection ends with its token.
+    pub const TOKEN_EXPIRES_AT: &str = "tokenExpiresAt";
+    /// The token's claims as JSON text, for the subscribe policy and hook: every claim when
+    /// they fit the context, else the ones the policy names.
+    pub const CLAIMS: &str = "claims";
+}
+
+/// The codes of the `Error` frames a client receives (`{"type":"Error","code":…}`).
+pub mod error_codes {
+    /// The frame is not a request the API understands.
+    pub const BAD_REQUEST: &str = "BadRequest";
+    /// The subscribe policy and hook do not allow this user that entity.
+    pub const FORBIDDEN: &str = "Forbidden";
+    /// The connection holds [`super::defaults::MAX_SUBSCRIPTIONS_PER_CONNECTION`] already.
+    pub const TOO_MANY_SUBSCRIPTIONS: &str = "TooManySubscriptions";
+    /// The connection's token has expired; the connection is closed after this frame.
+    pub const TOKEN_EXPIRED: &str = "TokenExpired";
+    /// A passing fault (the store); the same frame may be sent again.
+    pub const UNAVAILABLE: &str = "Unavailable";
 }
 
 /// WebSocket route keys, selected by `$request.body.action`.
@@ -232,6 +282,14 @@ pub mod timeouts {
     /// Reading the JWT secret from Secrets Manager at cold start, retries included: inside
     /// Lambda's 10 s init limit, so a stalled Secrets Manager is reported as an init error.
     pub const SECRET_FETCH_MS: u64 = 5_000;
+    /// Reading the identity provider's discovery document and key set, each: at cold start
+    /// (inside the 10 s init limit with both) and on an unknown `kid`.
+    pub const JWKS_FETCH_MS: u64 = 3_000;
+    /// The key set is fetched again for an unknown `kid` at most this often, so forged `kid`s
+    /// cannot make the function hammer the provider.
+    pub const JWKS_REFETCH_INTERVAL_SECS: u64 = 60;
+    /// Asking the subscribe hook; no answer in time denies.
+    pub const SUBSCRIBE_AUTHORIZER_MS: u64 = 2_000;
 }
 
 /// The runtime's HTTP connection pool, shared by every SDK client of one process.
