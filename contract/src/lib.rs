@@ -32,6 +32,9 @@ pub mod env {
     /// The claim that names the user, a dotted path for nested claims (`sub`, `data.userId`).
     /// Unset: `data.userId` when the token has it (the quick start's tokens), else `sub`.
     pub const JWT_USER_CLAIM: &str = "JWT_USER_CLAIM";
+    /// Seconds of clock skew tolerated on a token's `exp` and `nbf` (default 30), at `$connect`
+    /// and when a connection's token is checked again.
+    pub const JWT_LEEWAY_SECONDS: &str = "JWT_LEEWAY_SECONDS";
     /// `false` refuses HS256 tokens signed with the JWT secret, where an identity provider is
     /// configured and test tokens must not connect. Default `true`.
     pub const JWT_HS256_ENABLED: &str = "JWT_HS256_ENABLED";
@@ -121,6 +124,8 @@ pub mod defaults {
     pub const THROTTLED_MESSAGE: &str = "Too Many Requests";
     /// Name under which the token-minting function is deployed and invoked.
     pub const TEST_TOKEN_FUNCTION: &str = "CreateTestJwt";
+    /// Seconds of clock skew tolerated on a token's `exp` and `nbf`.
+    pub const JWT_LEEWAY_SECONDS: u64 = 30;
     /// Subscriptions one connection may hold at once, as AppSync Events allows.
     pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 200;
     /// The local gateway's subscribe policy when none is given: every entity, the quick
