@@ -12,6 +12,7 @@ const MODULES: &[&str] = &[
     "apigateway",
     "apigatewayv2",
     "cloudwatch",
+    "cognito",
     "dynamodb",
     "iam",
     "lambda",

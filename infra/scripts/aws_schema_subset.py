@@ -53,6 +53,8 @@ RESOURCES = [
     ("cloudwatch", "event_target"),
     ("cloudwatch", "log_group"),
     ("cloudwatch", "metric_alarm"),
+    ("cognito", "user_pool"),
+    ("cognito", "user_pool_client"),
     ("dynamodb", "table"),
     ("iam", "role"),
     ("iam", "role_policy"),
