@@ -11,6 +11,7 @@ document cannot drift from what the gateway sends.
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -28,6 +29,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+
+from identity import running_provider
+from subscribe_hook import SubscribeHook
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "e2e-secret-" + uuid.uuid4().hex
@@ -91,39 +95,60 @@ class Gateway:
         raise AssertionError(f"no open connection of {user_id}")
 
 
-@pytest.fixture(scope="session")
-def gateway(tmp_path_factory):
+def gateway_binary():
     binary = os.environ.get("WSPUSH_GATEWAY_BIN") or str(ROOT / "target" / "release" / "wspush-gateway")
     if not Path(binary).exists():
         pytest.fail(f"gateway binary {binary} not found: build it (cargo build --release -p wspush-gateway) or set WSPUSH_GATEWAY_BIN")
-    store = os.environ.get("WSPUSH_STORE", "embedded")
-    args = [binary, "--port", "0", "--jwt-secret", SECRET]
-    if store == "dynamodb":
-        endpoint = os.environ.get("DYNAMODB_ENDPOINT")
-        if not endpoint:
-            pytest.fail("WSPUSH_STORE=dynamodb needs DYNAMODB_ENDPOINT (DynamoDB Local)")
-        args += ["--dynamodb-endpoint", endpoint, "--table", f"e2e-{uuid.uuid4().hex[:12]}"]
-    elif store != "embedded":
+    return binary
+
+
+def store_args(store):
+    """The flags that put the gateway on `store`: a fresh DynamoDB Local table for each gateway."""
+    if store == "embedded":
+        return []
+    if store != "dynamodb":
         pytest.fail(f"WSPUSH_STORE must be embedded or dynamodb, not {store!r}")
+    endpoint = os.environ.get("DYNAMODB_ENDPOINT")
+    if not endpoint:
+        pytest.fail("WSPUSH_STORE=dynamodb needs DYNAMODB_ENDPOINT (DynamoDB Local)")
+    return ["--dynamodb-endpoint", endpoint, "--table", f"e2e-{uuid.uuid4().hex[:12]}"]
+
+
+def gateway_env():
+    """The test's environment without the gateway's own settings: only the flags configure it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WSPUSH_") and k != "JWT_SECRET"}
     env.setdefault("RUST_LOG", "info")
-    log_path = tmp_path_factory.mktemp("gateway") / "gateway.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
-    port = None
-    deadline = time.time() + 60
-    banner = []
+    return env
+
+
+def read_port(proc, banner, timeout=60):
+    """The port of the gateway's "listening on" line, or None if it exits or stays silent."""
+    deadline = time.time() + timeout
     while time.time() < deadline:
         line = proc.stdout.readline()
         if not line:
-            break
+            return None
         banner.append(line)
         m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
         if m:
-            port = int(m.group(1))
-            break
+            return int(m.group(1))
+    return None
+
+
+@contextlib.contextmanager
+def running_gateway(log_dir, extra_args=()):
+    """A gateway on a free port with `--jwt-secret SECRET`, the store of WSPUSH_STORE and
+    `extra_args`; SIGTERM (then kill) when the block ends, and it must exit with 0."""
+    store = os.environ.get("WSPUSH_STORE", "embedded")
+    args = [gateway_binary(), "--port", "0", "--jwt-secret", SECRET, *store_args(store), *extra_args]
+    log_path = Path(log_dir) / "gateway.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, text=True, env=gateway_env())
+    banner = []
+    port = read_port(proc, banner)
     if port is None:
         proc.kill()
+        proc.wait()
         log.close()
         pytest.fail(f"gateway did not start: {''.join(banner)}\n{log_path.read_text()}")
 
@@ -147,6 +172,49 @@ def gateway(tmp_path_factory):
         log.close()
         print(f"\ngateway ({store}) exited with {code}; log at {log_path}")
         assert code == 0, f"gateway exited with {code}:\n{log_path.read_text()[-4000:]}"
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory):
+    with running_gateway(tmp_path_factory.mktemp("gateway")) as gw:
+        yield gw
+
+
+def failed_start(extra_args, timeout=60):
+    """What the gateway prints when it refuses to start with `extra_args`: its exit code and its
+    output. Fails the test if it starts listening instead."""
+    args = [gateway_binary(), "--port", "0", "--jwt-secret", SECRET, *extra_args]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=gateway_env())
+    banner = []
+    port = read_port(proc, banner, timeout)
+    if port is not None:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"the gateway started on port {port} with {extra_args}:\n{''.join(banner)}")
+    if proc.poll() is None:
+        proc.kill()
+    rest, _ = proc.communicate(timeout=15)
+    return proc.returncode, "".join(banner) + rest
+
+
+# ---------------------------------------------------------------------------------------
+# Identity: a real OpenID provider, and the application's subscribe hook.
+
+# Seconds the provider's `brief` client's tokens live: long enough to connect, subscribe and
+# receive one push on a loaded machine, short enough to wait out.
+SHORT_LIFETIME = 8
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(tmp_path_factory):
+    with running_provider(tmp_path_factory.mktemp("oidc"), SHORT_LIFETIME) as provider:
+        yield provider
+
+
+@pytest.fixture(scope="module")
+def subscribe_hook():
+    with SubscribeHook() as hook:
+        yield hook
 
 
 # ---------------------------------------------------------------------------------------

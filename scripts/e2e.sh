@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end suite of the local gateway, on a fresh machine:
 #   1. installs its clients: the Python venv in .tools/venv (pytest, websockets, the aws CLI v1,
-#      jsonschema; scripts/lib.sh) and the AsyncAPI parser in e2e/asyncapi (npm ci, from the
-#      committed lock);
+#      jsonschema, PyJWT; scripts/lib.sh), the AsyncAPI parser in e2e/asyncapi and the OpenID
+#      provider in e2e/oidc (npm ci, from the committed locks);
 #   2. builds the gateway binary (dev profile: scripts/test.sh has just built it for the Rust
 #      tests, so this costs nothing there);
 #   3. runs the pytest suite in e2e/ twice: embedded store, then DynamoDB Local.
@@ -28,9 +28,11 @@ esac
 ensure_python_tools
 "$WSPUSH_VENV/bin/aws" --version
 
-log "AsyncAPI parser (e2e/asyncapi, npm ci)"
 ensure_node
-(cd e2e/asyncapi && npm ci --no-audit --no-fund --loglevel=error)
+for package in e2e/asyncapi e2e/oidc; do
+  log "node packages of $package (npm ci)"
+  (cd "$package" && npm ci --no-audit --no-fund --loglevel=error)
+done
 
 log "build the gateway"
 cargo build --locked -p wspush-gateway
