@@ -20,10 +20,22 @@ pub struct WebSocketApi {
     /// `https://{api id}.execute-api.{region}.amazonaws.com/{stage}`, the runtime's
     /// `MANAGEMENT_ENDPOINT`.
     pub management_endpoint: Output<String>,
-    /// The only resource `execute-api:ManageConnections` is granted on: POST (push) to any
-    /// connection of this API's stage.
-    pub connections_arn: Output<String>,
+    /// The only resources `execute-api:ManageConnections` is granted on: POST (a push, an
+    /// error frame) to and DELETE (closing) of any connection of this API's stage.
+    pub manage_connections_arns: Output<Vec<String>>,
 }
+
+/// The `@connections` calls the functions make: POST to send a frame, DELETE to close a
+/// connection (its token expired). Not GET: no function reads a connection's details.
+///
+/// The resource is the execute-api ARN of a REST method, with the HTTP verb in it. AWS, "Control
+/// access to WebSocket APIs with IAM authorization": "The @connections API uses the same ARN
+/// format as REST APIs: arn:aws:execute-api:region:account-id:api-id/stage-name/POST/@connections";
+/// "Control access for invoking an API": `arn:aws:execute-api:region:account-id:api-id/stage/
+/// METHOD_HTTP_VERB/Resource-path`; "Use @connections commands in your backend service": `POST`
+/// and `DELETE` on `/{stage}/@connections/{connection_id}`. So a grant on `.../POST/@connections/*`
+/// alone would deny the DELETE.
+pub const CONNECTION_METHODS: [&str; 2] = ["POST", "DELETE"];
 
 /// Declares the API; returns what the functions and the routes need from it.
 pub fn declare(ctx: &Context, config: &StackConfig, prefix: &str) -> WebSocketApi {
@@ -48,13 +60,16 @@ pub fn declare(ctx: &Context, config: &StackConfig, prefix: &str) -> WebSocketAp
         format!("https://{host}/{stage}")
     });
     let stage = config.stage_name.clone();
-    let connections_arn = created
-        .execution_arn
-        .map(move |arn| format!("{arn}/{stage}/POST/@connections/*"));
+    let manage_connections_arns = created.execution_arn.map(move |arn| {
+        CONNECTION_METHODS
+            .iter()
+            .map(|method| format!("{arn}/{stage}/{method}/@connections/*"))
+            .collect()
+    });
     WebSocketApi {
         id: created.id,
         execution_arn: created.execution_arn,
         management_endpoint,
-        connections_arn,
+        manage_connections_arns,
     }
 }

@@ -9,6 +9,7 @@
 mod checks;
 pub mod engine;
 mod reader;
+mod subscribe_rules;
 
 use reader::Reader;
 
@@ -27,6 +28,14 @@ pub mod keys {
     pub const JWT_SECRET: &str = "JwtSecret";
     pub const JWT_ISSUER: &str = "JwtIssuer";
     pub const JWT_AUDIENCE: &str = "JwtAudience";
+    pub const JWKS_URL: &str = "JwksUrl";
+    pub const JWT_USER_CLAIM: &str = "JwtUserClaim";
+    pub const JWT_LEEWAY_SECONDS: &str = "JwtLeewaySeconds";
+    pub const JWT_HS256_ENABLED: &str = "JwtHs256Enabled";
+    pub const CREATE_USER_POOL: &str = "CreateUserPool";
+    pub const SUBSCRIBE_POLICY: &str = "SubscribePolicy";
+    pub const SUBSCRIBE_AUTHORIZER: &str = "SubscribeAuthorizer";
+    pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: &str = "MaxSubscriptionsPerConnection";
     pub const STAGE_NAME: &str = "StageName";
     pub const TABLE_NAME: &str = "TableName";
     pub const INDEX_NAME: &str = "IndexName";
@@ -50,10 +59,18 @@ pub mod keys {
     pub const MANAGE_API_GATEWAY_ACCOUNT: &str = "ManageApiGatewayAccount";
 
     /// Every key the program reads; any other key in the project namespace is refused.
-    pub const ALL: [&str; 24] = [
+    pub const ALL: [&str; 32] = [
         JWT_SECRET,
         JWT_ISSUER,
         JWT_AUDIENCE,
+        JWKS_URL,
+        JWT_USER_CLAIM,
+        JWT_LEEWAY_SECONDS,
+        JWT_HS256_ENABLED,
+        CREATE_USER_POOL,
+        SUBSCRIBE_POLICY,
+        SUBSCRIBE_AUTHORIZER,
+        MAX_SUBSCRIPTIONS_PER_CONNECTION,
         STAGE_NAME,
         TABLE_NAME,
         INDEX_NAME,
@@ -126,6 +143,33 @@ pub enum ConfigError {
         "unknown configuration key `{key}` (a typo?): remove it with `pulumi config rm {key}`; the keys this program reads are {known}"
     )]
     Unknown { key: String, known: String },
+    /// A required key with no default: the deployment must choose, so the error lists the
+    /// usual choices.
+    #[error(
+        "missing required configuration key `{key}`: {why}. Common choices:\n{choices}\nSet one with `pulumi config set {key} '{example}'` (the quotes keep the shell off the braces and the star); docs/deploy.md, \"Choosing a subscribe policy\", explains the syntax and the SubscribeAuthorizer hook."
+    )]
+    MissingChoice {
+        key: &'static str,
+        why: &'static str,
+        choices: &'static str,
+        example: &'static str,
+    },
+    #[error(
+        "configuration key `{key}` has a bad rule {rule:?}: {problem}. Rules are separated by commas; a rule is an entity id with `{{claim}}` placeholders and an optional `*` at its end (`user/{{sub}}/*`); `*` alone allows every entity"
+    )]
+    BadRule {
+        key: &'static str,
+        rule: String,
+        problem: &'static str,
+    },
+    #[error(
+        "configuration key `{key}` cannot be set together with `{with}`: {why} (remove it with `pulumi config rm {key}`)"
+    )]
+    Conflict {
+        key: &'static str,
+        with: &'static str,
+        why: &'static str,
+    },
 }
 
 /// The Lambda instruction set; arm64 (Graviton) is the default, the one `scripts/build-lambda.sh`
@@ -153,6 +197,44 @@ pub struct CustomDomain {
     pub hosted_zone_id: String,
 }
 
+/// How client tokens are verified (the authorizer) and minted (CreateTestJwt).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tokens {
+    /// The expected `iss` (`JwtIssuer`); with `CreateUserPool` the pool's issuer is used instead.
+    pub issuer: Option<String>,
+    /// The expected `aud` (`JwtAudience`); with `CreateUserPool` the app client's id.
+    pub audience: Option<String>,
+    /// The provider's key set, when its issuer publishes no discovery document.
+    pub jwks_url: Option<String>,
+    /// The claim naming the user (a dotted path); unset: the runtime's default.
+    pub user_claim: Option<String>,
+    pub leeway_seconds: u64,
+    /// Whether HS256 tokens signed with `JwtSecret` (the quick start's, CreateTestJwt's) connect.
+    pub hs256_enabled: bool,
+    /// Declare a Cognito user pool and app client as the identity provider.
+    pub create_user_pool: bool,
+}
+
+/// The application's own decision on subscriptions the policy does not allow
+/// (`SubscribeAuthorizer`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SubscribeAuthorizer {
+    /// `name` or `name:qualifier` (an alias or version), a function of the stack's account and
+    /// region: its ARN is built from the stack's.
+    Name(String),
+    /// A function ARN, used as given.
+    Arn(String),
+}
+
+/// Who may subscribe to what, and how many subscriptions a connection may hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subscriptions {
+    /// `SubscribePolicy`, each rule checked and trimmed.
+    pub policy: String,
+    pub authorizer: Option<SubscribeAuthorizer>,
+    pub max_per_connection: u64,
+}
+
 /// Every plain setting of the stack, with defaults applied.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StackConfig {
@@ -160,8 +242,8 @@ pub struct StackConfig {
     pub table_name: String,
     pub index_name: String,
     pub record_ttl_seconds: u64,
-    pub jwt_issuer: Option<String>,
-    pub jwt_audience: Option<String>,
+    pub tokens: Tokens,
+    pub subscriptions: Subscriptions,
     pub lambda_artifact: String,
     pub architecture: Architecture,
     /// MemorySize of the authorizer, the routes and CreateTestJwt.
@@ -204,8 +286,8 @@ impl StackConfig {
             table_name: r.name(&checks::table::NAME)?,
             index_name: r.name(&checks::table::INDEX_NAME)?,
             record_ttl_seconds: r.whole(&checks::table::RECORD_TTL_SECONDS)?,
-            jwt_issuer: r.text(keys::JWT_ISSUER),
-            jwt_audience: r.text(keys::JWT_AUDIENCE),
+            tokens: checks::identity::tokens(&r)?,
+            subscriptions: checks::subscriptions::subscriptions(&r)?,
             lambda_artifact: checks::functions::artifact(&r),
             memory_mb: r.whole(&checks::functions::MEMORY_MB)? as i32,
             events_memory_mb: r.whole(&checks::functions::EVENTS_MEMORY_MB)? as i32,
@@ -257,7 +339,19 @@ mod tests {
         }
     }
 
+    /// Reads `pairs`, with `SubscribePolicy` `*` unless `pairs` sets it (every stack must).
     fn read(pairs: &[(&str, &str)]) -> Result<StackConfig, ConfigError> {
+        let mut map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        map.entry(keys::SUBSCRIBE_POLICY.to_string())
+            .or_insert_with(|| "*".to_string());
+        StackConfig::read(&Map(map))
+    }
+
+    /// Reads exactly `pairs`.
+    fn read_only(pairs: &[(&str, &str)]) -> Result<StackConfig, ConfigError> {
         StackConfig::read(&Map(pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -279,6 +373,26 @@ mod tests {
         assert_eq!(
             config.test_token_function_name,
             defaults::TEST_TOKEN_FUNCTION
+        );
+        assert_eq!(
+            config.tokens,
+            Tokens {
+                issuer: None,
+                audience: None,
+                jwks_url: None,
+                user_claim: None,
+                leeway_seconds: defaults::JWT_LEEWAY_SECONDS,
+                hs256_enabled: true,
+                create_user_pool: false,
+            }
+        );
+        assert_eq!(
+            config.subscriptions,
+            Subscriptions {
+                policy: "*".into(),
+                authorizer: None,
+                max_per_connection: defaults::MAX_SUBSCRIPTIONS_PER_CONNECTION as u64,
+            }
         );
     }
 
@@ -318,8 +432,9 @@ mod tests {
         // DeployCustomDomain, below).
         let free_text = [
             keys::JWT_SECRET,
-            keys::JWT_ISSUER,
             keys::JWT_AUDIENCE,
+            // Literal text is a valid rule (an entity id); its syntax is tested below.
+            keys::SUBSCRIBE_POLICY,
             keys::LAMBDA_ARTIFACT,
             keys::DOMAIN_NAME,
             keys::HOSTED_ZONE_ID,
@@ -421,5 +536,201 @@ mod tests {
     fn test_jwt_function_can_be_left_out() {
         let config = read(&[(keys::DEPLOY_TEST_JWT_FUNCTION, "false")]).expect("valid");
         assert!(!config.deploy_test_jwt_function);
+    }
+    #[test]
+    fn a_missing_subscribe_policy_names_the_key_the_choices_and_the_command() {
+        let err = read_only(&[]).expect_err("refused");
+        assert!(
+            matches!(err, ConfigError::MissingChoice { key, .. } if key == keys::SUBSCRIBE_POLICY)
+        );
+        let message = err.to_string();
+        for expected in [
+            "`SubscribePolicy`",
+            "every user may subscribe to every entity",
+            "user/{sub}/*",
+            "tenant/{org}/*",
+            "pulumi config set SubscribePolicy 'user/{sub}/*'",
+        ] {
+            assert!(message.contains(expected), "{expected}: {message}");
+        }
+    }
+
+    #[test]
+    fn a_bad_subscribe_rule_is_named() {
+        for (policy, rule) in [
+            ("user/{sub/*", "user/{sub/*"),
+            ("user/{}/*", "user/{}/*"),
+            ("*/x", "*/x"),
+            ("user/{sub}/*,,x", ""),
+        ] {
+            let err = read(&[(keys::SUBSCRIBE_POLICY, policy)]).expect_err(policy);
+            assert!(
+                matches!(&err, ConfigError::BadRule { key, rule: r, .. }
+                    if *key == keys::SUBSCRIBE_POLICY && r == rule),
+                "{policy}: {err}"
+            );
+            let message = err.to_string();
+            assert!(message.contains("`SubscribePolicy`"), "{message}");
+            assert!(message.contains(&format!("{rule:?}")), "{message}");
+        }
+        let config =
+            read(&[(keys::SUBSCRIBE_POLICY, " user/{sub}/* , tenant/{org}/*")]).expect("valid");
+        assert_eq!(config.subscriptions.policy, "user/{sub}/*,tenant/{org}/*");
+    }
+
+    #[test]
+    fn identity_provider_urls_must_be_https() {
+        for key in [keys::JWT_ISSUER, keys::JWKS_URL] {
+            for url in [
+                "http://idp.example.com/",
+                "idp.example.com",
+                "https://",
+                "https:///x",
+                "https://idp example.com",
+            ] {
+                let err = read(&[(key, url)]).expect_err(url);
+                assert!(
+                    matches!(&err, ConfigError::Invalid { key: k, .. } if *k == key),
+                    "{key}={url}: {err}"
+                );
+                assert!(err.to_string().contains("https://"), "{err}");
+            }
+        }
+        let config = read(&[
+            (keys::JWT_ISSUER, "https://example.eu.auth0.com/"),
+            (
+                keys::JWKS_URL,
+                "https://example.eu.auth0.com/.well-known/jwks.json",
+            ),
+            (keys::JWT_AUDIENCE, "https://api.example.com"),
+            (keys::JWT_USER_CLAIM, "https://example.com/user.id"),
+            (keys::JWT_LEEWAY_SECONDS, "0"),
+        ])
+        .expect("valid");
+        // The issuer is compared with `iss` as it is: its trailing slash stays.
+        assert_eq!(
+            config.tokens.issuer.as_deref(),
+            Some("https://example.eu.auth0.com/")
+        );
+        assert_eq!(config.tokens.leeway_seconds, 0);
+    }
+
+    #[test]
+    fn token_keys_refuse_what_cannot_work() {
+        for (key, value) in [
+            (keys::JWT_USER_CLAIM, "data..userId"),
+            (keys::JWT_USER_CLAIM, "user id"),
+            (keys::JWT_LEEWAY_SECONDS, "301"),
+            (keys::JWT_HS256_ENABLED, "no"),
+            (keys::CREATE_USER_POOL, "yes"),
+            (keys::MAX_SUBSCRIPTIONS_PER_CONNECTION, "0"),
+            (keys::MAX_SUBSCRIPTIONS_PER_CONNECTION, "10001"),
+        ] {
+            let err = read(&[(key, value)]).expect_err(value);
+            assert!(
+                matches!(&err, ConfigError::Invalid { key: k, .. } if *k == key),
+                "{key}={value}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_user_pool_is_the_only_issuer() {
+        let config = read(&[(keys::CREATE_USER_POOL, "true")]).expect("valid");
+        assert!(config.tokens.create_user_pool);
+        for key in [keys::JWT_ISSUER, keys::JWT_AUDIENCE, keys::JWKS_URL] {
+            let err = read(&[
+                (keys::CREATE_USER_POOL, "true"),
+                (key, "https://idp.example.com/"),
+            ])
+            .expect_err(key);
+            assert!(
+                matches!(&err, ConfigError::Conflict { key: k, with, .. }
+                    if *k == key && *with == keys::CREATE_USER_POOL),
+                "{err}"
+            );
+            let message = err.to_string();
+            assert!(message.contains(&format!("`{key}`")), "{message}");
+            assert!(message.contains("`CreateUserPool`"), "{message}");
+        }
+    }
+
+    #[test]
+    fn hs256_can_be_switched_off_only_with_a_provider_and_without_test_tokens() {
+        let err = read(&[(keys::JWT_HS256_ENABLED, "false")]).expect_err("no provider");
+        assert!(
+            matches!(&err, ConfigError::Invalid { key, .. } if *key == keys::JWT_HS256_ENABLED),
+            "{err}"
+        );
+        let err = read(&[
+            (keys::JWT_HS256_ENABLED, "false"),
+            (keys::CREATE_USER_POOL, "true"),
+        ])
+        .expect_err("test tokens still deployed");
+        assert!(
+            matches!(&err, ConfigError::Invalid { key, .. } if *key == keys::DEPLOY_TEST_JWT_FUNCTION),
+            "{err}"
+        );
+        for provider in [
+            (keys::CREATE_USER_POOL, "true"),
+            (keys::JWT_ISSUER, "https://idp.example.com"),
+            (keys::JWKS_URL, "https://idp.example.com/keys"),
+        ] {
+            let config = read(&[
+                (keys::JWT_HS256_ENABLED, "false"),
+                (keys::DEPLOY_TEST_JWT_FUNCTION, "false"),
+                provider,
+            ])
+            .expect("valid");
+            assert!(!config.tokens.hs256_enabled);
+        }
+    }
+
+    #[test]
+    fn the_subscribe_hook_is_a_function_name_or_arn() {
+        for (value, expected) in [
+            (
+                "may-subscribe",
+                SubscribeAuthorizer::Name("may-subscribe".into()),
+            ),
+            (
+                "may_subscribe:live",
+                SubscribeAuthorizer::Name("may_subscribe:live".into()),
+            ),
+            (
+                "hook:$LATEST",
+                SubscribeAuthorizer::Name("hook:$LATEST".into()),
+            ),
+            (
+                "arn:aws:lambda:eu-west-1:123456789012:function:hook",
+                SubscribeAuthorizer::Arn(
+                    "arn:aws:lambda:eu-west-1:123456789012:function:hook".into(),
+                ),
+            ),
+            (
+                "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:hook:7",
+                SubscribeAuthorizer::Arn(
+                    "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:hook:7".into(),
+                ),
+            ),
+        ] {
+            let config = read(&[(keys::SUBSCRIBE_AUTHORIZER, value)]).expect(value);
+            assert_eq!(config.subscriptions.authorizer, Some(expected));
+        }
+        for value in [
+            "http://127.0.0.1:9000/hook",
+            "my hook",
+            "arn:aws:lambda:eu-west-1:1234:function:hook",
+            "arn:aws:s3:::bucket",
+            "arn:aws:lambda:eu-west-1:123456789012:function:",
+            "a:b:c",
+            &"x".repeat(65),
+        ] {
+            let err = read(&[(keys::SUBSCRIBE_AUTHORIZER, value)]).expect_err(value);
+            assert!(
+                matches!(&err, ConfigError::Invalid { key, .. } if *key == keys::SUBSCRIBE_AUTHORIZER),
+                "{value}: {err}"
+            );
+        }
     }
 }

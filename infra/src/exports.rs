@@ -9,6 +9,7 @@ use crate::api::WebSocketApi;
 use crate::config::StackConfig;
 use crate::domain::Domain;
 use crate::functions::Functions;
+use crate::identity::Identity;
 use crate::routes::Stage;
 use crate::table::Table;
 
@@ -18,16 +19,27 @@ pub const CONNECTIONS_ENDPOINT: &str = "ConnectionsEndpoint";
 pub const TABLE_NAME: &str = "TableName";
 pub const TEST_TOKEN_FUNCTION_NAME: &str = "TestTokenFunctionName";
 pub const ALARM_TOPIC_ARN: &str = "AlarmTopicArn";
+/// The issuer the authorizer expects (`JwtIssuer`, or the user pool's).
+pub const JWT_ISSUER: &str = "JwtIssuer";
+/// The Cognito user pool `CreateUserPool` declares, and its app client (the `--client-id` of
+/// `aws cognito-idp sign-up` and `initiate-auth`).
+pub const USER_POOL_ID: &str = "UserPoolId";
+pub const USER_POOL_CLIENT_ID: &str = "UserPoolClientId";
 /// The value of [`WEBSOCKET_DOMAIN_NAME`] without a custom domain (as the quick start said).
 pub const NOT_PROVIDED: &str = "Not Provided";
 /// The value of [`TEST_TOKEN_FUNCTION_NAME`] when `DeployCreateTestJwt` is false.
 pub const NOT_DEPLOYED: &str = "Not Deployed";
+/// The value of [`USER_POOL_ID`] and [`USER_POOL_CLIENT_ID`] without `CreateUserPool`.
+pub const NOT_CREATED: &str = "Not Created";
+/// The value of [`JWT_ISSUER`] when no issuer is checked (the quick start's HS256 tokens).
+pub const NOT_SET: &str = "Not Set";
 
 /// What the exports are read from: the results of the parts before.
 pub struct Stack<'a> {
     pub config: &'a StackConfig,
     pub table: &'a Table,
     pub api: &'a WebSocketApi,
+    pub identity: &'a Identity,
     pub functions: &'a Functions,
     pub stage: &'a Stage,
     pub alarm_topic: &'a Output<String>,
@@ -61,4 +73,21 @@ pub fn declare(ctx: &Context, stack: Stack<'_>) {
     ctx.add_export(TABLE_NAME, &stack.table.name);
     ctx.add_export(TEST_TOKEN_FUNCTION_NAME, &test_token_function);
     ctx.add_export(ALARM_TOPIC_ARN, stack.alarm_topic);
+    declare_identity(ctx, stack.identity);
+}
+
+/// The issuer, and the user pool's ids (or placeholders, so the outputs always exist).
+fn declare_identity(ctx: &Context, identity: &Identity) {
+    let or = |value: Option<&Output<String>>, placeholder: &str| {
+        value
+            .cloned()
+            .unwrap_or_else(|| ctx.new_output(&placeholder.to_string()))
+    };
+    let pool = identity.user_pool.as_ref();
+    ctx.add_export(JWT_ISSUER, &or(identity.issuer.as_ref(), NOT_SET));
+    ctx.add_export(USER_POOL_ID, &or(pool.map(|p| &p.id), NOT_CREATED));
+    ctx.add_export(
+        USER_POOL_CLIENT_ID,
+        &or(pool.map(|p| &p.client_id), NOT_CREATED),
+    );
 }

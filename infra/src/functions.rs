@@ -1,4 +1,4 @@
-//! The JWT secret and the Lambda functions, all from the one `bootstrap` artifact.
+//! The Lambda functions, all from the one `bootstrap` artifact.
 //!
 //! The runtime dispatches on the shape of each event, so the same zip can serve any split. We
 //! split by the permissions each job needs, because a role is per function:
@@ -6,18 +6,21 @@
 //! | function | serves | may |
 //! |---|---|---|
 //! | authorizer | the `$connect` REQUEST authorizer | read the JWT secret |
-//! | connection | `$connect`, `$disconnect`, `subscribe`, `unsubscribe`, `ping`, `$default` | Put/Delete/BatchWrite/Query items of the table |
-//! | events | the two SQS queues fed by EventBridge | Query the index, Query + BatchWrite the table (410 cleanup), POST to `@connections`, receive/delete on its two queues, send to their two dead-letter queues |
+//! | connection | `$connect`, `$disconnect`, `subscribe`, `unsubscribe`, `ping`, `$default` | Put/Delete/BatchWrite/Query items of the table, POST to and DELETE `@connections` (a frame from a connection whose token expired is answered and the connection closed), invoke the `SubscribeAuthorizer` function when one is set |
+//! | events | the two SQS queues fed by EventBridge | Query the index, Query + BatchWrite the table (410 cleanup), POST to and DELETE `@connections` (a push to a connection whose token expired closes it instead), receive/delete on its two queues, send to their two dead-letter queues |
 //! | `CreateTestJwt` | direct invocation, minting test tokens | read the JWT secret |
 //!
 //! Each function is also told which event kinds it serves (`EVENT_KINDS`, from
 //! `wspush_contract::event_kinds`), so the runtime refuses any other shape: whoever may invoke
-//! one function cannot make it do another's job. Timeouts come from `wspush_contract::timeouts`.
+//! one function cannot make it do another's job. Each gets only the variables it reads: the
+//! authorizer how to verify a token and the subscribe policy (which claims to pass on); the
+//! routes the policy, the hook and the cap; the routes and the event consumer the token leeway
+//! (a connection ends with its token). Timeouts come from `wspush_contract::timeouts`.
 //!
 //! Every function also gets its own log group (with retention) and may write only there, and
 //! X-Ray tracing, whose two write actions AWS does not scope to resources (`Resource: "*"` is
-//! the only form IAM accepts for them). Takes the table, the API and the queues from the parts
-//! before it; returns what the routes and the event pipeline need.
+//! the only form IAM accepts for them). Takes the table, the API, the queues and the token
+//! signers from the parts before it; returns what the routes and the event pipeline need.
 
 use std::collections::HashMap;
 
@@ -29,12 +32,11 @@ use crate::aws::cloudwatch::log_group::{self, LogGroupArgs};
 use crate::aws::iam::role::{self, RoleArgs};
 use crate::aws::iam::role_policy::{self, RolePolicyArgs};
 use crate::aws::lambda::function::{self as lambda_function, FunctionArgs};
-use crate::aws::secretsmanager::secret::{self, SecretArgs};
-use crate::aws::secretsmanager::secret_version::{self, SecretVersionArgs};
 use crate::aws::types::lambda::{
     FunctionEnvironment, FunctionLoggingConfig, FunctionTracingConfig,
 };
-use crate::config::StackConfig;
+use crate::config::{StackConfig, SubscribeAuthorizer};
+use crate::identity::Identity;
 use crate::out;
 use crate::policy::{self, Statement};
 use crate::queues::Queues;
@@ -64,6 +66,8 @@ pub mod actions {
     pub const EVENTS_INDEX: [&str; 1] = ["dynamodb:Query"];
     pub const EVENTS_TABLE: [&str; 2] = ["dynamodb:Query", "dynamodb:BatchWriteItem"];
     pub const MANAGE_CONNECTIONS: [&str; 1] = ["execute-api:ManageConnections"];
+    /// Asking the application's subscribe hook (`SubscribeAuthorizer`).
+    pub const INVOKE_SUBSCRIBE_AUTHORIZER: [&str; 1] = ["lambda:InvokeFunction"];
     pub const CONSUME_QUEUE: [&str; 3] = [
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
@@ -106,7 +110,7 @@ struct Spec {
     statements: Output<Vec<Statement>>,
 }
 
-/// The JWT secret, then one function per [`Spec`].
+/// One function per [`Spec`].
 pub fn declare(
     ctx: &Context,
     config: &StackConfig,
@@ -114,7 +118,7 @@ pub fn declare(
     table: &Table,
     api: &WebSocketApi,
     queues: &Queues,
-    jwt_secret: Output<String>,
+    identity: &Identity,
 ) -> Functions {
     let inputs = Inputs {
         ctx,
@@ -123,7 +127,8 @@ pub fn declare(
         table,
         api,
         queues,
-        secret_arn: declare_jwt_secret(ctx, jwt_secret),
+        identity,
+        subscribe_authorizer_arn: subscribe_authorizer_arn(ctx, config, api),
     };
     Functions {
         authorizer: declare_function(ctx, config, inputs.authorizer()),
@@ -135,30 +140,35 @@ pub fn declare(
     }
 }
 
-/// The secret holding the signing key; returns its ARN, known once the secret has a value.
-fn declare_jwt_secret(ctx: &Context, jwt_secret: Output<String>) -> Output<String> {
-    let secret = secret::create(
-        ctx,
-        "jwt-secret",
-        SecretArgs::builder()
-            .description("HS256 key that signs and verifies WebSocket client tokens (wspush)")
-            .build_struct(),
-    );
-    let version = secret_version::create(
-        ctx,
-        "jwt-secret-version",
-        SecretVersionArgs::builder()
-            .secret_id(secret.id.clone())
-            .secret_string(jwt_secret)
-            .build_struct(),
-    );
-    // The functions read the secret by ARN; taking it through the version makes them wait until
-    // the secret has a value.
-    pulumi_combine!(secret.arn.clone(), version.id).map(|(arn, _)| arn)
+/// The ARN of the `SubscribeAuthorizer` function, when one is set: as given, or built from its
+/// name in the API's partition, region and account.
+fn subscribe_authorizer_arn(
+    ctx: &Context,
+    config: &StackConfig,
+    api: &WebSocketApi,
+) -> Option<Output<String>> {
+    Some(match config.subscriptions.authorizer.clone()? {
+        SubscribeAuthorizer::Arn(arn) => ctx.new_output(&arn),
+        SubscribeAuthorizer::Name(name) => api
+            .execution_arn
+            .map(move |api_arn| function_arn_beside(&api_arn, &name)),
+    })
 }
 
-/// What the functions are built from: the configuration, what the earlier parts returned and
-/// the JWT secret's ARN.
+/// `arn:{partition}:lambda:{region}:{account}:function:{name}` for the partition, region and
+/// account of `execution_arn` (`arn:{partition}:execute-api:{region}:{account}:{api id}`).
+fn function_arn_beside(execution_arn: &str, name: &str) -> String {
+    let parts: Vec<&str> = execution_arn.split(':').collect();
+    let part = |at: usize| parts.get(at).copied().unwrap_or_default();
+    format!(
+        "arn:{}:lambda:{}:{}:function:{name}",
+        part(1),
+        part(3),
+        part(4)
+    )
+}
+
+/// What the functions are built from: the configuration and what the earlier parts returned.
 struct Inputs<'a> {
     ctx: &'a Context,
     config: &'a StackConfig,
@@ -166,12 +176,16 @@ struct Inputs<'a> {
     table: &'a Table,
     api: &'a WebSocketApi,
     queues: &'a Queues,
-    secret_arn: Output<String>,
+    identity: &'a Identity,
+    subscribe_authorizer_arn: Option<Output<String>>,
 }
 
 /// One declaration per function.
 impl Inputs<'_> {
     fn authorizer(&self) -> Spec {
+        let mut environment = self.verification_env();
+        environment.push((env::JWT_SECRET_ID, self.identity.secret_arn.clone()));
+        environment.push((env::SUBSCRIBE_POLICY, self.subscribe_policy()));
         Spec {
             part: "authorizer",
             name: format!("{}-authorizer", self.prefix),
@@ -179,7 +193,7 @@ impl Inputs<'_> {
             timeout_seconds: ROUTE_TIMEOUT_SECONDS,
             memory_mb: self.config.memory_mb,
             event_kinds: &event_kinds::AUTHORIZER_FUNCTION,
-            environment: self.common_env(vec![(env::JWT_SECRET_ID, self.secret_arn.clone())]),
+            environment: self.common_env(environment),
             statements: self.read_secret(),
         }
     }
@@ -192,11 +206,8 @@ impl Inputs<'_> {
             timeout_seconds: ROUTE_TIMEOUT_SECONDS,
             memory_mb: self.config.memory_mb,
             event_kinds: &event_kinds::ROUTES_FUNCTION,
-            environment: self.common_env(self.table_env()),
-            statements: self
-                .table
-                .arn
-                .map(|table| vec![Statement::allow(&actions::CONNECTION_TABLE, vec![table])]),
+            environment: self.common_env(self.connection_env()),
+            statements: self.connection_statements(),
         }
     }
 
@@ -214,6 +225,12 @@ impl Inputs<'_> {
     }
 
     fn test_token(&self) -> Spec {
+        // Minted tokens carry the issuer and audience the authorizer expects.
+        let mut environment = self.issuer_env();
+        environment.extend([
+            (env::JWT_SECRET_ID, self.identity.secret_arn.clone()),
+            (env::TEST_TOKENS_ENABLED, self.constant("true".into())),
+        ]);
         Spec {
             part: "test-token",
             name: self.config.test_token_function_name.clone(),
@@ -221,32 +238,67 @@ impl Inputs<'_> {
             timeout_seconds: ROUTE_TIMEOUT_SECONDS,
             memory_mb: self.config.memory_mb,
             event_kinds: &event_kinds::TEST_TOKEN_FUNCTION,
-            environment: self.common_env(vec![
-                (env::JWT_SECRET_ID, self.secret_arn.clone()),
-                (env::TEST_TOKENS_ENABLED, self.constant("true".into())),
-            ]),
+            environment: self.common_env(environment),
             statements: self.read_secret(),
         }
     }
+}
 
+/// The environment of each function, in groups of what it reads.
+impl Inputs<'_> {
     fn constant(&self, value: String) -> Output<String> {
         self.ctx.new_output(&value)
     }
 
-    /// What every function reads (log format, expected JWT claims), then `extra`.
+    /// What every function reads (the log format), then `extra`.
     fn common_env(&self, extra: Vec<(&str, Output<String>)>) -> Vec<(String, Output<String>)> {
         let mut vars = vec![(env::LOG_FORMAT.to_string(), self.constant("json".into()))];
-        if let Some(issuer) = &self.config.jwt_issuer {
-            vars.push((env::JWT_ISSUER.to_string(), self.constant(issuer.clone())));
-        }
-        if let Some(audience) = &self.config.jwt_audience {
-            vars.push((
-                env::JWT_AUDIENCE.to_string(),
-                self.constant(audience.clone()),
-            ));
-        }
         vars.extend(extra.into_iter().map(|(k, v)| (k.to_string(), v)));
         vars
+    }
+
+    /// The expected issuer and audience, when there are any (configured, or the user pool's).
+    fn issuer_env(&self) -> Vec<(&'static str, Output<String>)> {
+        let identity = self.identity;
+        [
+            (env::JWT_ISSUER, &identity.issuer),
+            (env::JWT_AUDIENCE, &identity.audience),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.clone().map(|value| (name, value)))
+        .collect()
+    }
+
+    /// How the authorizer verifies a token: issuer, audience, key set, user claim, leeway and
+    /// whether HS256 tokens are accepted.
+    fn verification_env(&self) -> Vec<(&'static str, Output<String>)> {
+        let tokens = &self.config.tokens;
+        let mut vars = self.issuer_env();
+        let optional = [
+            (env::JWKS_URL, &tokens.jwks_url),
+            (env::JWT_USER_CLAIM, &tokens.user_claim),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value {
+                vars.push((name, self.constant(value.clone())));
+            }
+        }
+        vars.push(self.leeway_env());
+        vars.push((
+            env::JWT_HS256_ENABLED,
+            self.constant(tokens.hs256_enabled.to_string()),
+        ));
+        vars
+    }
+
+    /// The clock skew on `exp`: the routes and the fan-out end a connection with its token.
+    fn leeway_env(&self) -> (&'static str, Output<String>) {
+        let seconds = self.config.tokens.leeway_seconds.to_string();
+        (env::JWT_LEEWAY_SECONDS, self.constant(seconds))
+    }
+
+    fn subscribe_policy(&self) -> Output<String> {
+        self.constant(self.config.subscriptions.policy.clone())
     }
 
     /// What the functions that use the table read.
@@ -264,15 +316,44 @@ impl Inputs<'_> {
         ]
     }
 
-    /// The table, then where and how the fan-out pushes, and where refused records go.
-    fn events_env(&self) -> Vec<(&'static str, Output<String>)> {
-        let config = self.config;
-        let mut vars = self.table_env();
-        vars.extend([
+    /// How a function reaches `@connections`.
+    fn connections_env(&self) -> Vec<(&'static str, Output<String>)> {
+        vec![
             (
                 env::MANAGEMENT_ENDPOINT,
                 self.api.management_endpoint.clone(),
             ),
+            (
+                env::PUSH_CLIENT,
+                self.constant(self.config.push_client.clone()),
+            ),
+        ]
+    }
+
+    /// The table, `@connections` (expired connections), the policy, the hook and the cap.
+    fn connection_env(&self) -> Vec<(&'static str, Output<String>)> {
+        let subscriptions = &self.config.subscriptions;
+        let mut vars = self.table_env();
+        vars.extend(self.connections_env());
+        vars.push(self.leeway_env());
+        vars.push((env::SUBSCRIBE_POLICY, self.subscribe_policy()));
+        if let Some(arn) = &self.subscribe_authorizer_arn {
+            vars.push((env::SUBSCRIBE_AUTHORIZER, arn.clone()));
+        }
+        vars.push((
+            env::MAX_SUBSCRIPTIONS_PER_CONNECTION,
+            self.constant(subscriptions.max_per_connection.to_string()),
+        ));
+        vars
+    }
+
+    /// The table, then where and how the fan-out pushes, and where refused records go.
+    fn events_env(&self) -> Vec<(&'static str, Output<String>)> {
+        let config = self.config;
+        let mut vars = self.table_env();
+        vars.extend(self.connections_env());
+        vars.push(self.leeway_env());
+        vars.extend([
             (
                 env::PUSH_CONCURRENCY,
                 self.constant(config.push_concurrency.to_string()),
@@ -281,7 +362,6 @@ impl Inputs<'_> {
                 env::PUSH_MAX_ATTEMPTS,
                 self.constant(config.push_max_attempts.to_string()),
             ),
-            (env::PUSH_CLIENT, self.constant(config.push_client.clone())),
             (
                 env::DEAD_LETTER_QUEUES,
                 self.queues.dead_letter_routes(self.ctx),
@@ -289,20 +369,53 @@ impl Inputs<'_> {
         ]);
         vars
     }
+}
 
+/// What each role may do besides writing its logs and traces.
+impl Inputs<'_> {
     fn read_secret(&self) -> Output<Vec<Statement>> {
-        self.secret_arn
+        self.identity
+            .secret_arn
             .clone()
             .map(|arn| vec![Statement::allow(&actions::READ_SECRET, vec![arn])])
     }
 
-    /// Query the index, Query + BatchWrite the table (410 cleanup), POST to `@connections`,
-    /// consume its queues, send to their dead-letter queues (and to no other queue).
+    /// Its items of the table, POST and DELETE on `@connections` (a frame from a connection
+    /// whose token expired is answered and the connection closed), and invoking the subscribe
+    /// hook's function (that one only) when there is one.
+    fn connection_statements(&self) -> Output<Vec<Statement>> {
+        let hook = match &self.subscribe_authorizer_arn {
+            Some(arn) => arn.map(|arn| vec![arn]),
+            None => self.ctx.new_output(&Vec::new()),
+        };
+        pulumi_combine!(
+            self.table.arn.clone(),
+            self.api.manage_connections_arns.clone(),
+            hook
+        )
+        .map(|(table, connections, hook)| {
+            let mut statements = vec![
+                Statement::allow(&actions::CONNECTION_TABLE, vec![table]),
+                Statement::allow(&actions::MANAGE_CONNECTIONS, connections),
+            ];
+            if !hook.is_empty() {
+                statements.push(Statement::allow(
+                    &actions::INVOKE_SUBSCRIBE_AUTHORIZER,
+                    hook,
+                ));
+            }
+            statements
+        })
+    }
+
+    /// Query the index, Query + BatchWrite the table (410 cleanup), POST and DELETE on
+    /// `@connections` (pushes; closing connections whose token expired), consume its queues,
+    /// send to their dead-letter queues (and to no other queue).
     fn events_statements(&self) -> Output<Vec<Statement>> {
         pulumi_combine!(
             self.table.arn.clone(),
             self.table.index_arn.clone(),
-            self.api.connections_arn.clone(),
+            self.api.manage_connections_arns.clone(),
             self.queues.source_arns(self.ctx),
             self.queues.dead_letter_arns(self.ctx)
         )
@@ -311,7 +424,7 @@ impl Inputs<'_> {
                 vec![
                     Statement::allow(&actions::EVENTS_INDEX, vec![index]),
                     Statement::allow(&actions::EVENTS_TABLE, vec![table]),
-                    Statement::allow(&actions::MANAGE_CONNECTIONS, vec![connections]),
+                    Statement::allow(&actions::MANAGE_CONNECTIONS, connections),
                     Statement::allow(&actions::CONSUME_QUEUE, queue_arns),
                     Statement::allow(&actions::SEND_DEAD_LETTER, dead_letter_arns),
                 ]
@@ -444,4 +557,27 @@ fn code(config: &StackConfig) -> HashMap<String, String> {
         (ARCHIVE_SIG_KEY.to_string(), ARCHIVE_SIG.to_string()),
         ("path".to_string(), config.lambda_artifact.clone()),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_function_named_beside_the_api_takes_its_partition_region_and_account() {
+        assert_eq!(
+            function_arn_beside(
+                "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3",
+                "may-subscribe:live"
+            ),
+            "arn:aws:lambda:eu-west-1:123456789012:function:may-subscribe:live"
+        );
+        assert_eq!(
+            function_arn_beside(
+                "arn:aws-cn:execute-api:cn-north-1:123456789012:a1b2c3",
+                "hook"
+            ),
+            "arn:aws-cn:lambda:cn-north-1:123456789012:function:hook"
+        );
+    }
 }

@@ -11,7 +11,9 @@
 //!   `@connections` endpoint and ARN), so the functions can be declared before the routes.
 //! - [`queues`]: a queue and a dead-letter queue per EventBridge detail type, so the event
 //!   consumer's role can name them.
-//! - [`functions`]: the JWT secret and the Lambda functions built from the one `bootstrap`
+//! - [`identity`]: who signs the tokens the authorizer accepts: the JWT secret, and with
+//!   `CreateUserPool` a Cognito user pool and app client (the expected issuer and audience).
+//! - [`functions`]: the Lambda functions built from the one `bootstrap`
 //!   artifact, each with its own log group, least-privilege role and list of event kinds (see
 //!   that module for the split: authorizer, connection routes, event consumer, `CreateTestJwt`).
 //! - [`routes`]: authorizer, routes, route responses, deployment and stage.
@@ -33,6 +35,7 @@ pub mod domain;
 pub mod events;
 pub mod exports;
 pub mod functions;
+pub mod identity;
 pub mod out;
 pub mod policy;
 pub mod queues;
@@ -55,7 +58,8 @@ pub fn program(ctx: &Context) -> Result<()> {
     let table = table::declare(ctx, &config);
     let api = api::declare(ctx, &config, &prefix);
     let queues = queues::declare(ctx);
-    let functions = functions::declare(ctx, &config, &prefix, &table, &api, &queues, jwt_secret);
+    let identity = identity::declare(ctx, &config, &prefix, jwt_secret);
+    let functions = functions::declare(ctx, &config, &prefix, &table, &api, &queues, &identity);
     let stage = routes::declare(ctx, &config, &api, &functions);
     events::connect(ctx, &queues, &functions.events);
     let alarm_topic = alarms::declare(ctx, &config, &queues);
@@ -70,6 +74,7 @@ pub fn program(ctx: &Context) -> Result<()> {
             config: &config,
             table: &table,
             api: &api,
+            identity: &identity,
             functions: &functions,
             stage: &stage,
             alarm_topic: &alarm_topic,

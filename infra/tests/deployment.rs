@@ -151,8 +151,89 @@ async fn update_exports_the_stack_outputs() {
             "TableName": "websocket",
             "TestTokenFunctionName": "CreateTestJwt",
             "AlarmTopicArn": format!("arn:aws:sns:{REGION}:{ACCOUNT}:dead-letter-alarms-0001"),
+            "JwtIssuer": "Not Set",
+            "UserPoolId": "Not Created",
+            "UserPoolClientId": "Not Created",
         })
     );
+}
+
+#[tokio::test]
+async fn create_user_pool_adds_the_pool_and_its_client_and_exports_them() {
+    let plain = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
+    let run = run_program(
+        Mode::Update,
+        &base_config(&[("CreateUserPool", "true")]),
+        &["JwtSecret"],
+    )
+    .await;
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.custom().len(), 56);
+    let added: Vec<_> = run
+        .names()
+        .into_iter()
+        .filter(|n| !plain.names().contains(n))
+        .collect();
+    assert_eq!(
+        added,
+        [
+            ("aws:cognito/userPool:UserPool", "user-pool"),
+            (
+                "aws:cognito/userPoolClient:UserPoolClient",
+                "user-pool-client"
+            ),
+        ]
+        .map(|(t, n)| (t.to_string(), n.to_string()))
+    );
+    let pool = run.named("aws:cognito/userPool:UserPool", "user-pool");
+    assert_eq!(pool.str("name"), "wspush-dev-users");
+    let client = run.named(
+        "aws:cognito/userPoolClient:UserPoolClient",
+        "user-pool-client",
+    );
+    assert_eq!(client.str("userPoolId"), USER_POOL_ID);
+    // A public client: no secret, and the aws CLI can sign in with a password.
+    assert_eq!(client.input("generateSecret"), &serde_json::json!(false));
+    assert_eq!(
+        client.input("explicitAuthFlows"),
+        &serde_json::json!(["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])
+    );
+    let issuer = format!("https://cognito-idp.{REGION}.amazonaws.com/{USER_POOL_ID}");
+    assert_eq!(run.output("JwtIssuer"), &issuer);
+    assert_eq!(run.output("UserPoolId"), USER_POOL_ID);
+    assert_eq!(run.output("UserPoolClientId"), USER_POOL_CLIENT_ID);
+}
+
+#[tokio::test]
+async fn preview_declares_the_user_pool_with_its_ids_unknown() {
+    let run = run_program(
+        Mode::Preview,
+        &base_config(&[("CreateUserPool", "true")]),
+        &["JwtSecret"],
+    )
+    .await;
+    assert!(run.success, "{}", run.stderr);
+    let client = run.named(
+        "aws:cognito/userPoolClient:UserPoolClient",
+        "user-pool-client",
+    );
+    assert_eq!(client.str("userPoolId"), UNKNOWN);
+    for output in ["JwtIssuer", "UserPoolId", "UserPoolClientId"] {
+        assert_eq!(run.output(output), UNKNOWN, "{output}");
+    }
+}
+
+#[tokio::test]
+async fn a_configured_issuer_is_exported() {
+    let run = run_program(
+        Mode::Update,
+        &base_config(&[("JwtIssuer", "https://example.eu.auth0.com/")]),
+        &["JwtSecret"],
+    )
+    .await;
+    assert!(run.success, "{}", run.stderr);
+    assert_eq!(run.output("JwtIssuer"), "https://example.eu.auth0.com/");
+    assert_eq!(run.output("UserPoolId"), "Not Created");
 }
 
 #[tokio::test]
@@ -298,7 +379,85 @@ async fn custom_domain_without_hosted_zone_is_refused_before_anything_is_created
 
 #[tokio::test]
 async fn missing_jwt_secret_is_refused() {
-    assert_refused(&[("aws:region", REGION)], &[], "JwtSecret").await;
+    assert_refused(
+        &[("aws:region", REGION), ("SubscribePolicy", "*")],
+        &[],
+        "JwtSecret",
+    )
+    .await;
+}
+
+/// A deployment must choose who may subscribe to what: the error lists the common choices and
+/// the command.
+#[tokio::test]
+async fn missing_subscribe_policy_is_refused_with_the_common_choices() {
+    let config = base_config(&[]);
+    let config: Vec<_> = config
+        .into_iter()
+        .filter(|(key, _)| *key != "SubscribePolicy")
+        .collect();
+    let stderr = assert_refused(&config, &["JwtSecret"], "SubscribePolicy").await;
+    for expected in [
+        "missing required configuration key `SubscribePolicy`",
+        "  *  ",
+        "every user may subscribe to every entity",
+        "user/{sub}/*",
+        "tenant/{org}/*",
+        "pulumi config set SubscribePolicy 'user/{sub}/*'",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} missing: {stderr}");
+    }
+    // The deploy guide quotes the message as the program prints it.
+    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/deploy.md"))
+        .expect("docs/deploy.md");
+    assert!(
+        guide.contains(stderr.trim()),
+        "docs/deploy.md does not quote the message as printed:\n{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_subscribe_rule_is_refused_naming_the_rule() {
+    for (policy, rule, problem) in [
+        ("user/{sub/*", "user/{sub/*", "never closed"),
+        ("user/{}/*", "user/{}/*", "empty placeholder"),
+        ("user/*/{sub}", "user/*/{sub}", "may only end a rule"),
+        ("user/{sub}/*,,tenant/{org}/*", "", "the rule is empty"),
+    ] {
+        let stderr = assert_refused(
+            &base_config(&[("SubscribePolicy", policy)]),
+            &["JwtSecret"],
+            "SubscribePolicy",
+        )
+        .await;
+        assert!(stderr.contains(&format!("bad rule {rule:?}")), "{stderr}");
+        assert!(stderr.contains(problem), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn a_plain_http_issuer_is_refused() {
+    let stderr = assert_refused(
+        &base_config(&[("JwtIssuer", "http://idp.example.com/")]),
+        &["JwtSecret"],
+        "JwtIssuer",
+    )
+    .await;
+    assert!(stderr.contains("https://"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_user_pool_and_another_issuer_are_refused_together() {
+    let stderr = assert_refused(
+        &base_config(&[
+            ("CreateUserPool", "true"),
+            ("JwtIssuer", "https://idp.example.com/"),
+        ]),
+        &["JwtSecret"],
+        "JwtIssuer",
+    )
+    .await;
+    assert!(stderr.contains("`CreateUserPool`"), "{stderr}");
 }
 
 #[tokio::test]

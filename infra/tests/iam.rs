@@ -88,9 +88,12 @@ async fn each_role_has_only_the_permissions_its_function_uses() {
     };
     let table = vec![TABLE_ARN.to_string()];
     let index = vec![format!("{TABLE_ARN}/index/GSI1")];
-    let connections = vec![format!(
-        "arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/production/POST/@connections/*"
-    )];
+    // POST (a push, an error frame) and DELETE (closing a connection whose token expired);
+    // the verb is part of the resource, so POST alone would deny the DELETE.
+    let connections = vec![
+        format!("arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/production/POST/@connections/*"),
+        format!("arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/production/DELETE/@connections/*"),
+    ];
     let queues = vec![
         queue_arn("entity-updated-queue"),
         queue_arn("user-push-queue"),
@@ -120,6 +123,8 @@ async fn each_role_has_only_the_permissions_its_function_uses() {
                 ("dynamodb:DeleteItem", table.clone()),
                 ("dynamodb:Query", table.clone()),
                 ("dynamodb:BatchWriteItem", table.clone()),
+                // A frame from a connection whose token expired is answered, then it is closed.
+                ("execute-api:ManageConnections", connections.clone()),
             ]
         )
     );
@@ -142,6 +147,53 @@ async fn each_role_has_only_the_permissions_its_function_uses() {
             ]
         )
     );
+}
+
+/// The routes' grants with a hook: `lambda:InvokeFunction` on that function only, named or by ARN.
+#[tokio::test]
+async fn the_routes_may_invoke_the_subscribe_hook_and_no_other_function() {
+    let named = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:may-subscribe");
+    let aliased = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:may-subscribe:live");
+    let elsewhere = "arn:aws:lambda:eu-west-1:210987654321:function:hook".to_string();
+    for (value, arn) in [
+        ("may-subscribe", named),
+        ("may-subscribe:live", aliased),
+        (elsewhere.as_str(), elsewhere.clone()),
+    ] {
+        let run = run_program(
+            Mode::Update,
+            &base_config(&[("SubscribeAuthorizer", value)]),
+            &["JwtSecret"],
+        )
+        .await;
+        assert!(run.success, "{}", run.stderr);
+        let mut invokers = Vec::new();
+        for policy in run.of_type("aws:iam/rolePolicy:RolePolicy") {
+            if let Some(resources) = grants(&policy.json("policy")).get("lambda:InvokeFunction") {
+                invokers.push((policy.name.clone(), resources.clone()));
+            }
+        }
+        assert_eq!(
+            invokers,
+            vec![(
+                "connection-policy".to_string(),
+                BTreeSet::from([arn.clone()])
+            )],
+            "{value}"
+        );
+        let function = run.named("aws:lambda/function:Function", "connection-function");
+        let variables = string_map(&function.input("environment")["variables"]);
+        assert_eq!(variables.get("SUBSCRIBE_AUTHORIZER"), Some(&arn), "{value}");
+    }
+    // Without a hook no role may invoke any function.
+    let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
+    for policy in run.of_type("aws:iam/rolePolicy:RolePolicy") {
+        assert!(
+            !grants(&policy.json("policy")).contains_key("lambda:InvokeFunction"),
+            "{}",
+            policy.name
+        );
+    }
 }
 
 #[tokio::test]

@@ -16,11 +16,12 @@ use std::path::{Path, PathBuf};
 
 /// The declaration order of infra's parts (see the tour in `src/lib.rs`), and the helpers any
 /// part may use.
-const PARTS: [&str; 10] = [
+const PARTS: [&str; 11] = [
     "config",
     "table",
     "api",
     "queues",
+    "identity",
     "functions",
     "routes",
     "events",

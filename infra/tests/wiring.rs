@@ -376,15 +376,38 @@ async fn architecture_artifact_and_retention_come_from_config() {
     }
 }
 
+const EVERY_FUNCTION: [&str; 4] = ["authorizer", "connection", "events", "test-token"];
+
+/// The environment of each of `parts`' functions, by logical name prefix (`authorizer`, ...).
+fn environments(
+    run: &Run,
+    parts: &[&'static str],
+) -> HashMap<&'static str, HashMap<String, String>> {
+    parts
+        .iter()
+        .copied()
+        .map(|part| {
+            let function = run.named("aws:lambda/function:Function", &format!("{part}-function"));
+            (
+                part,
+                string_map(&function.input("environment")["variables"]),
+            )
+        })
+        .collect()
+}
+
+fn as_map(pairs: Vec<(&str, String)>) -> HashMap<String, String> {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
 #[tokio::test]
 async fn each_function_gets_only_the_environment_it_reads() {
-    let run = update(&[("JwtIssuer", "https://issuer.example.com")]).await;
-    let variables = |part: &str| {
-        string_map(
-            &run.named("aws:lambda/function:Function", &format!("{part}-function"))
-                .input("environment")["variables"],
-        )
-    };
+    let run = update(&[
+        ("JwtIssuer", "https://issuer.example.com"),
+        ("SubscribePolicy", "user/{sub}/*"),
+    ])
+    .await;
+    let mut variables = environments(&run, &EVERY_FUNCTION);
     let secret_arn =
         format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:jwt-secret-0001-AbCdEf");
     let table_vars = [
@@ -395,36 +418,60 @@ async fn each_function_gets_only_the_environment_it_reads() {
             defaults::RECORD_TTL_SECONDS.to_string(),
         ),
     ];
-    let common = [
-        (env::LOG_FORMAT, "json".to_string()),
-        (env::JWT_ISSUER, "https://issuer.example.com".to_string()),
+    let connections_vars = [
+        (
+            env::MANAGEMENT_ENDPOINT,
+            format!("https://{API_ID}.execute-api.{REGION}.amazonaws.com/production"),
+        ),
+        (
+            env::PUSH_CLIENT,
+            wspush_contract::push_clients::SIGNED_HTTP.to_string(),
+        ),
     ];
-    let as_map = |pairs: Vec<(&str, String)>| -> HashMap<String, String> {
-        pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-    };
+    let log_format = (env::LOG_FORMAT, "json".to_string());
+    let issuer = (env::JWT_ISSUER, "https://issuer.example.com".to_string());
+    let leeway = (
+        env::JWT_LEEWAY_SECONDS,
+        defaults::JWT_LEEWAY_SECONDS.to_string(),
+    );
+    let policy = (env::SUBSCRIBE_POLICY, "user/{sub}/*".to_string());
 
-    let mut authorizer = common.to_vec();
-    authorizer.push((env::JWT_SECRET_ID, secret_arn.clone()));
-    authorizer.push((env::EVENT_KINDS, "authorizer".to_string()));
-    assert_eq!(variables("authorizer"), as_map(authorizer));
+    // Verifies tokens, and passes on the claims the policy names.
+    let authorizer = vec![
+        log_format.clone(),
+        issuer.clone(),
+        leeway.clone(),
+        (env::JWT_HS256_ENABLED, "true".to_string()),
+        (env::JWT_SECRET_ID, secret_arn.clone()),
+        policy.clone(),
+        (env::EVENT_KINDS, "authorizer".to_string()),
+    ];
+    assert_eq!(variables["authorizer"], as_map(authorizer));
 
-    let mut test_token = common.to_vec();
-    test_token.push((env::JWT_SECRET_ID, secret_arn.clone()));
-    test_token.push((env::TEST_TOKENS_ENABLED, "true".to_string()));
-    test_token.push((env::EVENT_KINDS, "test-token".to_string()));
-    assert_eq!(variables("test-token"), as_map(test_token));
+    // Mints tokens the authorizer accepts.
+    let test_token = vec![
+        log_format.clone(),
+        issuer.clone(),
+        (env::JWT_SECRET_ID, secret_arn.clone()),
+        (env::TEST_TOKENS_ENABLED, "true".to_string()),
+        (env::EVENT_KINDS, "test-token".to_string()),
+    ];
+    assert_eq!(variables["test-token"], as_map(test_token));
 
-    let mut connection = common.to_vec();
+    // Decides subscriptions, and answers and closes connections whose token expired.
+    let mut connection = vec![log_format.clone(), leeway.clone(), policy.clone()];
     connection.extend(table_vars.iter().cloned());
-    connection.push((env::EVENT_KINDS, "websocket".to_string()));
-    assert_eq!(variables("connection"), as_map(connection));
-
-    let mut events = common.to_vec();
-    events.extend(table_vars.iter().cloned());
-    events.push((
-        env::MANAGEMENT_ENDPOINT,
-        format!("https://{API_ID}.execute-api.{REGION}.amazonaws.com/production"),
+    connection.extend(connections_vars.iter().cloned());
+    connection.push((
+        env::MAX_SUBSCRIPTIONS_PER_CONNECTION,
+        defaults::MAX_SUBSCRIPTIONS_PER_CONNECTION.to_string(),
     ));
+    connection.push((env::EVENT_KINDS, "websocket".to_string()));
+    assert_eq!(variables["connection"], as_map(connection));
+
+    let mut events = vec![log_format.clone(), leeway.clone()];
+    events.extend(table_vars.iter().cloned());
+    events.extend(connections_vars.iter().cloned());
     events.push((
         env::PUSH_CONCURRENCY,
         defaults::PUSH_CONCURRENCY.to_string(),
@@ -432,10 +479,6 @@ async fn each_function_gets_only_the_environment_it_reads() {
     events.push((
         env::PUSH_MAX_ATTEMPTS,
         defaults::PUSH_MAX_ATTEMPTS.to_string(),
-    ));
-    events.push((
-        env::PUSH_CLIENT,
-        wspush_contract::push_clients::SIGNED_HTTP.to_string(),
     ));
     let queue_arn = |name: &str| format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}-0001");
     let queue_url =
@@ -447,20 +490,106 @@ async fn each_function_gets_only_the_environment_it_reads() {
     events.push((env::DEAD_LETTER_QUEUES, dead_letter_queues.to_string()));
     events.push((env::EVENT_KINDS, "sqs,eventbridge".to_string()));
     let mut events = as_map(events);
-    let mut actual = variables("events");
+    let actual = variables.get_mut("events").expect("events");
     // A JSON object: compared as JSON, not as text.
     let parse = |vars: &mut HashMap<String, String>| -> serde_json::Value {
         let text = vars.remove(env::DEAD_LETTER_QUEUES).unwrap_or_default();
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
     };
-    assert_eq!(parse(&mut actual), parse(&mut events), "DEAD_LETTER_QUEUES");
-    assert_eq!(actual, events);
+    assert_eq!(parse(actual), parse(&mut events), "DEAD_LETTER_QUEUES");
+    assert_eq!(*actual, events);
 
     let test_token_function = run.named("aws:lambda/function:Function", "test-token-function");
     assert_eq!(
         test_token_function.str("name"),
         defaults::TEST_TOKEN_FUNCTION
     );
+}
+
+/// Every token and subscription key reaches the functions that read it, and no other.
+#[tokio::test]
+async fn token_and_subscription_settings_reach_the_functions_that_read_them() {
+    let run = update(&[
+        ("JwtIssuer", "https://example.eu.auth0.com/"),
+        ("JwtAudience", "https://api.example.com"),
+        (
+            "JwksUrl",
+            "https://example.eu.auth0.com/.well-known/jwks.json",
+        ),
+        ("JwtUserClaim", "https://example.com/user_id"),
+        ("JwtLeewaySeconds", "5"),
+        ("JwtHs256Enabled", "false"),
+        ("DeployCreateTestJwt", "false"),
+        ("SubscribePolicy", "user/{sub}/*, tenant/{org_id}/*"),
+        ("SubscribeAuthorizer", "may-subscribe"),
+        ("MaxSubscriptionsPerConnection", "50"),
+    ])
+    .await;
+    // Without CreateTestJwt: its HS256 tokens would be refused.
+    let variables = environments(&run, &EVERY_FUNCTION[..3]);
+    let get = |part: &str, name: &str| variables[part].get(name).cloned();
+    let set = |value: &str| Some(value.to_string());
+    for (name, value) in [
+        (env::JWT_ISSUER, "https://example.eu.auth0.com/"),
+        (env::JWT_AUDIENCE, "https://api.example.com"),
+        (
+            env::JWKS_URL,
+            "https://example.eu.auth0.com/.well-known/jwks.json",
+        ),
+        (env::JWT_USER_CLAIM, "https://example.com/user_id"),
+        (env::JWT_HS256_ENABLED, "false"),
+    ] {
+        assert_eq!(get("authorizer", name), set(value), "{name}");
+        assert_eq!(get("connection", name), None, "{name}");
+        assert_eq!(get("events", name), None, "{name}");
+    }
+    let policy = "user/{sub}/*,tenant/{org_id}/*";
+    assert_eq!(get("authorizer", env::SUBSCRIBE_POLICY), set(policy));
+    assert_eq!(get("connection", env::SUBSCRIBE_POLICY), set(policy));
+    assert_eq!(get("events", env::SUBSCRIBE_POLICY), None);
+    for part in ["authorizer", "connection", "events"] {
+        assert_eq!(get(part, env::JWT_LEEWAY_SECONDS), set("5"), "{part}");
+    }
+    let hook = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:may-subscribe");
+    assert_eq!(get("connection", env::SUBSCRIBE_AUTHORIZER), Some(hook));
+    assert_eq!(
+        get("connection", env::MAX_SUBSCRIPTIONS_PER_CONNECTION),
+        set("50")
+    );
+    for (part, name) in [
+        ("authorizer", env::SUBSCRIBE_AUTHORIZER),
+        ("events", env::SUBSCRIBE_AUTHORIZER),
+        ("authorizer", env::MAX_SUBSCRIPTIONS_PER_CONNECTION),
+        ("authorizer", env::MANAGEMENT_ENDPOINT),
+    ] {
+        assert_eq!(get(part, name), None, "{part}: {name}");
+    }
+}
+
+/// With `CreateUserPool` the pool is the issuer and its app client the audience, for the
+/// authorizer and for the tokens CreateTestJwt mints.
+#[tokio::test]
+async fn the_user_pool_is_wired_as_the_issuer() {
+    let run = update(&[("CreateUserPool", "true")]).await;
+    let variables = environments(&run, &EVERY_FUNCTION);
+    let issuer = format!("https://cognito-idp.{REGION}.amazonaws.com/{USER_POOL_ID}");
+    for part in ["authorizer", "test-token"] {
+        assert_eq!(
+            variables[part].get(env::JWT_ISSUER),
+            Some(&issuer),
+            "{part}"
+        );
+        assert_eq!(
+            variables[part].get(env::JWT_AUDIENCE),
+            Some(&USER_POOL_CLIENT_ID.to_string()),
+            "{part}"
+        );
+    }
+    // Keys are found through the issuer's discovery document.
+    assert_eq!(variables["authorizer"].get(env::JWKS_URL), None);
+    for part in ["connection", "events"] {
+        assert_eq!(variables[part].get(env::JWT_ISSUER), None, "{part}");
+    }
 }
 
 #[tokio::test]

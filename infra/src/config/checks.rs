@@ -257,3 +257,222 @@ pub(super) mod domain {
         Ok(hosted_zone_id)
     }
 }
+
+/// How client tokens are verified: the identity provider (`JwtIssuer`, `JwksUrl`, or the user
+/// pool `CreateUserPool` declares), the claims, and whether the HS256 test tokens still connect.
+pub(super) mod identity {
+    use wspush_contract::defaults;
+
+    use crate::config::reader::{Reader, WholeKey, invalid};
+    use crate::config::{ConfigError, Tokens, keys};
+
+    pub const LEEWAY_SECONDS: WholeKey = WholeKey {
+        key: keys::JWT_LEEWAY_SECONDS,
+        range: 0..=300,
+        default: defaults::JWT_LEEWAY_SECONDS,
+        expected: "a whole number of seconds from 0 to 300 (the clock skew tolerated on a token's exp and nbf)",
+    };
+
+    /// Every token key, with the combinations that cannot work refused.
+    pub fn tokens(r: &Reader<'_>) -> Result<Tokens, ConfigError> {
+        let tokens = Tokens {
+            issuer: https_url(
+                r,
+                keys::JWT_ISSUER,
+                "the identity provider's issuer: an https:// URL spelt exactly as its tokens' `iss` claim (https://example.eu.auth0.com/)",
+            )?,
+            audience: r.text(keys::JWT_AUDIENCE),
+            jwks_url: https_url(
+                r,
+                keys::JWKS_URL,
+                "an https:// URL of the provider's JSON Web Key Set (the functions fetch it over the internet)",
+            )?,
+            user_claim: user_claim(r)?,
+            leeway_seconds: r.whole(&LEEWAY_SECONDS)?,
+            hs256_enabled: r.flag(keys::JWT_HS256_ENABLED, true)?,
+            create_user_pool: r.flag(keys::CREATE_USER_POOL, false)?,
+        };
+        refuse_a_second_issuer(&tokens)?;
+        refuse_unusable_hs256_switch(r, &tokens)?;
+        Ok(tokens)
+    }
+
+    /// An `https://` URL with a host, or `None` when unset. Plain `http://` is refused: the
+    /// functions fetch keys from it across the internet.
+    fn https_url(
+        r: &Reader<'_>,
+        key: &'static str,
+        expected: &'static str,
+    ) -> Result<Option<String>, ConfigError> {
+        let Some(url) = r.text(key) else {
+            return Ok(None);
+        };
+        let host = url
+            .strip_prefix("https://")
+            .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
+        match host {
+            Some(host) if !host.is_empty() && !url.contains(char::is_whitespace) => Ok(Some(url)),
+            _ => Err(invalid(key, &url, expected)),
+        }
+    }
+
+    /// A claim name or dotted path (`sub`, `data.userId`, `custom:tenant`).
+    fn user_claim(r: &Reader<'_>) -> Result<Option<String>, ConfigError> {
+        let Some(claim) = r.text(keys::JWT_USER_CLAIM) else {
+            return Ok(None);
+        };
+        let valid = !claim.contains(char::is_whitespace)
+            && claim.split('.').all(|segment| !segment.is_empty());
+        if !valid {
+            return Err(invalid(
+                keys::JWT_USER_CLAIM,
+                &claim,
+                "a claim name or a dotted path to a nested claim (sub, email, data.userId), without spaces",
+            ));
+        }
+        Ok(Some(claim))
+    }
+
+    /// The user pool is the issuer and its app client the audience: one issuer per stack.
+    fn refuse_a_second_issuer(tokens: &Tokens) -> Result<(), ConfigError> {
+        if !tokens.create_user_pool {
+            return Ok(());
+        }
+        let set = [
+            (keys::JWT_ISSUER, tokens.issuer.is_some()),
+            (keys::JWT_AUDIENCE, tokens.audience.is_some()),
+            (keys::JWKS_URL, tokens.jwks_url.is_some()),
+        ];
+        match set.into_iter().find(|(_, is_set)| *is_set) {
+            None => Ok(()),
+            Some((key, _)) => Err(ConfigError::Conflict {
+                key,
+                with: keys::CREATE_USER_POOL,
+                why: "the user pool CreateUserPool declares is the issuer, its app client the audience, and its keys are found through the issuer (one identity provider per stack; set CreateUserPool false to use another)",
+            }),
+        }
+    }
+
+    /// `JwtHs256Enabled false` needs another way to verify tokens, and makes CreateTestJwt's
+    /// tokens useless.
+    fn refuse_unusable_hs256_switch(r: &Reader<'_>, tokens: &Tokens) -> Result<(), ConfigError> {
+        if tokens.hs256_enabled {
+            return Ok(());
+        }
+        let has_provider =
+            tokens.issuer.is_some() || tokens.jwks_url.is_some() || tokens.create_user_pool;
+        if !has_provider {
+            return Err(invalid(
+                keys::JWT_HS256_ENABLED,
+                "false",
+                "true unless an identity provider is configured (JwtIssuer, JwksUrl or CreateUserPool): without one no token could connect",
+            ));
+        }
+        if r.flag(keys::DEPLOY_TEST_JWT_FUNCTION, true)? {
+            return Err(invalid(
+                keys::DEPLOY_TEST_JWT_FUNCTION,
+                "true",
+                "false when JwtHs256Enabled is false: CreateTestJwt mints HS256 tokens the authorizer would refuse (`pulumi config set DeployCreateTestJwt false`)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Who may subscribe to what (`SubscribePolicy`, required: a deployment must choose), the
+/// application's hook for the rest (`SubscribeAuthorizer`), and the cap per connection.
+pub(super) mod subscriptions {
+    use wspush_contract::defaults;
+
+    use crate::config::reader::{Reader, WholeKey, invalid, name_char};
+    use crate::config::subscribe_rules;
+    use crate::config::{ConfigError, SubscribeAuthorizer, Subscriptions, keys};
+
+    /// What the error for a missing `SubscribePolicy` offers.
+    pub const POLICY_CHOICES: &str = "  *                            every user may subscribe to every entity: anyone with a valid token reads every entity's updates (the quick start's behaviour)
+  user/{sub}/*                 a user may subscribe only to entity ids that start with user/<the token's sub claim>/
+  tenant/{org}/*               only to entity ids under the tenant the token's org claim names
+  user/{sub}/*,tenant/{org}/*  either (rules are separated by commas; one matching rule allows)";
+    pub const POLICY_EXAMPLE: &str = "user/{sub}/*";
+
+    pub const MAX_PER_CONNECTION: WholeKey = WholeKey {
+        key: keys::MAX_SUBSCRIPTIONS_PER_CONNECTION,
+        range: 1..=10_000,
+        default: defaults::MAX_SUBSCRIPTIONS_PER_CONNECTION as u64,
+        expected: "a whole number from 1 to 10000",
+    };
+
+    pub fn subscriptions(r: &Reader<'_>) -> Result<Subscriptions, ConfigError> {
+        Ok(Subscriptions {
+            policy: policy(r)?,
+            authorizer: authorizer(r)?,
+            max_per_connection: r.whole(&MAX_PER_CONNECTION)?,
+        })
+    }
+
+    /// Required, with no default: an error listing the common choices when unset.
+    fn policy(r: &Reader<'_>) -> Result<String, ConfigError> {
+        let policy = r
+            .text(keys::SUBSCRIBE_POLICY)
+            .ok_or(ConfigError::MissingChoice {
+                key: keys::SUBSCRIBE_POLICY,
+                why: "it decides which entities each user may subscribe to, and a deployment must choose",
+                choices: POLICY_CHOICES,
+                example: POLICY_EXAMPLE,
+            })?;
+        subscribe_rules::normalize(&policy).map_err(|bad| ConfigError::BadRule {
+            key: keys::SUBSCRIBE_POLICY,
+            rule: bad.rule,
+            problem: bad.problem,
+        })
+    }
+
+    const AUTHORIZER_EXPECTED: &str = "a Lambda function of this stack's account and region: its name (my-authorizer, or my-authorizer:live for an alias) or its ARN (arn:aws:lambda:<region>:<account>:function:<name>)";
+
+    fn authorizer(r: &Reader<'_>) -> Result<Option<SubscribeAuthorizer>, ConfigError> {
+        let Some(value) = r.text(keys::SUBSCRIBE_AUTHORIZER) else {
+            return Ok(None);
+        };
+        let parsed = if value.starts_with("arn:") {
+            lambda_arn(&value).then(|| SubscribeAuthorizer::Arn(value.clone()))
+        } else {
+            qualified_name(&value).then(|| SubscribeAuthorizer::Name(value.clone()))
+        };
+        parsed
+            .map(Some)
+            .ok_or_else(|| invalid(keys::SUBSCRIBE_AUTHORIZER, &value, AUTHORIZER_EXPECTED))
+    }
+
+    /// `arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]`.
+    fn lambda_arn(value: &str) -> bool {
+        let parts: Vec<&str> = value.splitn(7, ':').collect();
+        let region = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        };
+        matches!(
+            parts.as_slice(),
+            ["arn", partition, "lambda", region_part, account, "function", name]
+                if partition.starts_with("aws")
+                    && region(region_part)
+                    && account.len() == 12
+                    && account.chars().all(|c| c.is_ascii_digit())
+                    && qualified_name(name)
+        )
+    }
+
+    /// A function name (1 to 64 letters, digits, `-`, `_`) with an optional `:alias` or
+    /// `:version`.
+    fn qualified_name(value: &str) -> bool {
+        let (name, qualifier) = match value.split_once(':') {
+            Some((name, qualifier)) => (name, Some(qualifier)),
+            None => (value, None),
+        };
+        let name_ok = (1..=64).contains(&name.len()) && name.chars().all(name_char);
+        let qualifier_ok = qualifier.is_none_or(|q| {
+            (1..=128).contains(&q.len()) && q.chars().all(|c| name_char(c) || c == '$')
+        });
+        name_ok && qualifier_ok
+    }
+}

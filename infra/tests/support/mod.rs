@@ -43,6 +43,9 @@ pub const STACK: &str = "dev";
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "123456789012";
 pub const API_ID: &str = "a1b2c3d4e5";
+/// The ids the engine answers for a Cognito user pool (`{region}_{suffix}`) and its app client.
+pub const USER_POOL_ID: &str = "us-east-1_AbCdEf123";
+pub const USER_POOL_CLIENT_ID: &str = "1example23456789abcdefghij";
 /// What gestalt sends for a value that is not known yet (preview).
 pub const UNKNOWN: &str = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 /// Pulumi's signature key and the secret signature.
@@ -476,6 +479,21 @@ fn computed_outputs(
             );
             format!("{name}-record")
         }
+        "aws:cognito/userPool:UserPool" => {
+            set(
+                "arn",
+                json!(format!(
+                    "{}:userpool/{USER_POOL_ID}",
+                    arn_prefix("cognito-idp")
+                )),
+            );
+            set(
+                "endpoint",
+                json!(format!("cognito-idp.{REGION}.amazonaws.com/{USER_POOL_ID}")),
+            );
+            USER_POOL_ID.to_string()
+        }
+        "aws:cognito/userPoolClient:UserPoolClient" => USER_POOL_CLIENT_ID.to_string(),
         "aws:apigatewayv2/domainName:DomainName" => {
             let mut configuration = inputs
                 .get("domainNameConfiguration")
@@ -672,9 +690,15 @@ impl Engine for FakeEngine {
     }
 }
 
-/// The configuration of a minimal valid stack, plus `extra`.
+/// The configuration of a minimal valid stack (the secret and the subscribe policy every
+/// deployment must set), plus `extra`; a key in `extra` replaces the base's.
 pub fn base_config<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut config = vec![("aws:region", REGION), ("JwtSecret", "test-signing-secret")];
+    let mut config = vec![
+        ("aws:region", REGION),
+        ("JwtSecret", "test-signing-secret"),
+        ("SubscribePolicy", "*"),
+    ];
+    config.retain(|(key, _)| !extra.iter().any(|(k, _)| k == key));
     config.extend_from_slice(extra);
     config
 }
