@@ -172,26 +172,22 @@ pub(super) mod tokens {
 
 /// Where the dead-letter alarms are mailed, besides the topic.
 pub(super) mod alarms {
-    use crate::config::reader::{Reader, invalid};
+    use crate::config::reader::Reader;
     use crate::config::{ConfigError, keys};
 
     /// An address shaped `name@host.tld` without whitespace, or `None` when unset.
     pub fn email(r: &Reader<'_>) -> Result<Option<String>, ConfigError> {
-        let Some(email) = r.text(keys::ALARM_EMAIL) else {
-            return Ok(None);
+        let valid = |email: &str| {
+            email
+                .split_once('@')
+                .is_some_and(|(local, host)| !local.is_empty() && host.contains('.'))
+                && !email.contains(char::is_whitespace)
         };
-        let valid = email
-            .split_once('@')
-            .is_some_and(|(local, host)| !local.is_empty() && host.contains('.'))
-            && !email.contains(char::is_whitespace);
-        if !valid {
-            return Err(invalid(
-                keys::ALARM_EMAIL,
-                &email,
-                "an email address (name@example.com)",
-            ));
-        }
-        Ok(Some(email))
+        r.optional(
+            keys::ALARM_EMAIL,
+            valid,
+            "an email address (name@example.com)",
+        )
     }
 }
 
@@ -304,33 +300,25 @@ pub(super) mod identity {
         key: &'static str,
         expected: &'static str,
     ) -> Result<Option<String>, ConfigError> {
-        let Some(url) = r.text(key) else {
-            return Ok(None);
+        let valid = |url: &str| {
+            url.strip_prefix("https://")
+                .is_some_and(|rest| !rest.starts_with(['/', '?', '#']) && !rest.is_empty())
+                && !url.contains(char::is_whitespace)
         };
-        let host = url
-            .strip_prefix("https://")
-            .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
-        match host {
-            Some(host) if !host.is_empty() && !url.contains(char::is_whitespace) => Ok(Some(url)),
-            _ => Err(invalid(key, &url, expected)),
-        }
+        r.optional(key, valid, expected)
     }
 
     /// A claim name or dotted path (`sub`, `data.userId`, `custom:tenant`).
     fn user_claim(r: &Reader<'_>) -> Result<Option<String>, ConfigError> {
-        let Some(claim) = r.text(keys::JWT_USER_CLAIM) else {
-            return Ok(None);
+        let valid = |claim: &str| {
+            !claim.contains(char::is_whitespace)
+                && claim.split('.').all(|segment| !segment.is_empty())
         };
-        let valid = !claim.contains(char::is_whitespace)
-            && claim.split('.').all(|segment| !segment.is_empty());
-        if !valid {
-            return Err(invalid(
-                keys::JWT_USER_CLAIM,
-                &claim,
-                "a claim name or a dotted path to a nested claim (sub, email, data.userId), without spaces",
-            ));
-        }
-        Ok(Some(claim))
+        r.optional(
+            keys::JWT_USER_CLAIM,
+            valid,
+            "a claim name or a dotted path to a nested claim (sub, email, data.userId), without spaces",
+        )
     }
 
     /// The user pool is the issuer and its app client the audience: one issuer per stack.

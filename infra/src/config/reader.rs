@@ -63,6 +63,19 @@ impl Reader<'_> {
         }
     }
 
+    /// The key's text when `accepts` it, `None` when unset.
+    pub fn optional(
+        &self,
+        key: &'static str,
+        accepts: impl Fn(&str) -> bool,
+        expected: &'static str,
+    ) -> Result<Option<String>, ConfigError> {
+        match self.text(key) {
+            Some(value) if !accepts(&value) => Err(invalid(key, &value, expected)),
+            value => Ok(value),
+        }
+    }
+
     /// A name of the key's length and characters, or its default when unset.
     pub fn name(&self, spec: &NameKey) -> Result<String, ConfigError> {
         let value = self
