@@ -245,7 +245,9 @@ pub mod table {
     pub const SORT_KEY: &str = "sk";
     /// The index's partition key: the user id (connections) or the entity id (subscriptions).
     pub const INDEX_PARTITION_KEY: &str = "GSI1PK";
-    /// The index's sort key: [`USER_INDEX_SORT_KEY`] or [`SUBSCRIPTION_PREFIX`].
+    /// The index's sort key: [`USER_INDEX_SORT_KEY`] or [`SUBSCRIPTION_PREFIX`], followed by
+    /// the connection's token `exp` when known (`subscription#1767225600`), so a fan-out reads
+    /// each recipient's token expiry from the index alone.
     pub const INDEX_SORT_KEY: &str = "GSI1SK";
     /// Epoch seconds after which DynamoDB's TTL may delete the item.
     pub const TTL_ATTRIBUTE: &str = "ttl";
@@ -257,6 +259,8 @@ pub mod table {
     pub const SUBSCRIPTION_PREFIX: &str = "subscription#";
     /// Connection item attributes beyond the keys.
     pub const CONNECTED_AT: &str = "connectedAt";
+    /// How many subscriptions the connection holds, counted atomically against the cap.
+    pub const SUBSCRIPTION_COUNT: &str = "subscriptionCount";
     pub const IP_ADDRESS: &str = "ipAddress";
 }
 

@@ -110,7 +110,7 @@ test("a bad frame gets an Error frame and the connection stays open", async () =
   await card(2).getByRole("button", { name: "Send frame" }).click();
   const error = logItems().filter({ hasText: "#2 bob" }).filter({ hasText: '"type": "Error"' });
   await showsText(error, "subscribe");
-  await showsText(page.locator("#status.error"), "#2 bob got an Error frame");
+  await showsText(page.locator("#status.error"), "#2 bob was refused: BadRequest:");
   // Still open: Ctrl+Enter in the frame box sends a ping, and the pong comes back.
   const frame = card(2).getByLabel("Frame to send");
   await frame.fill('{"action":"ping"}');

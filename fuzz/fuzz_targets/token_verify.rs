@@ -7,7 +7,7 @@
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use wspush_fuzz::{keys, NOW, SECRET};
+use wspush_fuzz::{keys, tokio, NOW, SECRET};
 use wspush_runtime::auth::{check_user_id, TestTokenRequest, TokenError};
 
 fuzz_target!(|data: &[u8]| {
@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     match mode % 3 {
         0 => {
             let text = String::from_utf8_lossy(rest);
-            if let Ok(identity) = keys.verify(&text, NOW) {
+            if let Ok(identity) = tokio().block_on(keys.verify(&text, NOW)) {
                 assert!(check_user_id(&identity.user_id).is_ok());
             }
         }
@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
             ) else {
                 return;
             };
-            match keys.verify(&token, NOW) {
+            match tokio().block_on(keys.verify(&token, NOW)) {
                 Ok(identity) => assert!(check_user_id(&identity.user_id).is_ok()),
                 Err(e) => assert!(
                     !matches!(
@@ -52,8 +52,8 @@ fuzz_target!(|data: &[u8]| {
             };
             match keys.mint(&request, NOW) {
                 Ok(token) => {
-                    let identity = keys
-                        .verify(&token, NOW)
+                    let identity = tokio()
+                        .block_on(keys.verify(&token, NOW))
                         .unwrap_or_else(|e| panic!("a minted token does not verify: {e}"));
                     assert_eq!(identity.user_id, user_id);
                 }

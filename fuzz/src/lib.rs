@@ -15,7 +15,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 use wspush_gateway::{AppState, GatewayConfig};
 use wspush_runtime::auth::TokenKeys;
-use wspush_runtime::config::{JwtSettings, PushSettings};
+use wspush_runtime::config::PushSettings;
 use wspush_runtime::store::MemoryStore;
 use wspush_runtime::{Deps, Runtime};
 
@@ -36,7 +36,7 @@ pub fn tokio() -> &'static tokio::runtime::Runtime {
 }
 
 pub fn keys() -> TokenKeys {
-    TokenKeys::new(SECRET, JwtSettings::default())
+    TokenKeys::new(SECRET, wspush_runtime::auth::ClaimRules::default())
 }
 
 /// A runtime serving every event kind on a fresh in-memory store, with no pusher (a fan-out
@@ -47,6 +47,8 @@ pub fn runtime() -> Runtime {
         pusher: None,
         dead_letters: None,
         tokens: Some(keys()),
+        access: std::sync::Arc::new(wspush_runtime::access::SubscribeAccess::allow_all()),
+        token_leeway_secs: 30,
         record_ttl: std::time::Duration::from_secs(7200),
         push: PushSettings::default(),
         test_tokens_enabled: true,

@@ -8,6 +8,11 @@ use std::time::Duration;
 
 use wspush_contract::{authorizer, defaults, event_queue, limits};
 
+use std::sync::Arc;
+
+use wspush_runtime::auth::ProviderKeys;
+
+use crate::authorization::AuthorizationSettings;
 use crate::functions::Concurrency;
 use crate::identity::{self, IdentitySource};
 use wspush_runtime::config::PushClient;
@@ -113,6 +118,11 @@ pub struct GatewayConfig {
     /// Names besides the loopback ones that requests may carry in `Host` (`name` for any port,
     /// `name:port` for one), lower-case ([`crate::local_only`]).
     pub allowed_hosts: Vec<String>,
+    /// Which tokens connect, and who may subscribe to what.
+    pub authorization: AuthorizationSettings,
+    /// The identity provider's keys, loaded before the gateway is built
+    /// ([`crate::authorization::provider_keys`]); `None`: HS256 tokens only.
+    pub provider_keys: Option<Arc<ProviderKeys>>,
 }
 
 /// One of API Gateway's throttles (the account's, or a stage's route throttling): `rate`
@@ -187,6 +197,8 @@ impl Default for GatewayConfig {
             connections_jitter: Duration::ZERO,
             connect_rate: None,
             allowed_hosts: Vec::new(),
+            authorization: AuthorizationSettings::default(),
+            provider_keys: None,
         }
     }
 }

@@ -39,11 +39,14 @@
 //! - [`store`] picks the embedded store or DynamoDB (creating the table when missing); the
 //!   offline SDK configuration every client uses is the runtime's `aws::local_sdk_config`.
 //! - [`error`] maps every failure onto the AWS-shaped error body its API would send.
-//! - [`config`] holds the options: stage, limits, and the names in ARNs.
+//! - [`config`] holds the options: stage, limits, and the names in ARNs; [`authorization`]
+//!   the identity provider, the subscribe policy and hook, read as the deployed functions read
+//!   their environment.
 //!
 //! Imports follow the data: the routers depend on [`state`], [`integration`] and the modules
 //! below them, and nothing below imports back up.
 
+pub mod authorization;
 pub mod aws_json;
 pub mod body_deadline;
 pub mod client;

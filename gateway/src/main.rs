@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;
 use wspush_contract::{defaults, event_queue, limits};
+use wspush_gateway::authorization::{self, AuthorizationArgs};
 use wspush_gateway::config::{MAX_CLIENT_BUFFER_BYTES, MAX_INVOCATIONS_PER_CONNECTION};
 use wspush_gateway::functions::Concurrency;
 use wspush_gateway::identity::{self, IdentitySource};
@@ -129,6 +130,8 @@ struct Args {
     /// TCP connections not yet upgraded to WebSockets, at most (more are closed at once).
     #[arg(long, env = "WSPUSH_MAX_PENDING_CONNECTIONS", default_value_t = 4096)]
     max_pending_connections: usize,
+    #[command(flatten)]
+    authorization: AuthorizationArgs,
 }
 
 impl Args {
@@ -157,6 +160,7 @@ impl Args {
             connections_jitter: Duration::from_millis(self.connections_jitter_ms),
             connect_rate: self.connect_rate.filter(|r| *r > 0),
             allowed_hosts: self.allowed_hosts()?,
+            authorization: self.authorization.settings(&self.region)?,
             ..defaults
         })
     }
@@ -323,7 +327,8 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
 
-    let config = args.config()?;
+    let mut config = args.config()?;
+    config.provider_keys = authorization::provider_keys(&config.authorization.jwt).await?;
     let choice = args.store();
     let store = wspush_gateway::store::build(&choice, &config.region)
         .await
@@ -407,6 +412,8 @@ Publish and mint with the aws CLI (any dummy credentials):
 
 Local views: {http}/_gateway/connections, /_gateway/functions, /_gateway/queues, /_gateway/dead-letters
 
+Who may read what: {authorization}.
+
 Limits: frame {frame} B, message {message} B, idle {idle} s, connection {max} s; {routes}; {throttle}. Ctrl-C stops.",
         routes = match &config.route_throttle {
             Some(t) => format!("route throttling {} req/s, burst {}", t.rate_per_sec, t.burst),
@@ -417,6 +424,10 @@ Limits: frame {frame} B, message {message} B, idle {idle} s, connection {max} s;
             None => "no @connections throttle (--throttle-rps)".to_string(),
         },
         store = store.describe(),
+        authorization = authorization::describe(
+            &config.authorization,
+            config.provider_keys.as_deref()
+        ),
         console = wspush_gateway::console::PATH,
         region = config.region,
         frame = config.limits.max_frame_bytes,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 use wspush_runtime::auth::TokenKeys;
-use wspush_runtime::config::{JwtSettings, PushSettings};
+use wspush_runtime::config::PushSettings;
 use wspush_runtime::store::ConnectionStore;
 use wspush_runtime::{Deps, Runtime};
 
@@ -130,6 +130,17 @@ impl AppState {
     }
 }
 
+/// The secret (it always mints test tokens; it verifies them unless switched off) and the
+/// identity provider's keys, with the claims every token must satisfy.
+fn token_keys(config: &GatewayConfig, jwt_secret: &[u8]) -> TokenKeys {
+    let jwt = &config.authorization.jwt;
+    let keys = TokenKeys::without_secret(jwt.claim_rules()).with_secret(jwt_secret, jwt.hs256_enabled);
+    match &config.provider_keys {
+        Some(provider) => keys.with_provider(provider.clone()),
+        None => keys,
+    }
+}
+
 /// The runtime as the gateway hosts it: its pusher aimed at this gateway's `@connections`,
 /// its dead letters at this gateway's dead-letter queues (SQS `SendMessage`).
 fn runtime(
@@ -143,11 +154,17 @@ fn runtime(
     let endpoint = format!("http://{addr}/{}", config.stage);
     let pusher = wspush_runtime::aws::pusher(&sdk, &endpoint, config.push_client);
     let dead_letter_routes = queues.dead_letter_routes(&format!("http://{addr}"));
+    let authorization = &config.authorization;
     Runtime::new(Deps {
         store,
         pusher: Some(pusher),
         dead_letters: wspush_runtime::aws::dead_letters(&sdk, dead_letter_routes),
-        tokens: Some(TokenKeys::new(jwt_secret, JwtSettings::default())),
+        tokens: Some(token_keys(config, jwt_secret)),
+        access: Arc::new(wspush_runtime::aws::subscribe_access(
+            &sdk,
+            &authorization.access,
+        )),
+        token_leeway_secs: authorization.jwt.leeway_secs,
         record_ttl: config.record_ttl,
         push: PushSettings {
             concurrency: config.push_concurrency,

@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 use wspush_runtime::aws;
 use wspush_runtime::store::{
-    ConnectionRecord, ConnectionStore, DynamoStore, MemoryStore, Removal, StoreError,
+    ConnectionRecord, ConnectionStore, DynamoStore, MemoryStore, Recipient, Removal, StoreError,
+    Subscribed, Subscription,
 };
 
 /// Where connections and subscriptions are kept.
@@ -114,17 +115,13 @@ impl ConnectionStore for SelfHealing {
         self.heal(|| self.store.put_connection(record)).await
     }
 
-    async fn put_subscription(
+    async fn subscribe(
         &self,
-        connection_id: &str,
-        entity_id: &str,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
-        self.heal(|| {
-            self.store
-                .put_subscription(connection_id, entity_id, expires_at)
-        })
-        .await
+        subscription: &Subscription<'_>,
+        max_per_connection: usize,
+    ) -> Result<Subscribed, StoreError> {
+        self.heal(|| self.store.subscribe(subscription, max_per_connection))
+            .await
     }
 
     async fn delete_subscription(
@@ -141,11 +138,11 @@ impl ConnectionStore for SelfHealing {
             .await
     }
 
-    async fn subscribers(&self, entity_id: &str) -> Result<Vec<String>, StoreError> {
+    async fn subscribers(&self, entity_id: &str) -> Result<Vec<Recipient>, StoreError> {
         self.heal(|| self.store.subscribers(entity_id)).await
     }
 
-    async fn user_connections(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+    async fn user_connections(&self, user_id: &str) -> Result<Vec<Recipient>, StoreError> {
         self.heal(|| self.store.user_connections(user_id)).await
     }
 

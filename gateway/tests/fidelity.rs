@@ -22,7 +22,10 @@ use wspush_gateway::config::MAX_INVOCATIONS_PER_CONNECTION;
 use wspush_gateway::identity;
 use wspush_gateway::websocket::socket::THROTTLED;
 use wspush_gateway::{GatewayConfig, Limits, QueueSettings, Throttle};
-use wspush_runtime::store::{ConnectionRecord, ConnectionStore, MemoryStore, Removal, StoreError};
+use wspush_runtime::store::{
+    ConnectionRecord, ConnectionStore, MemoryStore, Recipient, Removal, StoreError, Subscribed,
+    Subscription,
+};
 
 /// A handshake offering `protocols`, token in the query string.
 async fn offer(
@@ -445,13 +448,13 @@ impl ConnectionStore for Faulty {
     async fn put_connection(&self, record: &ConnectionRecord) -> Result<(), StoreError> {
         self.inner.put_connection(record).await
     }
-    async fn put_subscription(&self, c: &str, e: &str, t: i64) -> Result<(), StoreError> {
+    async fn subscribe(&self, s: &Subscription<'_>, max: usize) -> Result<Subscribed, StoreError> {
         let mut held = self.held.subscribe();
         if *held.borrow() {
             self.waited.send_modify(|waited| *waited += 1);
         }
         let _ = held.wait_for(|held| !*held).await;
-        self.inner.put_subscription(c, e, t).await
+        self.inner.subscribe(s, max).await
     }
     async fn delete_subscription(&self, c: &str, e: &str) -> Result<(), StoreError> {
         self.inner.delete_subscription(c, e).await
@@ -459,7 +462,7 @@ impl ConnectionStore for Faulty {
     async fn delete_connection(&self, c: &str) -> Result<Removal, StoreError> {
         self.inner.delete_connection(c).await
     }
-    async fn subscribers(&self, e: &str) -> Result<Vec<String>, StoreError> {
+    async fn subscribers(&self, e: &str) -> Result<Vec<Recipient>, StoreError> {
         if self.failing.load(Ordering::Acquire) {
             return Err(StoreError::Request {
                 operation: "Query(GSI1)",
@@ -468,7 +471,7 @@ impl ConnectionStore for Faulty {
         }
         self.inner.subscribers(e).await
     }
-    async fn user_connections(&self, u: &str) -> Result<Vec<String>, StoreError> {
+    async fn user_connections(&self, u: &str) -> Result<Vec<Recipient>, StoreError> {
         self.inner.user_connections(u).await
     }
     async fn subscriptions(&self, c: &str) -> Result<Vec<String>, StoreError> {

@@ -16,7 +16,6 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use wspush_gateway::GatewayConfig;
 use wspush_runtime::auth::{TestTokenRequest, TokenKeys};
-use wspush_runtime::config::JwtSettings;
 
 #[tokio::test]
 async fn token_in_the_query_string_connects_and_the_record_is_written() {
@@ -65,7 +64,7 @@ async fn the_root_path_works_too() {
 #[tokio::test]
 async fn bad_tokens_get_401_before_the_upgrade_and_nothing_is_stored() {
     let gw = TestGateway::start().await;
-    let forged = TokenKeys::new(b"not-the-secret", JwtSettings::default())
+    let forged = TokenKeys::new(b"not-the-secret", wspush_runtime::auth::ClaimRules::default())
         .mint(&TestTokenRequest::default(), now())
         .expect("mint");
     let expired = gw

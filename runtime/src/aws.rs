@@ -23,8 +23,12 @@ use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider, SharedHtt
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use wspush_contract::{http_pool, timeouts};
 
-use crate::auth::TokenKeys;
-use crate::config::{Config, PushClient, SecretSource};
+use crate::access::{SubscribeAccess, SubscribeHook, SubscribePolicy};
+use crate::auth::fetch::HttpFetch;
+use crate::auth::jwks::KeySetError;
+use crate::auth::{ProviderKeys, TokenKeys};
+use crate::config::{AccessSettings, Config, JwtSettings, PushClient, SecretSource};
+use crate::event_kind::EventKind;
 use crate::dead_letters::{DeadLetters, SqsDeadLetters};
 use crate::deps::Deps;
 use crate::push::{Endpoint, ManagementApiPusher, Pusher, SignedHttpPusher};
@@ -37,6 +41,8 @@ pub enum StartupError {
     Secret { id: String, message: String },
     #[error("JWT secret {0} has no SecretString")]
     EmptySecret(String),
+    #[error("could not load the identity provider's keys: {0}")]
+    ProviderKeys(#[from] KeySetError),
 }
 
 /// The HTTPS client every SDK client of one [`SdkConfig`] uses.
@@ -199,15 +205,50 @@ async fn jwt_secret(sdk: &SdkConfig, source: &SecretSource) -> Result<String, St
         .ok_or_else(|| StartupError::EmptySecret(id.clone()))
 }
 
+/// The keys this function verifies or mints tokens with: the secret, and the identity
+/// provider's keys (fetched now, during init, so the first `$connect` costs no round trip)
+/// when the function decides `$connect`. `None` without either.
+pub async fn token_keys(
+    sdk: &SdkConfig,
+    config: &Config,
+    verifies: bool,
+) -> Result<Option<TokenKeys>, StartupError> {
+    let settings: &JwtSettings = &config.jwt;
+    let mut keys = TokenKeys::without_secret(settings.claim_rules());
+    let mut any = false;
+    if let Some(source) = &config.jwt_secret {
+        let secret = jwt_secret(sdk, source).await?;
+        keys = keys.with_secret(secret.as_bytes(), settings.hs256_enabled);
+        any = true;
+    }
+    if let (true, Some(source)) = (verifies, settings.key_source()) {
+        let refetch = Duration::from_secs(timeouts::JWKS_REFETCH_INTERVAL_SECS);
+        let provider =
+            ProviderKeys::load(&source, Arc::new(HttpFetch::default()), refetch).await?;
+        keys = keys.with_provider(Arc::new(provider));
+        any = true;
+    }
+    Ok(any.then_some(keys))
+}
+
+/// The subscribe decision: the policy (none: only the hook may allow), the hook signing its
+/// `Invoke` with `sdk`'s credentials, and the cap.
+pub fn subscribe_access(sdk: &SdkConfig, settings: &AccessSettings) -> SubscribeAccess {
+    let policy = settings.policy.clone().unwrap_or_else(|| {
+        tracing::warn!("SUBSCRIBE_POLICY is not set: no subscription is allowed unless the subscribe hook allows it");
+        SubscribePolicy::deny_all()
+    });
+    let hook = settings
+        .hook
+        .clone()
+        .map(|target| SubscribeHook::new(target, sdk.credentials_provider()));
+    SubscribeAccess::new(policy, hook, settings.max_subscriptions_per_connection)
+}
+
 /// Builds every dependency the configuration asks for.
 pub async fn deps_from_config(sdk: &SdkConfig, config: &Config) -> Result<Deps, StartupError> {
-    let tokens = match &config.jwt_secret {
-        Some(source) => Some(TokenKeys::new(
-            jwt_secret(sdk, source).await?.as_bytes(),
-            config.jwt.clone(),
-        )),
-        None => None,
-    };
+    let verifies = config.event_kinds.contains(EventKind::Authorizer);
+    let tokens = token_keys(sdk, config, verifies).await?;
     let store = DynamoStore::new(
         aws_sdk_dynamodb::Client::from_conf(dynamodb_config(sdk).build()),
         &config.table_name,
@@ -222,6 +263,8 @@ pub async fn deps_from_config(sdk: &SdkConfig, config: &Config) -> Result<Deps, 
         pusher,
         dead_letters: dead_letters(sdk, config.dead_letter_queues.clone()),
         tokens,
+        access: Arc::new(subscribe_access(sdk, &config.access)),
+        token_leeway_secs: config.jwt.leeway_secs,
         record_ttl: config.record_ttl,
         push: config.push.clone(),
         test_tokens_enabled: config.test_tokens_enabled,

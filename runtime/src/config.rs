@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use wspush_contract::{defaults, env, push_clients};
 
+use crate::access::{HookTarget, SubscribePolicy};
+use crate::auth::{ClaimRules, KeySource};
 use crate::event_kind::EventKinds;
 
 /// Where the HS256 signing secret comes from.
@@ -19,11 +21,65 @@ pub enum SecretSource {
     SecretsManager(String),
 }
 
-/// Token validation settings beyond the key itself.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Which tokens are accepted, beyond the HS256 secret itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JwtSettings {
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// The provider's key set, when its issuer publishes no discovery document.
+    pub jwks_url: Option<String>,
+    /// The claim naming the user; `None`: `data.userId`, else `sub`.
+    pub user_claim: Option<String>,
+    pub leeway_secs: u64,
+    /// Whether HS256 tokens signed with the secret connect.
+    pub hs256_enabled: bool,
+}
+
+impl Default for JwtSettings {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            audience: None,
+            jwks_url: None,
+            user_claim: None,
+            leeway_secs: defaults::JWT_LEEWAY_SECONDS,
+            hs256_enabled: true,
+        }
+    }
+}
+
+impl JwtSettings {
+    /// The checks every token's claims pass.
+    pub fn claim_rules(&self) -> ClaimRules {
+        ClaimRules {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            user_claim: self.user_claim.clone(),
+            leeway_secs: self.leeway_secs,
+        }
+    }
+
+    /// Where the identity provider's keys are: the JWKS URL, else the issuer's discovery
+    /// document; `None` without either (HS256 only).
+    pub fn key_source(&self) -> Option<KeySource> {
+        match (&self.jwks_url, &self.issuer) {
+            (Some(url), _) => Some(KeySource::JwksUrl(url.clone())),
+            (None, Some(issuer)) => Some(KeySource::Discovery {
+                issuer: issuer.clone(),
+            }),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Who may subscribe to what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessSettings {
+    /// `SUBSCRIBE_POLICY`; unset, no template allows anything (only the hook can).
+    pub policy: Option<SubscribePolicy>,
+    /// `SUBSCRIBE_AUTHORIZER`.
+    pub hook: Option<HookTarget>,
+    pub max_subscriptions_per_connection: usize,
 }
 
 /// How the fan-out talks to the `@connections` API.
@@ -98,6 +154,7 @@ pub struct Config {
     /// Required only by functions that verify or mint tokens.
     pub jwt_secret: Option<SecretSource>,
     pub jwt: JwtSettings,
+    pub access: AccessSettings,
     pub test_tokens_enabled: bool,
     pub push: PushSettings,
     pub json_logs: bool,
@@ -114,7 +171,7 @@ pub struct Config {
 pub struct ConfigError {
     pub name: &'static str,
     pub value: String,
-    pub expected: &'static str,
+    pub expected: String,
 }
 
 impl Config {
@@ -139,10 +196,8 @@ impl Config {
             management_endpoint: vars.text(env::MANAGEMENT_ENDPOINT),
             push_client: read_push_client(&vars)?,
             jwt_secret: read_jwt_secret(&vars),
-            jwt: JwtSettings {
-                issuer: vars.text(env::JWT_ISSUER),
-                audience: vars.text(env::JWT_AUDIENCE),
-            },
+            jwt: read_jwt_settings(&vars)?,
+            access: read_access_settings(&vars)?,
             test_tokens_enabled: parse_flag(
                 env::TEST_TOKENS_ENABLED,
                 vars.text(env::TEST_TOKENS_ENABLED),
@@ -169,6 +224,80 @@ impl Vars<'_> {
     }
 }
 
+/// The `JWT_*` settings and `JWKS_URL`; URLs must be `https://` (or loopback `http://`).
+fn read_jwt_settings(vars: &Vars) -> Result<JwtSettings, ConfigError> {
+    let url = |name: &'static str| -> Result<Option<String>, ConfigError> {
+        let Some(value) = vars.text(name) else {
+            return Ok(None);
+        };
+        match crate::auth::fetch::check_url(&value, name) {
+            Ok(()) => Ok(Some(value)),
+            Err(expected) => Err(ConfigError {
+                name,
+                value,
+                expected,
+            }),
+        }
+    };
+    let leeway = match vars.text(env::JWT_LEEWAY_SECONDS) {
+        None => defaults::JWT_LEEWAY_SECONDS,
+        Some(text) => text.trim().parse::<u64>().ok().filter(|s| *s <= 3600).ok_or(
+            ConfigError {
+                name: env::JWT_LEEWAY_SECONDS,
+                value: text,
+                expected: "a whole number of seconds from 0 to 3600".into(),
+            },
+        )?,
+    };
+    Ok(JwtSettings {
+        issuer: url(env::JWT_ISSUER)?,
+        audience: vars.text(env::JWT_AUDIENCE),
+        jwks_url: url(env::JWKS_URL)?,
+        user_claim: vars.text(env::JWT_USER_CLAIM),
+        leeway_secs: leeway,
+        hs256_enabled: parse_flag_or(
+            env::JWT_HS256_ENABLED,
+            vars.text(env::JWT_HS256_ENABLED),
+            true,
+        )?,
+    })
+}
+
+/// `SUBSCRIBE_POLICY`, `SUBSCRIBE_AUTHORIZER` (a function is invoked in `AWS_REGION`) and
+/// `MAX_SUBSCRIPTIONS_PER_CONNECTION`.
+fn read_access_settings(vars: &Vars) -> Result<AccessSettings, ConfigError> {
+    let policy = vars
+        .text(env::SUBSCRIBE_POLICY)
+        .map(|text| {
+            SubscribePolicy::parse(&text).map_err(|e| ConfigError {
+                name: env::SUBSCRIBE_POLICY,
+                value: text,
+                expected: e.to_string(),
+            })
+        })
+        .transpose()?;
+    let region = vars.text("AWS_REGION").unwrap_or_else(|| "us-east-1".into());
+    let hook = vars
+        .text(env::SUBSCRIBE_AUTHORIZER)
+        .map(|text| {
+            HookTarget::parse(&text, &region).map_err(|expected| ConfigError {
+                name: env::SUBSCRIBE_AUTHORIZER,
+                value: text,
+                expected,
+            })
+        })
+        .transpose()?;
+    let max = vars.number(
+        env::MAX_SUBSCRIPTIONS_PER_CONNECTION,
+        defaults::MAX_SUBSCRIPTIONS_PER_CONNECTION as u64,
+    )?;
+    Ok(AccessSettings {
+        policy,
+        hook,
+        max_subscriptions_per_connection: max as usize,
+    })
+}
+
 /// `PUSH_CLIENT`, the signed HTTP client when unset.
 fn read_push_client(vars: &Vars) -> Result<PushClient, ConfigError> {
     match vars.text(env::PUSH_CLIENT) {
@@ -176,7 +305,7 @@ fn read_push_client(vars: &Vars) -> Result<PushClient, ConfigError> {
         Some(value) => value.parse().map_err(|_| ConfigError {
             name: env::PUSH_CLIENT,
             value,
-            expected: "signed-http or sdk",
+            expected: "signed-http or sdk".into(),
         }),
     }
 }
@@ -223,7 +352,8 @@ fn read_event_kinds(vars: &Vars) -> Result<EventKinds, ConfigError> {
             name: env::EVENT_KINDS,
             value: list,
             expected:
-                "a comma-separated list of authorizer, websocket, eventbridge, sqs, test-token",
+                "a comma-separated list of authorizer, websocket, eventbridge, sqs, test-token"
+                    .into(),
         }),
     }
 }
@@ -244,7 +374,7 @@ fn read_dead_letter_queues(vars: &Vars) -> Result<BTreeMap<String, String>, Conf
     routes.ok_or(ConfigError {
         name: env::DEAD_LETTER_QUEUES,
         value: text,
-        expected: "a JSON object of source queue ARNs to dead-letter queue URLs (https://host/account/name)",
+        expected: "a JSON object of source queue ARNs to dead-letter queue URLs (https://host/account/name)".into(),
     })
 }
 
@@ -261,20 +391,28 @@ fn parse_number(
         _ => Err(ConfigError {
             name,
             value,
-            expected: "a whole number between 1 and 4294967295",
+            expected: "a whole number between 1 and 4294967295".into(),
         }),
     }
 }
 
 fn parse_flag(name: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+    parse_flag_or(name, value, false)
+}
+
+fn parse_flag_or(
+    name: &'static str,
+    value: Option<String>,
+    default: bool,
+) -> Result<bool, ConfigError> {
     match value.as_deref().map(str::trim) {
-        None => Ok(false),
+        None => Ok(default),
         Some("true" | "1" | "yes") => Ok(true),
         Some("false" | "0" | "no") => Ok(false),
         Some(_) => Err(ConfigError {
             name,
             value: value.unwrap_or_default(),
-            expected: "true or false",
+            expected: "true or false".into(),
         }),
     }
 }
@@ -365,6 +503,48 @@ mod tests {
             let err = config(&[(env::DEAD_LETTER_QUEUES, bad)]).expect_err(bad);
             assert_eq!(err.name, env::DEAD_LETTER_QUEUES);
         }
+    }
+
+    #[test]
+    fn identity_provider_and_access_settings_are_read_and_checked() {
+        let c = config(&[]).expect("valid");
+        assert_eq!(c.jwt, JwtSettings::default());
+        assert_eq!(c.jwt.key_source(), None);
+        assert_eq!(c.access.policy, None);
+        assert_eq!(c.access.max_subscriptions_per_connection, 200);
+        let c = config(&[
+            (env::JWT_ISSUER, "https://idp.example.com/realm"),
+            (env::JWT_USER_CLAIM, "data.userId"),
+            (env::JWT_LEEWAY_SECONDS, "0"),
+            (env::JWT_HS256_ENABLED, "false"),
+            (env::SUBSCRIBE_POLICY, "user/{sub}/*"),
+            (env::SUBSCRIBE_AUTHORIZER, "decide"),
+            (env::MAX_SUBSCRIPTIONS_PER_CONNECTION, "3"),
+            ("AWS_REGION", "eu-west-1"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            c.jwt.key_source(),
+            Some(KeySource::Discovery {
+                issuer: "https://idp.example.com/realm".into()
+            })
+        );
+        assert_eq!((c.jwt.leeway_secs, c.jwt.hs256_enabled), (0, false));
+        assert!(matches!(&c.access.hook, Some(HookTarget::Function { region, .. }) if region == "eu-west-1"));
+        assert_eq!(c.access.max_subscriptions_per_connection, 3);
+        for (name, bad) in [
+            (env::JWT_ISSUER, "http://idp.example.com"),
+            (env::JWKS_URL, "not a url"),
+            (env::SUBSCRIBE_POLICY, "user/{sub"),
+            (env::SUBSCRIBE_AUTHORIZER, "http://example.com/x"),
+            (env::JWT_LEEWAY_SECONDS, "-1"),
+            (env::JWT_HS256_ENABLED, "perhaps"),
+        ] {
+            let err = config(&[(name, bad)]).expect_err(bad);
+            assert_eq!(err.name, name);
+        }
+        let err = config(&[(env::SUBSCRIBE_POLICY, "a/*/b")]).expect_err("bad rule");
+        assert!(err.to_string().contains("\"a/*/b\""), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::access::SubscribeAccess;
 use crate::auth::TokenKeys;
 use crate::config::PushSettings;
 use crate::dead_letters::DeadLetters;
@@ -23,6 +24,10 @@ pub struct Deps {
     pub dead_letters: Option<Arc<dyn DeadLetters>>,
     /// Absent on functions that neither verify nor mint tokens.
     pub tokens: Option<TokenKeys>,
+    /// Who may subscribe to what, and how many subscriptions a connection may hold.
+    pub access: Arc<SubscribeAccess>,
+    /// Seconds of clock skew tolerated on a connection's token expiry (`JWT_LEEWAY_SECONDS`).
+    pub token_leeway_secs: u64,
     pub record_ttl: Duration,
     pub push: PushSettings,
     pub test_tokens_enabled: bool,
@@ -31,7 +36,7 @@ pub struct Deps {
 impl Deps {
     pub(crate) fn tokens(&self) -> Result<&TokenKeys, HandlerError> {
         self.tokens.as_ref().ok_or(HandlerError::NotConfigured(
-            "the JWT secret (JWT_SECRET or JWT_SECRET_ID)",
+            "a token key (JWT_SECRET, JWT_SECRET_ID, JWT_ISSUER or JWKS_URL)",
         ))
     }
 

@@ -88,7 +88,9 @@ impl Runtime {
         let deps = &*self.deps;
         match incoming {
             Incoming::Authorizer(request) => {
-                let response = auth::authorize(&request, deps.tokens()?, now())?;
+                let needed_claims = deps.access.policy().claim_paths();
+                let response =
+                    auth::authorize(&request, deps.tokens()?, &needed_claims, now()).await?;
                 to_json(&response)
             }
             Incoming::WebSocket(request) => to_json(&routes::handle(deps, *request).await?),

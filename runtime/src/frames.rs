@@ -8,7 +8,7 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
-use wspush_contract::routes;
+use wspush_contract::{error_codes, routes};
 
 /// Longest entity id accepted: `subscription#{entityId}` must fit DynamoDB's 1024-byte sort key.
 pub const MAX_ENTITY_ID_BYTES: usize = 1000;
@@ -103,15 +103,44 @@ pub enum Reply {
         entity_id: String,
     },
     Pong,
+    /// A refusal: `code` is one of `wspush_contract::error_codes`, for programs; `message`
+    /// is for people. `entityId` names the subscription refused, when one was.
     Error {
+        code: &'static str,
+        #[serde(rename = "entityId", skip_serializing_if = "Option::is_none")]
+        entity_id: Option<String>,
         message: String,
     },
 }
 
 impl Reply {
+    /// An error about the connection or the frame as a whole.
+    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+        Reply::Error {
+            code,
+            entity_id: None,
+            message: message.into(),
+        }
+    }
+
+    /// A refused subscription.
+    pub fn refused(code: &'static str, entity_id: &str, message: impl Into<String>) -> Self {
+        Reply::Error {
+            code,
+            entity_id: Some(entity_id.to_string()),
+            message: message.into(),
+        }
+    }
+
+    /// The reply to a frame that does not parse.
+    pub fn bad_request(error: &FrameError) -> Self {
+        Self::error(error_codes::BAD_REQUEST, error.to_string())
+    }
+
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self)
-            .unwrap_or_else(|_| r#"{"type":"Error","message":"internal error"}"#.into())
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"type":"Error","code":"Unavailable","message":"internal error"}"#.into()
+        })
     }
 }
 
@@ -233,6 +262,17 @@ mod tests {
             event_id: "id-1".into(),
             time: None,
         };
+        assert_eq!(
+            Reply::refused(error_codes::FORBIDDEN, "X", "no").to_json(),
+            r#"{"type":"Error","code":"Forbidden","entityId":"X","message":"no"}"#
+        );
+        assert_eq!(
+            Reply::bad_request(&FrameError::NoAction).to_json(),
+            format!(
+                r#"{{"type":"Error","code":"BadRequest","message":"{}"}}"#,
+                FrameError::NoAction.to_string().replace('"', "\\\"")
+            )
+        );
         assert_eq!(
             serde_json::to_value(&push).expect("serializes"),
             serde_json::json!({"type": "Entity Updated", "entityId": "e", "message": "m", "eventId": "id-1"})

@@ -4,9 +4,11 @@
 //! - [`event`] classifies the incoming JSON by shape (authorizer, WebSocket route, EventBridge,
 //!   SQS batch, test-token request) and [`dispatch`] sends it to its handler with one `match`,
 //!   unless the function does not serve that [`event_kind`] (`EVENT_KINDS`).
-//! - [`auth`] decides `$connect` (the REQUEST authorizer) and mints test tokens.
+//! - [`auth`] decides `$connect` (the REQUEST authorizer): HS256 test tokens and the identity
+//!   provider's tokens, verified against its published keys; it mints test tokens too.
 //! - [`routes`] serves `$connect`, `$disconnect`, `subscribe`, `unsubscribe`, `ping`, `$default`,
-//!   answering with the [`frames`] clients read.
+//!   answering with the [`frames`] clients read; [`access`] decides every subscribe (the
+//!   policy's templates, then the application's hook) before it is stored.
 //! - [`fanout`] turns EventBridge events into pushes to every recipient, as many at once and
 //!   as fast as its adaptive limit ([`fanout::adaptive`]) finds the `@connections` API allows,
 //!   copying the detail's values into the frame as their JSON text ([`json_text`] measures it).
@@ -19,6 +21,7 @@
 //!   start, `aws_http` signs and sends the requests made without the SDK, [`error`] maps
 //!   failures onto the Lambda wire.
 
+pub mod access;
 pub mod auth;
 pub mod aws;
 mod aws_http;

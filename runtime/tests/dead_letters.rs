@@ -156,6 +156,8 @@ async fn events_function(connections: &FakeConnections, sqs: &FakeSqs, routes: b
         )),
         dead_letters: aws::dead_letters(&sdk, routes),
         tokens: Some(keys()),
+        access: std::sync::Arc::new(wspush_runtime::access::SubscribeAccess::allow_all()),
+        token_leeway_secs: 30,
         record_ttl: Duration::from_secs(3600),
         push: quick_push_settings(),
         test_tokens_enabled: false,

@@ -114,7 +114,7 @@ async fn a_client_lifecycle_runs_through_every_route() {
         json!({"type": "Subscribed", "entityId": "myEntityId"})
     );
     assert_eq!(
-        store.subscribers("myEntityId").await.expect("query"),
+        support::ids(store.subscribers("myEntityId").await.expect("query")),
         vec![CONNECTION]
     );
 
@@ -333,7 +333,7 @@ async fn test_tokens_only_where_enabled() {
     assert_eq!(minted["token"], minted["authToken"]);
     let token = minted["token"].as_str().expect("token string");
     assert_eq!(
-        keys().verify(token, now()).expect("verifies").user_id,
+        keys().verify(token, now()).await.expect("verifies").user_id,
         "myuserid"
     );
 
@@ -343,6 +343,7 @@ async fn test_tokens_only_where_enabled() {
         .expect("minted");
     let identity = keys()
         .verify(minted["token"].as_str().expect("token"), now())
+        .await
         .expect("verifies");
     assert_eq!(identity.user_id, "alice");
     assert_eq!(identity.last_name.as_deref(), Some("Liddell"));

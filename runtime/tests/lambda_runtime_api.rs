@@ -50,6 +50,7 @@ async fn bootstrap_serves_invocations_through_the_runtime_api() {
     assert_eq!(kind, "response");
     let identity = keys()
         .verify(minted["token"].as_str().expect("token"), now())
+        .await
         .expect("verifies");
     assert_eq!(
         identity.user_id, "alice",

@@ -18,7 +18,8 @@ use proptest::sample::{select, Index};
 use serde_json::{json, Map, Value};
 use support::{fixture, keys, SECRET};
 use wspush_contract::routes;
-use wspush_runtime::auth::token::LEEWAY_SECS;
+use futures::executor::block_on;
+use wspush_contract::defaults::JWT_LEEWAY_SECONDS;
 use wspush_runtime::auth::{check_user_id, TestTokenRequest, TokenError, MAX_USER_ID_BYTES};
 use wspush_runtime::config::PushSettings;
 use wspush_runtime::event::classify;
@@ -187,6 +188,8 @@ fn runtime() -> Runtime {
         pusher: None,
         dead_letters: None,
         tokens: Some(keys()),
+        access: std::sync::Arc::new(wspush_runtime::access::SubscribeAccess::allow_all()),
+        token_leeway_secs: 30,
         record_ttl: std::time::Duration::from_secs(7200),
         push: PushSettings::default(),
         test_tokens_enabled: true,
@@ -303,7 +306,7 @@ proptest! {
 
     #[test]
     fn arbitrary_strings_never_verify(token in prop_oneof![any::<String>(), "[A-Za-z0-9_-]{1,40}\\.[A-Za-z0-9_-]{1,60}\\.[A-Za-z0-9_-]{0,43}"]) {
-        let verdict = keys().verify(&token, NOW);
+        let verdict = block_on(keys().verify(&token, NOW));
         prop_assert!(verdict.is_err(), "{token:?} verified: {verdict:?}");
     }
 
@@ -314,7 +317,7 @@ proptest! {
         match keys.mint(&request, NOW) {
             Ok(token) => {
                 prop_assert!(check_user_id(&user_id).is_ok());
-                let identity = keys.verify(&token, NOW).map_err(|e| TestCaseError::fail(format!("{e}")))?;
+                let identity = block_on(keys.verify(&token, NOW)).map_err(|e| TestCaseError::fail(format!("{e}")))?;
                 prop_assert_eq!(identity.user_id, user_id);
             }
             Err(e) => {
@@ -332,7 +335,7 @@ proptest! {
         let original = &token[at..=at];
         prop_assume!(original != replacement);
         let tampered = format!("{}{}{}", &token[..at], replacement, &token[at + 1..]);
-        let verdict = keys.verify(&tampered, NOW);
+        let verdict = block_on(keys.verify(&tampered, NOW));
         prop_assert!(verdict.is_err(), "{tampered} verified: {verdict:?}");
     }
 
@@ -342,10 +345,10 @@ proptest! {
         if let Some(nbf) = nbf_offset {
             claims["nbf"] = json!(NOW + nbf);
         }
-        let verdict = keys().verify(&sign(&claims), NOW);
-        let expected = if offset + LEEWAY_SECS < 0 {
+        let verdict = block_on(keys().verify(&sign(&claims), NOW));
+        let expected = if offset + JWT_LEEWAY_SECONDS as i64 < 0 {
             Err(TokenError::Expired)
-        } else if nbf_offset.is_some_and(|nbf| nbf - LEEWAY_SECS > 0) {
+        } else if nbf_offset.is_some_and(|nbf| nbf - JWT_LEEWAY_SECONDS as i64 > 0) {
             Err(TokenError::NotYetValid)
         } else {
             Ok("u".to_string())
@@ -355,7 +358,7 @@ proptest! {
 
     #[test]
     fn correctly_signed_arbitrary_claims_fail_only_on_claims(claims in json_value()) {
-        match keys().verify(&sign(&claims), NOW) {
+        match block_on(keys().verify(&sign(&claims), NOW)) {
             Ok(identity) => prop_assert!(check_user_id(&identity.user_id).is_ok()),
             Err(e) => prop_assert!(
                 !matches!(e, TokenError::BadSignature | TokenError::WrongAlgorithm | TokenError::Missing),

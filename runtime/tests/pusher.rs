@@ -20,6 +20,7 @@ async fn connect(store: &MemoryStore, id: &str, user: &str, entity: &str) {
         connected_at_ms: 0,
         ip_address: None,
         expires_at: i64::MAX,
+        token_expires_at: None,
     };
     store.put_connection(&record).await.expect("put connection");
     store
@@ -127,7 +128,7 @@ async fn gone_connections_are_cleaned_up_and_everyone_else_gets_one_copy() {
         store.connection("gone=").is_none(),
         "gone connection deleted"
     );
-    let subscribers = store.subscribers("myEntityId").await.expect("query");
+    let subscribers = support::ids(store.subscribers("myEntityId").await.expect("query"));
     assert!(
         !subscribers.contains(&"gone=".to_string()),
         "its subscriptions too"

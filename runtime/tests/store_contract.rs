@@ -13,7 +13,10 @@ use futures::{stream, StreamExt, TryStreamExt};
 use support::{fixture, runtime, FakeConnections};
 
 use wspush_runtime::aws;
-use wspush_runtime::store::{ConnectionRecord, ConnectionStore, DynamoStore, MemoryStore, Removal};
+use wspush_runtime::store::{
+    ConnectionRecord, ConnectionStore, DynamoStore, MemoryStore, Recipient, Removal, Subscribed,
+    Subscription,
+};
 
 fn record(id: &str, user: &str) -> ConnectionRecord {
     ConnectionRecord {
@@ -22,11 +25,16 @@ fn record(id: &str, user: &str) -> ConnectionRecord {
         connected_at_ms: 1_707_502_303_419,
         ip_address: Some("192.0.2.1".into()),
         expires_at: 1_900_000_000,
+        token_expires_at: None,
     }
 }
 
 fn set(ids: Vec<String>) -> BTreeSet<String> {
     ids.into_iter().collect()
+}
+
+fn ids(recipients: Vec<Recipient>) -> BTreeSet<String> {
+    recipients.into_iter().map(|r| r.connection_id).collect()
 }
 
 fn names(ids: &[&str]) -> BTreeSet<String> {
@@ -48,11 +56,11 @@ async fn contract(store: &dyn ConnectionStore) {
         .await
         .expect("put c3");
     assert_eq!(
-        set(store.user_connections("alice").await.expect("q")),
+        ids(store.user_connections("alice").await.expect("q")),
         names(&["c1=", "c2="])
     );
     assert_eq!(
-        set(store.user_connections("bob").await.expect("q")),
+        ids(store.user_connections("bob").await.expect("q")),
         names(&["c3="])
     );
     assert!(store
@@ -72,11 +80,11 @@ async fn contract(store: &dyn ConnectionStore) {
         .await
         .expect("repeat is harmless");
     assert_eq!(
-        set(store.subscribers("e1").await.expect("q")),
+        ids(store.subscribers("e1").await.expect("q")),
         names(&["c1=", "c2=", "c3="])
     );
     assert_eq!(
-        set(store.subscribers("e2").await.expect("q")),
+        ids(store.subscribers("e2").await.expect("q")),
         names(&["c1="])
     );
     // An entity id that equals a user id must not see that user's connections.
@@ -85,7 +93,7 @@ async fn contract(store: &dyn ConnectionStore) {
         .await
         .expect("subscribe");
     assert_eq!(
-        set(store.subscribers("alice").await.expect("q")),
+        ids(store.subscribers("alice").await.expect("q")),
         names(&["c3="])
     );
     // Each connection's own subscriptions, read back by connection id.
@@ -99,7 +107,7 @@ async fn contract(store: &dyn ConnectionStore) {
     );
     assert!(store.subscriptions("c9=").await.expect("q").is_empty());
     assert_eq!(
-        set(store.user_connections("alice").await.expect("q")),
+        ids(store.user_connections("alice").await.expect("q")),
         names(&["c1=", "c2="])
     );
 
@@ -116,7 +124,7 @@ async fn contract(store: &dyn ConnectionStore) {
         .await
         .expect("unknown is fine");
     assert_eq!(
-        set(store.subscribers("e1").await.expect("q")),
+        ids(store.subscribers("e1").await.expect("q")),
         names(&["c1=", "c3="])
     );
     assert!(store.subscriptions("c2=").await.expect("q").is_empty());
@@ -126,13 +134,13 @@ async fn contract(store: &dyn ConnectionStore) {
         Removal::complete(3)
     );
     assert_eq!(
-        set(store.subscribers("e1").await.expect("q")),
+        ids(store.subscribers("e1").await.expect("q")),
         names(&["c3="])
     );
     assert!(store.subscribers("e2").await.expect("q").is_empty());
     assert!(store.subscriptions("c1=").await.expect("q").is_empty());
     assert_eq!(
-        set(store.user_connections("alice").await.expect("q")),
+        ids(store.user_connections("alice").await.expect("q")),
         names(&["c2="])
     );
     assert_eq!(
@@ -145,6 +153,72 @@ async fn contract(store: &dyn ConnectionStore) {
             .await
             .expect("unknown"),
         Removal::complete(0)
+    );
+}
+
+/// The cap on subscriptions per connection, and the token expiry every record carries.
+async fn capped_and_expiring(store: &dyn ConnectionStore) {
+    let mut connection = record("capped=", "frank");
+    connection.token_expires_at = Some(1_800_000_000);
+    store.put_connection(&connection).await.expect("put");
+    let subscription = |entity_id| Subscription {
+        connection_id: "capped=",
+        entity_id,
+        expires_at: 1_900_000_000,
+        token_expires_at: Some(1_800_000_000),
+    };
+    let subscribe = |entity_id| async move { store.subscribe(&subscription(entity_id), 2).await.expect("subscribe") };
+    assert_eq!(subscribe("a").await, Subscribed::Added);
+    assert_eq!(subscribe("a").await, Subscribed::AlreadySubscribed);
+    assert_eq!(subscribe("b").await, Subscribed::Added);
+    assert_eq!(subscribe("c").await, Subscribed::LimitReached);
+    // At the cap, one it holds is still no error; nothing was stored for the refused one.
+    assert_eq!(subscribe("b").await, Subscribed::AlreadySubscribed);
+    assert!(store.subscribers("c").await.expect("q").is_empty());
+    store.delete_subscription("capped=", "a").await.expect("unsubscribe");
+    store.delete_subscription("capped=", "a").await.expect("twice");
+    assert_eq!(subscribe("c").await, Subscribed::Added);
+    assert_eq!(subscribe("d").await, Subscribed::LimitReached);
+    assert_eq!(
+        set(store.subscriptions("capped=").await.expect("q")),
+        names(&["b", "c"])
+    );
+
+    let expiring = vec![Recipient {
+        connection_id: "capped=".into(),
+        token_expires_at: Some(1_800_000_000),
+    }];
+    assert_eq!(store.subscribers("c").await.expect("q"), expiring);
+    assert_eq!(store.user_connections("frank").await.expect("q"), expiring);
+    assert_eq!(
+        store.delete_connection("capped=").await.expect("disconnect"),
+        Removal::complete(3)
+    );
+}
+
+/// Many subscribes of one connection at once never pass the cap.
+async fn cap_under_concurrency(store: &dyn ConnectionStore) {
+    store.put_connection(&record("racing=", "gina")).await.expect("put");
+    let results: Vec<Subscribed> = stream::iter(0..40)
+        .map(|i| async move {
+            let entity = format!("race-{i}");
+            let subscription = Subscription {
+                connection_id: "racing=",
+                entity_id: &entity,
+                expires_at: 1_900_000_000,
+                token_expires_at: None,
+            };
+            store.subscribe(&subscription, 10).await.expect("subscribe")
+        })
+        .buffer_unordered(40)
+        .collect()
+        .await;
+    let added = results.iter().filter(|r| **r == Subscribed::Added).count();
+    assert_eq!(added, 10, "{results:?}");
+    assert_eq!(store.subscriptions("racing=").await.expect("q").len(), 10);
+    assert_eq!(
+        store.delete_connection("racing=").await.expect("disconnect"),
+        Removal::complete(11)
     );
 }
 
@@ -168,7 +242,7 @@ async fn many(store: &dyn ConnectionStore, subscribers: usize) {
         expected.insert(id);
     }
     assert_eq!(
-        set(store.subscribers("popular").await.expect("all pages")),
+        ids(store.subscribers("popular").await.expect("all pages")),
         expected
     );
     let entities: BTreeSet<String> = (0..subscribers).map(|i| format!("entity-{i}")).collect();
@@ -188,6 +262,8 @@ async fn many(store: &dyn ConnectionStore, subscribers: usize) {
 #[tokio::test]
 async fn memory_store_honours_the_contract() {
     contract(&MemoryStore::new()).await;
+    capped_and_expiring(&MemoryStore::new()).await;
+    cap_under_concurrency(&MemoryStore::new()).await;
     many(&MemoryStore::new(), 130).await;
 }
 
@@ -219,6 +295,8 @@ async fn dynamo_store(table: &str) -> DynamoStore {
 #[tokio::test]
 async fn dynamodb_store_honours_the_contract() {
     contract(&dynamo_store("contract").await).await;
+    capped_and_expiring(&dynamo_store("capped").await).await;
+    cap_under_concurrency(&dynamo_store("racing").await).await;
 }
 
 #[tokio::test]

@@ -8,8 +8,11 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use support::{fixture, keys, now, SECRET};
-use wspush_runtime::auth::{authorize, TestTokenRequest, TokenError, TokenKeys, Unauthorized};
-use wspush_runtime::config::JwtSettings;
+use std::collections::BTreeSet;
+
+use wspush_runtime::auth::{
+    authorize, ClaimRules, TestTokenRequest, TokenError, TokenKeys, Unauthorized,
+};
 
 fn sign(claims: &Value, secret: &[u8]) -> String {
     jsonwebtoken::encode(
@@ -43,30 +46,31 @@ fn request_with(
     serde_json::from_value(event).expect("authorizer fixture parses")
 }
 
-fn verdict(token: Option<&str>, in_header: bool) -> Result<String, TokenError> {
-    authorize(&request_with(token, in_header), &keys(), now())
+async fn verdict(token: Option<&str>, in_header: bool) -> Result<String, TokenError> {
+    authorize(&request_with(token, in_header), &keys(), &BTreeSet::new(), now()).await
         .map(|r| r.principal_id.unwrap_or_default())
         .map_err(|Unauthorized(reason)| reason)
 }
 
-#[test]
-fn quick_start_claims_are_accepted_in_both_places() {
+#[tokio::test]
+async fn quick_start_claims_are_accepted_in_both_places() {
     let token = sign(&quick_start_claims(now() + 600), SECRET);
-    assert_eq!(verdict(Some(&token), false), Ok("myuserid".into()));
-    assert_eq!(verdict(Some(&token), true), Ok("myuserid".into()));
+    assert_eq!(verdict(Some(&token), false).await, Ok("myuserid".into()));
+    assert_eq!(verdict(Some(&token), true).await, Ok("myuserid".into()));
 }
 
-#[test]
-fn standard_sub_claim_is_the_user_when_data_is_absent() {
+#[tokio::test]
+async fn standard_sub_claim_is_the_user_when_data_is_absent() {
     let token = sign(&json!({"exp": now() + 600, "sub": "user-42"}), SECRET);
-    assert_eq!(verdict(Some(&token), false), Ok("user-42".into()));
-    assert_eq!(verdict(Some(&token), true), Ok("user-42".into()));
+    assert_eq!(verdict(Some(&token), false).await, Ok("user-42".into()));
+    assert_eq!(verdict(Some(&token), true).await, Ok("user-42".into()));
 }
 
-#[test]
-fn allow_policy_and_context_follow_the_contract() {
-    let token = sign(&quick_start_claims(now() + 600), SECRET);
-    let response = authorize(&request_with(Some(&token), false), &keys(), now()).expect("allowed");
+#[tokio::test]
+async fn allow_policy_and_context_follow_the_contract() {
+    let exp = now() + 600;
+    let token = sign(&quick_start_claims(exp), SECRET);
+    let response = authorize(&request_with(Some(&token), false), &keys(), &BTreeSet::new(), now()).await.expect("allowed");
     let json = serde_json::to_value(&response).expect("serializes");
     assert_eq!(json["principalId"], "myuserid");
     let statement = &json["policyDocument"]["Statement"][0];
@@ -76,71 +80,73 @@ fn allow_policy_and_context_follow_the_contract() {
         statement["Resource"],
         json!(["arn:aws:execute-api:us-east-1:123456789012:abcdef123/production/$connect"])
     );
+    let claims = json!({"exp": exp, "data": {"userId": "myuserid", "firstName": "Test", "lastName": "User", "sub": "examplesub"}});
     assert_eq!(
         json["context"],
-        json!({"userId": "myuserid", "firstName": "Test", "lastName": "User", "sub": "examplesub"})
+        json!({"userId": "myuserid", "firstName": "Test", "lastName": "User", "sub": "examplesub",
+               "tokenExpiresAt": exp.to_string(), "claims": claims.to_string()})
     );
 }
 
-#[test]
-fn a_request_without_method_arn_is_refused_not_allowed_on_a_wildcard() {
+#[tokio::test]
+async fn a_request_without_method_arn_is_refused_not_allowed_on_a_wildcard() {
     let token = sign(&quick_start_claims(now() + 600), SECRET);
     let mut request = request_with(Some(&token), false);
     request.method_arn = None;
     assert!(matches!(
-        authorize(&request, &keys(), now()),
+        authorize(&request, &keys(), &BTreeSet::new(), now()).await,
         Err(Unauthorized(TokenError::Malformed(_)))
     ));
 }
 
-#[test]
-fn expired_tokens_are_refused_beyond_the_leeway() {
+#[tokio::test]
+async fn expired_tokens_are_refused_beyond_the_leeway() {
     let token = sign(&quick_start_claims(now() - 3600), SECRET);
-    assert_eq!(verdict(Some(&token), false), Err(TokenError::Expired));
+    assert_eq!(verdict(Some(&token), false).await, Err(TokenError::Expired));
     let within_leeway = sign(&quick_start_claims(now() - 10), SECRET);
-    assert_eq!(verdict(Some(&within_leeway), false), Ok("myuserid".into()));
+    assert_eq!(verdict(Some(&within_leeway), false).await, Ok("myuserid".into()));
 }
 
-#[test]
-fn not_yet_valid_tokens_are_refused() {
+#[tokio::test]
+async fn not_yet_valid_tokens_are_refused() {
     let mut claims = quick_start_claims(now() + 7200);
     claims["nbf"] = json!(now() + 3600);
     assert_eq!(
-        verdict(Some(&sign(&claims, SECRET)), true),
+        verdict(Some(&sign(&claims, SECRET)), true).await,
         Err(TokenError::NotYetValid)
     );
 }
 
-#[test]
-fn tokens_without_expiry_or_user_are_refused() {
+#[tokio::test]
+async fn tokens_without_expiry_or_user_are_refused() {
     let no_exp = sign(&json!({"data": {"userId": "u"}}), SECRET);
-    assert_eq!(verdict(Some(&no_exp), false), Err(TokenError::NoExpiry));
+    assert_eq!(verdict(Some(&no_exp), false).await, Err(TokenError::NoExpiry));
     let no_user = sign(
         &json!({"exp": now() + 600, "data": {"firstName": "x"}}),
         SECRET,
     );
-    assert_eq!(verdict(Some(&no_user), false), Err(TokenError::NoUser));
+    assert_eq!(verdict(Some(&no_user), false).await, Err(TokenError::NoUser("data.userId or sub".into())));
 }
 
-#[test]
-fn wrong_key_is_refused() {
+#[tokio::test]
+async fn wrong_key_is_refused() {
     let token = sign(&quick_start_claims(now() + 600), b"some-other-secret");
-    assert_eq!(verdict(Some(&token), false), Err(TokenError::BadSignature));
+    assert_eq!(verdict(Some(&token), false).await, Err(TokenError::BadSignature));
 }
 
-#[test]
-fn tampered_payload_is_refused() {
+#[tokio::test]
+async fn tampered_payload_is_refused() {
     let token = sign(&quick_start_claims(now() + 600), SECRET);
     let parts: Vec<&str> = token.split('.').collect();
     let mut claims = quick_start_claims(now() + 600);
     claims["data"]["userId"] = json!("admin");
     let forged_payload = URL_SAFE_NO_PAD.encode(claims.to_string());
     let forged = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
-    assert_eq!(verdict(Some(&forged), false), Err(TokenError::BadSignature));
+    assert_eq!(verdict(Some(&forged), false).await, Err(TokenError::BadSignature));
 }
 
-#[test]
-fn alg_none_is_refused() {
+#[tokio::test]
+async fn alg_none_is_refused() {
     let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
     let payload = URL_SAFE_NO_PAD.encode(quick_start_claims(now() + 600).to_string());
     for token in [
@@ -148,14 +154,14 @@ fn alg_none_is_refused() {
         format!("{header}.{payload}"),
     ] {
         assert!(
-            matches!(verdict(Some(&token), false), Err(TokenError::Malformed(_))),
+            matches!(verdict(Some(&token), false).await, Err(TokenError::Malformed(_))),
             "{token}"
         );
     }
 }
 
-#[test]
-fn rs256_and_public_key_as_hmac_secret_are_refused() {
+#[tokio::test]
+async fn rs256_and_public_key_as_hmac_secret_are_refused() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
     let private = std::fs::read(format!("{dir}/rsa-test-key.pem")).expect("rsa key fixture");
     let public =
@@ -167,13 +173,13 @@ fn rs256_and_public_key_as_hmac_secret_are_refused() {
     )
     .expect("sign rs256");
     assert_eq!(
-        verdict(Some(&rs256), false),
+        verdict(Some(&rs256), false).await,
         Err(TokenError::WrongAlgorithm)
     );
     // The classic confusion: HS256 signed with the RSA public key as the HMAC secret.
     let confused = sign(&quick_start_claims(now() + 600), &public);
     assert_eq!(
-        verdict(Some(&confused), false),
+        verdict(Some(&confused), false).await,
         Err(TokenError::BadSignature)
     );
     // Another HMAC size with the right secret is still not HS256.
@@ -184,24 +190,24 @@ fn rs256_and_public_key_as_hmac_secret_are_refused() {
     )
     .expect("sign hs512");
     assert_eq!(
-        verdict(Some(&hs512), false),
+        verdict(Some(&hs512), false).await,
         Err(TokenError::WrongAlgorithm)
     );
 }
 
-#[test]
-fn garbage_and_missing_tokens_are_refused() {
+#[tokio::test]
+async fn garbage_and_missing_tokens_are_refused() {
     for garbage in ["not-a-jwt", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.%%%.sig", "...."] {
         assert!(
             matches!(
-                verdict(Some(garbage), false),
+                verdict(Some(garbage), false).await,
                 Err(TokenError::Malformed(_) | TokenError::BadSignature)
             ),
             "{garbage}"
         );
     }
-    assert_eq!(verdict(None, false), Err(TokenError::Missing));
-    assert_eq!(verdict(Some(""), false), Err(TokenError::Missing));
+    assert_eq!(verdict(None, false).await, Err(TokenError::Missing));
+    assert_eq!(verdict(Some(""), false).await, Err(TokenError::Missing));
     // The subprotocol header with only "websocket" carries no token.
     let mut request = request_with(None, true);
     request.headers.insert(
@@ -209,43 +215,44 @@ fn garbage_and_missing_tokens_are_refused() {
         "websocket".parse().expect("header value"),
     );
     assert_eq!(
-        authorize(&request, &keys(), now()).map(|_| ()),
+        authorize(&request, &keys(), &BTreeSet::new(), now()).await.map(|_| ()),
         Err(Unauthorized(TokenError::Missing))
     );
 }
 
-#[test]
-fn issuer_and_audience_are_checked_when_configured() {
+#[tokio::test]
+async fn issuer_and_audience_are_checked_when_configured() {
     let strict = TokenKeys::new(
         SECRET,
-        JwtSettings {
+        ClaimRules {
             issuer: Some("https://issuer.example".into()),
             audience: Some("wspush".into()),
+            ..ClaimRules::default()
         },
     );
     let mut claims = quick_start_claims(now() + 600);
     assert_eq!(
-        strict.verify(&sign(&claims, SECRET), now()),
+        strict.verify(&sign(&claims, SECRET), now()).await,
         Err(TokenError::WrongIssuer)
     );
     claims["iss"] = json!("https://issuer.example");
     assert_eq!(
-        strict.verify(&sign(&claims, SECRET), now()),
+        strict.verify(&sign(&claims, SECRET), now()).await,
         Err(TokenError::WrongAudience)
     );
     claims["aud"] = json!(["other", "wspush"]);
     assert_eq!(
         strict
-            .verify(&sign(&claims, SECRET), now())
+            .verify(&sign(&claims, SECRET), now()).await
             .map(|i| i.user_id),
         Ok("myuserid".into())
     );
 }
 
-#[test]
-fn fractional_times_are_read_and_minted_times_are_whole_seconds() {
+#[tokio::test]
+async fn fractional_times_are_read_and_minted_times_are_whole_seconds() {
     let claims = json!({"exp": now() as f64 + 600.5, "nbf": now() as f64 - 0.5, "sub": "u"});
-    assert_eq!(verdict(Some(&sign(&claims, SECRET)), false), Ok("u".into()));
+    assert_eq!(verdict(Some(&sign(&claims, SECRET)), false).await, Ok("u".into()));
     let minted = keys()
         .mint(&TestTokenRequest::default(), now())
         .expect("mint");
@@ -255,21 +262,21 @@ fn fractional_times_are_read_and_minted_times_are_whole_seconds() {
     assert!(claims["exp"].is_i64() && claims["iat"].is_i64(), "{claims}");
 }
 
-#[test]
-fn minted_test_tokens_verify_with_defaults_and_overrides() {
+#[tokio::test]
+async fn minted_test_tokens_verify_with_defaults_and_overrides() {
     let keys = keys();
     let token = keys
         .mint(&TestTokenRequest::default(), now())
         .expect("mint");
-    let identity = keys.verify(&token, now()).expect("verifies");
+    let identity = keys.verify(&token, now()).await.expect("verifies");
     assert_eq!(identity.user_id, "myuserid");
     assert_eq!(identity.first_name.as_deref(), Some("Test"));
     assert_eq!(identity.last_name.as_deref(), Some("User"));
     assert_eq!(identity.sub.as_deref(), Some("examplesub"));
     // One hour: still valid after 59 minutes, expired after 61.
-    assert!(keys.verify(&token, now() + 59 * 60).is_ok());
+    assert!(keys.verify(&token, now() + 59 * 60).await.is_ok());
     assert_eq!(
-        keys.verify(&token, now() + 61 * 60),
+        keys.verify(&token, now() + 61 * 60).await,
         Err(TokenError::Expired)
     );
 
@@ -279,14 +286,14 @@ fn minted_test_tokens_verify_with_defaults_and_overrides() {
         ..TestTokenRequest::default()
     };
     let identity = keys
-        .verify(&keys.mint(&request, now()).expect("mint"), now())
+        .verify(&keys.mint(&request, now()).expect("mint"), now()).await
         .expect("verifies");
     assert_eq!(identity.user_id, "alice");
     assert_eq!(identity.first_name.as_deref(), Some("Alice"));
 }
 
-#[test]
-fn unknown_critical_header_extensions_are_refused() {
+#[tokio::test]
+async fn unknown_critical_header_extensions_are_refused() {
     // RFC 7515 §4.1.11: a recipient that does not understand a `crit` extension must reject.
     for crit in [vec!["exp".to_string()], vec!["b64".to_string()], vec![]] {
         let mut header = Header::new(Algorithm::HS256);
@@ -298,14 +305,14 @@ fn unknown_critical_header_extensions_are_refused() {
         )
         .expect("sign");
         assert_eq!(
-            verdict(Some(&token), false),
+            verdict(Some(&token), false).await,
             Err(TokenError::UnknownCritical(crit))
         );
     }
 }
 
-#[test]
-fn one_definition_of_a_user_id_for_the_authorizer_and_create_test_jwt() {
+#[tokio::test]
+async fn one_definition_of_a_user_id_for_the_authorizer_and_create_test_jwt() {
     let with_user = |user: &str| {
         sign(
             &json!({"exp": now() + 600, "data": {"userId": user}}),
@@ -314,7 +321,7 @@ fn one_definition_of_a_user_id_for_the_authorizer_and_create_test_jwt() {
     };
     let longest = "u".repeat(wspush_runtime::auth::MAX_USER_ID_BYTES);
     assert_eq!(
-        verdict(Some(&with_user(&longest)), false),
+        verdict(Some(&with_user(&longest)), false).await,
         Ok(longest.clone())
     );
     for bad in [
@@ -324,7 +331,7 @@ fn one_definition_of_a_user_id_for_the_authorizer_and_create_test_jwt() {
     ] {
         assert!(
             matches!(
-                verdict(Some(&with_user(&bad)), false),
+                verdict(Some(&with_user(&bad)), false).await,
                 Err(TokenError::InvalidUserId(_))
             ),
             "authorizer accepts {bad:?}"
@@ -350,5 +357,5 @@ fn one_definition_of_a_user_id_for_the_authorizer_and_create_test_jwt() {
             now(),
         )
         .expect("the longest valid id is minted");
-    assert_eq!(verdict(Some(&minted), true), Ok(longest));
+    assert_eq!(verdict(Some(&minted), true).await, Ok(longest));
 }

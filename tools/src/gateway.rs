@@ -121,6 +121,8 @@ fn parse_tally(line: &str) -> Option<Tally> {
         delivered: field("delivered")?,
         gone: field("gone")?,
         failed: field("failed")?,
+        // Absent from a gateway that predates token expiry (a baseline build).
+        expired: field("expired").unwrap_or(0),
         throttled: field("throttled")?,
     })
 }

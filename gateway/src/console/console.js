@@ -66,7 +66,9 @@
     }
   }
 
-  /** The user a JWT names (data.userId, else sub), read without checking it: a label only. */
+  /** The user a JWT names (data.userId, else sub), read without checking it: a label only.
+   *  Tokens from an identity provider name the user the gateway's --jwt-user-claim says; the
+   *  label is then the token's sub. */
   function tokenUser(token) {
     const part = token.split(".")[1];
     if (!part) return null;
@@ -326,7 +328,9 @@
       conn.subscriptions.delete(frame.entityId);
       scheduleRefresh();
     } else if (frame.type === "Error") {
-      say(`${name(conn)} got an Error frame: ${frame.message}`, true);
+      const code = typeof frame.code === "string" ? frame.code : "Error";
+      const about = typeof frame.entityId === "string" ? ` for ${frame.entityId}` : "";
+      say(`${name(conn)} was refused${about}: ${code}: ${frame.message}`, true);
     }
     if (typeof frame.eventId === "string") {
       conn.pushes += 1;

@@ -20,7 +20,6 @@ use wspush_gateway::ids;
 use wspush_gateway::websocket::{self, Admission};
 use wspush_gateway::{AppState, GatewayConfig};
 use wspush_runtime::auth::TokenKeys;
-use wspush_runtime::config::JwtSettings;
 use wspush_runtime::store::{ConnectionStore, MemoryStore};
 
 use super::{mint_token, signed_request, unbound_state, SECRET};
@@ -57,7 +56,7 @@ impl ChannelGateway {
         Self {
             state: unbound_state(config, backing),
             store,
-            keys: TokenKeys::new(SECRET.as_bytes(), JwtSettings::default()),
+            keys: TokenKeys::new(SECRET.as_bytes(), wspush_runtime::auth::ClaimRules::default()),
         }
     }
 

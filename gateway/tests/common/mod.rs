@@ -22,7 +22,6 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use wspush_gateway::{AppState, GatewayConfig};
 use wspush_runtime::auth::{TestTokenRequest, TokenKeys};
-use wspush_runtime::config::JwtSettings;
 use wspush_runtime::store::{ConnectionStore, MemoryStore};
 
 pub const SECRET: &str = "gateway-test-secret";
@@ -69,7 +68,7 @@ impl TestGateway {
             addr,
             state,
             store,
-            keys: TokenKeys::new(SECRET.as_bytes(), JwtSettings::default()),
+            keys: TokenKeys::new(SECRET.as_bytes(), wspush_runtime::auth::ClaimRules::default()),
             stop: Some(stop),
             task: Some(task),
         }

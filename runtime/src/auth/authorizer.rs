@@ -4,6 +4,9 @@
 //! the query string (`?access_token=`) or as the second value of `Sec-WebSocket-Protocol`
 //! (`websocket, <token>`), because browsers cannot set any other header on a WebSocket.
 //! A refusal is the Lambda error `Unauthorized`, which API Gateway turns into HTTP 401.
+//!
+//! The context it returns reaches every route of the connection: the user id, the token's
+//! `exp` (a connection ends with its token) and the claims the subscribe policy reads.
 
 use aws_lambda_events::apigw::{
     ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequestTypeRequest,
@@ -11,12 +14,15 @@ use aws_lambda_events::apigw::{
 };
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use serde::{Deserialize, Serialize};
-use wspush_contract::limits::MAX_AUTHORIZER_CONTEXT_BYTES;
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+use wspush_contract::limits::{MAX_AUTHORIZER_CONTEXT_BYTES, MAX_AUTHORIZER_RESULT_BYTES};
 
 use super::token::{Identity, TokenError, TokenKeys};
 
-/// The context the authorizer hands to the `$connect` route. String values only, as API
-/// Gateway requires for WebSocket APIs.
+/// The context the authorizer hands to every route. String values only, as API Gateway
+/// requires for WebSocket APIs; key names from `wspush_contract::authorizer_context`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthContext {
@@ -27,6 +33,11 @@ pub struct AuthContext {
     pub last_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
+    /// The token's `exp` in whole seconds, as text.
+    pub token_expires_at: String,
+    /// The claims the subscribe policy and hook read, as JSON text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claims: Option<String>,
 }
 
 /// A refused `$connect`. The reason is logged; the client sees only 401.
@@ -55,9 +66,12 @@ pub fn token_from_request(
 }
 
 /// Decides a `$connect`: allow with the caller's identity as context, or refuse.
-pub fn authorize(
+/// `needed_claims` are the claim paths the subscribe policy reads (`access::SubscribePolicy::
+/// claim_paths`): passed on even when the token's claims are too many to pass them all.
+pub async fn authorize(
     request: &ApiGatewayCustomAuthorizerRequestTypeRequest,
     keys: &TokenKeys,
+    needed_claims: &BTreeSet<&str>,
     now: i64,
 ) -> Result<ApiGatewayCustomAuthorizerResponse<AuthContext>, Unauthorized> {
     // Without the method ARN there is nothing to allow; never fall back to a wildcard.
@@ -68,12 +82,27 @@ pub fn authorize(
         .ok_or_else(|| Unauthorized(TokenError::Malformed("request has no methodArn".into())))?;
     let token = token_from_request(request).ok_or(Unauthorized(TokenError::Missing))?;
     // `verify` applies the one definition of a valid user id (`token::check_user_id`).
-    let identity = keys.verify(&token, now).map_err(Unauthorized)?;
+    let identity = keys.verify(&token, now).await.map_err(Unauthorized)?;
     let mut response = ApiGatewayCustomAuthorizerResponse::<AuthContext>::default();
     response.principal_id = Some(identity.user_id.clone());
     response.policy_document = allow_invoke(method_arn);
-    response.context = context_of(identity);
-    Ok(response)
+    for context in contexts(identity, needed_claims) {
+        response.context = context;
+        if fits(&response) {
+            return Ok(response);
+        }
+    }
+    Err(Unauthorized(TokenError::ClaimsTooLarge))
+}
+
+/// Whether API Gateway takes `response`: its context under the context limit, and the whole
+/// result under the result limit.
+fn fits(response: &ApiGatewayCustomAuthorizerResponse<AuthContext>) -> bool {
+    fn size(value: &impl Serialize) -> usize {
+        serde_json::to_vec(value).map_or(usize::MAX, |json| json.len())
+    }
+    size(&response.context) < MAX_AUTHORIZER_CONTEXT_BYTES
+        && size(response) < MAX_AUTHORIZER_RESULT_BYTES
 }
 
 fn allow_invoke(method_arn: String) -> ApiGatewayCustomAuthorizerPolicy {
@@ -87,20 +116,47 @@ fn allow_invoke(method_arn: String) -> ApiGatewayCustomAuthorizerPolicy {
     policy
 }
 
-/// Builds the context, dropping optional names if the whole would exceed API Gateway's limit.
-fn context_of(identity: Identity) -> AuthContext {
+/// The contexts to try, largest first: every claim; the claims the policy names; those
+/// without the display names. A token whose needed claims fit none is refused rather than
+/// decided on without them.
+fn contexts(identity: Identity, needed: &BTreeSet<&str>) -> [AuthContext; 3] {
     let full = AuthContext {
-        user_id: identity.user_id,
-        first_name: identity.first_name,
-        last_name: identity.last_name,
-        sub: identity.sub,
+        claims: serde_json::to_string(identity.claims.as_map()).ok(),
+        token_expires_at: identity.expires_at.to_string(),
+        user_id: identity.user_id.clone(),
+        first_name: identity.first_name.clone(),
+        last_name: identity.last_name.clone(),
+        sub: identity.sub.clone(),
     };
-    let size = |c: &AuthContext| serde_json::to_vec(c).map(|v| v.len()).unwrap_or(usize::MAX);
-    if size(&full) < MAX_AUTHORIZER_CONTEXT_BYTES {
-        return full;
-    }
-    AuthContext {
-        user_id: full.user_id,
-        ..AuthContext::default()
-    }
+    let needed = AuthContext {
+        claims: Some(needed_claims(&identity, needed)),
+        ..full.clone()
+    };
+    let bare = AuthContext {
+        first_name: None,
+        last_name: None,
+        sub: None,
+        ..needed.clone()
+    };
+    [full, needed, bare]
+}
+
+/// The JSON text of the claims at `paths` (by their top-level name) and `sub`.
+fn needed_claims(identity: &Identity, paths: &BTreeSet<&str>) -> String {
+    let claims = identity.claims.as_map();
+    let names = paths
+        .iter()
+        .copied()
+        .map(|path| {
+            if claims.contains_key(path) {
+                path
+            } else {
+                path.split('.').next().unwrap_or(path)
+            }
+        })
+        .chain(["sub"]);
+    let needed: Map<String, Value> = names
+        .filter_map(|name| Some((name.to_string(), claims.get(name)?.clone())))
+        .collect();
+    Value::Object(needed).to_string()
 }

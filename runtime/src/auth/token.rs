@@ -1,38 +1,49 @@
-//! Verifying and minting the JWTs that identify a WebSocket client.
+//! Verifying the JWTs that identify a WebSocket client, and minting the quick start's test
+//! tokens.
 //!
-//! Accepted shapes: the quick start's `{exp, data: {userId, firstName, lastName, sub}}`, and
-//! standard claims where `sub` is the user id. Only HS256 is accepted: `alg: none`, RS256 and
-//! every other algorithm are refused before the signature is looked at, which closes the
-//! algorithm-confusion attacks. Time checks take `now` as an argument so they are testable.
+//! Two kinds of key verify a token, chosen by its header's `alg` and never mixed:
+//! - HS256 with the deployment's own secret (the quick start's tokens, `CreateTestJwt`), unless
+//!   switched off (`JWT_HS256_ENABLED=false`);
+//! - the identity provider's published keys ([`super::jwks`]) for RS256/384/512,
+//!   PS256/384/512, ES256/384 and EdDSA, each key verifying only the algorithms it is for.
+//!
+//! `alg: none` does not parse, HS384/HS512 have no key, a `crit` header is refused, and keys a
+//! token carries itself (`jwk`, `jku`, `x5u`) are never used. Claims are then checked
+//! ([`super::claims`]) against the caller's `now`.
+
+use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use serde_json::Number;
+use serde_json::{json, Map, Value};
 
-use crate::config::JwtSettings;
+use super::claims::{ClaimRules, Claims};
+use super::jwks::ProviderKeys;
 
-/// Seconds of clock skew tolerated on `exp` and `nbf`.
-pub const LEEWAY_SECS: i64 = 30;
 /// Lifetime of a minted test token.
 pub const TEST_TOKEN_LIFETIME_SECS: i64 = 60 * 60;
 
 /// The verified identity of a client.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Identity {
     pub user_id: String,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub sub: Option<String>,
+    /// The token's `exp`, whole seconds: the connection ends with it.
+    pub expires_at: i64,
+    pub claims: Claims,
 }
 
-/// Why a token was refused. Messages are for logs; the client only ever sees 401.
+/// Why a token was refused. Messages are for logs (never with the token); the client only
+/// ever sees 401.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
     #[error("no token: expected ?access_token= or Sec-WebSocket-Protocol: websocket, <token>")]
     Missing,
     #[error("token is not a well-formed JWT: {0}")]
     Malformed(String),
-    #[error("token algorithm is not HS256")]
+    #[error("token algorithm is not one a configured key verifies")]
     WrongAlgorithm,
     #[error("token header lists critical extensions {0:?}, which this service does not understand (RFC 7515 §4.1.11)")]
     UnknownCritical(Vec<String>),
@@ -40,6 +51,8 @@ pub enum TokenError {
     InvalidUserId(String),
     #[error("token signature does not match")]
     BadSignature,
+    #[error("token names a key (kid) the identity provider's key set does not hold")]
+    UnknownKey,
     #[error("token has no exp claim")]
     NoExpiry,
     #[error("token expired")]
@@ -50,8 +63,10 @@ pub enum TokenError {
     WrongIssuer,
     #[error("token audience does not match")]
     WrongAudience,
-    #[error("token names no user: expected data.userId or sub")]
-    NoUser,
+    #[error("token names no user: expected the claim {0}")]
+    NoUser(String),
+    #[error("the claims the subscribe policy needs do not fit API Gateway's 8 KB authorizer context")]
+    ClaimsTooLarge,
     #[error("could not sign token: {0}")]
     Signing(String),
 }
@@ -66,174 +81,148 @@ pub struct TestTokenRequest {
     pub sub: Option<String>,
 }
 
-/// The quick start's nested claim object.
-#[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct DataClaims {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    first_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sub: Option<String>,
-}
-
-/// `aud` may be one string or a list of strings (RFC 7519 §4.1.3).
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(untagged)]
-enum Audience {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Audience {
-    fn contains(&self, expected: &str) -> bool {
-        match self {
-            Audience::One(a) => a == expected,
-            Audience::Many(all) => all.iter().any(|a| a == expected),
-        }
-    }
-}
-
-/// Times are `serde_json::Number`s: RFC 7519 allows fractional NumericDates, so those are
-/// read, while minted tokens carry whole seconds (some libraries refuse anything else).
-#[derive(Debug, Default, Deserialize, Serialize)]
-struct Claims {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    exp: Option<Number>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    nbf: Option<Number>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    iat: Option<Number>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    iss: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    aud: Option<Audience>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sub: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<DataClaims>,
-}
-
-/// The signing key and the claims every token must satisfy.
+/// The deployment's HS256 secret: mints test tokens, and verifies HS256 tokens when accepted.
 #[derive(Clone)]
-pub struct TokenKeys {
+struct Hs256Secret {
     encoding: EncodingKey,
     decoding: DecodingKey,
-    settings: JwtSettings,
+    accepted: bool,
+}
+
+/// Every key that verifies or mints tokens, and the claims every token must satisfy.
+#[derive(Clone)]
+pub struct TokenKeys {
+    secret: Option<Hs256Secret>,
+    provider: Option<Arc<ProviderKeys>>,
+    rules: ClaimRules,
 }
 
 impl std::fmt::Debug for TokenKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenKeys")
-            .field("secret", &"<redacted>")
-            .field("settings", &self.settings)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("provider", &self.provider.as_ref().map(|p| p.jwks_url()))
+            .field("rules", &self.rules)
             .finish()
     }
 }
 
 impl TokenKeys {
-    pub fn new(secret: &[u8], settings: JwtSettings) -> Self {
+    /// HS256 with `secret` (minting and verifying), checking claims by `rules`.
+    pub fn new(secret: &[u8], rules: ClaimRules) -> Self {
+        Self::without_secret(rules).with_secret(secret, true)
+    }
+
+    /// No key yet: add the secret, the provider, or both.
+    pub fn without_secret(rules: ClaimRules) -> Self {
         Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            settings,
+            secret: None,
+            provider: None,
+            rules,
         }
     }
 
+    /// The HS256 secret; `accepted: false` keeps it for minting only.
+    pub fn with_secret(mut self, secret: &[u8], accepted: bool) -> Self {
+        self.secret = Some(Hs256Secret {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            accepted,
+        });
+        self
+    }
+
+    /// The identity provider's keys.
+    pub fn with_provider(mut self, provider: Arc<ProviderKeys>) -> Self {
+        self.provider = Some(provider);
+        self
+    }
+
+    pub fn rules(&self) -> &ClaimRules {
+        &self.rules
+    }
+
     /// Verifies `token` at unix time `now` and returns who it identifies.
-    pub fn verify(&self, token: &str, now: i64) -> Result<Identity, TokenError> {
+    pub async fn verify(&self, token: &str, now: i64) -> Result<Identity, TokenError> {
         let token = token.trim();
         if token.is_empty() {
             return Err(TokenError::Missing);
         }
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
-        if header.alg != Algorithm::HS256 {
-            return Err(TokenError::WrongAlgorithm);
-        }
         // No extension is understood here, so any `crit` (even an empty one, which RFC 7515
         // forbids) makes the token unacceptable.
         if let Some(critical) = header.crit {
             return Err(TokenError::UnknownCritical(critical));
         }
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &signature_only())
+        let (key, alg) = self.key_for(header.kid.as_deref(), header.alg).await?;
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &signature_only(alg))
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::InvalidSignature => TokenError::BadSignature,
                 jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => TokenError::WrongAlgorithm,
                 _ => TokenError::Malformed(e.to_string()),
             })?
             .claims;
-        self.check_claims(&claims, now)?;
-        let identity = identity_of(claims)?;
-        check_user_id(&identity.user_id)?;
-        Ok(identity)
+        identity_of(Claims::new(claims), &self.rules, now)
     }
 
-    fn check_claims(&self, claims: &Claims, now: i64) -> Result<(), TokenError> {
-        let now = now as f64;
-        let leeway = LEEWAY_SECS as f64;
-        // JSON numbers are always finite; the fallbacks only keep this total.
-        let exp = claims.exp.as_ref().ok_or(TokenError::NoExpiry)?;
-        if exp.as_f64().unwrap_or(f64::NEG_INFINITY) + leeway < now {
-            return Err(TokenError::Expired);
+    /// The key for a token's `alg` (and `kid`): the secret for HS256 when accepted, the
+    /// provider's keys for the asymmetric algorithms, nothing else.
+    async fn key_for(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<(DecodingKey, Algorithm), TokenError> {
+        match alg {
+            Algorithm::HS256 => match &self.secret {
+                Some(secret) if secret.accepted => Ok((secret.decoding.clone(), alg)),
+                _ => Err(TokenError::WrongAlgorithm),
+            },
+            Algorithm::HS384 | Algorithm::HS512 => Err(TokenError::WrongAlgorithm),
+            _ => match &self.provider {
+                Some(provider) => provider.key_for(kid, alg).await,
+                None => Err(TokenError::WrongAlgorithm),
+            },
         }
-        let nbf = claims
-            .nbf
-            .as_ref()
-            .map(|n| n.as_f64().unwrap_or(f64::INFINITY));
-        if nbf.is_some_and(|nbf| nbf - leeway > now) {
-            return Err(TokenError::NotYetValid);
-        }
-        if let Some(issuer) = &self.settings.issuer {
-            if claims.iss.as_deref() != Some(issuer.as_str()) {
-                return Err(TokenError::WrongIssuer);
-            }
-        }
-        if let Some(audience) = &self.settings.audience {
-            if !claims
-                .aud
-                .as_ref()
-                .is_some_and(|aud| aud.contains(audience))
-            {
-                return Err(TokenError::WrongAudience);
-            }
-        }
-        Ok(())
     }
 
     /// Mints a one-hour test token in the quick start's claim shape, with the configured
     /// issuer and audience so that it verifies here.
     pub fn mint(&self, request: &TestTokenRequest, now: i64) -> Result<String, TokenError> {
+        let secret = self
+            .secret
+            .as_ref()
+            .ok_or_else(|| TokenError::Signing("no JWT secret is configured".into()))?;
         let user_id = request.user_id.clone().unwrap_or_else(|| "myuserid".into());
         // A token `$connect` would refuse is no use to anyone: refuse to mint it.
         check_user_id(&user_id)?;
         let sub = request.sub.clone().unwrap_or_else(|| "examplesub".into());
-        let claims = Claims {
-            exp: Some((now + TEST_TOKEN_LIFETIME_SECS).into()),
-            iat: Some(now.into()),
-            iss: self.settings.issuer.clone(),
-            aud: self.settings.audience.clone().map(Audience::One),
-            sub: Some(sub.clone()),
-            data: Some(DataClaims {
-                user_id: Some(user_id),
-                first_name: Some(request.first_name.clone().unwrap_or_else(|| "Test".into())),
-                last_name: Some(request.last_name.clone().unwrap_or_else(|| "User".into())),
-                sub: Some(sub),
-            }),
-            nbf: None,
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        let mut claims = json!({
+            "exp": now + TEST_TOKEN_LIFETIME_SECS,
+            "iat": now,
+            "sub": sub,
+            "data": {
+                "userId": user_id,
+                "firstName": request.first_name.as_deref().unwrap_or("Test"),
+                "lastName": request.last_name.as_deref().unwrap_or("User"),
+                "sub": sub,
+            },
+        });
+        if let Some(issuer) = &self.rules.issuer {
+            claims["iss"] = json!(issuer);
+        }
+        if let Some(audience) = &self.rules.audience {
+            claims["aud"] = json!(audience);
+        }
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &secret.encoding)
             .map_err(|e| TokenError::Signing(e.to_string()))
     }
 }
 
-/// A validation that checks the HS256 signature only; the claims are checked by hand against
-/// the caller's `now` (jsonwebtoken would read the system clock).
-fn signature_only() -> Validation {
-    let mut validation = Validation::new(Algorithm::HS256);
+/// A validation that checks the signature with `alg` only; the claims are checked by hand
+/// against the caller's `now` (jsonwebtoken would read the system clock).
+fn signature_only(alg: Algorithm) -> Validation {
+    let mut validation = Validation::new(alg);
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.validate_aud = false;
@@ -241,16 +230,17 @@ fn signature_only() -> Validation {
     validation
 }
 
-fn identity_of(claims: Claims) -> Result<Identity, TokenError> {
-    let data = claims.data.unwrap_or_default();
-    let user_id = non_empty(data.user_id)
-        .or_else(|| non_empty(claims.sub.clone()))
-        .ok_or(TokenError::NoUser)?;
+fn identity_of(claims: Claims, rules: &ClaimRules, now: i64) -> Result<Identity, TokenError> {
+    let user_id = claims.check(rules, now)?;
+    let expires_at = claims.expires_at().ok_or(TokenError::NoExpiry)?;
+    let (first_name, last_name) = claims.names();
     Ok(Identity {
         user_id,
-        first_name: non_empty(data.first_name),
-        last_name: non_empty(data.last_name),
-        sub: non_empty(data.sub).or(non_empty(claims.sub)),
+        first_name,
+        last_name,
+        sub: claims.subject(),
+        expires_at,
+        claims,
     })
 }
 
@@ -276,8 +266,4 @@ pub fn check_user_id(user_id: &str) -> Result<(), TokenError> {
         ));
     }
     Ok(())
-}
-
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.is_empty())
 }

@@ -23,6 +23,8 @@ pub struct Tally {
     pub delivered: usize,
     pub gone: usize,
     pub failed: usize,
+    /// Recipients whose token had expired: closed, not pushed to ([`super::expiry`]).
+    pub expired: usize,
     /// PostToConnection calls answered 429 (each retried).
     pub throttled: usize,
 }
@@ -219,6 +221,10 @@ mod tests {
                 .entry(connection_id.to_string())
                 .or_default() += 1;
             PushOutcome::Delivered
+        }
+
+        async fn delete_connection(&self, _connection_id: &str) -> PushOutcome {
+            PushOutcome::Gone
         }
     }
 

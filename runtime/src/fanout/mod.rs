@@ -13,11 +13,12 @@
 //! - this module reads the recipients from the store, for one EventBridge event
 //!   ([`handle_event`]) or each record of an SQS batch ([`handle_sqs`]);
 //! - `delivery` sends the frame to every recipient ([`fan_out`]), as fast as the [`adaptive`]
-//!   limit allows.
+//!   limit allows; [`expiry`] closes the recipients whose token has expired instead.
 
 pub mod adaptive;
 mod audience;
 mod delivery;
+pub mod expiry;
 
 pub use audience::{plan, read_event, Audience, RawDetailEvent};
 pub use delivery::{fan_out, Tally};
@@ -28,7 +29,7 @@ use lambda_runtime::Diagnostic;
 
 use crate::config::PushSettings;
 use crate::dead_letters::{DeadLetter, DeadLetterError, Reason};
-use crate::deps::Deps;
+use crate::deps::{now, Deps};
 use crate::error::HandlerError;
 
 /// Handles one EventBridge event; an error when some connections could not be reached so
@@ -52,7 +53,14 @@ async fn handle_event_within(
         Audience::EntitySubscribers(entity_id) => deps.store.subscribers(entity_id).await?,
         Audience::UserConnections(user_id) => deps.store.user_connections(user_id).await?,
     };
-    let tally = fan_out(deps.store.as_ref(), pusher, settings, recipients, &frame).await;
+    let (live, expired) = expiry::split_expired(recipients, now(), deps.token_leeway_secs);
+    let store = deps.store.as_ref();
+    let (mut tally, expired) = futures::join!(
+        fan_out(store, pusher, settings, live, &frame),
+        expiry::close_expired(store, pusher, expired)
+    );
+    tally.expired = expired;
+    tally.recipients += expired;
     tracing::info!(
         event_id = event.id.as_deref().unwrap_or(""),
         detail_type = %event.detail_type,
@@ -60,6 +68,7 @@ async fn handle_event_within(
         delivered = tally.delivered,
         gone = tally.gone,
         failed = tally.failed,
+        expired = tally.expired,
         throttled = tally.throttled,
         "fan-out complete"
     );
@@ -199,6 +208,10 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
             self.now.fetch_sub(1, Ordering::AcqRel);
             PushOutcome::Delivered
+        }
+
+        async fn delete_connection(&self, _connection_id: &str) -> PushOutcome {
+            PushOutcome::Gone
         }
     }
 

@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, SdkError};
+use aws_sdk_apigatewaymanagement::operation::delete_connection::DeleteConnectionError;
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use aws_sdk_apigatewaymanagement::Client;
@@ -39,6 +40,27 @@ impl Pusher for ManagementApiPusher {
             Err(err) => classify(err),
         }
     }
+
+    async fn delete_connection(&self, connection_id: &str) -> PushOutcome {
+        let result = self
+            .client
+            .delete_connection()
+            .connection_id(connection_id)
+            .send()
+            .await;
+        match result {
+            Ok(_) => PushOutcome::Delivered,
+            Err(SdkError::ServiceError(service))
+                if matches!(service.err(), DeleteConnectionError::GoneException(_)) =>
+            {
+                PushOutcome::Gone
+            }
+            Err(err) => by_status(
+                err.raw_response().map(|r| r.status().as_u16()),
+                DisplayErrorContext(&err).to_string(),
+            ),
+        }
+    }
 }
 
 fn classify(
@@ -57,6 +79,11 @@ fn classify(
             _ => {}
         }
     }
+    by_status(status, text)
+}
+
+/// What an HTTP status (or no answer at all) means, for a refusal the SDK did not model.
+fn by_status(status: Option<u16>, text: String) -> PushOutcome {
     match status {
         Some(410) => PushOutcome::Gone,
         Some(429) => PushOutcome::Throttled(text),

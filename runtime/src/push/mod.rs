@@ -1,4 +1,5 @@
-//! The push seam: send one frame to one connection through the `@connections` API.
+//! The push seam: send one frame to one connection through the `@connections` API, or close
+//! it (a connection whose token has expired).
 //!
 //! [`Pusher`] reports what happened as a [`PushOutcome`] value rather than an error: a gone
 //! connection is an expected event for the fan-out (it cleans up and carries on), and
@@ -36,8 +37,12 @@ impl PushOutcome {
     }
 }
 
-/// Sends frames to connections.
+/// Sends frames to connections, and closes them.
 #[async_trait]
 pub trait Pusher: Send + Sync {
     async fn post_to_connection(&self, connection_id: &str, data: &[u8]) -> PushOutcome;
+
+    /// `DELETE @connections/{id}`: API Gateway closes the socket and runs `$disconnect`.
+    /// `Delivered` when it did, `Gone` when there was no such connection.
+    async fn delete_connection(&self, connection_id: &str) -> PushOutcome;
 }

@@ -99,19 +99,23 @@ impl SignedHttpPusher {
         self.client.get_or_init(aws_http::https_client)
     }
 
-    /// The signed request, or why it could not be built.
+    /// The signed request (a POST of `data`, or a DELETE without a body), or why it could not
+    /// be built.
     fn request(
         &self,
         identity: &Identity,
+        method: Method,
         connection_id: &str,
         data: &[u8],
     ) -> Result<Request<Full<Bytes>>, String> {
         let url = self.connection_url(connection_id);
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri(&url)
-            .header(http::header::CONTENT_TYPE, "application/octet-stream")
-            .header(http::header::CONTENT_LENGTH, data.len())
+        let mut builder = Request::builder().method(method.clone()).uri(&url);
+        if method == Method::POST {
+            builder = builder
+                .header(http::header::CONTENT_TYPE, "application/octet-stream")
+                .header(http::header::CONTENT_LENGTH, data.len());
+        }
+        let mut request = builder
             .body(Full::new(Bytes::copy_from_slice(data)))
             .map_err(|e| format!("cannot build a request for {url}: {e}"))?;
         let scope = Scope {
@@ -133,14 +137,20 @@ impl SignedHttpPusher {
     }
 }
 
-#[async_trait]
-impl Pusher for SignedHttpPusher {
-    async fn post_to_connection(&self, connection_id: &str, data: &[u8]) -> PushOutcome {
-        let identity = match self.credentials.get("PostToConnection").await {
+impl SignedHttpPusher {
+    /// One call, `operation` by name: signed, sent, and bounded by the attempt timeout.
+    async fn call(
+        &self,
+        operation: &str,
+        method: Method,
+        connection_id: &str,
+        data: &[u8],
+    ) -> PushOutcome {
+        let identity = match self.credentials.get(operation).await {
             Ok(credentials) => credentials,
             Err(e) => return PushOutcome::Unavailable(e),
         };
-        let request = match self.request(&identity, connection_id, data) {
+        let request = match self.request(&identity, method, connection_id, data) {
             Ok(request) => request,
             Err(e) => return PushOutcome::Rejected(e),
         };
@@ -148,10 +158,23 @@ impl Pusher for SignedHttpPusher {
         match tokio::time::timeout(attempt, self.send(request)).await {
             Ok(outcome) => outcome,
             Err(_) => PushOutcome::Unavailable(format!(
-                "attempt timeout: PostToConnection to {connection_id} got no answer within {} ms",
+                "attempt timeout: {operation} to {connection_id} got no answer within {} ms",
                 timeouts::PUSH_ATTEMPT_MS
             )),
         }
+    }
+}
+
+#[async_trait]
+impl Pusher for SignedHttpPusher {
+    async fn post_to_connection(&self, connection_id: &str, data: &[u8]) -> PushOutcome {
+        self.call("PostToConnection", Method::POST, connection_id, data)
+            .await
+    }
+
+    async fn delete_connection(&self, connection_id: &str) -> PushOutcome {
+        self.call("DeleteConnection", Method::DELETE, connection_id, &[])
+            .await
     }
 }
 

@@ -8,17 +8,21 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{Census, ConnectionRecord, ConnectionStore, Removal, StoreError};
+use super::{
+    Census, ConnectionRecord, ConnectionStore, Recipient, Removal, StoreError, Subscribed,
+    Subscription,
+};
 
 #[derive(Default)]
 struct Tables {
     connections: HashMap<String, ConnectionRecord>,
     /// connection id → subscribed entity ids (the table's `pk` → `subscription#…` items).
     subscriptions: HashMap<String, BTreeSet<String>>,
-    /// entity id → subscribed connection ids (the GSI1 view of the same items).
-    subscribers: HashMap<String, BTreeSet<String>>,
-    /// user id → connection ids (the GSI1 view of connection items).
-    users: HashMap<String, BTreeSet<String>>,
+    /// entity id → subscribed connections with their token expiry (the GSI1 view of the same
+    /// items).
+    subscribers: HashMap<String, BTreeSet<Recipient>>,
+    /// user id → connections with their token expiry (the GSI1 view of connection items).
+    users: HashMap<String, BTreeSet<Recipient>>,
 }
 
 /// In-memory [`ConnectionStore`]. Cheap to clone handles share one set of tables.
@@ -58,6 +62,23 @@ fn remove_from(index: &mut HashMap<String, BTreeSet<String>>, key: &str, value: 
     }
 }
 
+/// Removes `connection_id` from the recipients under `key`, whatever its token expiry.
+fn remove_recipient(index: &mut HashMap<String, BTreeSet<Recipient>>, key: &str, connection_id: &str) {
+    if let Some(set) = index.get_mut(key) {
+        set.retain(|r| r.connection_id != connection_id);
+        if set.is_empty() {
+            index.remove(key);
+        }
+    }
+}
+
+fn recipients(index: &HashMap<String, BTreeSet<Recipient>>, key: &str) -> Vec<Recipient> {
+    index
+        .get(key)
+        .map(|set| set.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
 #[async_trait]
 impl ConnectionStore for MemoryStore {
     async fn put_connection(&self, record: &ConnectionRecord) -> Result<(), StoreError> {
@@ -66,31 +87,45 @@ impl ConnectionStore for MemoryStore {
             .connections
             .insert(record.connection_id.clone(), record.clone())
         {
-            remove_from(&mut t.users, &old.user_id, &old.connection_id);
+            remove_recipient(&mut t.users, &old.user_id, &old.connection_id);
         }
         t.users
             .entry(record.user_id.clone())
             .or_default()
-            .insert(record.connection_id.clone());
+            .insert(Recipient {
+                connection_id: record.connection_id.clone(),
+                token_expires_at: record.token_expires_at,
+            });
         Ok(())
     }
 
-    async fn put_subscription(
+    /// Counted and stored under one lock, so the cap holds however many run at once.
+    async fn subscribe(
         &self,
-        connection_id: &str,
-        entity_id: &str,
-        _expires_at: i64,
-    ) -> Result<(), StoreError> {
-        let mut t = self.lock();
-        t.subscriptions
-            .entry(connection_id.to_string())
-            .or_default()
-            .insert(entity_id.to_string());
+        subscription: &Subscription<'_>,
+        max_per_connection: usize,
+    ) -> Result<Subscribed, StoreError> {
+        let mut tables = self.lock();
+        let t = &mut *tables;
+        let held = t
+            .subscriptions
+            .entry(subscription.connection_id.to_string())
+            .or_default();
+        if held.contains(subscription.entity_id) {
+            return Ok(Subscribed::AlreadySubscribed);
+        }
+        if held.len() >= max_per_connection {
+            return Ok(Subscribed::LimitReached);
+        }
+        held.insert(subscription.entity_id.to_string());
         t.subscribers
-            .entry(entity_id.to_string())
+            .entry(subscription.entity_id.to_string())
             .or_default()
-            .insert(connection_id.to_string());
-        Ok(())
+            .insert(Recipient {
+                connection_id: subscription.connection_id.to_string(),
+                token_expires_at: subscription.token_expires_at,
+            });
+        Ok(Subscribed::Added)
     }
 
     async fn delete_subscription(
@@ -100,7 +135,7 @@ impl ConnectionStore for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut t = self.lock();
         remove_from(&mut t.subscriptions, connection_id, entity_id);
-        remove_from(&mut t.subscribers, entity_id, connection_id);
+        remove_recipient(&mut t.subscribers, entity_id, connection_id);
         Ok(())
     }
 
@@ -109,32 +144,22 @@ impl ConnectionStore for MemoryStore {
         let mut t = self.lock();
         let mut removed = 0;
         if let Some(record) = t.connections.remove(connection_id) {
-            remove_from(&mut t.users, &record.user_id, connection_id);
+            remove_recipient(&mut t.users, &record.user_id, connection_id);
             removed += 1;
         }
         for entity_id in t.subscriptions.remove(connection_id).unwrap_or_default() {
-            remove_from(&mut t.subscribers, &entity_id, connection_id);
+            remove_recipient(&mut t.subscribers, &entity_id, connection_id);
             removed += 1;
         }
         Ok(Removal::complete(removed))
     }
 
-    async fn subscribers(&self, entity_id: &str) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .lock()
-            .subscribers
-            .get(entity_id)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default())
+    async fn subscribers(&self, entity_id: &str) -> Result<Vec<Recipient>, StoreError> {
+        Ok(recipients(&self.lock().subscribers, entity_id))
     }
 
-    async fn user_connections(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .lock()
-            .users
-            .get(user_id)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default())
+    async fn user_connections(&self, user_id: &str) -> Result<Vec<Recipient>, StoreError> {
+        Ok(recipients(&self.lock().users, user_id))
     }
 
     async fn subscriptions(&self, connection_id: &str) -> Result<Vec<String>, StoreError> {

@@ -5,6 +5,11 @@
 //! [`DynamoStore`] on the quick start's single-table layout, and [`MemoryStore`], embedded in the
 //! local gateway and used by unit tests.
 //!
+//! Subscriptions per connection are capped atomically: a subscription beyond the cap is not
+//! stored, however many of one connection's subscribes run at once. Every record keeps the
+//! connection's token expiry, and the recipients of a fan-out come back with it, so an expired
+//! connection is found without reading its record.
+//!
 //! Removing a connection is bounded in time: what cannot go before its deadline is left to the
 //! records' TTL and counted in the [`Removal`], so `$disconnect` ends inside its function's
 //! timeout however many subscriptions the connection holds.
@@ -27,6 +32,43 @@ pub struct ConnectionRecord {
     pub ip_address: Option<String>,
     /// Unix seconds after which the record may be removed by TTL.
     pub expires_at: i64,
+    /// The connection's token `exp` (unix seconds), when known: the connection ends with it.
+    pub token_expires_at: Option<i64>,
+}
+
+/// A subscription to record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subscription<'a> {
+    pub connection_id: &'a str,
+    pub entity_id: &'a str,
+    /// Unix seconds after which the record may be removed by TTL.
+    pub expires_at: i64,
+    /// The connection's token `exp`, when known.
+    pub token_expires_at: Option<i64>,
+}
+
+/// What [`ConnectionStore::subscribe`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subscribed {
+    Added,
+    /// The connection held the subscription already; nothing changed.
+    AlreadySubscribed,
+    /// The connection holds the most subscriptions allowed; nothing was stored.
+    LimitReached,
+}
+
+/// A connection a fan-out reaches, with its token's expiry when known.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Recipient {
+    pub connection_id: String,
+    pub token_expires_at: Option<i64>,
+}
+
+impl Recipient {
+    /// Whether the connection's token expired before `now`, `leeway_secs` tolerated.
+    pub fn token_expired(&self, now: i64, leeway_secs: u64) -> bool {
+        crate::auth::claims::token_expired(self.token_expires_at, now, leeway_secs)
+    }
 }
 
 /// A failure of the backing store. Messages name the operation so logs can be acted on.
@@ -96,15 +138,33 @@ pub trait ConnectionStore: Send + Sync {
     /// Records a connection and its entry in the user index.
     async fn put_connection(&self, record: &ConnectionRecord) -> Result<(), StoreError>;
 
-    /// Records that `connection_id` wants updates of `entity_id`. Repeating it is harmless.
+    /// Records a subscription unless its connection holds `max_per_connection` already,
+    /// counting atomically. Repeating one is harmless.
+    async fn subscribe(
+        &self,
+        subscription: &Subscription<'_>,
+        max_per_connection: usize,
+    ) -> Result<Subscribed, StoreError>;
+
+    /// Records that `connection_id` wants updates of `entity_id`, uncapped and without a token
+    /// expiry (tools and tests that seed a store). Repeating it is harmless.
     async fn put_subscription(
         &self,
         connection_id: &str,
         entity_id: &str,
         expires_at: i64,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        let subscription = Subscription {
+            connection_id,
+            entity_id,
+            expires_at,
+            token_expires_at: None,
+        };
+        self.subscribe(&subscription, usize::MAX).await.map(|_| ())
+    }
 
-    /// Removes one subscription; removing an absent one is not an error.
+    /// Removes one subscription, and counts it off its connection's; removing an absent one is
+    /// not an error.
     async fn delete_subscription(
         &self,
         connection_id: &str,
@@ -117,10 +177,10 @@ pub trait ConnectionStore: Send + Sync {
     async fn delete_connection(&self, connection_id: &str) -> Result<Removal, StoreError>;
 
     /// Every connection subscribed to `entity_id`, across all result pages.
-    async fn subscribers(&self, entity_id: &str) -> Result<Vec<String>, StoreError>;
+    async fn subscribers(&self, entity_id: &str) -> Result<Vec<Recipient>, StoreError>;
 
     /// Every connection of `user_id`, across all result pages.
-    async fn user_connections(&self, user_id: &str) -> Result<Vec<String>, StoreError>;
+    async fn user_connections(&self, user_id: &str) -> Result<Vec<Recipient>, StoreError>;
 
     /// Every entity id `connection_id` is subscribed to, across all result pages. Handlers do
     /// not need it; the local gateway shows it (`GET /_gateway/connections`, the console).

@@ -18,9 +18,10 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::Value;
 use tokio::sync::oneshot;
-use wspush_runtime::auth::TokenKeys;
+use wspush_runtime::access::SubscribeAccess;
+use wspush_runtime::auth::{ClaimRules, TokenKeys};
 use wspush_runtime::config::PushClient;
-use wspush_runtime::config::{JwtSettings, PushSettings};
+use wspush_runtime::config::PushSettings;
 use wspush_runtime::push::Pusher;
 use wspush_runtime::store::ConnectionStore;
 use wspush_runtime::{aws, Deps, Runtime};
@@ -34,7 +35,7 @@ pub fn fixture(name: &str) -> Value {
 }
 
 pub fn keys() -> TokenKeys {
-    TokenKeys::new(SECRET, JwtSettings::default())
+    TokenKeys::new(SECRET, ClaimRules::default())
 }
 
 pub fn now() -> i64 {
@@ -224,8 +225,15 @@ pub async fn runtime(
         )),
         dead_letters: None,
         tokens: Some(keys()),
+        access: Arc::new(SubscribeAccess::allow_all()),
+        token_leeway_secs: 30,
         record_ttl: Duration::from_secs(3 * 3600),
         push: quick_push_settings(),
         test_tokens_enabled,
     })
+}
+
+/// The connection ids of a store's recipients, in its order.
+pub fn ids(recipients: Vec<wspush_runtime::store::Recipient>) -> Vec<String> {
+    recipients.into_iter().map(|r| r.connection_id).collect()
 }

@@ -81,6 +81,7 @@ async fn seed(store: &DynamoStore, subscribers: usize) -> Result<()> {
                 connected_at_ms: 0,
                 ip_address: Some("192.0.2.1".into()),
                 expires_at: i64::MAX,
+                token_expires_at: None,
             };
             store.put_connection(&record).await?;
             store.put_subscription(&id, ENTITY, i64::MAX).await

@@ -3,15 +3,18 @@
 //! Attribute names and key values come from `wspush_contract::table`, which `infra/` declares
 //! the table from.
 //!
-//! | item         | pk           | sk                        | GSI1PK   | GSI1SK          |
-//! |--------------|--------------|---------------------------|----------|-----------------|
-//! | connection   | connectionId | `connection#`             | userId   | `user#`         |
-//! | subscription | connectionId | `subscription#{entityId}` | entityId | `subscription#` |
+//! | item         | pk           | sk                        | GSI1PK   | GSI1SK               |
+//! |--------------|--------------|---------------------------|----------|----------------------|
+//! | connection   | connectionId | `connection#`             | userId   | `user#{exp}`         |
+//! | subscription | connectionId | `subscription#{entityId}` | entityId | `subscription#{exp}` |
 //!
-//! Every query follows `LastEvaluatedKey` to the end (a page holds at most 1 MB). Removing a
-//! connection has a deadline of its own: [`removal`].
+//! `{exp}` is the connection's token expiry (empty when unknown): the index projects keys only,
+//! and a fan-out reads it from there. The connection item also counts the connection's
+//! subscriptions ([`subscribing`]). Every query follows `LastEvaluatedKey` to the end (a page
+//! holds at most 1 MB). Removing a connection has a deadline of its own: [`removal`].
 
 mod removal;
+mod subscribing;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -32,7 +35,9 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
-use super::{ConnectionRecord, ConnectionStore, Removal, StoreError};
+use super::{
+    ConnectionRecord, ConnectionStore, Recipient, Removal, StoreError, Subscribed, Subscription,
+};
 
 /// Longest wait for a table DynamoDB Local has just created to become ACTIVE.
 const TABLE_ACTIVE_WAIT: Duration = Duration::from_secs(10);
@@ -83,6 +88,14 @@ fn s(value: &str) -> AttributeValue {
 
 fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
+}
+
+/// An index sort key: `prefix` and the token expiry, when known.
+fn index_sort_key(prefix: &str, token_expires_at: Option<i64>) -> AttributeValue {
+    match token_expires_at {
+        Some(exp) => s(&format!("{prefix}{exp}")),
+        None => s(prefix),
+    }
 }
 
 fn key(connection_id: &str, sk: String) -> Item {
@@ -243,8 +256,13 @@ impl DynamoStore {
             .map_err(|e| request_error(operation, &self.table, e))
     }
 
-    /// Queries GSI1 for `GSI1PK = partition AND GSI1SK = sort`, all pages, returning `pk`s.
-    async fn query_index(&self, partition: &str, sort: &str) -> Result<Vec<String>, StoreError> {
+    /// Queries GSI1 for `GSI1PK = partition AND begins_with(GSI1SK, prefix)`, all pages: the
+    /// connections found, with the token expiry their index sort key carries.
+    async fn query_index(
+        &self,
+        partition: &str,
+        prefix: &str,
+    ) -> Result<Vec<Recipient>, StoreError> {
         const OP: &str = "Query(GSI1)";
         let query = self
             .client
@@ -252,21 +270,15 @@ impl DynamoStore {
             .table_name(&self.table)
             .index_name(&self.index)
             .key_condition_expression(format!(
-                "{INDEX_PARTITION_KEY} = :p AND {INDEX_SORT_KEY} = :s"
+                "{INDEX_PARTITION_KEY} = :p AND begins_with({INDEX_SORT_KEY}, :s)"
             ))
             .expression_attribute_values(":p", s(partition))
-            .expression_attribute_values(":s", s(sort))
-            .projection_expression(PARTITION_KEY);
+            .expression_attribute_values(":s", s(prefix))
+            .projection_expression(format!("{PARTITION_KEY}, {INDEX_SORT_KEY}"));
         self.query_all(OP, query)
             .await?
             .into_iter()
-            .map(|mut item| match item.remove(PARTITION_KEY) {
-                Some(AttributeValue::S(id)) => Ok(id),
-                _ => Err(StoreError::Corrupt {
-                    operation: OP,
-                    field: PARTITION_KEY,
-                }),
-            })
+            .map(|item| recipient_of(item, prefix))
             .collect()
     }
 
@@ -314,12 +326,40 @@ impl DynamoStore {
     }
 }
 
+/// A connection found in the index: its `pk`, and the expiry after `prefix` in its `GSI1SK`.
+fn recipient_of(mut item: Item, prefix: &str) -> Result<Recipient, StoreError> {
+    const OP: &str = "Query(GSI1)";
+    let corrupt = |field| StoreError::Corrupt {
+        operation: OP,
+        field,
+    };
+    let Some(AttributeValue::S(connection_id)) = item.remove(PARTITION_KEY) else {
+        return Err(corrupt(PARTITION_KEY));
+    };
+    let expiry = match item.remove(INDEX_SORT_KEY) {
+        Some(AttributeValue::S(sort)) => sort.strip_prefix(prefix).map(str::to_string),
+        _ => None,
+    }
+    .ok_or(corrupt(INDEX_SORT_KEY))?;
+    let token_expires_at = match expiry.as_str() {
+        "" => None,
+        digits => Some(digits.parse().map_err(|_| corrupt(INDEX_SORT_KEY))?),
+    };
+    Ok(Recipient {
+        connection_id,
+        token_expires_at,
+    })
+}
+
 #[async_trait]
 impl ConnectionStore for DynamoStore {
     async fn put_connection(&self, record: &ConnectionRecord) -> Result<(), StoreError> {
         let mut item = key(&record.connection_id, CONNECTION_SORT_KEY.to_string());
         item.insert(INDEX_PARTITION_KEY.into(), s(&record.user_id));
-        item.insert(INDEX_SORT_KEY.into(), s(USER_INDEX_SORT_KEY));
+        item.insert(
+            INDEX_SORT_KEY.into(),
+            index_sort_key(USER_INDEX_SORT_KEY, record.token_expires_at),
+        );
         item.insert(CONNECTED_AT.into(), n(record.connected_at_ms));
         item.insert(TTL_ATTRIBUTE.into(), n(record.expires_at));
         if let Some(ip) = &record.ip_address {
@@ -328,17 +368,12 @@ impl ConnectionStore for DynamoStore {
         self.put("PutItem(connection)", item).await
     }
 
-    async fn put_subscription(
+    async fn subscribe(
         &self,
-        connection_id: &str,
-        entity_id: &str,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
-        let mut item = key(connection_id, format!("{SUBSCRIPTION_PREFIX}{entity_id}"));
-        item.insert(INDEX_PARTITION_KEY.into(), s(entity_id));
-        item.insert(INDEX_SORT_KEY.into(), s(SUBSCRIPTION_PREFIX));
-        item.insert(TTL_ATTRIBUTE.into(), n(expires_at));
-        self.put("PutItem(subscription)", item).await
+        subscription: &Subscription<'_>,
+        max_per_connection: usize,
+    ) -> Result<Subscribed, StoreError> {
+        self.add_subscription(subscription, max_per_connection).await
     }
 
     async fn delete_subscription(
@@ -346,28 +381,18 @@ impl ConnectionStore for DynamoStore {
         connection_id: &str,
         entity_id: &str,
     ) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(
-                connection_id,
-                format!("{SUBSCRIPTION_PREFIX}{entity_id}"),
-            )))
-            .send()
-            .await
-            .map_err(|e| request_error("DeleteItem(subscription)", &self.table, e))?;
-        Ok(())
+        self.remove_subscription(connection_id, entity_id).await
     }
 
     async fn delete_connection(&self, connection_id: &str) -> Result<Removal, StoreError> {
         self.remove_connection(connection_id).await
     }
 
-    async fn subscribers(&self, entity_id: &str) -> Result<Vec<String>, StoreError> {
+    async fn subscribers(&self, entity_id: &str) -> Result<Vec<Recipient>, StoreError> {
         self.query_index(entity_id, SUBSCRIPTION_PREFIX).await
     }
 
-    async fn user_connections(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+    async fn user_connections(&self, user_id: &str) -> Result<Vec<Recipient>, StoreError> {
         self.query_index(user_id, USER_INDEX_SORT_KEY).await
     }
 
