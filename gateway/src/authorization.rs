@@ -76,7 +76,10 @@ impl Default for AuthorizationSettings {
 impl AuthorizationArgs {
     /// The settings, every value checked as the deployed functions check it.
     pub fn settings(&self, region: &str) -> anyhow::Result<AuthorizationSettings> {
-        for (flag, url) in [("--jwt-issuer", &self.jwt_issuer), ("--jwks-url", &self.jwks_url)] {
+        for (flag, url) in [
+            ("--jwt-issuer", &self.jwt_issuer),
+            ("--jwks-url", &self.jwks_url),
+        ] {
             if let Some(url) = url {
                 check_url(url, flag).map_err(anyhow::Error::msg)?;
             }

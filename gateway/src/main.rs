@@ -345,6 +345,10 @@ async fn main() -> anyhow::Result<()> {
     let state = wspush_gateway::AppState::new(config.clone(), store, secret.as_bytes(), addr);
     let token = mint_token(&state).await?;
     print_banner(&config, &choice, addr, &token, random_secret);
+    println!(
+        "\nWho may read what: {}.",
+        authorization::describe(&config.authorization, config.provider_keys.as_deref())
+    );
 
     wspush_gateway::serve(listener, state, shutdown_signal()).await?;
     eprintln!("wspush-gateway stopped");
@@ -412,8 +416,6 @@ Publish and mint with the aws CLI (any dummy credentials):
 
 Local views: {http}/_gateway/connections, /_gateway/functions, /_gateway/queues, /_gateway/dead-letters
 
-Who may read what: {authorization}.
-
 Limits: frame {frame} B, message {message} B, idle {idle} s, connection {max} s; {routes}; {throttle}. Ctrl-C stops.",
         routes = match &config.route_throttle {
             Some(t) => format!("route throttling {} req/s, burst {}", t.rate_per_sec, t.burst),
@@ -424,10 +426,6 @@ Limits: frame {frame} B, message {message} B, idle {idle} s, connection {max} s;
             None => "no @connections throttle (--throttle-rps)".to_string(),
         },
         store = store.describe(),
-        authorization = authorization::describe(
-            &config.authorization,
-            config.provider_keys.as_deref()
-        ),
         console = wspush_gateway::console::PATH,
         region = config.region,
         frame = config.limits.max_frame_bytes,

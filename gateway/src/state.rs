@@ -134,7 +134,8 @@ impl AppState {
 /// identity provider's keys, with the claims every token must satisfy.
 fn token_keys(config: &GatewayConfig, jwt_secret: &[u8]) -> TokenKeys {
     let jwt = &config.authorization.jwt;
-    let keys = TokenKeys::without_secret(jwt.claim_rules()).with_secret(jwt_secret, jwt.hs256_enabled);
+    let keys =
+        TokenKeys::without_secret(jwt.claim_rules()).with_secret(jwt_secret, jwt.hs256_enabled);
     match &config.provider_keys {
         Some(provider) => keys.with_provider(provider.clone()),
         None => keys,

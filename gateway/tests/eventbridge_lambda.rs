@@ -136,13 +136,17 @@ async fn create_test_jwt_mints_a_token_that_connects() {
     assert_eq!(status, 200);
     let token = body["token"].as_str().expect("token").to_string();
     assert_eq!(body["authToken"], token.as_str());
-    let identity = gw.keys.verify(&token, now()).expect("verifies");
+    let identity = gw.keys.verify(&token, now()).await.expect("verifies");
     assert_eq!(identity.user_id, "myuserid");
 
     let (_, _, body) = call(&gw, invoke("CreateTestJwt", r#"{"userId":"zoe"}"#)).await;
     let token = body["token"].as_str().expect("token");
     assert_eq!(
-        gw.keys.verify(token, now()).expect("verifies").user_id,
+        gw.keys
+            .verify(token, now())
+            .await
+            .expect("verifies")
+            .user_id,
         "zoe"
     );
     let url = format!("{}?access_token={token}", gw.ws_url());

@@ -543,7 +543,7 @@ async fn replies_that_do_not_fit_the_client_buffer_are_dropped_and_counted() {
     let store = MemoryStore::new();
     let faulty = Faulty::new(store.clone());
     let limit = 1024;
-    let config = GatewayConfig {
+    let mut config = GatewayConfig {
         limits: Limits {
             max_client_buffer_bytes: limit,
             ..Limits::default()
@@ -551,6 +551,8 @@ async fn replies_that_do_not_fit_the_client_buffer_are_dropped_and_counted() {
         route_throttle: None,
         ..GatewayConfig::default()
     };
+    // 300 subscriptions on one connection, all answered `Subscribed`.
+    config.authorization.access.max_subscriptions_per_connection = 300;
     let gw = ChannelGateway::with_store(config, store, Arc::new(faulty.clone()));
     let mut client = gw.connect_with_buffer("ned", 4).await;
     let id = client.connection_id.clone();

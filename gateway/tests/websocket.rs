@@ -64,9 +64,12 @@ async fn the_root_path_works_too() {
 #[tokio::test]
 async fn bad_tokens_get_401_before_the_upgrade_and_nothing_is_stored() {
     let gw = TestGateway::start().await;
-    let forged = TokenKeys::new(b"not-the-secret", wspush_runtime::auth::ClaimRules::default())
-        .mint(&TestTokenRequest::default(), now())
-        .expect("mint");
+    let forged = TokenKeys::new(
+        b"not-the-secret",
+        wspush_runtime::auth::ClaimRules::default(),
+    )
+    .mint(&TestTokenRequest::default(), now())
+    .expect("mint");
     let expired = gw
         .keys
         .mint(&TestTokenRequest::default(), now() - 3 * 3600)

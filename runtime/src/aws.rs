@@ -28,9 +28,9 @@ use crate::auth::fetch::HttpFetch;
 use crate::auth::jwks::KeySetError;
 use crate::auth::{ProviderKeys, TokenKeys};
 use crate::config::{AccessSettings, Config, JwtSettings, PushClient, SecretSource};
-use crate::event_kind::EventKind;
 use crate::dead_letters::{DeadLetters, SqsDeadLetters};
 use crate::deps::Deps;
+use crate::event_kind::EventKind;
 use crate::push::{Endpoint, ManagementApiPusher, Pusher, SignedHttpPusher};
 use crate::store::DynamoStore;
 
@@ -223,8 +223,7 @@ pub async fn token_keys(
     }
     if let (true, Some(source)) = (verifies, settings.key_source()) {
         let refetch = Duration::from_secs(timeouts::JWKS_REFETCH_INTERVAL_SECS);
-        let provider =
-            ProviderKeys::load(&source, Arc::new(HttpFetch::default()), refetch).await?;
+        let provider = ProviderKeys::load(&source, Arc::new(HttpFetch::default()), refetch).await?;
         keys = keys.with_provider(Arc::new(provider));
         any = true;
     }

@@ -241,13 +241,16 @@ fn read_jwt_settings(vars: &Vars) -> Result<JwtSettings, ConfigError> {
     };
     let leeway = match vars.text(env::JWT_LEEWAY_SECONDS) {
         None => defaults::JWT_LEEWAY_SECONDS,
-        Some(text) => text.trim().parse::<u64>().ok().filter(|s| *s <= 3600).ok_or(
-            ConfigError {
+        Some(text) => text
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|s| *s <= 3600)
+            .ok_or(ConfigError {
                 name: env::JWT_LEEWAY_SECONDS,
                 value: text,
                 expected: "a whole number of seconds from 0 to 3600".into(),
-            },
-        )?,
+            })?,
     };
     Ok(JwtSettings {
         issuer: url(env::JWT_ISSUER)?,
@@ -276,7 +279,9 @@ fn read_access_settings(vars: &Vars) -> Result<AccessSettings, ConfigError> {
             })
         })
         .transpose()?;
-    let region = vars.text("AWS_REGION").unwrap_or_else(|| "us-east-1".into());
+    let region = vars
+        .text("AWS_REGION")
+        .unwrap_or_else(|| "us-east-1".into());
     let hook = vars
         .text(env::SUBSCRIBE_AUTHORIZER)
         .map(|text| {
@@ -530,7 +535,9 @@ mod tests {
             })
         );
         assert_eq!((c.jwt.leeway_secs, c.jwt.hs256_enabled), (0, false));
-        assert!(matches!(&c.access.hook, Some(HookTarget::Function { region, .. }) if region == "eu-west-1"));
+        assert!(
+            matches!(&c.access.hook, Some(HookTarget::Function { region, .. }) if region == "eu-west-1")
+        );
         assert_eq!(c.access.max_subscriptions_per_connection, 3);
         for (name, bad) in [
             (env::JWT_ISSUER, "http://idp.example.com"),

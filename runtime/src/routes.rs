@@ -196,9 +196,14 @@ async fn token_expired(
         tracing::warn!(%connection_id, "cannot close a connection whose token expired: MANAGEMENT_ENDPOINT is not configured for the routes");
         return response(200, Some(frame));
     };
-    match pusher.post_to_connection(connection_id, frame.as_bytes()).await {
+    match pusher
+        .post_to_connection(connection_id, frame.as_bytes())
+        .await
+    {
         PushOutcome::Delivered | PushOutcome::Gone => {}
-        other => tracing::warn!(%connection_id, outcome = ?other, "TokenExpired frame not delivered"),
+        other => {
+            tracing::warn!(%connection_id, outcome = ?other, "TokenExpired frame not delivered")
+        }
     }
     expiry::close(deps.store.as_ref(), pusher, connection_id).await;
     response(200, None)
@@ -223,7 +228,11 @@ async fn message(
             subscribe(deps, caller, connection_id, entity_id).await
         }
         ClientAction::Unsubscribe { entity_id } => {
-            match deps.store.delete_subscription(connection_id, &entity_id).await {
+            match deps
+                .store
+                .delete_subscription(connection_id, &entity_id)
+                .await
+            {
                 Ok(()) => Reply::Unsubscribed { entity_id },
                 Err(e) => store_fault(connection_id, route_key, &entity_id, &e),
             }

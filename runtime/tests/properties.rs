@@ -17,9 +17,11 @@ use proptest::prelude::*;
 use proptest::sample::{select, Index};
 use serde_json::{json, Map, Value};
 use support::{fixture, keys, SECRET};
-use wspush_contract::routes;
-use futures::executor::block_on;
 use wspush_contract::defaults::JWT_LEEWAY_SECONDS;
+use wspush_contract::routes;
+
+/// The leeway as a signed number of seconds.
+const LEEWAY: i64 = JWT_LEEWAY_SECONDS as i64;
 use wspush_runtime::auth::{check_user_id, TestTokenRequest, TokenError, MAX_USER_ID_BYTES};
 use wspush_runtime::config::PushSettings;
 use wspush_runtime::event::classify;
@@ -346,9 +348,9 @@ proptest! {
             claims["nbf"] = json!(NOW + nbf);
         }
         let verdict = block_on(keys().verify(&sign(&claims), NOW));
-        let expected = if offset + JWT_LEEWAY_SECONDS as i64 < 0 {
+        let expected = if offset + LEEWAY < 0 {
             Err(TokenError::Expired)
-        } else if nbf_offset.is_some_and(|nbf| nbf - JWT_LEEWAY_SECONDS as i64 > 0) {
+        } else if nbf_offset.is_some_and(|nbf| nbf - LEEWAY > 0) {
             Err(TokenError::NotYetValid)
         } else {
             Ok("u".to_string())

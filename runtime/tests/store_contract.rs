@@ -167,7 +167,12 @@ async fn capped_and_expiring(store: &dyn ConnectionStore) {
         expires_at: 1_900_000_000,
         token_expires_at: Some(1_800_000_000),
     };
-    let subscribe = |entity_id| async move { store.subscribe(&subscription(entity_id), 2).await.expect("subscribe") };
+    let subscribe = |entity_id| async move {
+        store
+            .subscribe(&subscription(entity_id), 2)
+            .await
+            .expect("subscribe")
+    };
     assert_eq!(subscribe("a").await, Subscribed::Added);
     assert_eq!(subscribe("a").await, Subscribed::AlreadySubscribed);
     assert_eq!(subscribe("b").await, Subscribed::Added);
@@ -175,8 +180,14 @@ async fn capped_and_expiring(store: &dyn ConnectionStore) {
     // At the cap, one it holds is still no error; nothing was stored for the refused one.
     assert_eq!(subscribe("b").await, Subscribed::AlreadySubscribed);
     assert!(store.subscribers("c").await.expect("q").is_empty());
-    store.delete_subscription("capped=", "a").await.expect("unsubscribe");
-    store.delete_subscription("capped=", "a").await.expect("twice");
+    store
+        .delete_subscription("capped=", "a")
+        .await
+        .expect("unsubscribe");
+    store
+        .delete_subscription("capped=", "a")
+        .await
+        .expect("twice");
     assert_eq!(subscribe("c").await, Subscribed::Added);
     assert_eq!(subscribe("d").await, Subscribed::LimitReached);
     assert_eq!(
@@ -191,14 +202,20 @@ async fn capped_and_expiring(store: &dyn ConnectionStore) {
     assert_eq!(store.subscribers("c").await.expect("q"), expiring);
     assert_eq!(store.user_connections("frank").await.expect("q"), expiring);
     assert_eq!(
-        store.delete_connection("capped=").await.expect("disconnect"),
+        store
+            .delete_connection("capped=")
+            .await
+            .expect("disconnect"),
         Removal::complete(3)
     );
 }
 
 /// Many subscribes of one connection at once never pass the cap.
 async fn cap_under_concurrency(store: &dyn ConnectionStore) {
-    store.put_connection(&record("racing=", "gina")).await.expect("put");
+    store
+        .put_connection(&record("racing=", "gina"))
+        .await
+        .expect("put");
     let results: Vec<Subscribed> = stream::iter(0..40)
         .map(|i| async move {
             let entity = format!("race-{i}");
@@ -217,7 +234,10 @@ async fn cap_under_concurrency(store: &dyn ConnectionStore) {
     assert_eq!(added, 10, "{results:?}");
     assert_eq!(store.subscriptions("racing=").await.expect("q").len(), 10);
     assert_eq!(
-        store.delete_connection("racing=").await.expect("disconnect"),
+        store
+            .delete_connection("racing=")
+            .await
+            .expect("disconnect"),
         Removal::complete(11)
     );
 }

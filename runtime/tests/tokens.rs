@@ -7,8 +7,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use support::{fixture, keys, now, SECRET};
 use std::collections::BTreeSet;
+use support::{fixture, keys, now, SECRET};
 
 use wspush_runtime::auth::{
     authorize, ClaimRules, TestTokenRequest, TokenError, TokenKeys, Unauthorized,
@@ -47,9 +47,15 @@ fn request_with(
 }
 
 async fn verdict(token: Option<&str>, in_header: bool) -> Result<String, TokenError> {
-    authorize(&request_with(token, in_header), &keys(), &BTreeSet::new(), now()).await
-        .map(|r| r.principal_id.unwrap_or_default())
-        .map_err(|Unauthorized(reason)| reason)
+    authorize(
+        &request_with(token, in_header),
+        &keys(),
+        &BTreeSet::new(),
+        now(),
+    )
+    .await
+    .map(|r| r.principal_id.unwrap_or_default())
+    .map_err(|Unauthorized(reason)| reason)
 }
 
 #[tokio::test]
@@ -70,7 +76,14 @@ async fn standard_sub_claim_is_the_user_when_data_is_absent() {
 async fn allow_policy_and_context_follow_the_contract() {
     let exp = now() + 600;
     let token = sign(&quick_start_claims(exp), SECRET);
-    let response = authorize(&request_with(Some(&token), false), &keys(), &BTreeSet::new(), now()).await.expect("allowed");
+    let response = authorize(
+        &request_with(Some(&token), false),
+        &keys(),
+        &BTreeSet::new(),
+        now(),
+    )
+    .await
+    .expect("allowed");
     let json = serde_json::to_value(&response).expect("serializes");
     assert_eq!(json["principalId"], "myuserid");
     let statement = &json["policyDocument"]["Statement"][0];
@@ -104,7 +117,10 @@ async fn expired_tokens_are_refused_beyond_the_leeway() {
     let token = sign(&quick_start_claims(now() - 3600), SECRET);
     assert_eq!(verdict(Some(&token), false).await, Err(TokenError::Expired));
     let within_leeway = sign(&quick_start_claims(now() - 10), SECRET);
-    assert_eq!(verdict(Some(&within_leeway), false).await, Ok("myuserid".into()));
+    assert_eq!(
+        verdict(Some(&within_leeway), false).await,
+        Ok("myuserid".into())
+    );
 }
 
 #[tokio::test]
@@ -120,18 +136,27 @@ async fn not_yet_valid_tokens_are_refused() {
 #[tokio::test]
 async fn tokens_without_expiry_or_user_are_refused() {
     let no_exp = sign(&json!({"data": {"userId": "u"}}), SECRET);
-    assert_eq!(verdict(Some(&no_exp), false).await, Err(TokenError::NoExpiry));
+    assert_eq!(
+        verdict(Some(&no_exp), false).await,
+        Err(TokenError::NoExpiry)
+    );
     let no_user = sign(
         &json!({"exp": now() + 600, "data": {"firstName": "x"}}),
         SECRET,
     );
-    assert_eq!(verdict(Some(&no_user), false).await, Err(TokenError::NoUser("data.userId or sub".into())));
+    assert_eq!(
+        verdict(Some(&no_user), false).await,
+        Err(TokenError::NoUser("data.userId or sub".into()))
+    );
 }
 
 #[tokio::test]
 async fn wrong_key_is_refused() {
     let token = sign(&quick_start_claims(now() + 600), b"some-other-secret");
-    assert_eq!(verdict(Some(&token), false).await, Err(TokenError::BadSignature));
+    assert_eq!(
+        verdict(Some(&token), false).await,
+        Err(TokenError::BadSignature)
+    );
 }
 
 #[tokio::test]
@@ -142,7 +167,10 @@ async fn tampered_payload_is_refused() {
     claims["data"]["userId"] = json!("admin");
     let forged_payload = URL_SAFE_NO_PAD.encode(claims.to_string());
     let forged = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
-    assert_eq!(verdict(Some(&forged), false).await, Err(TokenError::BadSignature));
+    assert_eq!(
+        verdict(Some(&forged), false).await,
+        Err(TokenError::BadSignature)
+    );
 }
 
 #[tokio::test]
@@ -154,7 +182,10 @@ async fn alg_none_is_refused() {
         format!("{header}.{payload}"),
     ] {
         assert!(
-            matches!(verdict(Some(&token), false).await, Err(TokenError::Malformed(_))),
+            matches!(
+                verdict(Some(&token), false).await,
+                Err(TokenError::Malformed(_))
+            ),
             "{token}"
         );
     }
@@ -215,7 +246,9 @@ async fn garbage_and_missing_tokens_are_refused() {
         "websocket".parse().expect("header value"),
     );
     assert_eq!(
-        authorize(&request, &keys(), &BTreeSet::new(), now()).await.map(|_| ()),
+        authorize(&request, &keys(), &BTreeSet::new(), now())
+            .await
+            .map(|_| ()),
         Err(Unauthorized(TokenError::Missing))
     );
 }
@@ -243,7 +276,8 @@ async fn issuer_and_audience_are_checked_when_configured() {
     claims["aud"] = json!(["other", "wspush"]);
     assert_eq!(
         strict
-            .verify(&sign(&claims, SECRET), now()).await
+            .verify(&sign(&claims, SECRET), now())
+            .await
             .map(|i| i.user_id),
         Ok("myuserid".into())
     );
@@ -252,7 +286,10 @@ async fn issuer_and_audience_are_checked_when_configured() {
 #[tokio::test]
 async fn fractional_times_are_read_and_minted_times_are_whole_seconds() {
     let claims = json!({"exp": now() as f64 + 600.5, "nbf": now() as f64 - 0.5, "sub": "u"});
-    assert_eq!(verdict(Some(&sign(&claims, SECRET)), false).await, Ok("u".into()));
+    assert_eq!(
+        verdict(Some(&sign(&claims, SECRET)), false).await,
+        Ok("u".into())
+    );
     let minted = keys()
         .mint(&TestTokenRequest::default(), now())
         .expect("mint");
@@ -286,7 +323,8 @@ async fn minted_test_tokens_verify_with_defaults_and_overrides() {
         ..TestTokenRequest::default()
     };
     let identity = keys
-        .verify(&keys.mint(&request, now()).expect("mint"), now()).await
+        .verify(&keys.mint(&request, now()).expect("mint"), now())
+        .await
         .expect("verifies");
     assert_eq!(identity.user_id, "alice");
     assert_eq!(identity.first_name.as_deref(), Some("Alice"));

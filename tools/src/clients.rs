@@ -11,7 +11,6 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use wspush_contract::defaults;
 use wspush_runtime::auth::{TestTokenRequest, TokenKeys};
-use wspush_runtime::config::JwtSettings;
 
 use crate::gateway::SECRET;
 use crate::Fail;
@@ -27,7 +26,10 @@ pub type Closer = tokio::sync::oneshot::Sender<()>;
 
 /// The keys of the gateway's secret ([`SECRET`]).
 pub fn keys() -> TokenKeys {
-    TokenKeys::new(SECRET.as_bytes(), JwtSettings::default())
+    TokenKeys::new(
+        SECRET.as_bytes(),
+        wspush_runtime::auth::ClaimRules::default(),
+    )
 }
 
 /// A token for `user`, signed with the gateway's secret.

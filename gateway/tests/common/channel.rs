@@ -56,7 +56,10 @@ impl ChannelGateway {
         Self {
             state: unbound_state(config, backing),
             store,
-            keys: TokenKeys::new(SECRET.as_bytes(), wspush_runtime::auth::ClaimRules::default()),
+            keys: TokenKeys::new(
+                SECRET.as_bytes(),
+                wspush_runtime::auth::ClaimRules::default(),
+            ),
         }
     }
 

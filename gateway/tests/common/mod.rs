@@ -68,7 +68,10 @@ impl TestGateway {
             addr,
             state,
             store,
-            keys: TokenKeys::new(SECRET.as_bytes(), wspush_runtime::auth::ClaimRules::default()),
+            keys: TokenKeys::new(
+                SECRET.as_bytes(),
+                wspush_runtime::auth::ClaimRules::default(),
+            ),
             stop: Some(stop),
             task: Some(task),
         }

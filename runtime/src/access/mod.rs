@@ -27,7 +27,9 @@ pub struct Subscriber<'a> {
 pub enum Decision {
     Allowed,
     /// Refused, with what the client is told.
-    Forbidden { message: String },
+    Forbidden {
+        message: String,
+    },
 }
 
 /// The policy, the hook, and the cap on subscriptions per connection.
@@ -38,7 +40,11 @@ pub struct SubscribeAccess {
 }
 
 impl SubscribeAccess {
-    pub fn new(policy: SubscribePolicy, hook: Option<SubscribeHook>, max_per_connection: usize) -> Self {
+    pub fn new(
+        policy: SubscribePolicy,
+        hook: Option<SubscribeHook>,
+        max_per_connection: usize,
+    ) -> Self {
         Self {
             policy,
             hook,

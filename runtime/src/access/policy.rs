@@ -155,7 +155,9 @@ fn check_claim_path(path: &str) -> Result<(), String> {
     if path.is_empty() {
         return Err("has an empty {}: name a claim, e.g. {sub}".into());
     }
-    if path.contains('{') || path.split('.').any(str::is_empty) || path.contains(char::is_whitespace)
+    if path.contains('{')
+        || path.split('.').any(str::is_empty)
+        || path.contains(char::is_whitespace)
     {
         return Err(format!(
             "names the claim {{{path}}}, which is not a claim path (names joined by dots)"
@@ -236,16 +238,32 @@ mod tests {
         assert!(allowed("*", json!({}), "anything at all"));
         assert!(allowed("news, user/{sub}", json!({"sub": "a"}), "news"));
         assert!(allowed("news, user/{sub}", json!({"sub": "a"}), "user/a"));
-        assert!(!allowed("news, user/{sub}", json!({"sub": "a"}), "user/a/b"));
+        assert!(!allowed(
+            "news, user/{sub}",
+            json!({"sub": "a"}),
+            "user/a/b"
+        ));
         assert!(!allowed("news", json!({}), "newsroom"));
     }
 
     #[test]
     fn list_claims_match_any_value_and_nested_paths_resolve() {
         let token = json!({"projects": ["p1", "p2", 7, {"x": 1}], "data": {"userId": "q"}});
-        assert!(allowed("project/{projects}/*", token.clone(), "project/p2/doc"));
-        assert!(allowed("project/{projects}/*", token.clone(), "project/7/doc"));
-        assert!(!allowed("project/{projects}/*", token.clone(), "project/p3/doc"));
+        assert!(allowed(
+            "project/{projects}/*",
+            token.clone(),
+            "project/p2/doc"
+        ));
+        assert!(allowed(
+            "project/{projects}/*",
+            token.clone(),
+            "project/7/doc"
+        ));
+        assert!(!allowed(
+            "project/{projects}/*",
+            token.clone(),
+            "project/p3/doc"
+        ));
         assert!(allowed("u/{data.userId}", token.clone(), "u/q"));
     }
 

@@ -60,7 +60,9 @@ impl Claims {
     }
 
     fn text(&self, path: &str) -> Option<&str> {
-        self.get(path).and_then(Value::as_str).filter(|v| !v.is_empty())
+        self.get(path)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     /// `exp`, whole seconds (fractional NumericDates are allowed by RFC 7519 and rounded down).
@@ -84,7 +86,10 @@ impl Claims {
         if token_expired(Some(exp), now, leeway_secs) {
             return Err(TokenError::Expired);
         }
-        let nbf = self.0.get("nbf").map(|n| numeric_date(n).unwrap_or(i64::MAX));
+        let nbf = self
+            .0
+            .get("nbf")
+            .map(|n| numeric_date(n).unwrap_or(i64::MAX));
         if nbf.is_some_and(|nbf| nbf.saturating_sub(leeway) > now) {
             return Err(TokenError::NotYetValid);
         }
@@ -131,8 +136,12 @@ impl Claims {
 
     /// A display name from the quick start's claims or the standard ones, when present.
     pub fn names(&self) -> (Option<String>, Option<String>) {
-        let first = self.text("data.firstName").or_else(|| self.text("given_name"));
-        let last = self.text("data.lastName").or_else(|| self.text("family_name"));
+        let first = self
+            .text("data.firstName")
+            .or_else(|| self.text("given_name"));
+        let last = self
+            .text("data.lastName")
+            .or_else(|| self.text("family_name"));
         (first.map(str::to_string), last.map(str::to_string))
     }
 
@@ -155,9 +164,12 @@ pub fn token_expired(expires_at: Option<i64>, now: i64, leeway_secs: u64) -> boo
 /// A NumericDate as whole seconds: an integer, or a fraction rounded down.
 fn numeric_date(value: &Value) -> Option<i64> {
     let number = value.as_number()?;
-    number
-        .as_i64()
-        .or_else(|| number.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64))
+    number.as_i64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.is_finite())
+            .map(|f| f.floor() as i64)
+    })
 }
 
 #[cfg(test)]
@@ -204,7 +216,11 @@ mod tests {
             json!({"exp": exp, "sub": "u", "aud": ["other", "app"]}),
             json!({"exp": exp, "sub": "u", "token_use": "access", "client_id": "app"}),
         ] {
-            assert_eq!(claims(ok.clone()).check(&rules, NOW), Ok("u".into()), "{ok}");
+            assert_eq!(
+                claims(ok.clone()).check(&rules, NOW),
+                Ok("u".into()),
+                "{ok}"
+            );
         }
         for bad in [
             json!({"exp": exp, "sub": "u"}),

@@ -35,7 +35,9 @@ const RSA_ALGORITHMS: [Algorithm; 6] = [
 pub enum KeySource {
     JwksUrl(String),
     /// `{issuer}/.well-known/openid-configuration`, whose `jwks_uri` names the key set.
-    Discovery { issuer: String },
+    Discovery {
+        issuer: String,
+    },
 }
 
 /// Why the key set could not be had.
@@ -142,7 +144,9 @@ fn verifying_key(jwk: &Jwk) -> Option<VerifyingKey> {
     let algorithms = match jwk.common.key_algorithm {
         None => by_type,
         Some(stated) => {
-            let stated = stated.to_algorithm().ok()?;
+            // The JWK `alg` name is the JWS one (RFC 7518 §3.1) for every signing algorithm.
+            let name = serde_json::to_value(stated).ok()?;
+            let stated: Algorithm = name.as_str()?.parse().ok()?;
             by_type.contains(&stated).then(|| vec![stated])?
         }
     };
@@ -230,7 +234,9 @@ impl ProviderKeys {
                 tracing::info!(jwks_url = %self.jwks_url, keys = keys.len(), "identity provider keys fetched again for an unknown kid");
                 *self.keys.write().await = keys;
             }
-            Err(e) => tracing::warn!(error = %e, "identity provider keys could not be fetched again; the ones held stay"),
+            Err(e) => {
+                tracing::warn!(error = %e, "identity provider keys could not be fetched again; the ones held stay")
+            }
         }
         drop(last_fetch);
         self.lookup(kid, alg).await?.ok_or(TokenError::UnknownKey)
@@ -256,17 +262,19 @@ async fn discover(fetch: &dyn Fetch, issuer: &str) -> Result<String, KeySetError
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')
     );
-    let body = fetch.get(&url).await.map_err(|message| KeySetError::Fetch {
-        url: url.clone(),
-        message,
-    })?;
+    let body = fetch
+        .get(&url)
+        .await
+        .map_err(|message| KeySetError::Fetch {
+            url: url.clone(),
+            message,
+        })?;
     let invalid = |message: String| KeySetError::Invalid {
         url: url.clone(),
         what: "OpenID discovery document",
         message,
     };
-    let discovery: Discovery =
-        serde_json::from_slice(&body).map_err(|e| invalid(e.to_string()))?;
+    let discovery: Discovery = serde_json::from_slice(&body).map_err(|e| invalid(e.to_string()))?;
     if discovery.issuer.as_deref() != Some(issuer) {
         return Err(invalid(format!(
             "it names issuer {:?}, not {issuer:?} (OpenID Connect Discovery §4.3)",

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::claims::{ClaimRules, Claims};
@@ -65,7 +65,9 @@ pub enum TokenError {
     WrongAudience,
     #[error("token names no user: expected the claim {0}")]
     NoUser(String),
-    #[error("the claims the subscribe policy needs do not fit API Gateway's 8 KB authorizer context")]
+    #[error(
+        "the claims the subscribe policy needs do not fit API Gateway's 8 KB authorizer context"
+    )]
     ClaimsTooLarge,
     #[error("could not sign token: {0}")]
     Signing(String),

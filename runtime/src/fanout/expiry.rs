@@ -48,11 +48,15 @@ pub async fn close_expired(
 pub async fn close(store: &dyn ConnectionStore, pusher: &dyn Pusher, connection_id: &str) {
     match pusher.delete_connection(connection_id).await {
         PushOutcome::Delivered | PushOutcome::Gone => {}
-        other => tracing::warn!(%connection_id, outcome = ?other, "could not close a connection whose token expired"),
+        other => {
+            tracing::warn!(%connection_id, outcome = ?other, "could not close a connection whose token expired")
+        }
     }
     match store.delete_connection(connection_id).await {
         Ok(_) => tracing::info!(%connection_id, "connection closed: its token expired"),
-        Err(e) => tracing::warn!(%connection_id, error = %e, "records of a connection whose token expired are left to TTL"),
+        Err(e) => {
+            tracing::warn!(%connection_id, error = %e, "records of a connection whose token expired are left to TTL")
+        }
     }
 }
 

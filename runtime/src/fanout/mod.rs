@@ -240,6 +240,8 @@ mod tests {
             pusher: Some(pusher.clone()),
             dead_letters: None,
             tokens: None,
+            access: std::sync::Arc::new(crate::access::SubscribeAccess::allow_all()),
+            token_leeway_secs: 30,
             record_ttl: Duration::from_secs(60),
             push: settings,
             test_tokens_enabled: false,

@@ -63,7 +63,11 @@ fn remove_from(index: &mut HashMap<String, BTreeSet<String>>, key: &str, value: 
 }
 
 /// Removes `connection_id` from the recipients under `key`, whatever its token expiry.
-fn remove_recipient(index: &mut HashMap<String, BTreeSet<Recipient>>, key: &str, connection_id: &str) {
+fn remove_recipient(
+    index: &mut HashMap<String, BTreeSet<Recipient>>,
+    key: &str,
+    connection_id: &str,
+) {
     if let Some(set) = index.get_mut(key) {
         set.retain(|r| r.connection_id != connection_id);
         if set.is_empty() {

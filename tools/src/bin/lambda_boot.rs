@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
 use wspush_runtime::auth::{TestTokenRequest, TokenKeys};
-use wspush_runtime::config::JwtSettings;
 use wspush_tools::report::{ms, Figure};
 use wspush_tools::runtime_api::{Answer, RuntimeApi};
 
@@ -157,7 +156,7 @@ async fn boot_with_invocations(bootstrap: &Path, launcher: &Launcher, token: &st
 
 /// The three answers are what Lambda expects: `Unauthorized` without a token, an Allow policy
 /// with one, and a minted token that verifies with the secret from Secrets Manager (read once).
-fn verify_answers(boot: &Boot, keys: &TokenKeys, now: i64) -> Result<()> {
+async fn verify_answers(boot: &Boot, keys: &TokenKeys, now: i64) -> Result<()> {
     let answers = &boot.answers;
     let refused = answer(answers, "no-token")?;
     ensure!(
@@ -174,6 +173,7 @@ fn verify_answers(boot: &Boot, keys: &TokenKeys, now: i64) -> Result<()> {
     let minted_token = minted.body["token"].as_str().unwrap_or_default();
     let identity = keys
         .verify(minted_token, now)
+        .await
         .with_context(|| format!("minted token does not verify with the secret: {minted:?}"))?;
     ensure!(
         identity.user_id == "alice",
@@ -187,7 +187,10 @@ fn verify_answers(boot: &Boot, keys: &TokenKeys, now: i64) -> Result<()> {
 
 /// Boots the binary once and checks its three answers (see [`verify_answers`]).
 async fn check(bootstrap: PathBuf, launcher: Launcher) -> Result<()> {
-    let keys = TokenKeys::new(SECRET.as_bytes(), JwtSettings::default());
+    let keys = TokenKeys::new(
+        SECRET.as_bytes(),
+        wspush_runtime::auth::ClaimRules::default(),
+    );
     let now = chrono::Utc::now().timestamp();
     let token = keys
         .mint(&TestTokenRequest::default(), now)
@@ -206,7 +209,7 @@ async fn check(bootstrap: PathBuf, launcher: Launcher) -> Result<()> {
         boot.answers.len(),
         boot.answers
     );
-    verify_answers(&boot, &keys, now)?;
+    verify_answers(&boot, &keys, now).await?;
 
     let first_next = boot
         .init

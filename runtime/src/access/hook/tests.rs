@@ -71,12 +71,7 @@ fn url_hook(base: &str) -> SubscribeHook {
 
 #[tokio::test]
 async fn the_hook_is_asked_with_the_subscription_and_its_answer_is_kept() {
-    let (base, server) = serve(
-        200,
-        r#"{"allow":true,"cacheSeconds":60}"#,
-        Duration::ZERO,
-    )
-    .await;
+    let (base, server) = serve(200, r#"{"allow":true,"cacheSeconds":60}"#, Duration::ZERO).await;
     let claims = json!({"sub": "alice", "org": "acme"});
     let claims = claims.as_object().expect("object");
     let hook = url_hook(&base);
@@ -167,7 +162,9 @@ fn targets_are_urls_or_function_names() {
         "us-east-1",
     )
     .expect("an ARN");
-    assert!(matches!(function, HookTarget::Function { endpoint, .. } if endpoint == "https://lambda.us-east-1.amazonaws.com"));
+    assert!(
+        matches!(function, HookTarget::Function { endpoint, .. } if endpoint == "https://lambda.us-east-1.amazonaws.com")
+    );
     assert!(HookTarget::parse("http://example.com/decide", "us-east-1").is_err());
     assert!(HookTarget::parse("decide please", "us-east-1").is_err());
 }

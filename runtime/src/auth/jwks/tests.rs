@@ -58,10 +58,7 @@ fn key_sets_keep_signing_keys_and_their_algorithms_only() {
         set.find(Some("ed-1"), Algorithm::EdDSA),
         Lookup::Found(_)
     ));
-    assert!(matches!(
-        set.find(None, Algorithm::ES256),
-        Lookup::Found(_)
-    ));
+    assert!(matches!(set.find(None, Algorithm::ES256), Lookup::Found(_)));
     let only_secrets = r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#;
     assert!(KeySet::parse(only_secrets.as_bytes()).is_err());
 }
@@ -106,7 +103,11 @@ async fn keys_are_found_through_discovery_and_refetched_at_most_once_a_minute() 
         .expect("loads");
     assert_eq!(provider.fetches.load(Ordering::SeqCst), 2);
     assert!(keys.key_for(Some("rsa-1"), Algorithm::RS256).await.is_ok());
-    assert_eq!(provider.fetches.load(Ordering::SeqCst), 2, "a known kid costs no fetch");
+    assert_eq!(
+        provider.fetches.load(Ordering::SeqCst),
+        2,
+        "a known kid costs no fetch"
+    );
 
     // A storm of unknown kids within the minute: none fetches.
     for i in 0..50 {
@@ -138,21 +139,18 @@ async fn discovery_must_name_the_configured_issuer_and_urls_must_be_https() {
     };
     let err = ProviderKeys::load(&source, provider.clone(), Duration::from_secs(60))
         .await
-        .err()
-        .expect("issuer mismatch");
+        .expect_err("issuer mismatch");
     assert!(err.to_string().contains("names issuer"), "{err}");
 
     let source = KeySource::JwksUrl("http://idp.example.com/keys".into());
     let err = ProviderKeys::load(&source, provider.clone(), Duration::from_secs(60))
         .await
-        .err()
-        .expect("plain http");
+        .expect_err("plain http");
     assert!(err.to_string().contains("https://"), "{err}");
 
     let source = KeySource::JwksUrl("http://127.0.0.1:9/missing".into());
     let err = ProviderKeys::load(&source, provider, Duration::from_secs(60))
         .await
-        .err()
-        .expect("404");
+        .expect_err("404");
     assert!(err.to_string().contains("404"), "{err}");
 }

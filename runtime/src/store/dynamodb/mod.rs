@@ -373,7 +373,8 @@ impl ConnectionStore for DynamoStore {
         subscription: &Subscription<'_>,
         max_per_connection: usize,
     ) -> Result<Subscribed, StoreError> {
-        self.add_subscription(subscription, max_per_connection).await
+        self.add_subscription(subscription, max_per_connection)
+            .await
     }
 
     async fn delete_subscription(

@@ -76,7 +76,12 @@ impl DynamoStore {
 
     /// Adds one to the connection's count unless it is at `max`; whether it did. The
     /// connection item keeps its TTL (set here if a subscription comes before the item).
-    async fn take_place(&self, connection_id: &str, ttl: i64, max: usize) -> Result<bool, StoreError> {
+    async fn take_place(
+        &self,
+        connection_id: &str,
+        ttl: i64,
+        max: usize,
+    ) -> Result<bool, StoreError> {
         let taken = self
             .client
             .update_item()
@@ -94,7 +99,11 @@ impl DynamoStore {
         match taken {
             Ok(_) => Ok(true),
             Err(e) if e.code() == Some(CONDITION_FAILED) => Ok(false),
-            Err(e) => Err(request_error("UpdateItem(subscription count)", &self.table, e)),
+            Err(e) => Err(request_error(
+                "UpdateItem(subscription count)",
+                &self.table,
+                e,
+            )),
         }
     }
 
@@ -124,7 +133,10 @@ impl DynamoStore {
     }
 
     /// Writes the subscription unless it exists; whether it was new.
-    async fn put_new_subscription(&self, subscription: &Subscription<'_>) -> Result<bool, StoreError> {
+    async fn put_new_subscription(
+        &self,
+        subscription: &Subscription<'_>,
+    ) -> Result<bool, StoreError> {
         let mut item = subscription_key(subscription.connection_id, subscription.entity_id);
         item.insert(INDEX_PARTITION_KEY.into(), s(subscription.entity_id));
         item.insert(
