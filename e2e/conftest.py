@@ -2,7 +2,12 @@
 
 The gateway is started once per session from WSPUSH_GATEWAY_BIN with --port 0 and stopped
 (SIGTERM, then kill) at the end. WSPUSH_STORE=dynamodb runs it against DYNAMODB_ENDPOINT
-(DynamoDB Local) with a fresh table; the default is the embedded store.
+(DynamoDB Local) with a fresh table; the default is the embedded store. `running_gateway`
+starts further gateways the same way with flags of their own (an identity provider, a
+subscribe policy), and `failed_start` runs one that must refuse its flags.
+
+The identity fixtures: `oidc_provider`, a real OpenID provider (e2e/oidc, identity.py) for the
+session, and `subscribe_hook`, the application's subscribe hook (subscribe_hook.py) per module.
 
 Every frame a test receives goes through `recv_json`, which checks it against the server
 message schemas of docs/asyncapi.yaml as parsed by the real AsyncAPI parser (node), so the
