@@ -14,7 +14,8 @@
 #
 # BUILD_LAMBDA_SKIP_CHECK=1 skips the boot check (e.g. to time the build alone).
 # BUILD_LAMBDA_INIT_RUNS=N also times the zipped binary's init N times (`lambda-boot bench`,
-# under the same emulator as the check). With BENCH_REPORT naming a file (scripts/bench.sh),
+# under the same emulator as the check), alone and configured with an OpenID provider whose
+# discovery document and key set it fetches in init. With BENCH_REPORT naming a file (scripts/bench.sh),
 # the zip's size, the check and the init time are appended to it for docs/performance.md.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -89,5 +90,6 @@ cargo run --locked -q -p wspush-tools --bin lambda-boot -- check --bootstrap "$u
 if [ -n "${BUILD_LAMBDA_INIT_RUNS:-}" ]; then
   log "init time, $BUILD_LAMBDA_INIT_RUNS runs: ${launcher[*]:-native}"
   cargo run --locked -q -p wspush-tools --bin lambda-boot -- \
-    bench --runs "$BUILD_LAMBDA_INIT_RUNS" "${launcher[@]}" "${target%%-*}=$unpacked/bootstrap"
+    bench --runs "$BUILD_LAMBDA_INIT_RUNS" "${launcher[@]}" --identity-provider \
+    "${target%%-*}=$unpacked/bootstrap"
 fi

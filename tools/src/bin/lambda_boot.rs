@@ -5,9 +5,10 @@
 //! # does it boot and answer? (scripts/build-lambda.sh runs this after building)
 //! cargo run -p wspush-tools --bin lambda-boot -- check --bootstrap PATH [--qemu QEMU]
 //! # init time: process start until the first `GET /next`, N runs per binary, interleaved;
-//! # the first binary is the baseline of the ratios
+//! # the first binary is the baseline of the ratios; --identity-provider also times each
+//! # binary configured with an OpenID provider (its discovery and key set fetched in init)
 //! cargo run -p wspush-tools --bin lambda-boot -- bench --runs 20 [--qemu QEMU] \
-//!     before=PATH after=PATH
+//!     [--identity-provider] before=PATH after=PATH
 //! ```
 //!
 //! `--qemu` names the qemu-user emulator (e.g. `qemu-aarch64-static`); the dynamic loader and
@@ -40,6 +41,36 @@ struct Launcher {
     qemu: Option<String>,
 }
 
+/// One binary as timed: its label, its path, and the OpenID issuer it is configured with.
+#[derive(Clone, Debug)]
+struct Subject {
+    label: String,
+    path: PathBuf,
+    issuer: Option<String>,
+}
+
+/// The runtime's test key set, served as an OpenID provider would serve it.
+const TEST_JWKS: &str = include_str!("../../../runtime/src/auth/testdata/jwks.json");
+
+/// Serves discovery and the test key set on 127.0.0.1 for as long as the process runs; the
+/// issuer URL.
+async fn identity_provider() -> Result<String> {
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let issuer = format!("http://{}", listener.local_addr()?);
+    let discovery = json!({"issuer": issuer, "jwks_uri": format!("{issuer}/keys")}).to_string();
+    let app = axum::Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(move || async move { discovery }),
+        )
+        .route("/keys", get(|| async { TEST_JWKS }));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(issuer)
+}
+
 impl Launcher {
     /// `capture_stderr` pipes the runtime's log for an error message; the bench discards it so
     /// an unread pipe can never block the runtime.
@@ -48,6 +79,17 @@ impl Launcher {
         bootstrap: &Path,
         api: &RuntimeApi,
         capture_stderr: bool,
+    ) -> tokio::process::Command {
+        self.command_with(bootstrap, api, capture_stderr, None)
+    }
+
+    /// [`Launcher::command`], configured with the OpenID `issuer` when given.
+    fn command_with(
+        &self,
+        bootstrap: &Path,
+        api: &RuntimeApi,
+        capture_stderr: bool,
+        issuer: Option<&str>,
     ) -> tokio::process::Command {
         let mut command = match &self.qemu {
             Some(qemu) => {
@@ -60,6 +102,9 @@ impl Launcher {
         command.env_clear();
         if let Ok(prefix) = std::env::var("QEMU_LD_PREFIX") {
             command.env("QEMU_LD_PREFIX", prefix);
+        }
+        if let Some(issuer) = issuer {
+            command.env("JWT_ISSUER", issuer);
         }
         command
             .envs(api.lambda_env())
@@ -235,12 +280,13 @@ async fn check(bootstrap: PathBuf, launcher: Launcher) -> Result<()> {
 }
 
 /// One cold start: spawn until the first `GET /next`.
-async fn init_time(bootstrap: &Path, launcher: &Launcher) -> Result<Duration> {
+async fn init_time(subject: &Subject, launcher: &Launcher) -> Result<Duration> {
+    let bootstrap = &subject.path;
     let api = RuntimeApi::start().await.context("starting the fake")?;
     api.serve_secret(SECRET_ID, SECRET);
     let started = Instant::now();
     let mut child = launcher
-        .command(bootstrap, &api, false)
+        .command_with(bootstrap, &api, false, subject.issuer.as_deref())
         .spawn()
         .with_context(|| format!("starting {}", bootstrap.display()))?;
     let polled = api.wait(BOOT_LIMIT, |api| api.first_next().is_some()).await;
@@ -262,21 +308,21 @@ fn median(sorted: &[f64]) -> f64 {
     }
 }
 
-/// Init times in ms, `runs` per binary, each list sorted.
+/// Init times in ms, `runs` per subject, each list sorted.
 async fn init_times(
-    binaries: &[(String, PathBuf)],
+    subjects: &[Subject],
     runs: usize,
     launcher: &Launcher,
 ) -> Result<Vec<Vec<f64>>> {
-    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(runs); binaries.len()];
+    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(runs); subjects.len()];
     // One warm-up start each so the page cache holds every binary, then interleaved rounds so
     // machine noise hits all binaries alike.
-    for (_, path) in binaries {
-        init_time(path, launcher).await?;
+    for subject in subjects {
+        init_time(subject, launcher).await?;
     }
     for _ in 0..runs {
-        for (i, (_, path)) in binaries.iter().enumerate() {
-            times[i].push(ms(init_time(path, launcher).await?));
+        for (i, subject) in subjects.iter().enumerate() {
+            times[i].push(ms(init_time(subject, launcher).await?));
         }
     }
     for t in &mut times {
@@ -285,9 +331,28 @@ async fn init_times(
     Ok(times)
 }
 
-async fn bench(binaries: Vec<(String, PathBuf)>, runs: usize, launcher: Launcher) -> Result<()> {
+/// The binaries as timed: each alone, and each with an OpenID provider when asked.
+async fn subjects(binaries: Vec<(String, PathBuf)>, with_provider: bool) -> Result<Vec<Subject>> {
+    let plain = binaries.iter().map(|(label, path)| Subject {
+        label: label.clone(),
+        path: path.clone(),
+        issuer: None,
+    });
+    let mut all: Vec<Subject> = plain.collect();
+    if with_provider {
+        let issuer = identity_provider().await?;
+        all.extend(binaries.into_iter().map(|(label, path)| Subject {
+            label: format!("{label} + OpenID provider"),
+            path,
+            issuer: Some(issuer.clone()),
+        }));
+    }
+    Ok(all)
+}
+
+async fn bench(subjects: Vec<Subject>, runs: usize, launcher: Launcher) -> Result<()> {
     ensure!(runs > 0, "--runs must be at least 1");
-    let times = init_times(&binaries, runs, &launcher).await?;
+    let times = init_times(&subjects, runs, &launcher).await?;
     println!(
         "init time (process start -> first GET /next, incl. one Secrets Manager call), {runs} runs{}",
         launcher.under()
@@ -297,7 +362,7 @@ async fn bench(binaries: Vec<(String, PathBuf)>, runs: usize, launcher: Launcher
         "binary", "min ms", "median ms", "max ms", "bytes", "median/base"
     );
     let mut base: Option<(&str, f64)> = None;
-    for ((label, path), t) in binaries.iter().zip(times) {
+    for (Subject { label, path, .. }, t) in subjects.iter().zip(times) {
         let med = median(&t);
         let (base_label, base_med) = *base.get_or_insert((label, med));
         let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
@@ -327,7 +392,7 @@ async fn bench(binaries: Vec<(String, PathBuf)>, runs: usize, launcher: Launcher
 
 fn usage() -> &'static str {
     "usage: lambda-boot check --bootstrap PATH [--qemu QEMU]\n       \
-     lambda-boot bench [--runs N] [--qemu QEMU] LABEL=PATH [LABEL=PATH ...]"
+     lambda-boot bench [--runs N] [--qemu QEMU] [--identity-provider] LABEL=PATH [LABEL=PATH ...]"
 }
 
 #[tokio::main]
@@ -338,8 +403,10 @@ async fn main() -> Result<()> {
     let mut bootstrap = None;
     let mut runs = 20usize;
     let mut binaries = Vec::new();
+    let mut with_provider = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
+            "--identity-provider" => with_provider = true,
             "--qemu" => launcher.qemu = Some(args.next().context("--qemu needs a program")?),
             "--bootstrap" => {
                 bootstrap = Some(PathBuf::from(
@@ -364,7 +431,7 @@ async fn main() -> Result<()> {
         "check" => check(bootstrap.context(usage())?, launcher).await,
         "bench" => {
             ensure!(!binaries.is_empty(), "{}", usage());
-            bench(binaries, runs, launcher).await
+            bench(subjects(binaries, with_provider).await?, runs, launcher).await
         }
         _ => bail!("unknown command {command:?}\n{}", usage()),
     }
