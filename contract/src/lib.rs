@@ -6,6 +6,8 @@
 //! failure would only show after a deploy. This crate has no dependencies, so depending on it
 //! costs the infra build nothing.
 
+pub mod subscribe_policy;
+
 /// Environment variables the Lambda function reads at cold start.
 pub mod env {
     /// DynamoDB table holding connections and subscriptions.

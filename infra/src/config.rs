@@ -9,7 +9,6 @@
 mod checks;
 pub mod engine;
 mod reader;
-mod subscribe_rules;
 
 use reader::Reader;
 

@@ -370,10 +370,9 @@ pub(super) mod identity {
 /// Who may subscribe to what (`SubscribePolicy`, required: a deployment must choose), the
 /// application's hook for the rest (`SubscribeAuthorizer`), and the cap per connection.
 pub(super) mod subscriptions {
-    use wspush_contract::defaults;
+    use wspush_contract::{defaults, subscribe_policy};
 
     use crate::config::reader::{Reader, WholeKey, invalid, name_char};
-    use crate::config::subscribe_rules;
     use crate::config::{ConfigError, SubscribeAuthorizer, Subscriptions, keys};
 
     /// What the error for a missing `SubscribePolicy` offers.
@@ -408,7 +407,8 @@ pub(super) mod subscriptions {
                 choices: POLICY_CHOICES,
                 example: POLICY_EXAMPLE,
             })?;
-        subscribe_rules::normalize(&policy).map_err(|bad| ConfigError::BadRule {
+        // The functions' own parser: a rule preview accepts is one they accept.
+        subscribe_policy::normalize(&policy).map_err(|bad| ConfigError::BadRule {
             key: keys::SUBSCRIBE_POLICY,
             rule: bad.rule,
             problem: bad.problem,

@@ -39,6 +39,18 @@ impl Default for ClaimRules {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Claims(Map<String, Value>);
 
+/// A JSON object is a set of claims; anything else is given back.
+impl TryFrom<Value> for Claims {
+    type Error = Value;
+
+    fn try_from(value: Value) -> Result<Self, Value> {
+        match value {
+            Value::Object(claims) => Ok(Self(claims)),
+            other => Err(other),
+        }
+    }
+}
+
 impl Claims {
     pub fn new(claims: Map<String, Value>) -> Self {
         Self(claims)
@@ -178,10 +190,7 @@ mod tests {
     use serde_json::json;
 
     fn claims(value: Value) -> Claims {
-        match value {
-            Value::Object(map) => Claims::new(map),
-            _ => panic!("claims are an object"),
-        }
+        Claims::try_from(value).expect("claims are an object")
     }
 
     const NOW: i64 = 1_800_000_000;
