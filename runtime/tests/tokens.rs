@@ -397,3 +397,30 @@ async fn one_definition_of_a_user_id_for_the_authorizer_and_create_test_jwt() {
         .expect("the longest valid id is minted");
     assert_eq!(verdict(Some(&minted), true).await, Ok(longest));
 }
+
+#[tokio::test]
+async fn claims_too_many_for_the_context_are_cut_to_those_the_policy_reads() {
+    let exp = now() + 600;
+    let big = "x".repeat(9_000);
+    let needed = BTreeSet::from(["org"]);
+    let token = sign(
+        &json!({"exp": exp, "sub": "u-1", "org": "acme", "bio": big}),
+        SECRET,
+    );
+    let response = authorize(&request_with(Some(&token), false), &keys(), &needed, now())
+        .await
+        .expect("allowed");
+    let claims: Value =
+        serde_json::from_str(response.context.claims.as_deref().expect("claims")).expect("json");
+    assert_eq!(claims, json!({"org": "acme", "sub": "u-1"}));
+    assert_eq!(response.context.token_expires_at, exp.to_string());
+
+    // A claim the policy needs that cannot fit is no reason to decide without it.
+    let token = sign(&json!({"exp": exp, "sub": "u-1", "org": big}), SECRET);
+    assert_eq!(
+        authorize(&request_with(Some(&token), false), &keys(), &needed, now())
+            .await
+            .map(|_| ()),
+        Err(Unauthorized(TokenError::ClaimsTooLarge))
+    );
+}
