@@ -233,10 +233,10 @@ pub async fn token_keys(
 /// The subscribe decision: the policy (none: only the hook may allow), the hook signing its
 /// `Invoke` with `sdk`'s credentials, and the cap.
 pub fn subscribe_access(sdk: &SdkConfig, settings: &AccessSettings) -> SubscribeAccess {
-    let policy = settings.policy.clone().unwrap_or_else(|| {
-        tracing::warn!("SUBSCRIBE_POLICY is not set: no subscription is allowed unless the subscribe hook allows it");
-        SubscribePolicy::deny_all()
-    });
+    let policy = settings
+        .policy
+        .clone()
+        .unwrap_or_else(SubscribePolicy::deny_all);
     let hook = settings
         .hook
         .clone()
@@ -248,6 +248,9 @@ pub fn subscribe_access(sdk: &SdkConfig, settings: &AccessSettings) -> Subscribe
 pub async fn deps_from_config(sdk: &SdkConfig, config: &Config) -> Result<Deps, StartupError> {
     let verifies = config.event_kinds.contains(EventKind::Authorizer);
     let tokens = token_keys(sdk, config, verifies).await?;
+    if config.event_kinds.contains(EventKind::WebSocket) && config.access.policy.is_none() {
+        tracing::warn!("SUBSCRIBE_POLICY is not set: no subscription is allowed unless the subscribe hook allows it");
+    }
     let store = DynamoStore::new(
         aws_sdk_dynamodb::Client::from_conf(dynamodb_config(sdk).build()),
         &config.table_name,

@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_http::label::{self, EncodingStrategy};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::Full;
@@ -215,6 +216,8 @@ impl SubscribeHook {
         body: Vec<u8>,
     ) -> Result<Request<Full<Bytes>>, String> {
         let identity = self.credentials.get("Invoke").await?;
+        // The name as the SDK writes its `FunctionName` label: an ARN's colons percent-encoded.
+        let name = label::fmt_string(name, EncodingStrategy::Default);
         let url = format!("{endpoint}/2015-03-31/functions/{name}/invocations");
         let mut request = post(&url, body.clone())?;
         let scope = Scope {

@@ -132,7 +132,7 @@ async fn a_function_is_invoked_through_lambdas_api_signed_for_lambda() {
     let (base, server) = serve(200, r#"{"allow":true}"#, Duration::ZERO).await;
     let credentials = Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
     let target = HookTarget::Function {
-        name: "app-decides".into(),
+        name: "arn:aws:lambda:eu-west-1:123456789012:function:app-decides".into(),
         endpoint: base,
         region: "eu-west-1".into(),
     };
@@ -140,7 +140,10 @@ async fn a_function_is_invoked_through_lambdas_api_signed_for_lambda() {
     let claims = Map::new();
     assert!(hook.decide(&request(&claims, "x")).await.allow);
     let (path, headers, _) = server.last.lock().expect("lock").clone().expect("asked");
-    assert_eq!(path, "/2015-03-31/functions/app-decides/invocations");
+    assert_eq!(
+        path,
+        "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aeu-west-1%3A123456789012%3Afunction%3Aapp-decides/invocations"
+    );
     let authorization = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
