@@ -236,3 +236,32 @@ async fn provider_tokens_connect_with_their_claims_and_test_tokens_can_be_refuse
     }
     gw.stop().await;
 }
+
+/// Both push clients close a connection through `DELETE @connections`, signed as the deployed
+/// functions sign it; a second DELETE finds it gone.
+#[tokio::test]
+async fn both_push_clients_close_a_connection() {
+    use wspush_runtime::config::PushClient;
+    use wspush_runtime::push::PushOutcome;
+    let gw = TestGateway::start().await;
+    let sdk = wspush_runtime::aws::local_sdk_config("us-east-1");
+    let endpoint = format!("{}/production", gw.http());
+    for client in [PushClient::SignedHttp, PushClient::Sdk] {
+        let mut socket = gw.connect("gina").await;
+        let id = common::only_connection(&gw).await;
+        let pusher = wspush_runtime::aws::pusher(&sdk, &endpoint, client);
+        assert_eq!(
+            pusher.delete_connection(&id).await,
+            PushOutcome::Delivered,
+            "{client:?}"
+        );
+        assert_eq!(close_code(&mut socket, 5).await, Some(1000), "{client:?}");
+        gw.disconnected().await;
+        assert_eq!(
+            pusher.delete_connection(&id).await,
+            PushOutcome::Gone,
+            "{client:?}"
+        );
+    }
+    gw.stop().await;
+}
