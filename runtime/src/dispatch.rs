@@ -89,8 +89,12 @@ impl Runtime {
         match incoming {
             Incoming::Authorizer(request) => {
                 let needed_claims = deps.access.policy().claim_paths();
-                let response =
-                    auth::authorize(&request, deps.tokens()?, &needed_claims, now()).await?;
+                let response = auth::authorize(&request, deps.tokens()?, &needed_claims, now())
+                    .await
+                    // Why, for whoever reads the logs; never the token. The client sees 401.
+                    .inspect_err(
+                        |refusal| tracing::info!(reason = %refusal.0, "$connect refused"),
+                    )?;
                 to_json(&response)
             }
             Incoming::WebSocket(request) => to_json(&routes::handle(deps, *request).await?),

@@ -22,8 +22,8 @@ pub fn authorizer_decision(
 ) -> Result<Map<String, Value>, GatewayError> {
     let answer = match result {
         Ok(answer) => answer,
-        Err(InvokeError::Function(wspush_runtime::HandlerError::Unauthorized(reason))) => {
-            tracing::info!(reason = %reason.0, "authorizer refused $connect");
+        // The runtime has logged why (as the deployed authorizer logs it).
+        Err(InvokeError::Function(wspush_runtime::HandlerError::Unauthorized(_))) => {
             return Err(GatewayError::Unauthorized);
         }
         Err(other) => {
