@@ -36,7 +36,8 @@ ensure_node() {
 }
 
 # A Python virtualenv with the real clients the end-to-end tests drive (pinned in
-# e2e/requirements.txt: pytest, websockets, the aws CLI v1, jsonschema).
+# e2e/requirements.txt: pytest, websockets, the aws CLI v1, jsonschema, and PyJWT with
+# cryptography, the independent JOSE library the identity tests sign their tokens with).
 ensure_python_tools() {
   local requirements="$WSPUSH_ROOT/e2e/requirements.txt"
   local stamp="$WSPUSH_VENV/.wspush-requirements"
