@@ -49,6 +49,7 @@ FEW=$(( CONNECTIONS >= 10000 ? 5000 : CONNECTIONS / 4 ))
 BURST=$(( SUBSCRIBERS >= 10000 ? 1000 : SUBSCRIBERS / 10 ))
 
 started=$(date +%s)
+measured_commit="$(tree_commit)"
 log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(cargo --version); descriptor limit $(ulimit -n)"
 ensure_python_tools
 PY="$WSPUSH_VENV/bin/python"
@@ -100,7 +101,7 @@ log "6. bootstrap's CPU time per $SUBSCRIBERS-subscriber fan-out, per push clien
 
 cat "$work/artifact.jsonl" >>"$BENCH_REPORT"
 log "benches done in $(($(date +%s) - started)) s; writing $OUTPUT"
-"$PY" scripts/report/render.py --figures "$BENCH_REPORT" --template scripts/report/performance.md \
+"$PY" scripts/report/render.py --commit "$measured_commit" --figures "$BENCH_REPORT" --template scripts/report/performance.md \
   --output "$OUTPUT" --command "bash scripts/bench.sh" --started "$started" \
   --param "subscribers per fan-out=$SUBSCRIBERS" \
   --param "connections at once=$CONNECTIONS$connections_note" \

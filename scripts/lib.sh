@@ -31,6 +31,15 @@ ensure_java() {
   command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless
 }
 
+# The commit the tree is at, with -dirty when it differs from it. The benches take it when they
+# begin, so a commit made during a long run is not credited with the run's figures.
+tree_commit() {
+  local head
+  head="$(git -C "$WSPUSH_ROOT" rev-parse --short HEAD)"
+  if [ -n "$(git -C "$WSPUSH_ROOT" status --porcelain)" ]; then head="$head-dirty"; fi
+  echo "$head"
+}
+
 ensure_node() {
   command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 }

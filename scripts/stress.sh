@@ -45,6 +45,7 @@ cp "$TARGET_DIR/$profile/wspush-gateway" "$work/wspush-gateway"
 export WSPUSH_GATEWAY_BIN="$work/wspush-gateway"
 
 started=$(date +%s)
+measured_commit="$(tree_commit)"
 export STRESS_REPORT="$work/figures.jsonl"
 : >"$STRESS_REPORT"
 
@@ -81,7 +82,7 @@ else
   output="$WSPUSH_ROOT/docs/reliability.md"
 fi
 
-"$PY" scripts/report/render.py --figures "$STRESS_REPORT" --template scripts/report/reliability.md \
+"$PY" scripts/report/render.py --commit "$measured_commit" --figures "$STRESS_REPORT" --template scripts/report/reliability.md \
   --output "$output" --command "bash scripts/stress.sh $MODE" --started "$started" \
   --param "gateway build=$profile" --columns "figure,result,baseline,target=pass criterion"
 

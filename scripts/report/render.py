@@ -170,6 +170,8 @@ def main(argv):
     parser.add_argument("--started", type=float, help="when the run began (seconds since the epoch)")
     parser.add_argument("--param", action="append", default=[], help="NAME=VALUE shown in the header")
     parser.add_argument("--columns", default="figure,result,baseline,ratio,target")
+    parser.add_argument("--commit", help="the commit the run measured, taken when it began "
+                        "(default: the tree's commit now)")
     args = parser.parse_args(argv)
     columns = parse_columns(args.columns)
     params = [tuple(p.split("=", 1)) for p in args.param]
@@ -177,7 +179,8 @@ def main(argv):
         figures = read_figures(lines)
     now = datetime.datetime.now(datetime.timezone.utc)
     text = render(Path(args.template).read_text(),
-                  header(args.command, now, args.started, params, machine(), commit(ROOT, args.output)),
+                  header(args.command, now, args.started, params, machine(),
+                         args.commit or commit(ROOT, args.output)),
                   tables_markdown(figures, columns))
     output = Path(args.output)
     partial = output.with_name(output.name + ".partial")
