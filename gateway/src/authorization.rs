@@ -8,12 +8,11 @@
 //! the banner says so; a deployment must choose its own.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
-use wspush_contract::{defaults, timeouts};
+use wspush_contract::defaults;
 use wspush_runtime::access::{HookTarget, SubscribePolicy};
-use wspush_runtime::auth::fetch::{check_url, HttpFetch};
+use wspush_runtime::auth::fetch::check_url;
 use wspush_runtime::auth::ProviderKeys;
 use wspush_runtime::config::{AccessSettings, JwtSettings};
 
@@ -129,8 +128,7 @@ pub async fn provider_keys(jwt: &JwtSettings) -> anyhow::Result<Option<Arc<Provi
     let Some(source) = jwt.key_source() else {
         return Ok(None);
     };
-    let refetch = Duration::from_secs(timeouts::JWKS_REFETCH_INTERVAL_SECS);
-    let keys = ProviderKeys::load(&source, Arc::new(HttpFetch::default()), refetch)
+    let keys = ProviderKeys::fetch(&source)
         .await
         .context("the identity provider's keys could not be loaded (is it running?)")?;
     Ok(Some(Arc::new(keys)))

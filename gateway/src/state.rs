@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::task::JoinHandle;
-use wspush_runtime::auth::TokenKeys;
 use wspush_runtime::config::PushSettings;
 use wspush_runtime::store::ConnectionStore;
 use wspush_runtime::{Deps, Runtime};
@@ -130,18 +129,6 @@ impl AppState {
     }
 }
 
-/// The secret (it always mints test tokens; it verifies them unless switched off) and the
-/// identity provider's keys, with the claims every token must satisfy.
-fn token_keys(config: &GatewayConfig, jwt_secret: &[u8]) -> TokenKeys {
-    let jwt = &config.authorization.jwt;
-    let keys =
-        TokenKeys::without_secret(jwt.claim_rules()).with_secret(jwt_secret, jwt.hs256_enabled);
-    match &config.provider_keys {
-        Some(provider) => keys.with_provider(provider.clone()),
-        None => keys,
-    }
-}
-
 /// The runtime as the gateway hosts it: its pusher aimed at this gateway's `@connections`,
 /// its dead letters at this gateway's dead-letter queues (SQS `SendMessage`).
 fn runtime(
@@ -160,7 +147,10 @@ fn runtime(
         store,
         pusher: Some(pusher),
         dead_letters: wspush_runtime::aws::dead_letters(&sdk, dead_letter_routes),
-        tokens: Some(token_keys(config, jwt_secret)),
+        // The secret always mints test tokens; it verifies them unless switched off.
+        tokens: authorization
+            .jwt
+            .token_keys(Some(jwt_secret), config.provider_keys.clone()),
         access: Arc::new(wspush_runtime::aws::subscribe_access(
             &sdk,
             &authorization.access,

@@ -24,10 +24,9 @@ use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use wspush_contract::{http_pool, timeouts};
 
 use crate::access::{SubscribeAccess, SubscribeHook, SubscribePolicy};
-use crate::auth::fetch::HttpFetch;
 use crate::auth::jwks::KeySetError;
 use crate::auth::{ProviderKeys, TokenKeys};
-use crate::config::{AccessSettings, Config, JwtSettings, PushClient, SecretSource};
+use crate::config::{AccessSettings, Config, PushClient, SecretSource};
 use crate::dead_letters::{DeadLetters, SqsDeadLetters};
 use crate::deps::Deps;
 use crate::event_kind::EventKind;
@@ -213,21 +212,17 @@ pub async fn token_keys(
     config: &Config,
     verifies: bool,
 ) -> Result<Option<TokenKeys>, StartupError> {
-    let settings: &JwtSettings = &config.jwt;
-    let mut keys = TokenKeys::without_secret(settings.claim_rules());
-    let mut any = false;
-    if let Some(source) = &config.jwt_secret {
-        let secret = jwt_secret(sdk, source).await?;
-        keys = keys.with_secret(secret.as_bytes(), settings.hs256_enabled);
-        any = true;
-    }
-    if let (true, Some(source)) = (verifies, settings.key_source()) {
-        let refetch = Duration::from_secs(timeouts::JWKS_REFETCH_INTERVAL_SECS);
-        let provider = ProviderKeys::load(&source, Arc::new(HttpFetch::default()), refetch).await?;
-        keys = keys.with_provider(Arc::new(provider));
-        any = true;
-    }
-    Ok(any.then_some(keys))
+    let secret = match &config.jwt_secret {
+        Some(source) => Some(jwt_secret(sdk, source).await?),
+        None => None,
+    };
+    let provider = match (verifies, config.jwt.key_source()) {
+        (true, Some(source)) => Some(Arc::new(ProviderKeys::fetch(&source).await?)),
+        _ => None,
+    };
+    Ok(config
+        .jwt
+        .token_keys(secret.as_deref().map(str::as_bytes), provider))
 }
 
 /// The subscribe decision: the policy (none: only the hook may allow), the hook signing its

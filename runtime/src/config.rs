@@ -4,12 +4,13 @@
 //! uses to set them, so the two cannot drift apart.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use wspush_contract::{defaults, env, push_clients};
 
 use crate::access::{HookTarget, SubscribePolicy};
-use crate::auth::{ClaimRules, KeySource};
+use crate::auth::{ClaimRules, KeySource, ProviderKeys, TokenKeys};
 use crate::event_kind::EventKinds;
 
 /// Where the HS256 signing secret comes from.
@@ -57,6 +58,26 @@ impl JwtSettings {
             user_claim: self.user_claim.clone(),
             leeway_secs: self.leeway_secs,
         }
+    }
+
+    /// The keys tokens are verified and minted with: the HS256 secret (verifying only when
+    /// accepted) and the provider's keys; `None` without either.
+    pub fn token_keys(
+        &self,
+        secret: Option<&[u8]>,
+        provider: Option<Arc<ProviderKeys>>,
+    ) -> Option<TokenKeys> {
+        if secret.is_none() && provider.is_none() {
+            return None;
+        }
+        let mut keys = TokenKeys::without_secret(self.claim_rules());
+        if let Some(secret) = secret {
+            keys = keys.with_secret(secret, self.hs256_enabled);
+        }
+        if let Some(provider) = provider {
+            keys = keys.with_provider(provider);
+        }
+        Some(keys)
     }
 
     /// Where the identity provider's keys are: the JWKS URL, else the issuer's discovery

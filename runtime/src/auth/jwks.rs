@@ -18,7 +18,9 @@ use serde::Deserialize;
 use tokio::sync::{Mutex, RwLock};
 use tokio::time::Instant;
 
-use super::fetch::{check_url, Fetch};
+use wspush_contract::timeouts;
+
+use super::fetch::{check_url, Fetch, HttpFetch};
 use super::token::TokenError;
 
 const RSA_ALGORITHMS: [Algorithm; 6] = [
@@ -183,6 +185,13 @@ impl std::fmt::Debug for ProviderKeys {
 }
 
 impl ProviderKeys {
+    /// [`ProviderKeys::load`] over HTTPS, fetched again at most every
+    /// [`timeouts::JWKS_REFETCH_INTERVAL_SECS`]: what the functions and the local gateway run.
+    pub async fn fetch(source: &KeySource) -> Result<Self, KeySetError> {
+        let refetch = Duration::from_secs(timeouts::JWKS_REFETCH_INTERVAL_SECS);
+        Self::load(source, Arc::new(HttpFetch::default()), refetch).await
+    }
+
     /// Finds the key set (through discovery if need be) and fetches it: at cold start, so the
     /// first `$connect` needs no network round trip.
     pub async fn load(
