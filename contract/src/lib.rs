@@ -73,6 +73,11 @@ pub mod env {
     /// mapping each source queue's ARN (a record's `eventSourceARN`) to the URL of that
     /// queue's dead-letter queue. Unset: such records are retried until SQS moves them.
     pub const DEAD_LETTER_QUEUES: &str = "DEAD_LETTER_QUEUES";
+    /// Seconds each message stays in its stream's history, for resume and `history`.
+    pub const HISTORY_RETENTION_SECONDS: &str = "HISTORY_RETENTION_SECONDS";
+    /// Messages each stream's history keeps at most; `0` switches streams off (pushes carry
+    /// no `streamId`/`serial`, and nothing can be resumed).
+    pub const HISTORY_MAX_MESSAGES: &str = "HISTORY_MAX_MESSAGES";
 }
 
 /// The message attributes a dead letter carries, named as EventBridge names those it attaches
@@ -133,6 +138,16 @@ pub mod defaults {
     /// The local gateway's subscribe policy when none is given: every entity, the quick
     /// start's behaviour. A deployment must choose its own.
     pub const LOCAL_SUBSCRIBE_POLICY: &str = "*";
+    /// A day of history: a client away for less than that resumes without a gap.
+    pub const HISTORY_RETENTION_SECONDS: u64 = 24 * 60 * 60;
+    /// The most messages one stream's history keeps: also the most one resume replays.
+    pub const HISTORY_MAX_MESSAGES: u64 = 1_000;
+    /// The longest history retention allowed: DynamoDB's TTL attribute and the stream's
+    /// record must stay meaningful, and a week covers any client worth resuming.
+    pub const HISTORY_MAX_RETENTION_SECONDS: u64 = 7 * 24 * 60 * 60;
+    /// The most messages a stream's history may be configured to keep: a resume replays at
+    /// most this many pushes, one after another, inside the routes function's timeout.
+    pub const HISTORY_MAX_MESSAGES_LIMIT: u64 = 10_000;
 }
 
 /// The keys of the context the `$connect` authorizer hands to every route (string values
@@ -159,6 +174,27 @@ pub mod error_codes {
     pub const TOKEN_EXPIRED: &str = "TokenExpired";
     /// A passing fault (the store); the same frame may be sent again.
     pub const UNAVAILABLE: &str = "Unavailable";
+    /// Streams are switched off (`HISTORY_MAX_MESSAGES=0`): nothing to resume or page through.
+    pub const HISTORY_DISABLED: &str = "HistoryDisabled";
+}
+
+/// The `reason` of a `ResumeFailed` reply: why continuity from the client's position could not
+/// be proven. The subscription stands either way.
+pub mod resume_failures {
+    /// The messages after the position are past retention, or trimmed by the most kept.
+    pub const POSITION_EXPIRED: &str = "position_expired";
+    /// The position names another generation of the stream.
+    pub const STREAM_RESET: &str = "stream_reset";
+    /// History has a gap after the position, or the position is ahead of the stream.
+    pub const CONTINUITY_UNVERIFIABLE: &str = "continuity_unverifiable";
+    /// The store failed while history was read.
+    pub const HISTORY_UNAVAILABLE: &str = "history_unavailable";
+    pub const ALL: [&str; 4] = [
+        POSITION_EXPIRED,
+        STREAM_RESET,
+        CONTINUITY_UNVERIFIABLE,
+        HISTORY_UNAVAILABLE,
+    ];
 }
 
 /// WebSocket route keys, selected by `$request.body.action`.
@@ -169,15 +205,28 @@ pub mod routes {
     pub const SUBSCRIBE: &str = "subscribe";
     pub const UNSUBSCRIBE: &str = "unsubscribe";
     pub const PING: &str = "ping";
+    /// Replays the caller's own user stream from a position.
+    pub const RESUME: &str = "resume";
+    /// Pages through a stream's history.
+    pub const HISTORY: &str = "history";
     /// The subprotocol clients offer alongside a token (`Sec-WebSocket-Protocol: websocket, JWT`).
     /// `$connect` returns it when offered: API Gateway selects only what `$connect` returns.
     pub const SUBPROTOCOL: &str = "websocket";
     /// The route selection expression of the API.
     pub const SELECTION_EXPRESSION: &str = "$request.body.action";
     /// Routes that answer the client with a route response (two-way routes).
-    pub const TWO_WAY: [&str; 4] = [SUBSCRIBE, UNSUBSCRIBE, PING, DEFAULT];
+    pub const TWO_WAY: [&str; 6] = [SUBSCRIBE, UNSUBSCRIBE, PING, RESUME, HISTORY, DEFAULT];
     /// Every route the API declares.
-    pub const ALL: [&str; 6] = [CONNECT, DISCONNECT, SUBSCRIBE, UNSUBSCRIBE, PING, DEFAULT];
+    pub const ALL: [&str; 8] = [
+        CONNECT,
+        DISCONNECT,
+        SUBSCRIBE,
+        UNSUBSCRIBE,
+        PING,
+        RESUME,
+        HISTORY,
+        DEFAULT,
+    ];
 }
 
 /// EventBridge `detail-type` values the rules match.
@@ -264,6 +313,29 @@ pub mod table {
     /// How many subscriptions the connection holds, counted atomically against the cap.
     pub const SUBSCRIPTION_COUNT: &str = "subscriptionCount";
     pub const IP_ADDRESS: &str = "ipAddress";
+    /// Partition-key prefix of an entity's stream items (`stream#entity#{entityId}`). Connection
+    /// ids never contain `#`, and the `entity#` / `user#` tags differ at their first character,
+    /// so no stream key equals another stream's or a connection's, whatever the ids contain.
+    pub const ENTITY_STREAM_PREFIX: &str = "stream#entity#";
+    /// Partition-key prefix of a user's stream items (`stream#user#{userId}`).
+    pub const USER_STREAM_PREFIX: &str = "stream#user#";
+    /// Sort key of a stream's head: its generation, newest serial and oldest kept serial.
+    pub const STREAM_HEAD_SORT_KEY: &str = "head#";
+    /// Sort-key prefix of a stream's messages, followed by the serial in 20 digits.
+    pub const STREAM_MESSAGE_PREFIX: &str = "message#";
+    /// Sort-key prefix of the marker that ties an EventBridge event id to its serial, so a
+    /// redelivered event keeps the serial it was given.
+    pub const STREAM_EVENT_PREFIX: &str = "event#";
+    /// Head attributes.
+    pub const STREAM_GENERATION: &str = "streamId";
+    pub const STREAM_SERIAL: &str = "serial";
+    pub const STREAM_OLDEST: &str = "oldestSerial";
+    /// A message item's frame, without its position (added when it is sent).
+    pub const STREAM_FRAME: &str = "frame";
+    pub const STREAM_EVENT_ID: &str = "eventId";
+    /// When a message leaves history (epoch seconds). Reads check it, whatever TTL has not
+    /// deleted yet.
+    pub const STREAM_EXPIRES_AT: &str = "expiresAt";
 }
 
 /// Each deployed function's time limit, and the timeouts inside it. Every outbound call
