@@ -35,6 +35,8 @@ pub mod keys {
     pub const SUBSCRIBE_POLICY: &str = "SubscribePolicy";
     pub const SUBSCRIBE_AUTHORIZER: &str = "SubscribeAuthorizer";
     pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: &str = "MaxSubscriptionsPerConnection";
+    pub const HISTORY_RETENTION_SECONDS: &str = "HistoryRetentionSeconds";
+    pub const HISTORY_MAX_MESSAGES: &str = "HistoryMaxMessages";
     pub const STAGE_NAME: &str = "StageName";
     pub const TABLE_NAME: &str = "TableName";
     pub const INDEX_NAME: &str = "IndexName";
@@ -58,7 +60,7 @@ pub mod keys {
     pub const MANAGE_API_GATEWAY_ACCOUNT: &str = "ManageApiGatewayAccount";
 
     /// Every key the program reads; any other key in the project namespace is refused.
-    pub const ALL: [&str; 32] = [
+    pub const ALL: [&str; 34] = [
         JWT_SECRET,
         JWT_ISSUER,
         JWT_AUDIENCE,
@@ -70,6 +72,8 @@ pub mod keys {
         SUBSCRIBE_POLICY,
         SUBSCRIBE_AUTHORIZER,
         MAX_SUBSCRIPTIONS_PER_CONNECTION,
+        HISTORY_RETENTION_SECONDS,
+        HISTORY_MAX_MESSAGES,
         STAGE_NAME,
         TABLE_NAME,
         INDEX_NAME,
@@ -234,6 +238,15 @@ pub struct Subscriptions {
     pub max_per_connection: u64,
 }
 
+/// What each stream's history keeps, for resume and `history`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct History {
+    /// How long a message stays in its stream's history.
+    pub retention_seconds: u64,
+    /// The most messages a stream keeps; 0 switches streams off.
+    pub max_messages: u64,
+}
+
 /// Every plain setting of the stack, with defaults applied.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StackConfig {
@@ -243,6 +256,7 @@ pub struct StackConfig {
     pub record_ttl_seconds: u64,
     pub tokens: Tokens,
     pub subscriptions: Subscriptions,
+    pub history: History,
     pub lambda_artifact: String,
     pub architecture: Architecture,
     /// MemorySize of the authorizer, the routes and CreateTestJwt.
@@ -287,6 +301,7 @@ impl StackConfig {
             record_ttl_seconds: r.whole(&checks::table::RECORD_TTL_SECONDS)?,
             tokens: checks::identity::tokens(&r)?,
             subscriptions: checks::subscriptions::subscriptions(&r)?,
+            history: checks::history::history(&r)?,
             lambda_artifact: checks::functions::artifact(&r),
             memory_mb: r.whole(&checks::functions::MEMORY_MB)? as i32,
             events_memory_mb: r.whole(&checks::functions::EVENTS_MEMORY_MB)? as i32,
@@ -391,6 +406,13 @@ mod tests {
                 policy: "*".into(),
                 authorizer: None,
                 max_per_connection: defaults::MAX_SUBSCRIPTIONS_PER_CONNECTION as u64,
+            }
+        );
+        assert_eq!(
+            config.history,
+            History {
+                retention_seconds: defaults::HISTORY_RETENTION_SECONDS,
+                max_messages: defaults::HISTORY_MAX_MESSAGES,
             }
         );
     }
@@ -528,6 +550,10 @@ mod tests {
             (keys::CREATE_USER_POOL, "yes"),
             (keys::MAX_SUBSCRIPTIONS_PER_CONNECTION, "0"),
             (keys::MAX_SUBSCRIPTIONS_PER_CONNECTION, "10001"),
+            (keys::HISTORY_RETENTION_SECONDS, "59"),
+            (keys::HISTORY_RETENTION_SECONDS, "604801"),
+            (keys::HISTORY_MAX_MESSAGES, "-1"),
+            (keys::HISTORY_MAX_MESSAGES, "10001"),
         ] {
             let err = read(&[(key, value)]).expect_err("refused");
             assert!(
@@ -536,6 +562,27 @@ mod tests {
             );
             assert!(err.to_string().contains("expected "), "{err}");
         }
+    }
+
+    #[test]
+    fn history_takes_its_bounds_and_zero_switches_streams_off() {
+        for (retention, max) in [("60", "0"), ("604800", "10000"), ("3600", "1")] {
+            let config = read(&[
+                (keys::HISTORY_RETENTION_SECONDS, retention),
+                (keys::HISTORY_MAX_MESSAGES, max),
+            ])
+            .expect("within bounds");
+            assert_eq!(config.history.retention_seconds.to_string(), retention);
+            assert_eq!(config.history.max_messages.to_string(), max);
+        }
+        let err = read(&[(keys::HISTORY_RETENTION_SECONDS, "30")]).expect_err("too short");
+        let message = err.to_string();
+        assert!(message.contains("`HistoryRetentionSeconds`"), "{message}");
+        assert!(message.contains("from 60 to 604800"), "{message}");
+        let err = read(&[(keys::HISTORY_MAX_MESSAGES, "20000")]).expect_err("too many");
+        let message = err.to_string();
+        assert!(message.contains("`HistoryMaxMessages`"), "{message}");
+        assert!(message.contains("0 switches streams off"), "{message}");
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! | function | serves | may |
 //! |---|---|---|
 //! | authorizer | the `$connect` REQUEST authorizer | read the JWT secret |
-//! | connection | `$connect`, `$disconnect`, `subscribe`, `unsubscribe`, `ping`, `$default` | Put/Delete/BatchWrite/Query items of the table, POST to and DELETE `@connections` (a frame from a connection whose token expired is answered and the connection closed), invoke the `SubscribeAuthorizer` function when one is set |
-//! | events | the two SQS queues fed by EventBridge | Query the index, Query + BatchWrite the table (410 cleanup), POST to and DELETE `@connections` (a push to a connection whose token expired closes it instead), receive/delete on its two queues, send to their two dead-letter queues |
+//! | connection | every route of `wspush_contract::routes::ALL` | Put/Delete/Update/Get/BatchWrite/Query items of the table (connections, subscriptions and their count, reading streams' history), POST to and DELETE `@connections` (replies, replays; a frame from a connection whose token expired is answered and the connection closed), invoke the `SubscribeAuthorizer` function when one is set |
+//! | events | the two SQS queues fed by EventBridge | Query the index, Query + BatchWrite the table (410 cleanup), Get/Put/Update/Delete items of the table (each event's place in its stream, written in one transaction), POST to and DELETE `@connections` (a push to a connection whose token expired closes it instead), receive/delete on its two queues, send to their two dead-letter queues |
 //! | `CreateTestJwt` | direct invocation, minting test tokens | read the JWT secret |
 //!
 //! Each function is also told which event kinds it serves (`EVENT_KINDS`, from
@@ -15,7 +15,8 @@
 //! one function cannot make it do another's job. Each gets only the variables it reads: the
 //! authorizer how to verify a token and the subscribe policy (which claims to pass on); the
 //! routes the policy, the hook and the cap; the routes and the event consumer the token leeway
-//! (a connection ends with its token). Timeouts come from `wspush_contract::timeouts`.
+//! (a connection ends with its token) and the history settings (the consumer writes streams,
+//! the routes read them). Timeouts come from `wspush_contract::timeouts`.
 //!
 //! Every function also gets its own log group (with retention) and may write only there, and
 //! X-Ray tracing, whose two write actions AWS does not scope to resources (`Resource: "*"` is
@@ -25,7 +26,7 @@
 use std::collections::HashMap;
 
 use pulumi_gestalt_rust::{Context, Output, pulumi_combine};
-use wspush_contract::{env, event_kinds, timeouts};
+use wspush_contract::{env, event_kinds, routes, timeouts};
 
 use crate::api::WebSocketApi;
 use crate::aws::cloudwatch::log_group::{self, LogGroupArgs};
@@ -57,14 +58,32 @@ pub mod actions {
     pub const LOGS: [&str; 2] = ["logs:CreateLogStream", "logs:PutLogEvents"];
     pub const XRAY: [&str; 2] = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
     pub const READ_SECRET: [&str; 1] = ["secretsmanager:GetSecretValue"];
-    pub const CONNECTION_TABLE: [&str; 4] = [
+    /// Connections and subscriptions (Put, Delete, Query, BatchWrite for `$disconnect`), the
+    /// counted cap (UpdateItem on the connection's count, GetItem for a repeated subscribe at
+    /// the cap), and history (GetItem of a stream's head, Query of its messages) for `resume`,
+    /// `history` and `subscribe` with `since`.
+    pub const CONNECTION_TABLE: [&str; 6] = [
         "dynamodb:PutItem",
         "dynamodb:DeleteItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:GetItem",
         "dynamodb:Query",
         "dynamodb:BatchWriteItem",
     ];
     pub const EVENTS_INDEX: [&str; 1] = ["dynamodb:Query"];
-    pub const EVENTS_TABLE: [&str; 2] = ["dynamodb:Query", "dynamodb:BatchWriteItem"];
+    /// Query + BatchWrite for the 410 cleanup; per event, GetItem of the stream's head and of
+    /// the event's marker, then one TransactWriteItems that updates the head, puts the marker
+    /// and the message and deletes the trimmed message. IAM has no action for the transaction
+    /// itself: each of its operations is authorised as the single-item action of its kind, and
+    /// no ConditionCheck operation is used, so `dynamodb:ConditionCheckItem` is not granted.
+    pub const EVENTS_TABLE: [&str; 6] = [
+        "dynamodb:Query",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    ];
     pub const MANAGE_CONNECTIONS: [&str; 1] = ["execute-api:ManageConnections"];
     /// Asking the application's subscribe hook (`SubscribeAuthorizer`).
     pub const INVOKE_SUBSCRIBE_AUTHORIZER: [&str; 1] = ["lambda:InvokeFunction"];
@@ -99,7 +118,7 @@ struct Spec {
     /// Logical name prefix of its resources (`{part}-logs`, `{part}-role`, ...).
     part: &'static str,
     name: String,
-    description: &'static str,
+    description: String,
     timeout_seconds: i32,
     memory_mb: i32,
     /// The event kinds the function serves ([`wspush_contract::event_kinds`]); the runtime
@@ -189,7 +208,7 @@ impl Inputs<'_> {
         Spec {
             part: "authorizer",
             name: format!("{}-authorizer", self.prefix),
-            description: "wspush: $connect REQUEST authorizer (JWT)",
+            description: "wspush: $connect REQUEST authorizer (JWT)".into(),
             timeout_seconds: ROUTE_TIMEOUT_SECONDS,
             memory_mb: self.config.memory_mb,
             event_kinds: &event_kinds::AUTHORIZER_FUNCTION,
@@ -202,7 +221,7 @@ impl Inputs<'_> {
         Spec {
             part: "connection",
             name: format!("{}-connection", self.prefix),
-            description: "wspush: WebSocket routes ($connect, $disconnect, subscribe, unsubscribe, ping, $default)",
+            description: format!("wspush: WebSocket routes ({})", routes::ALL.join(", ")),
             timeout_seconds: ROUTE_TIMEOUT_SECONDS,
             memory_mb: self.config.memory_mb,
             event_kinds: &event_kinds::ROUTES_FUNCTION,
@@ -215,7 +234,7 @@ impl Inputs<'_> {
         Spec {
             part: "events",
             name: format!("{}-events", self.prefix),
-            description: "wspush: EventBridge events from SQS, fanned out to @connections",
+            description: "wspush: EventBridge events from SQS, fanned out to @connections".into(),
             timeout_seconds: EVENTS_TIMEOUT_SECONDS,
             memory_mb: self.config.events_memory_mb,
             event_kinds: &event_kinds::EVENTS_FUNCTION,
@@ -234,7 +253,8 @@ impl Inputs<'_> {
         Spec {
             part: "test-token",
             name: self.config.test_token_function_name.clone(),
-            description: "wspush: mints test JWTs (aws lambda invoke --function-name CreateTestJwt)",
+            description:
+                "wspush: mints test JWTs (aws lambda invoke --function-name CreateTestJwt)".into(),
             timeout_seconds: ROUTE_TIMEOUT_SECONDS,
             memory_mb: self.config.memory_mb,
             event_kinds: &event_kinds::TEST_TOKEN_FUNCTION,
@@ -316,6 +336,21 @@ impl Inputs<'_> {
         ]
     }
 
+    /// What each stream's history keeps: the consumer writes it, the routes read it.
+    fn history_env(&self) -> Vec<(&'static str, Output<String>)> {
+        let history = &self.config.history;
+        vec![
+            (
+                env::HISTORY_RETENTION_SECONDS,
+                self.constant(history.retention_seconds.to_string()),
+            ),
+            (
+                env::HISTORY_MAX_MESSAGES,
+                self.constant(history.max_messages.to_string()),
+            ),
+        ]
+    }
+
     /// How a function reaches `@connections`.
     fn connections_env(&self) -> Vec<(&'static str, Output<String>)> {
         vec![
@@ -334,6 +369,7 @@ impl Inputs<'_> {
     fn connection_env(&self) -> Vec<(&'static str, Output<String>)> {
         let subscriptions = &self.config.subscriptions;
         let mut vars = self.table_env();
+        vars.extend(self.history_env());
         vars.extend(self.connections_env());
         vars.push(self.leeway_env());
         vars.push((env::SUBSCRIBE_POLICY, self.subscribe_policy()));
@@ -351,6 +387,7 @@ impl Inputs<'_> {
     fn events_env(&self) -> Vec<(&'static str, Output<String>)> {
         let config = self.config;
         let mut vars = self.table_env();
+        vars.extend(self.history_env());
         vars.extend(self.connections_env());
         vars.push(self.leeway_env());
         vars.extend([
@@ -380,9 +417,9 @@ impl Inputs<'_> {
             .map(|arn| vec![Statement::allow(&actions::READ_SECRET, vec![arn])])
     }
 
-    /// Its items of the table, POST and DELETE on `@connections` (a frame from a connection
-    /// whose token expired is answered and the connection closed), and invoking the subscribe
-    /// hook's function (that one only) when there is one.
+    /// Its items of the table and streams' history, POST and DELETE on `@connections` (a frame
+    /// from a connection whose token expired is answered and the connection closed), and
+    /// invoking the subscribe hook's function (that one only) when there is one.
     fn connection_statements(&self) -> Output<Vec<Statement>> {
         let hook = match &self.subscribe_authorizer_arn {
             Some(arn) => arn.map(|arn| vec![arn]),
@@ -408,9 +445,12 @@ impl Inputs<'_> {
         })
     }
 
-    /// Query the index, Query + BatchWrite the table (410 cleanup), POST and DELETE on
-    /// `@connections` (pushes; closing connections whose token expired), consume its queues,
-    /// send to their dead-letter queues (and to no other queue).
+    /// Query the index, Query + BatchWrite the table (410 cleanup) and write each event into
+    /// its stream, POST and DELETE on `@connections` (pushes; closing connections whose token
+    /// expired), consume its queues, send to their dead-letter queues (and to no other queue).
+    /// The stream grants stay when `HistoryMaxMessages` is 0: Query already reads and
+    /// BatchWriteItem already puts and deletes any item of the table, so leaving them out
+    /// would narrow nothing.
     fn events_statements(&self) -> Output<Vec<Statement>> {
         pulumi_combine!(
             self.table.arn.clone(),

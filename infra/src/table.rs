@@ -1,9 +1,10 @@
-//! The DynamoDB table of connections and subscriptions (behaviour contract, section 3).
+//! The DynamoDB table of connections and subscriptions (behaviour contract, section 3), and of
+//! each stream's head, event markers and recent messages (history, under `stream#…` keys).
 //!
 //! The layout comes from [`wspush_contract::table`], which the runtime's store writes with, so the
 //! two cannot drift: the quick start's `pk`/`sk` on the table, `GSI1PK`/`GSI1SK` on the one
 //! index, which finds a user's connections and an entity's subscribers, and the TTL attribute
-//! that expires records whose `$disconnect` never arrived. On-demand billing because traffic follows connected clients, and
+//! that expires records whose `$disconnect` never arrived and stream items past retention. On-demand billing because traffic follows connected clients, and
 //! point-in-time recovery because the table is the only state the service has.
 
 use pulumi_gestalt_rust::{Context, Output};

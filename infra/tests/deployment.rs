@@ -26,8 +26,9 @@ fn expected_counts() -> BTreeMap<String, usize> {
         ("aws:apigatewayv2/authorizer:Authorizer", 1),
         ("aws:apigatewayv2/deployment:Deployment", 1),
         ("aws:apigatewayv2/integration:Integration", 1),
-        ("aws:apigatewayv2/route:Route", 6),
-        ("aws:apigatewayv2/routeResponse:RouteResponse", 4),
+        // one per route of `routes::ALL`, a response on each of `routes::TWO_WAY`
+        ("aws:apigatewayv2/route:Route", 8),
+        ("aws:apigatewayv2/routeResponse:RouteResponse", 6),
         ("aws:apigatewayv2/stage:Stage", 1),
         ("aws:cloudwatch/eventRule:EventRule", 2),
         ("aws:cloudwatch/eventTarget:EventTarget", 2),
@@ -78,11 +79,11 @@ fn domain_resources() -> Vec<(String, String)> {
 }
 
 #[tokio::test]
-async fn default_stack_registers_54_resources_no_domain_and_no_account_setting() {
+async fn default_stack_registers_58_resources_no_domain_and_no_account_setting() {
     let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
     assert!(run.success, "{}", run.stderr);
     assert_eq!(run.counts(), expected_counts());
-    assert_eq!(run.custom().len(), 54);
+    assert_eq!(run.custom().len(), 58);
     // The region-wide API Gateway account setting is left alone unless asked for.
     assert!(run.of_type("aws:apigateway/account:Account").is_empty());
     // The stack resource comes first, named <project>-<stack>.
@@ -101,7 +102,7 @@ async fn custom_domain_adds_exactly_its_six_resources() {
     let plain = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
     let with_domain = run_program(Mode::Update, &domain_config(), &["JwtSecret"]).await;
     assert!(with_domain.success, "{}", with_domain.stderr);
-    assert_eq!(with_domain.custom().len(), 60);
+    assert_eq!(with_domain.custom().len(), 64);
     let added: Vec<_> = with_domain
         .names()
         .into_iter()
@@ -168,7 +169,7 @@ async fn create_user_pool_adds_the_pool_and_its_client_and_exports_them() {
     )
     .await;
     assert!(run.success, "{}", run.stderr);
-    assert_eq!(run.custom().len(), 56);
+    assert_eq!(run.custom().len(), 60);
     let added: Vec<_> = run
         .names()
         .into_iter()
@@ -281,7 +282,7 @@ async fn test_token_function_can_be_left_out() {
     .await;
     assert!(run.success, "{}", run.stderr);
     // Its function, role, policy and log group go.
-    assert_eq!(run.custom().len(), 50);
+    assert_eq!(run.custom().len(), 54);
     assert!(
         run.of_type("aws:lambda/function:Function")
             .iter()
@@ -299,7 +300,7 @@ async fn alarm_email_adds_a_subscription() {
     )
     .await;
     assert!(run.success, "{}", run.stderr);
-    assert_eq!(run.custom().len(), 55);
+    assert_eq!(run.custom().len(), 59);
     let subscription = run.named(
         "aws:sns/topicSubscription:TopicSubscription",
         "dead-letter-alarms-email",
@@ -319,7 +320,7 @@ async fn api_gateway_account_setting_is_declared_only_when_asked_for() {
     .await;
     assert!(run.success, "{}", run.stderr);
     // The account setting, its role and the role's policy.
-    assert_eq!(run.custom().len(), 57);
+    assert_eq!(run.custom().len(), 61);
     let account = run.named("aws:apigateway/account:Account", "apigateway-account");
     assert_eq!(
         account.str("cloudwatchRoleArn"),
@@ -547,7 +548,7 @@ async fn the_committed_dev_stack_configuration_is_accepted() {
     for mode in [Mode::Preview, Mode::Update] {
         let run = run_program(mode, &config, &["JwtSecret"]).await;
         assert!(run.success, "{mode:?}: {}", run.stderr);
-        assert_eq!(run.custom().len(), 54, "{mode:?}");
+        assert_eq!(run.custom().len(), 58, "{mode:?}");
     }
 }
 

@@ -123,6 +123,10 @@ async fn each_role_has_only_the_permissions_its_function_uses() {
                 ("dynamodb:DeleteItem", table.clone()),
                 ("dynamodb:Query", table.clone()),
                 ("dynamodb:BatchWriteItem", table.clone()),
+                // The counted cap: the connection's count, and a repeated subscribe at the cap.
+                ("dynamodb:UpdateItem", table.clone()),
+                // And a stream's head, read for resume, history and subscribe with `since`.
+                ("dynamodb:GetItem", table.clone()),
                 // A frame from a connection whose token expired is answered, then it is closed.
                 ("execute-api:ManageConnections", connections.clone()),
             ]
@@ -137,6 +141,14 @@ async fn each_role_has_only_the_permissions_its_function_uses() {
             vec![
                 ("dynamodb:Query", query),
                 ("dynamodb:BatchWriteItem", table.clone()),
+                // Each event's place in its stream: the head and the event's marker read, then
+                // one transaction updating the head, putting the marker and the message, and
+                // deleting the message trimmed out (each operation is authorised as its
+                // single-item action; no ConditionCheck, so no ConditionCheckItem).
+                ("dynamodb:GetItem", table.clone()),
+                ("dynamodb:PutItem", table.clone()),
+                ("dynamodb:UpdateItem", table.clone()),
+                ("dynamodb:DeleteItem", table.clone()),
                 ("execute-api:ManageConnections", connections),
                 ("sqs:ReceiveMessage", queues.clone()),
                 ("sqs:DeleteMessage", queues.clone()),

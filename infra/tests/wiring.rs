@@ -418,6 +418,16 @@ async fn each_function_gets_only_the_environment_it_reads() {
             defaults::RECORD_TTL_SECONDS.to_string(),
         ),
     ];
+    let history_vars = [
+        (
+            env::HISTORY_RETENTION_SECONDS,
+            defaults::HISTORY_RETENTION_SECONDS.to_string(),
+        ),
+        (
+            env::HISTORY_MAX_MESSAGES,
+            defaults::HISTORY_MAX_MESSAGES.to_string(),
+        ),
+    ];
     let connections_vars = [
         (
             env::MANAGEMENT_ENDPOINT,
@@ -458,9 +468,11 @@ async fn each_function_gets_only_the_environment_it_reads() {
     ];
     assert_eq!(variables["test-token"], as_map(test_token));
 
-    // Decides subscriptions, and answers and closes connections whose token expired.
+    // Decides subscriptions, reads history, and answers and closes connections whose token
+    // expired.
     let mut connection = vec![log_format.clone(), leeway.clone(), policy.clone()];
     connection.extend(table_vars.iter().cloned());
+    connection.extend(history_vars.iter().cloned());
     connection.extend(connections_vars.iter().cloned());
     connection.push((
         env::MAX_SUBSCRIPTIONS_PER_CONNECTION,
@@ -469,8 +481,10 @@ async fn each_function_gets_only_the_environment_it_reads() {
     connection.push((env::EVENT_KINDS, "websocket".to_string()));
     assert_eq!(variables["connection"], as_map(connection));
 
+    // Writes each event into its stream.
     let mut events = vec![log_format.clone(), leeway.clone()];
     events.extend(table_vars.iter().cloned());
+    events.extend(history_vars.iter().cloned());
     events.extend(connections_vars.iter().cloned());
     events.push((
         env::PUSH_CONCURRENCY,
@@ -563,6 +577,30 @@ async fn token_and_subscription_settings_reach_the_functions_that_read_them() {
         ("authorizer", env::MANAGEMENT_ENDPOINT),
     ] {
         assert_eq!(get(part, name), None, "{part}: {name}");
+    }
+}
+
+/// The history settings reach the event consumer (which writes streams) and the routes (which
+/// read them), and no other function; 0 (streams off) is passed on as it is.
+#[tokio::test]
+async fn history_settings_reach_the_functions_that_write_and_read_streams() {
+    for (retention, max) in [("3600", "250"), ("60", "0")] {
+        let run = update(&[
+            ("HistoryRetentionSeconds", retention),
+            ("HistoryMaxMessages", max),
+        ])
+        .await;
+        let variables = environments(&run, &EVERY_FUNCTION);
+        for (part, expected) in [
+            ("connection", [Some(retention), Some(max)]),
+            ("events", [Some(retention), Some(max)]),
+            ("authorizer", [None, None]),
+            ("test-token", [None, None]),
+        ] {
+            let got = [env::HISTORY_RETENTION_SECONDS, env::HISTORY_MAX_MESSAGES]
+                .map(|name| variables[part].get(name).map(String::as_str));
+            assert_eq!(got, expected, "{part} with {retention}/{max}");
+        }
     }
 }
 

@@ -59,6 +59,39 @@ pub(super) mod table {
     };
 }
 
+/// Each stream's history: how long a message is kept and how many a stream keeps, for resume
+/// and `history`. Both bounds come from the contract the runtime and the gateway read.
+pub(super) mod history {
+    use wspush_contract::defaults;
+
+    use crate::config::reader::{Reader, WholeKey};
+    use crate::config::{ConfigError, History, keys};
+
+    // The error messages below name the bounds: this keeps them the same.
+    const _: () = assert!(defaults::HISTORY_MAX_RETENTION_SECONDS == 604_800);
+    const _: () = assert!(defaults::HISTORY_MAX_MESSAGES_LIMIT == 10_000);
+
+    pub const RETENTION_SECONDS: WholeKey = WholeKey {
+        key: keys::HISTORY_RETENTION_SECONDS,
+        range: 60..=defaults::HISTORY_MAX_RETENTION_SECONDS,
+        default: defaults::HISTORY_RETENTION_SECONDS,
+        expected: "a whole number of seconds from 60 to 604800 (a week), how long each message stays in its stream's history",
+    };
+    pub const MAX_MESSAGES: WholeKey = WholeKey {
+        key: keys::HISTORY_MAX_MESSAGES,
+        range: 0..=defaults::HISTORY_MAX_MESSAGES_LIMIT,
+        default: defaults::HISTORY_MAX_MESSAGES,
+        expected: "a whole number from 0 to 10000, the most messages each stream keeps (a resume replays at most that many); 0 switches streams off",
+    };
+
+    pub fn history(r: &Reader<'_>) -> Result<History, ConfigError> {
+        Ok(History {
+            retention_seconds: r.whole(&RETENTION_SECONDS)?,
+            max_messages: r.whole(&MAX_MESSAGES)?,
+        })
+    }
+}
+
 /// The Lambda functions: artifact, instruction set, memory and log retention.
 pub(super) mod functions {
     use crate::config::reader::{Reader, WholeKey, invalid};
