@@ -16,6 +16,7 @@ use crate::authorization::AuthorizationSettings;
 use crate::functions::Concurrency;
 use crate::identity::{self, IdentitySource};
 use wspush_runtime::config::PushClient;
+use wspush_runtime::store::Retention;
 
 /// API Gateway's WebSocket limits.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,6 +124,8 @@ pub struct GatewayConfig {
     /// The identity provider's keys, loaded before the gateway is built
     /// ([`crate::authorization::provider_keys`]); `None`: HS256 tokens only.
     pub provider_keys: Option<Arc<ProviderKeys>>,
+    /// What each stream's history keeps (`HISTORY_*`; off at 0 messages).
+    pub history: Retention,
 }
 
 /// One of API Gateway's throttles (the account's, or a stage's route throttling): `rate`
@@ -198,6 +201,7 @@ impl Default for GatewayConfig {
             connect_rate: None,
             allowed_hosts: Vec::new(),
             authorization: AuthorizationSettings::default(),
+            history: wspush_runtime::config::default_retention(),
             provider_keys: None,
         }
     }

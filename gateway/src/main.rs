@@ -18,6 +18,7 @@ use wspush_gateway::local_only;
 use wspush_gateway::store::StoreChoice;
 use wspush_gateway::{GatewayConfig, Limits, QueueSettings, Throttle};
 use wspush_runtime::config::PushClient;
+use wspush_runtime::store::Retention;
 
 /// The local gateway: API Gateway WebSocket + @connections, EventBridge PutEvents and Lambda
 /// Invoke (CreateTestJwt) on one port, hosting the push service's runtime in-process.
@@ -130,6 +131,13 @@ struct Args {
     /// TCP connections not yet upgraded to WebSockets, at most (more are closed at once).
     #[arg(long, env = "WSPUSH_MAX_PENDING_CONNECTIONS", default_value_t = 4096)]
     max_pending_connections: usize,
+    /// Seconds each stream keeps a message for resume and `history` (deployed: 60 s to a
+    /// week; shorter here, to see a resume past retention fail).
+    #[arg(long, env = "WSPUSH_HISTORY_RETENTION_SECS", default_value_t = defaults::HISTORY_RETENTION_SECONDS)]
+    history_retention_secs: u64,
+    /// Messages each stream keeps at most; 0 switches streams off (no `streamId`/`serial`).
+    #[arg(long, env = "WSPUSH_HISTORY_MAX_MESSAGES", default_value_t = defaults::HISTORY_MAX_MESSAGES)]
+    history_max_messages: u64,
     #[command(flatten)]
     authorization: AuthorizationArgs,
 }
@@ -161,6 +169,10 @@ impl Args {
             connect_rate: self.connect_rate.filter(|r| *r > 0),
             allowed_hosts: self.allowed_hosts()?,
             authorization: self.authorization.settings(&self.region)?,
+            history: Retention {
+                secs: self.history_retention_secs,
+                max_messages: self.history_max_messages,
+            },
             ..defaults
         })
     }
@@ -211,6 +223,16 @@ impl Args {
         anyhow::ensure!(
             self.max_invocations_per_connection > 0,
             "--max-invocations-per-connection must be above 0"
+        );
+        anyhow::ensure!(
+            (1..=defaults::HISTORY_MAX_RETENTION_SECONDS).contains(&self.history_retention_secs),
+            "--history-retention-secs must be from 1 to {}",
+            defaults::HISTORY_MAX_RETENTION_SECONDS
+        );
+        anyhow::ensure!(
+            self.history_max_messages <= defaults::HISTORY_MAX_MESSAGES_LIMIT,
+            "--history-max-messages must be from 0 (streams off) to {}",
+            defaults::HISTORY_MAX_MESSAGES_LIMIT
         );
         Ok(())
     }

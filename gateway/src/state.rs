@@ -161,6 +161,7 @@ fn runtime(
             concurrency: config.push_concurrency,
             ..PushSettings::default()
         },
+        history: config.history,
         // The gateway plays the CreateTestJwt function too.
         test_tokens_enabled: true,
     })

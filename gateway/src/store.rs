@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 use wspush_runtime::aws;
 use wspush_runtime::store::{
-    ConnectionRecord, ConnectionStore, DynamoStore, MemoryStore, Recipient, Removal, StoreError,
-    Subscribed, Subscription,
+    Appended, ConnectionRecord, ConnectionStore, DynamoStore, MemoryStore, NewMessage, Recipient,
+    Removal, Retention, StoreError, StoredMessage, Stream, StreamHead, Subscribed, Subscription,
 };
 
 /// Where connections and subscriptions are kept.
@@ -148,5 +148,38 @@ impl ConnectionStore for SelfHealing {
 
     async fn subscriptions(&self, connection_id: &str) -> Result<Vec<String>, StoreError> {
         self.heal(|| self.store.subscriptions(connection_id)).await
+    }
+
+    async fn append(
+        &self,
+        stream: Stream<'_>,
+        message: &NewMessage<'_>,
+        retention: &Retention,
+        now: i64,
+    ) -> Result<Appended, StoreError> {
+        self.heal(|| self.store.append(stream, message, retention, now))
+            .await
+    }
+
+    async fn stream_head(
+        &self,
+        stream: Stream<'_>,
+        now: i64,
+    ) -> Result<Option<StreamHead>, StoreError> {
+        self.heal(|| self.store.stream_head(stream, now)).await
+    }
+
+    async fn stream_messages(
+        &self,
+        stream: Stream<'_>,
+        stream_id: &str,
+        serials: std::ops::RangeInclusive<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        self.heal(|| {
+            self.store
+                .stream_messages(stream, stream_id, serials.clone(), limit)
+        })
+        .await
     }
 }

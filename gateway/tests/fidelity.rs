@@ -23,8 +23,8 @@ use wspush_gateway::identity;
 use wspush_gateway::websocket::socket::THROTTLED;
 use wspush_gateway::{GatewayConfig, Limits, QueueSettings, Throttle};
 use wspush_runtime::store::{
-    ConnectionRecord, ConnectionStore, MemoryStore, Recipient, Removal, StoreError, Subscribed,
-    Subscription,
+    Appended, ConnectionRecord, ConnectionStore, MemoryStore, NewMessage, Recipient, Removal,
+    Retention, StoreError, StoredMessage, Stream, StreamHead, Subscribed, Subscription,
 };
 
 /// A handshake offering `protocols`, token in the query string.
@@ -476,6 +476,33 @@ impl ConnectionStore for Faulty {
     }
     async fn subscriptions(&self, c: &str) -> Result<Vec<String>, StoreError> {
         self.inner.subscriptions(c).await
+    }
+    async fn append(
+        &self,
+        stream: Stream<'_>,
+        message: &NewMessage<'_>,
+        retention: &Retention,
+        now: i64,
+    ) -> Result<Appended, StoreError> {
+        self.inner.append(stream, message, retention, now).await
+    }
+    async fn stream_head(&self, s: Stream<'_>, now: i64) -> Result<Option<StreamHead>, StoreError> {
+        if self.failing.load(Ordering::Acquire) {
+            return Err(StoreError::Request {
+                operation: "GetItem(stream head)",
+                message: "the store is down (test)".into(),
+            });
+        }
+        self.inner.stream_head(s, now).await
+    }
+    async fn stream_messages(
+        &self,
+        s: Stream<'_>,
+        id: &str,
+        serials: std::ops::RangeInclusive<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        self.inner.stream_messages(s, id, serials, limit).await
     }
 }
 

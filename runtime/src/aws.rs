@@ -264,6 +264,7 @@ pub async fn deps_from_config(sdk: &SdkConfig, config: &Config) -> Result<Deps, 
         token_leeway_secs: config.jwt.leeway_secs,
         record_ttl: config.record_ttl,
         push: config.push.clone(),
+        history: config.history,
         test_tokens_enabled: config.test_tokens_enabled,
     })
 }

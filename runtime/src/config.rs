@@ -12,6 +12,7 @@ use wspush_contract::{defaults, env, push_clients};
 use crate::access::{HookTarget, SubscribePolicy};
 use crate::auth::{ClaimRules, KeySource, ProviderKeys, TokenKeys};
 use crate::event_kind::EventKinds;
+use crate::store::Retention;
 
 /// Where the HS256 signing secret comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,6 +179,8 @@ pub struct Config {
     pub access: AccessSettings,
     pub test_tokens_enabled: bool,
     pub push: PushSettings,
+    /// `HISTORY_RETENTION_SECONDS` and `HISTORY_MAX_MESSAGES`.
+    pub history: Retention,
     pub json_logs: bool,
     /// The event kinds this function serves (`EVENT_KINDS`); every kind when unset.
     pub event_kinds: EventKinds,
@@ -224,6 +227,7 @@ impl Config {
                 vars.text(env::TEST_TOKENS_ENABLED),
             )?,
             push: read_push_settings(&vars)?,
+            history: read_history(&vars)?,
             json_logs: vars.text(env::LOG_FORMAT).is_none_or(|f| f != "text"),
             event_kinds: read_event_kinds(&vars)?,
             dead_letter_queues: read_dead_letter_queues(&vars)?,
@@ -321,6 +325,45 @@ fn read_access_settings(vars: &Vars) -> Result<AccessSettings, ConfigError> {
         policy,
         hook,
         max_subscriptions_per_connection: max as usize,
+    })
+}
+
+/// The history every stream keeps when nothing is configured.
+pub fn default_retention() -> Retention {
+    Retention {
+        secs: defaults::HISTORY_RETENTION_SECONDS,
+        max_messages: defaults::HISTORY_MAX_MESSAGES,
+    }
+}
+
+/// `HISTORY_RETENTION_SECONDS` (60 s to a week) and `HISTORY_MAX_MESSAGES` (0, streams off, to
+/// [`defaults::HISTORY_MAX_MESSAGES_LIMIT`]).
+fn read_history(vars: &Vars) -> Result<Retention, ConfigError> {
+    let within = |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
+        let Some(text) = vars.text(name) else {
+            return Ok(default);
+        };
+        text.trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|v| range.contains(v))
+            .ok_or_else(|| ConfigError {
+                name,
+                value: text,
+                expected: format!("a whole number from {} to {}", range.start(), range.end()),
+            })
+    };
+    Ok(Retention {
+        secs: within(
+            env::HISTORY_RETENTION_SECONDS,
+            defaults::HISTORY_RETENTION_SECONDS,
+            60..=defaults::HISTORY_MAX_RETENTION_SECONDS,
+        )?,
+        max_messages: within(
+            env::HISTORY_MAX_MESSAGES,
+            defaults::HISTORY_MAX_MESSAGES,
+            0..=defaults::HISTORY_MAX_MESSAGES_LIMIT,
+        )?,
     })
 }
 

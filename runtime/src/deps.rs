@@ -12,7 +12,7 @@ use crate::config::PushSettings;
 use crate::dead_letters::DeadLetters;
 use crate::error::HandlerError;
 use crate::push::Pusher;
-use crate::store::ConnectionStore;
+use crate::store::{ConnectionStore, Retention};
 
 /// What the handlers run on, built once per cold start.
 pub struct Deps {
@@ -30,6 +30,8 @@ pub struct Deps {
     pub token_leeway_secs: u64,
     pub record_ttl: Duration,
     pub push: PushSettings,
+    /// How long and how many messages each stream keeps (`HISTORY_*`); off at 0 messages.
+    pub history: Retention,
     pub test_tokens_enabled: bool,
 }
 

@@ -6,11 +6,14 @@
 //!   unless the function does not serve that [`event_kind`] (`EVENT_KINDS`).
 //! - [`auth`] decides `$connect` (the REQUEST authorizer): HS256 test tokens and the identity
 //!   provider's tokens, verified against its published keys; it mints test tokens too.
-//! - [`routes`] serves `$connect`, `$disconnect`, `subscribe`, `unsubscribe`, `ping`, `$default`,
-//!   answering with the [`frames`] clients read; [`access`] decides every subscribe (the
-//!   policy's templates, then the application's hook) before it is stored.
+//! - [`routes`] serves `$connect`, `$disconnect`, `subscribe`, `unsubscribe`, `ping`, `resume`,
+//!   `history`, `$default`, answering with the [`frames`] clients read; [`access`] decides every
+//!   subscribe and history read (the policy's templates, then the application's hook).
+//! - [`streams`] gives a client that was away what it missed: every entity's and user's
+//!   messages are numbered and kept, replayed from a position or read in pages.
 //! - [`fanout`] turns EventBridge events into pushes to every recipient, as many at once and
 //!   as fast as its adaptive limit ([`fanout::adaptive`]) finds the `@connections` API allows,
+//!   after writing each message to its stream's history,
 //!   copying the detail's values into the frame as their JSON text ([`json_text`] measures it).
 //! - [`store`] and [`push`] are the seams to DynamoDB and the `@connections` API (one frame to
 //!   one connection); each has an AWS implementation, and the store has an in-memory one the
@@ -38,6 +41,7 @@ pub mod json_text;
 pub mod push;
 pub mod routes;
 pub mod store;
+pub mod streams;
 
 pub use deps::Deps;
 pub use dispatch::{Runtime, TestTokenResponse};

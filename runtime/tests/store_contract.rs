@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures::{stream, StreamExt, TryStreamExt};
 
-use support::{fixture, runtime, FakeConnections};
+use support::{dynamodb_local, fixture, fresh_table, runtime, FakeConnections};
 
 use wspush_runtime::aws;
 use wspush_runtime::store::{
@@ -285,26 +285,6 @@ async fn memory_store_honours_the_contract() {
     capped_and_expiring(&MemoryStore::new()).await;
     cap_under_concurrency(&MemoryStore::new()).await;
     many(&MemoryStore::new(), 130).await;
-}
-
-/// A client for the DynamoDB Local that `scripts/test.sh` starts.
-fn dynamodb_local() -> aws_sdk_dynamodb::Client {
-    let endpoint = std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
-        panic!("DYNAMODB_ENDPOINT is not set: run scripts/test.sh, which installs and starts DynamoDB Local")
-    });
-    aws::dynamodb_client(&aws::local_sdk_config("us-east-1"), &endpoint)
-}
-
-/// A store on a new table of its own, with DynamoDB's own page size (1 MB).
-async fn fresh_table(table: &str) -> DynamoStore {
-    let table = format!("{table}-{}", uuid::Uuid::new_v4().simple());
-    let store = DynamoStore::new(dynamodb_local(), table, "GSI1");
-    store.ensure_table().await.expect("create table");
-    store
-        .ensure_table()
-        .await
-        .expect("creating twice is a no-op");
-    store
 }
 
 async fn dynamo_store(table: &str) -> DynamoStore {

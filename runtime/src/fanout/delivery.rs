@@ -80,6 +80,38 @@ pub async fn fan_out(
     tally
 }
 
+/// Frames for one connection, sent one after another in the order given, each retried and
+/// paced as a fan-out's push is: a resume's replay.
+pub struct InOrder<'a> {
+    pusher: &'a dyn Pusher,
+    settings: &'a PushSettings,
+    limit: AdaptiveLimit,
+    connection_id: &'a str,
+}
+
+impl<'a> InOrder<'a> {
+    pub fn new(pusher: &'a dyn Pusher, settings: &'a PushSettings, connection_id: &'a str) -> Self {
+        Self {
+            pusher,
+            settings,
+            limit: AdaptiveLimit::new(bounds(settings)),
+            connection_id,
+        }
+    }
+
+    /// Sends one frame once it is this connection's turn; the outcome of its last attempt.
+    pub async fn send(&self, frame: &[u8]) -> PushOutcome {
+        push_with_retries(
+            self.pusher,
+            &self.limit,
+            self.settings,
+            self.connection_id,
+            frame,
+        )
+        .await
+    }
+}
+
 /// The adaptive limit's bounds: the configured push settings, and the contract's floor rate.
 fn bounds(settings: &PushSettings) -> Bounds {
     Bounds {

@@ -10,7 +10,10 @@
 //!
 //! An event goes through three steps, one module each:
 //! - `audience` reads who receives the event and serializes the frame they receive ([`plan`]);
-//! - this module reads the recipients from the store, for one EventBridge event
+//! - this module writes the message to its stream's history, which gives it its serial (a
+//!   redelivered event keeps the serial it got), before anyone is pushed, so a client that
+//!   subscribes meanwhile can replay it ([`crate::streams`]); then it reads the recipients
+//!   from the store, for one EventBridge event
 //!   ([`handle_event`]) or each record of an SQS batch ([`handle_sqs`]);
 //! - `delivery` sends the frame to every recipient ([`fan_out`]), as fast as the [`adaptive`]
 //!   limit allows; [`expiry`] closes the recipients whose token has expired instead.
@@ -21,7 +24,7 @@ mod delivery;
 pub mod expiry;
 
 pub use audience::{plan, read_event, Audience, RawDetailEvent};
-pub use delivery::{fan_out, Tally};
+pub use delivery::{fan_out, InOrder, Tally};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::stream::{self, StreamExt};
@@ -31,6 +34,8 @@ use crate::config::PushSettings;
 use crate::dead_letters::{DeadLetter, DeadLetterError, Reason};
 use crate::deps::{now, Deps};
 use crate::error::HandlerError;
+use crate::frames::with_position;
+use crate::store::{NewMessage, Stream};
 
 /// Handles one EventBridge event; an error when some connections could not be reached so
 /// that the event is retried (clients drop the duplicates by `eventId`).
@@ -49,6 +54,7 @@ async fn handle_event_within(
 ) -> Result<Tally, HandlerError> {
     let (audience, frame) = plan(&event)?;
     let pusher = deps.pusher()?;
+    let frame = record(deps, &audience, event.id.as_deref(), frame).await?;
     let recipients = match &audience {
         Audience::EntitySubscribers(entity_id) => deps.store.subscribers(entity_id).await?,
         Audience::UserConnections(user_id) => deps.store.user_connections(user_id).await?,
@@ -81,6 +87,48 @@ async fn handle_event_within(
         });
     }
     Ok(tally)
+}
+
+/// Writes the message to its stream's history and returns the frame with the position it was
+/// given; the frame unchanged when streams are off.
+async fn record(
+    deps: &Deps,
+    audience: &Audience,
+    event_id: Option<&str>,
+    frame: Vec<u8>,
+) -> Result<Vec<u8>, HandlerError> {
+    if deps.history.is_off() {
+        return Ok(frame);
+    }
+    let stream = match audience {
+        Audience::EntitySubscribers(entity_id) => Stream::Entity(entity_id),
+        Audience::UserConnections(user_id) => Stream::User(user_id),
+    };
+    // EventBridge gives every event an id; one invoked by hand without one cannot be told
+    // from its retries, so it gets an id of its own.
+    let generated;
+    let event_id = match event_id.filter(|id| !id.is_empty()) {
+        Some(id) => id,
+        None => {
+            generated = uuid_like();
+            &generated
+        }
+    };
+    let message = NewMessage {
+        event_id,
+        frame: &frame,
+    };
+    let appended = deps
+        .store
+        .append(stream, &message, &deps.history, now())
+        .await?;
+    Ok(with_position(&frame, &appended.stream_id, appended.serial))
+}
+
+/// A random id for an event that came without one.
+fn uuid_like() -> String {
+    use rand::Rng;
+    format!("local-{:032x}", rand::rng().random::<u128>())
 }
 
 /// Handles a batch of SQS records, each an EventBridge event, reporting back only the records
@@ -244,6 +292,7 @@ mod tests {
             token_leeway_secs: 30,
             record_ttl: Duration::from_secs(60),
             push: settings,
+            history: crate::config::default_retention(),
             test_tokens_enabled: false,
         };
         let mut batch = SqsEvent::default();

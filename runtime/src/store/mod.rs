@@ -10,15 +10,20 @@
 //! connection's token expiry, and the recipients of a fan-out come back with it, so an expired
 //! connection is found without reading its record.
 //!
+//! Each entity and each user also has a stream: its messages numbered and kept for a while, so
+//! a client that reconnects replays what it missed ([`streams`]).
+//!
 //! Removing a connection is bounded in time: what cannot go before its deadline is left to the
 //! records' TTL and counted in the [`Removal`], so `$disconnect` ends inside its function's
 //! timeout however many subscriptions the connection holds.
 
 mod dynamodb;
 mod memory;
+pub mod streams;
 
 pub use self::dynamodb::DynamoStore;
 pub use self::memory::MemoryStore;
+pub use self::streams::{Appended, NewMessage, Retention, StoredMessage, Stream, StreamHead};
 
 use async_trait::async_trait;
 
@@ -185,6 +190,35 @@ pub trait ConnectionStore: Send + Sync {
     /// Every entity id `connection_id` is subscribed to, across all result pages. Handlers do
     /// not need it; the local gateway shows it (`GET /_gateway/connections`, the console).
     async fn subscriptions(&self, connection_id: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Adds `message` to `stream`'s history under the stream's next serial, atomically; an
+    /// event id the stream has kept returns the serial it was given, and adds nothing. The
+    /// history keeps what `retention` says, counted from `now`.
+    async fn append(
+        &self,
+        stream: Stream<'_>,
+        message: &NewMessage<'_>,
+        retention: &Retention,
+        now: i64,
+    ) -> Result<Appended, StoreError>;
+
+    /// Where `stream` stands, unless it has no messages or its head lapsed before `now`.
+    async fn stream_head(
+        &self,
+        stream: Stream<'_>,
+        now: i64,
+    ) -> Result<Option<StreamHead>, StoreError>;
+
+    /// The messages of generation `stream_id` of `stream` with serials `first..=last`, in
+    /// ascending order, at most `limit`. Expired messages not yet deleted are included (each
+    /// says when it expired); missing ones are simply absent.
+    async fn stream_messages(
+        &self,
+        stream: Stream<'_>,
+        stream_id: &str,
+        serials: std::ops::RangeInclusive<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError>;
 
     /// Record counts, where the store can give them cheaply (the embedded store); `None`
     /// elsewhere: counting a DynamoDB table is a full scan no handler should ever make.

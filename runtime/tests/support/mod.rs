@@ -229,6 +229,7 @@ pub async fn runtime(
         token_leeway_secs: 30,
         record_ttl: Duration::from_secs(3 * 3600),
         push: quick_push_settings(),
+        history: wspush_runtime::config::default_retention(),
         test_tokens_enabled,
     })
 }
@@ -236,4 +237,27 @@ pub async fn runtime(
 /// The connection ids of a store's recipients, in its order.
 pub fn ids(recipients: Vec<wspush_runtime::store::Recipient>) -> Vec<String> {
     recipients.into_iter().map(|r| r.connection_id).collect()
+}
+
+/// A client for the DynamoDB Local that `scripts/test.sh` starts.
+pub fn dynamodb_local() -> aws_sdk_dynamodb::Client {
+    let endpoint = std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
+        panic!("DYNAMODB_ENDPOINT is not set: run scripts/test.sh, which installs and starts DynamoDB Local")
+    });
+    wspush_runtime::aws::dynamodb_client(
+        &wspush_runtime::aws::local_sdk_config("us-east-1"),
+        &endpoint,
+    )
+}
+
+/// A store on a new table of its own, with DynamoDB's own page size (1 MB).
+pub async fn fresh_table(table: &str) -> wspush_runtime::store::DynamoStore {
+    let table = format!("{table}-{}", uuid::Uuid::new_v4().simple());
+    let store = wspush_runtime::store::DynamoStore::new(dynamodb_local(), table, "GSI1");
+    store.ensure_table().await.expect("create table");
+    store
+        .ensure_table()
+        .await
+        .expect("creating twice is a no-op");
+    store
 }

@@ -11,9 +11,11 @@
 //! `{exp}` is the connection's token expiry (empty when unknown): the index projects keys only,
 //! and a fan-out reads it from there. The connection item also counts the connection's
 //! subscriptions ([`subscribing`]). Every query follows `LastEvaluatedKey` to the end (a page
-//! holds at most 1 MB). Removing a connection has a deadline of its own: [`removal`].
+//! holds at most 1 MB). Removing a connection has a deadline of its own: [`removal`]. Streams
+//! keep their heads, messages and event markers under keys of their own ([`streams`]).
 
 mod removal;
+mod streams;
 mod subscribing;
 
 use std::collections::HashMap;
@@ -36,7 +38,8 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 
 use super::{
-    ConnectionRecord, ConnectionStore, Recipient, Removal, StoreError, Subscribed, Subscription,
+    Appended, ConnectionRecord, ConnectionStore, NewMessage, Recipient, Removal, Retention,
+    StoreError, StoredMessage, Stream, StreamHead, Subscribed, Subscription,
 };
 
 /// Longest wait for a table DynamoDB Local has just created to become ACTIVE.
@@ -399,5 +402,33 @@ impl ConnectionStore for DynamoStore {
 
     async fn subscriptions(&self, connection_id: &str) -> Result<Vec<String>, StoreError> {
         self.subscribed_entities(connection_id).await
+    }
+
+    async fn append(
+        &self,
+        stream: Stream<'_>,
+        message: &NewMessage<'_>,
+        retention: &Retention,
+        now: i64,
+    ) -> Result<Appended, StoreError> {
+        self.append_message(stream, message, retention, now).await
+    }
+
+    async fn stream_head(
+        &self,
+        stream: Stream<'_>,
+        now: i64,
+    ) -> Result<Option<StreamHead>, StoreError> {
+        self.read_head(stream, now).await
+    }
+
+    async fn stream_messages(
+        &self,
+        stream: Stream<'_>,
+        stream_id: &str,
+        serials: std::ops::RangeInclusive<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        self.read_messages(stream, stream_id, serials, limit).await
     }
 }

@@ -3,14 +3,17 @@
 //! It serves the local gateway by default and the unit tests. A std `Mutex` is enough: no
 //! `.await` happens while it is held, and each operation is a few map updates.
 
+mod streams;
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use self::streams::StreamRecords;
 use super::{
-    Census, ConnectionRecord, ConnectionStore, Recipient, Removal, StoreError, Subscribed,
-    Subscription,
+    Appended, Census, ConnectionRecord, ConnectionStore, NewMessage, Recipient, Removal, Retention,
+    StoreError, StoredMessage, Stream, StreamHead, Subscribed, Subscription,
 };
 
 #[derive(Default)]
@@ -23,6 +26,8 @@ struct Tables {
     subscribers: HashMap<String, BTreeSet<Recipient>>,
     /// user id → connections with their token expiry (the GSI1 view of connection items).
     users: HashMap<String, BTreeSet<Recipient>>,
+    /// stream key → its head, messages and event ids.
+    streams: HashMap<String, StreamRecords>,
 }
 
 /// In-memory [`ConnectionStore`]. Cheap to clone handles share one set of tables.
@@ -172,6 +177,45 @@ impl ConnectionStore for MemoryStore {
             .subscriptions
             .get(connection_id)
             .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn append(
+        &self,
+        stream: Stream<'_>,
+        message: &NewMessage<'_>,
+        retention: &Retention,
+        now: i64,
+    ) -> Result<Appended, StoreError> {
+        let mut tables = self.lock();
+        let key = stream.key();
+        let mut records = tables.streams.remove(&key);
+        let appended = StreamRecords::append(&mut records, message, retention, now);
+        tables.streams.extend(records.map(|r| (key, r)));
+        Ok(appended)
+    }
+
+    async fn stream_head(
+        &self,
+        stream: Stream<'_>,
+        now: i64,
+    ) -> Result<Option<StreamHead>, StoreError> {
+        let tables = self.lock();
+        Ok(tables.streams.get(&stream.key()).and_then(|r| r.head(now)))
+    }
+
+    async fn stream_messages(
+        &self,
+        stream: Stream<'_>,
+        stream_id: &str,
+        serials: std::ops::RangeInclusive<u64>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let tables = self.lock();
+        Ok(tables
+            .streams
+            .get(&stream.key())
+            .map(|r| r.messages(stream_id, serials, limit))
             .unwrap_or_default())
     }
 

@@ -1,5 +1,5 @@
 //! The WebSocket routes: `$connect`, `$disconnect`, `subscribe`, `unsubscribe`, `ping`,
-//! `$default`.
+//! `resume`, `history`, `$default`.
 //!
 //! Each two-way route answers with a route response body (`Subscribed`, `Unsubscribed`, `Pong`,
 //! `Error` with a code): API Gateway forwards it to the client as a frame, so clients can tell
@@ -7,7 +7,10 @@
 //!
 //! A subscribe is decided before it is stored ([`crate::access`]): refused with `Forbidden`,
 //! or `TooManySubscriptions` past the per-connection cap. A frame from a connection whose
-//! token has expired is answered `TokenExpired`, and the connection is closed.
+//! token has expired is answered `TokenExpired`, and the connection is closed. The replies
+//! that carry a stream's position, and the replays before them, are [`catch_up`]'s.
+
+mod catch_up;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;
@@ -21,7 +24,7 @@ use crate::auth::Claims;
 use crate::deps::{now, Deps};
 use crate::error::HandlerError;
 use crate::fanout::expiry;
-use crate::frames::{parse_client_frame, ClientAction, Reply};
+use crate::frames::{parse_client_frame, ClientAction, Reply, Since};
 use crate::push::PushOutcome;
 use crate::store::{ConnectionRecord, Subscribed, Subscription};
 
@@ -93,6 +96,15 @@ impl Caller {
             token_expires_at: text(authorizer_context::TOKEN_EXPIRES_AT)
                 .and_then(|exp| exp.parse().ok()),
             claims: Claims::new(claims),
+        }
+    }
+
+    /// The caller as the subscribe policy sees it.
+    fn subscriber<'a>(&'a self, connection_id: &'a str) -> Subscriber<'a> {
+        Subscriber {
+            user_id: self.user_id.as_deref().unwrap_or_default(),
+            claims: &self.claims,
+            connection_id,
         }
     }
 
@@ -224,8 +236,20 @@ async fn message(
     };
     match action {
         ClientAction::Ping => Reply::Pong,
-        ClientAction::Subscribe { entity_id } => {
-            subscribe(deps, caller, connection_id, entity_id).await
+        ClientAction::Subscribe { entity_id, since } => {
+            subscribe(deps, caller, connection_id, entity_id, since).await
+        }
+        ClientAction::Resume { since } => {
+            let user_id = caller.user_id.as_deref().unwrap_or_default();
+            catch_up::resume(deps, user_id, connection_id, since).await
+        }
+        ClientAction::History {
+            stream,
+            page,
+            limit,
+        } => {
+            let who = caller.subscriber(connection_id);
+            catch_up::history(deps, who, stream, page, limit).await
         }
         ClientAction::Unsubscribe { entity_id } => {
             match deps
@@ -240,13 +264,16 @@ async fn message(
     }
 }
 
-/// Decides, then stores, one subscription.
-async fn subscribe(deps: &Deps, caller: &Caller, connection_id: &str, entity_id: String) -> Reply {
-    let who = Subscriber {
-        user_id: caller.user_id.as_deref().unwrap_or_default(),
-        claims: &caller.claims,
-        connection_id,
-    };
+/// Decides, then stores, one subscription; the reply carries the stream's position, after a
+/// replay from `since` when the client gave one.
+async fn subscribe(
+    deps: &Deps,
+    caller: &Caller,
+    connection_id: &str,
+    entity_id: String,
+    since: Option<Since>,
+) -> Reply {
+    let who = caller.subscriber(connection_id);
     if let Decision::Forbidden { message } = deps.access.decide(who, &entity_id).await {
         return Reply::refused(error_codes::FORBIDDEN, &entity_id, message);
     }
@@ -258,7 +285,9 @@ async fn subscribe(deps: &Deps, caller: &Caller, connection_id: &str, entity_id:
     };
     let max = deps.access.max_per_connection();
     match deps.store.subscribe(&subscription, max).await {
-        Ok(Subscribed::Added | Subscribed::AlreadySubscribed) => Reply::Subscribed { entity_id },
+        Ok(Subscribed::Added | Subscribed::AlreadySubscribed) => {
+            catch_up::subscribed(deps, connection_id, entity_id, since).await
+        }
         Ok(Subscribed::LimitReached) => {
             tracing::warn!(%connection_id, user_id = who.user_id, %entity_id, max, "subscription refused: too many on one connection");
             Reply::refused(
