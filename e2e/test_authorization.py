@@ -91,7 +91,9 @@ async def ask(ws, frames, action, entity):
 
 
 async def subscribed(ws, frames, entity):
-    assert await ask(ws, frames, "subscribe", entity) == {"type": "Subscribed", "entityId": entity}
+    reply = await ask(ws, frames, "subscribe", entity)
+    assert (reply["type"], reply["entityId"]) == ("Subscribed", entity), reply
+    assert isinstance(reply["serial"], int) and "streamId" in reply, reply
 
 
 async def refused(ws, frames, entity, code="Forbidden"):

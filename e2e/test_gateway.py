@@ -46,7 +46,10 @@ async def send_json(ws, frames, frame):
 
 async def subscribe(ws, frames, entity):
     await send_json(ws, frames, {"action": "subscribe", "entityId": entity})
-    assert await recv_json(ws, frames) == {"type": "Subscribed", "entityId": entity}
+    reply = await recv_json(ws, frames)
+    assert (reply["type"], reply["entityId"]) == ("Subscribed", entity), reply
+    assert isinstance(reply["serial"], int) and "streamId" in reply, reply
+    return reply
 
 
 async def silent(ws, seconds):

@@ -78,11 +78,11 @@ async fn a_user_cannot_subscribe_to_another_users_entity_nor_receive_its_pushes(
     );
     assert_eq!(
         subscribe(&mut bob, "user/bob/orders").await,
-        json!({"type": "Subscribed", "entityId": "user/bob/orders"})
+        json!({"type": "Subscribed", "entityId": "user/bob/orders", "streamId": null, "serial": 0})
     );
     assert_eq!(
         subscribe(&mut alice, "user/alice/orders").await,
-        json!({"type": "Subscribed", "entityId": "user/alice/orders"})
+        json!({"type": "Subscribed", "entityId": "user/alice/orders", "streamId": null, "serial": 0})
     );
     let tally = publish(&gw, "user/bob/orders").await;
     assert_eq!(tally["delivered"], 1, "{tally}");

@@ -260,7 +260,7 @@ async fn messages_reach_clients_byte_for_byte_with_both_push_clients() {
                 format!(r#"{{"entityId":"E","message":{{"n":{n}}}}}"#),
             )
         }));
-        let (body, mut frames) = frames_received(&gw, entries).await;
+        let (body, frames) = frames_received(&gw, entries).await;
 
         let results = body["Entries"].as_array().expect("entries");
         let event_id = |i: usize| {
@@ -286,6 +286,14 @@ async fn messages_reach_clients_byte_for_byte_with_both_push_clients() {
             event_id(EXACT_MESSAGES.len())
         ));
         expected.sort();
+        let mut serials: Vec<u64> = frames.iter().map(|f| position(f).1).collect();
+        serials.sort_unstable();
+        assert_eq!(
+            serials,
+            [1, 1, 2, 3, 4, 5],
+            "entity E's five and user u's one"
+        );
+        let mut frames: Vec<String> = frames.iter().map(|f| position(f).0).collect();
         frames.sort();
         assert_eq!(frames, expected, "{push_client:?}");
 
@@ -331,4 +339,18 @@ async fn nesting_the_runtime_cannot_read_is_refused_at_put_events() {
     );
     assert!(gw.state.queues().dead_letters().is_empty());
     gw.stop().await;
+}
+
+/// A push frame split into the frame without its stream position (`{"streamId":…,"serial":N,`
+/// leads it) and the serial.
+fn position(frame: &str) -> (String, u64) {
+    let rest = frame
+        .strip_prefix(r#"{"streamId":""#)
+        .expect("a push leads with its stream position");
+    let (_, rest) = rest.split_once(r#"","serial":"#).expect("a serial");
+    let (serial, members) = rest.split_once(',').expect("members after the serial");
+    (
+        format!("{{{members}"),
+        serial.parse().expect("a whole serial"),
+    )
 }

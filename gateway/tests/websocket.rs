@@ -144,7 +144,7 @@ async fn frames_are_routed_and_errors_leave_the_connection_open() {
     .await;
     assert_eq!(
         next_json(&mut client, 5).await,
-        json!({"type": "Subscribed", "entityId": "E1"})
+        json!({"type": "Subscribed", "entityId": "E1", "streamId": null, "serial": 0})
     );
     client
         .send(Message::Text("not json".into()))

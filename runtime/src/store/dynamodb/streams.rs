@@ -202,48 +202,17 @@ impl DynamoStore {
         message: &NewMessage<'_>,
         marker_key: String,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        const OP: &str = "TransactWriteItems(stream append)";
-        let ttl = n(next.expires_at);
-        let mut head = item_key(pk, STREAM_HEAD_SORT_KEY.into());
-        head.extend([
-            (STREAM_GENERATION.into(), s(&next.stream_id)),
-            (STREAM_SERIAL.into(), number(next.serial)),
-            (STREAM_OLDEST.into(), number(next.oldest)),
-            (STREAM_EXPIRES_AT.into(), ttl.clone()),
-            (TTL_ATTRIBUTE.into(), ttl.clone()),
-        ]);
-        let mut put_head = Put::builder().table_name(&self.table).set_item(Some(head));
-        put_head = match previous {
-            Some(previous) => put_head
-                .condition_expression("#serial = :serial AND #generation = :generation")
-                .expression_attribute_names("#serial", STREAM_SERIAL)
-                .expression_attribute_names("#generation", STREAM_GENERATION)
-                .expression_attribute_values(":serial", number(previous.serial))
-                .expression_attribute_values(":generation", s(&previous.stream_id)),
-            None => put_head.condition_expression(format!("attribute_not_exists({PARTITION_KEY})")),
-        };
-        let mut body = item_key(pk, message_key(next.serial));
-        body.extend([
-            (STREAM_GENERATION.into(), s(&next.stream_id)),
-            (
-                STREAM_FRAME.into(),
-                AttributeValue::B(Blob::new(message.frame)),
-            ),
-            (STREAM_EVENT_ID.into(), s(message.event_id)),
-            (STREAM_EXPIRES_AT.into(), ttl.clone()),
-            (TTL_ATTRIBUTE.into(), ttl.clone()),
-        ]);
-        let mut marker = item_key(pk, marker_key);
-        marker.extend([
-            (STREAM_GENERATION.into(), s(&next.stream_id)),
-            (STREAM_SERIAL.into(), number(next.serial)),
-            (TTL_ATTRIBUTE.into(), ttl),
-        ]);
+        let build = |e| plain_error("TransactWriteItems(stream append)", e);
         let put = |item: Item| Put::builder().table_name(&self.table).set_item(Some(item));
+        let head = conditioned_on(put(head_item(pk, next)), previous);
         let mut writes = vec![
-            put_head.build().map_err(|e| plain_error(OP, e))?,
-            put(body).build().map_err(|e| plain_error(OP, e))?,
-            put(marker).build().map_err(|e| plain_error(OP, e))?,
+            head.build().map_err(build)?,
+            put(message_item(pk, next, message))
+                .build()
+                .map_err(build)?,
+            put(marker_item(pk, next, marker_key))
+                .build()
+                .map_err(build)?,
         ]
         .into_iter()
         .map(|p| TransactWriteItem::builder().put(p).build())
@@ -253,7 +222,7 @@ impl DynamoStore {
                 .table_name(&self.table)
                 .set_key(Some(item_key(pk, message_key(dropped))))
                 .build()
-                .map_err(|e| plain_error(OP, e))?;
+                .map_err(build)?;
             writes.push(TransactWriteItem::builder().delete(delete).build());
         }
         Ok(writes)
@@ -335,6 +304,59 @@ impl DynamoStore {
         found.truncate(limit);
         Ok(found)
     }
+}
+
+fn head_item(pk: &str, head: &StreamHead) -> Item {
+    let mut item = item_key(pk, STREAM_HEAD_SORT_KEY.into());
+    item.extend([
+        (STREAM_GENERATION.into(), s(&head.stream_id)),
+        (STREAM_SERIAL.into(), number(head.serial)),
+        (STREAM_OLDEST.into(), number(head.oldest)),
+        (STREAM_EXPIRES_AT.into(), n(head.expires_at)),
+        (TTL_ATTRIBUTE.into(), n(head.expires_at)),
+    ]);
+    item
+}
+
+/// The head's write succeeds only over the head that was read (none: over no head).
+fn conditioned_on(
+    put: aws_sdk_dynamodb::types::builders::PutBuilder,
+    previous: Option<&StreamHead>,
+) -> aws_sdk_dynamodb::types::builders::PutBuilder {
+    match previous {
+        Some(previous) => put
+            .condition_expression("#serial = :serial AND #generation = :generation")
+            .expression_attribute_names("#serial", STREAM_SERIAL)
+            .expression_attribute_names("#generation", STREAM_GENERATION)
+            .expression_attribute_values(":serial", number(previous.serial))
+            .expression_attribute_values(":generation", s(&previous.stream_id)),
+        None => put.condition_expression(format!("attribute_not_exists({PARTITION_KEY})")),
+    }
+}
+
+fn message_item(pk: &str, head: &StreamHead, message: &NewMessage<'_>) -> Item {
+    let mut item = item_key(pk, message_key(head.serial));
+    item.extend([
+        (STREAM_GENERATION.into(), s(&head.stream_id)),
+        (
+            STREAM_FRAME.into(),
+            AttributeValue::B(Blob::new(message.frame)),
+        ),
+        (STREAM_EVENT_ID.into(), s(message.event_id)),
+        (STREAM_EXPIRES_AT.into(), n(head.expires_at)),
+        (TTL_ATTRIBUTE.into(), n(head.expires_at)),
+    ]);
+    item
+}
+
+fn marker_item(pk: &str, head: &StreamHead, marker_key: String) -> Item {
+    let mut item = item_key(pk, marker_key);
+    item.extend([
+        (STREAM_GENERATION.into(), s(&head.stream_id)),
+        (STREAM_SERIAL.into(), number(head.serial)),
+        (TTL_ATTRIBUTE.into(), n(head.expires_at)),
+    ]);
+    item
 }
 
 fn marker_of(item: &Item) -> Result<Marker, StoreError> {
