@@ -8,7 +8,7 @@
  * act on through three events: `gap`, `error` and `state`.
  */
 
-import type { BackoffOptions } from "./backoff.js";
+import { fullJitterDelay, type BackoffOptions } from "./backoff.js";
 import { WspushError } from "./errors.js";
 import { Emitter } from "./events.js";
 import type { TokenPlacement } from "./handshake.js";
@@ -37,7 +37,7 @@ export interface ClientOptions {
   tokenRefreshMarginMs?: number;
   /** Reconnect delays: full jitter under min(maxMs, baseMs·2^attempt). Default 500 ms / 30 s. */
   backoff?: BackoffOptions;
-  /** Delays before resubmitting a throttled frame. Default 100 ms / 5 s. */
+  /** Delays before resubmitting a throttled frame (or a sync the store could not read). Default 100 ms / 5 s. */
   throttleBackoff?: BackoffOptions;
   /** How long a message that arrives ahead of a missing one waits before history is asked. Default 1 s. */
   holdMs?: number;
@@ -81,6 +81,7 @@ export class PushClient {
     }
     const clock = options.clock ?? systemClock;
     const random = options.random ?? Math.random;
+    const retry = options.throttleBackoff ?? { baseMs: 100, maxMs: 5_000 };
     this.#events = new Emitter<ClientEvents>((cause) =>
       this.#report(new WspushError("HandlerFailed", "an event listener threw", { cause })),
     );
@@ -90,7 +91,11 @@ export class PushClient {
         error: (error) => this.#report(error),
         fill: (stream, after) => this.#readHistory(stream, { after, limit: FILL_PAGE_LIMIT }),
       },
-      { holdMs: options.holdMs ?? 1000, clock },
+      {
+        holdMs: options.holdMs ?? 1000,
+        clock,
+        retryDelayMs: (attempt) => fullJitterDelay(attempt, retry, random),
+      },
     );
     const tokens = new TokenSource(options.token, options.tokenRefreshMarginMs ?? MINUTE, clock);
     this.#lifecycle = new Lifecycle(
@@ -101,7 +106,7 @@ export class PushClient {
         clock,
         random,
         backoff: options.backoff ?? { baseMs: 500, maxMs: 30_000 },
-        retry: options.throttleBackoff ?? { baseMs: 100, maxMs: 5_000 },
+        retry,
         pingIntervalMs: options.pingIntervalMs ?? 5 * MINUTE,
         maxConnectionMs: options.maxConnectionMs ?? 120 * MINUTE,
         rolloverBeforeMs: options.rolloverBeforeMs ?? 5 * MINUTE,

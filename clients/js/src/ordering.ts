@@ -14,6 +14,8 @@
  * - reports a `gap` when the hole cannot be filled (the messages were trimmed, a page did not
  *   cover them, the history request failed, the server could not resume, a new generation
  *   began) and then goes on from the position the server gave;
+ * - reads history on after a replay the server cut short (`more` on the reply), page after
+ *   page, until it has caught up;
  * - buffers everything while a subscribe/resume reply is pending (`beginSync`), because the
  *   reply decides the position those messages are judged against.
  *
@@ -42,8 +44,11 @@ export interface Gap {
 export type SyncResult =
   /** Sent without `since`: the stream's current position; older messages are not for us. */
   | { kind: "position"; position: Position }
-  /** Sent with `since` and continuity proven: the replay came before the reply. */
-  | { kind: "continued"; newest: Position }
+  /**
+   * Sent with `since` and continuity proven: the replay came before the reply. `more`: the
+   * replay was cut at `newest`, and the rest is read from history.
+   */
+  | { kind: "continued"; newest: Position; more: boolean }
   /** Continuity could not be proven: a gap, then the server's position. */
   | { kind: "failed"; reason: ResumeFailureReason; position: Position }
   /** The server has streams off: no positions, deliver as received. */
@@ -87,6 +92,8 @@ export class StreamOrderer<P extends Push> {
   #holdTimer: unknown;
   #holdArmed = false;
   #filling = false;
+  /** A cut replay is being completed from history. */
+  #catchingUp = false;
   #disposed = false;
   readonly #retired = new RecentSet<string>(REMEMBERED_GENERATIONS);
   readonly #seenEventIds = new RecentSet<string>(REMEMBERED_EVENT_IDS);
@@ -110,6 +117,7 @@ export class StreamOrderer<P extends Push> {
     this.#syncing = true;
     this.#syncId += 1;
     this.#filling = false;
+    this.#catchingUp = false;
     this.#cancelHold();
     return this.#syncId;
   }
@@ -122,7 +130,8 @@ export class StreamOrderer<P extends Push> {
     const buffered = this.#buffer;
     this.#buffer = [];
     for (const push of buffered) this.#accept(push);
-    this.#settle();
+    if (this.#catchingUp) this.#requestFill();
+    else this.#settle();
     return true;
   }
 
@@ -147,7 +156,9 @@ export class StreamOrderer<P extends Push> {
     this.#reconcilePage(page);
     for (const message of page.messages) this.#accept(message);
     // An empty page that claims more would ask for the same page forever.
-    if (this.#hasGap() && page.more && page.messages.length > 0) {
+    const more = page.more && page.messages.length > 0;
+    if (!more) this.#catchingUp = false;
+    if (more && (this.#hasGap() || this.#catchingUp)) {
       this.#requestFill();
       return;
     }
@@ -159,6 +170,7 @@ export class StreamOrderer<P extends Push> {
   fillFailed(): void {
     if (this.#disposed || this.#syncing) return;
     this.#filling = false;
+    this.#catchingUp = false;
     if (this.#hasGap()) this.#skipGap("history_unavailable");
     this.#settle();
   }
@@ -183,6 +195,7 @@ export class StreamOrderer<P extends Push> {
           this.#jump("stream_reset", result.newest);
         }
         this.#newest = Math.max(this.#newest, result.newest.serial);
+        this.#catchingUp = result.more;
         return;
       case "failed":
         this.#jump(result.reason, result.position);
@@ -226,7 +239,9 @@ export class StreamOrderer<P extends Push> {
       return position;
     }
     if (this.#retired.has(streamId)) return undefined;
-    this.#jump("stream_reset", { streamId, serial: 0 });
+    // The stream started again: what followed in the old generation may be lost, and this
+    // push is where the new one is taken up.
+    this.#jump("stream_reset", { streamId, serial: serial - 1 });
     return this.#position;
   }
 
@@ -241,19 +256,26 @@ export class StreamOrderer<P extends Push> {
     }
   }
 
-  /** Aligns the position with a page from another generation, or past trimmed messages. */
+  /**
+   * Reads what a page says of the stream before its messages are taken in: another generation,
+   * or messages after the position no longer kept, mean they are gone, and the position
+   * becomes the page's `(streamId, serial)`.
+   */
   #reconcilePage(page: FillPage<P>): void {
     const position = this.#position;
     if (position === undefined || page.streamId === null || this.#retired.has(page.streamId)) return;
+    const pagePosition = { streamId: page.streamId, serial: page.serial };
     if (position.streamId !== null && page.streamId !== position.streamId) {
-      this.#jump("stream_reset", { streamId: page.streamId, serial: 0 });
+      this.#catchingUp = false;
+      this.#jump("stream_reset", pagePosition);
+      return;
     }
-    const current = this.#position ?? position;
-    current.streamId = page.streamId;
+    position.streamId = page.streamId;
     this.#newest = Math.max(this.#newest, page.serial);
     const firstKept = page.oldestSerial ?? page.serial + 1;
-    if (firstKept > current.serial + 1 && this.#hasGap()) {
-      this.#jump("position_expired", { streamId: page.streamId, serial: Math.min(firstKept - 1, this.#gapEnd()) });
+    if (firstKept > position.serial + 1 && this.#newest > position.serial) {
+      this.#catchingUp = false;
+      this.#jump("position_expired", pagePosition);
     }
   }
 

@@ -111,6 +111,8 @@ export interface Subscribed {
   serial?: number;
   /** Present when `since` was given and continuity was proven. */
   replayed?: number;
+  /** The replay was cut short: `serial` is the last one replayed; read on with `history`. */
+  more?: true;
 }
 
 export interface Unsubscribed {
@@ -153,7 +155,10 @@ export interface Resumed {
   stream: "user";
   streamId: string | null;
   serial: number;
-  replayed: number;
+  /** Present when `since` was given. */
+  replayed?: number;
+  /** The replay was cut short: `serial` is the last one replayed; read on with `history`. */
+  more?: true;
 }
 
 interface HistoryFields {
@@ -303,7 +308,7 @@ function readResumeFailed(f: Json): ResumeFailed | undefined {
 
 function readResumed(f: Json): Resumed | undefined {
   const ok = f["stream"] === "user" && isStreamId(f["streamId"]) && isSerial(f["serial"]);
-  return ok ? ({ replayed: 0, ...f } as unknown as Resumed) : undefined;
+  return ok && isOptional(f["replayed"], isSerial) ? (f as unknown as Resumed) : undefined;
 }
 
 function readHistory(f: Json): HistoryPage | undefined {

@@ -12,16 +12,17 @@
  */
 
 import type { Connection } from "./connection.js";
+import { sleep } from "./platform.js";
 import { WspushError } from "./errors.js";
 import { StreamOrderer, type FillPage, type Gap, type OrdererOptions, type SyncResult } from "./ordering.js";
 import type {
+  ClientFrame,
   EntityUpdated,
   ErrorReply,
   Position,
   Push,
   Reply,
   StreamSelector,
-  SubscribeFrame,
   UserPushNotification,
 } from "./protocol.js";
 
@@ -36,6 +37,11 @@ export interface StreamHooks {
   error(error: WspushError): void;
   /** Reads a history page for a fill; rejects when it cannot be had. */
   fill(stream: StreamSelector, afterSerial: number): Promise<FillPage<Push>>;
+}
+
+export interface StreamsOptions extends OrdererOptions {
+  /** The wait before sending a sync frame again after `history_unavailable`. */
+  retryDelayMs(attempt: number): number;
 }
 
 /** Messages asked per history page when filling a hole (the server's most). */
@@ -113,10 +119,11 @@ export class Streams {
   readonly #user: Tracked<UserPushNotification>;
   readonly #entities = new Map<string, Tracked<EntityUpdated>>();
   readonly #loops = new Map<Connection, Promise<void>>();
+  readonly #pauses = new Set<{ cancel(): void }>();
 
   constructor(
     private readonly hooks: StreamHooks,
-    private readonly options: OrdererOptions,
+    private readonly options: StreamsOptions,
   ) {
     this.#user = new Tracked({ stream: "user" }, hooks, options);
   }
@@ -159,11 +166,6 @@ export class Streams {
     return stream?.orderer.position();
   }
 
-  /** Whether a stream is not yet synced on `connection`. */
-  needsSync(connection: Connection): boolean {
-    return this.#user.syncedOn !== connection || [...this.#entities.values()].some((s) => s.syncedOn !== connection);
-  }
-
   /** Syncs every stream on `connection`; joins the loop already running there, if any. */
   syncAll(connection: Connection): Promise<void> {
     let loop = this.#loops.get(connection);
@@ -176,6 +178,7 @@ export class Streams {
 
   /** Ends every stream: pending subscriptions reject with `error`. */
   dispose(error: WspushError): void {
+    for (const pause of this.#pauses) pause.cancel();
     this.#user.fail(error);
     for (const stream of this.#entities.values()) stream.fail(error);
     this.#entities.clear();
@@ -192,9 +195,10 @@ export class Streams {
 
   async #syncUser(connection: Connection): Promise<void> {
     const stream = this.#user;
-    const since = stream.orderer.position();
     const id = stream.orderer.beginSync();
-    const reply = await this.#send(connection, stream, since === undefined ? { action: "resume" } : { action: "resume", since });
+    const { reply, since } = await this.#exchange(connection, stream, (position) =>
+      position === undefined ? { action: "resume" } : { action: "resume", since: position },
+    );
     stream.orderer.endSync(id, this.#userResult(reply, since));
     stream.markReady();
   }
@@ -210,19 +214,47 @@ export class Streams {
 
   async #syncEntity(connection: Connection, stream: Tracked<EntityUpdated>): Promise<void> {
     const entityId = "entityId" in stream.selector ? stream.selector.entityId : "";
-    let since = stream.orderer.position();
     const id = stream.orderer.beginSync();
-    let reply = await this.#send(connection, stream, subscribeFrame(entityId, since));
-    if (since !== undefined && isError(reply, "HistoryDisabled")) {
-      // Streams were switched off since the position was taken: subscribe without one.
-      since = undefined;
-      reply = await this.#send(connection, stream, subscribeFrame(entityId, since));
-    }
+    const { reply, since } = await this.#exchange(connection, stream, (position) =>
+      position === undefined ? { action: "subscribe", entityId } : { action: "subscribe", entityId, since: position },
+    );
     if (this.#entities.get(entityId) !== stream) return;
     const result = this.#entityResult(stream, entityId, reply, since);
     if (result === undefined) return;
     stream.orderer.endSync(id, result);
     stream.markReady();
+  }
+
+  /**
+   * Sends a stream's sync frame until the answer is final, and answers it with the `since` it
+   * was sent with. `HistoryDisabled` to a frame with `since` means streams were switched off:
+   * the frame goes again without. `ResumeFailed` with `history_unavailable` says nothing of
+   * the position (the store could not be read): the same frame goes again after a delay.
+   */
+  async #exchange<P extends Push>(
+    connection: Connection,
+    stream: Tracked<P>,
+    frameFor: (since: Position | undefined) => ClientFrame,
+  ): Promise<{ reply: Reply; since: Position | undefined }> {
+    let since = stream.orderer.position();
+    for (let attempt = 0; ; attempt += 1) {
+      const reply = await this.#send(connection, stream, frameFor(since));
+      if (since !== undefined && isError(reply, "HistoryDisabled")) {
+        since = undefined;
+      } else if ("type" in reply && reply.type === "ResumeFailed" && reply.reason === "history_unavailable") {
+        await this.#pause(connection, attempt);
+      } else {
+        return { reply, since };
+      }
+    }
+  }
+
+  async #pause(connection: Connection, attempt: number): Promise<void> {
+    const pause = sleep(this.options.clock, this.options.retryDelayMs(attempt));
+    this.#pauses.add(pause);
+    const elapsed = await pause.done;
+    this.#pauses.delete(pause);
+    if (!elapsed || connection.closed) throw new WspushError("ConnectionLost", "the connection ended while a sync waited to be retried");
   }
 
   #entityResult(
@@ -244,7 +276,7 @@ export class Streams {
   }
 
   /** Sends a sync frame; a `TokenExpired` answer means the connection is closing. */
-  async #send<P extends Push>(connection: Connection, stream: Tracked<P>, frame: Parameters<Connection["request"]>[0]): Promise<Reply> {
+  async #send<P extends Push>(connection: Connection, stream: Tracked<P>, frame: ClientFrame): Promise<Reply> {
     stream.syncedOn = connection;
     try {
       const reply = await connection.request(frame);
@@ -257,15 +289,11 @@ export class Streams {
   }
 }
 
-function subscribeFrame(entityId: string, since: Position | undefined): SubscribeFrame {
-  return since === undefined ? { action: "subscribe", entityId } : { action: "subscribe", entityId, since };
-}
-
 /** A `Subscribed` or `Resumed` reply, read against the position that was sent. */
-function syncResult(reply: { streamId?: string | null; serial?: number }, since: Position | undefined): SyncResult {
+function syncResult(reply: { streamId?: string | null; serial?: number; more?: true }, since: Position | undefined): SyncResult {
   if (reply.serial === undefined) return { kind: "off" };
   const position = { streamId: reply.streamId ?? null, serial: reply.serial };
-  return since === undefined ? { kind: "position", position } : { kind: "continued", newest: position };
+  return since === undefined ? { kind: "position", position } : { kind: "continued", newest: position, more: reply.more === true };
 }
 
 function failedResult(reply: { reason: string; streamId: string | null; serial: number | null }): SyncResult {
