@@ -518,7 +518,53 @@ def test_fan_out_to_1000_subscribers_exactly_once(gateway, frames, run, tmp_path
     run(go())
 
 
+def test_a_client_back_from_a_reconnect_replays_what_the_aws_cli_published_meanwhile(gateway, frames, run, tmp_path):
+    entity, user = unique("resume"), unique("resumer")
+    (tmp_path / "entity").mkdir()
+    (tmp_path / "user").mkdir()
+    entity_events = entries_file(tmp_path / "entity", "Entity Updated", {"entityId": entity, "message": "m"})
+    user_events = entries_file(tmp_path / "user", "Send User Push Notification", {"userId": user, "message": "n"})
+
+    async def go():
+        url = f"{gateway.ws}?access_token={token_for(user)}"
+        async with connect(url) as ws:
+            await subscribe(ws, frames, entity)
+            await asyncio.to_thread(gateway.put_events, entity_events)
+            seen = await recv_json(ws, frames)
+            assert seen["serial"] == 1, seen
+            await send_json(ws, frames, {"action": "resume"})
+            user_start = await recv_json(ws, frames)
+            assert (user_start["type"], user_start["serial"]) == ("Resumed", 0), user_start
+        published = [await asyncio.to_thread(gateway.put_events, entity_events) for _ in range(3)]
+        published.append(await asyncio.to_thread(gateway.put_events, user_events))
+        assert all(answer["FailedEntryCount"] == 0 for answer in published)
+        async with connect(url) as ws:
+            since = {"streamId": seen["streamId"], "serial": 1}
+            await send_json(ws, frames, {"action": "subscribe", "entityId": entity, "since": since})
+            replayed = [await recv_json(ws, frames) for _ in range(3)]
+            assert [p["serial"] for p in replayed] == [2, 3, 4]
+            assert [p["eventId"] for p in replayed] == [a["Entries"][0]["EventId"] for a in published[:3]]
+            reply = await recv_json(ws, frames)
+            assert (reply["type"], reply["serial"], reply["replayed"]) == ("Subscribed", 4, 3), reply
+
+            await send_json(ws, frames, {"action": "resume", "since": {"streamId": None, "serial": 0}})
+            notification = await recv_json(ws, frames)
+            assert (notification["type"], notification["serial"]) == ("User Push Notification", 1)
+            assert (await recv_json(ws, frames))["replayed"] == 1
+
+            await send_json(ws, frames, {"action": "history", "entityId": entity, "before": 4, "limit": 2})
+            page = await recv_json(ws, frames)
+            assert ([m["serial"] for m in page["messages"]], page["more"]) == ([2, 3], True), page
+
+            stale = {"streamId": "0" * 32, "serial": 2}
+            await send_json(ws, frames, {"action": "subscribe", "entityId": entity, "since": stale})
+            failed = await recv_json(ws, frames)
+            assert (failed["type"], failed["reason"], failed["oldestSerial"]) == ("ResumeFailed", "stream_reset", 1)
+    run(go())
+
+
 def test_frames_seen_cover_the_documented_server_messages(frames):
     """Runs last in file order: every server message the document names was seen and checked."""
-    for name in ["subscribed", "unsubscribed", "pong", "error", "entityUpdated", "userPushNotification"]:
+    for name in ["subscribed", "unsubscribed", "pong", "error", "entityUpdated", "userPushNotification",
+                 "resumed", "resumeFailed", "historyPage"]:
         assert frames.seen.get(name, 0) > 0, f"no {name} frame was checked (seen: {frames.seen})"
