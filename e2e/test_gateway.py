@@ -485,39 +485,6 @@ def test_aws_cli_send_message_reaches_the_dead_letter_queue_and_unknown_queues_d
 FANOUT = 1000
 
 
-def test_fan_out_to_1000_subscribers_exactly_once(gateway, frames, run, tmp_path):
-    entity = unique("crowd")
-    entries = entries_file(tmp_path, "Entity Updated", {"entityId": entity, "message": "to everyone"})
-
-    async def go():
-        sockets = []
-        limit = asyncio.Semaphore(50)
-
-        async def open_one(n):
-            async with limit:
-                ws = await connect(f"{gateway.ws}?access_token={token_for(f'{entity}-u{n}')}", open_timeout=60)
-                await send_json(ws, frames, {"action": "subscribe", "entityId": entity})
-                assert (await recv_json(ws, frames, timeout=60))["type"] == "Subscribed"
-                return ws
-
-        sockets = await asyncio.gather(*(open_one(n) for n in range(FANOUT)))
-        try:
-            started = time.perf_counter()
-            answer = await asyncio.to_thread(gateway.put_events, entries)
-            assert answer["FailedEntryCount"] == 0
-            event_id = answer["Entries"][0]["EventId"]
-            pushes = await asyncio.gather(*(recv_json(ws, frames, timeout=120) for ws in sockets))
-            elapsed = time.perf_counter() - started
-            assert all(p["type"] == "Entity Updated" and p["eventId"] == event_id for p in pushes)
-            # Exactly one each: nothing more arrives on any socket.
-            extras = await asyncio.gather(*(asyncio.wait_for(ws.recv(), 1.0) for ws in sockets), return_exceptions=True)
-            assert all(isinstance(e, asyncio.TimeoutError) for e in extras), "a socket got a second frame"
-            print(f"\nfan-out to {FANOUT} subscribers ({gateway.store} store): {elapsed:.2f} s including the aws CLI call")
-        finally:
-            await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
-    run(go())
-
-
 def test_a_client_back_from_a_reconnect_replays_what_the_aws_cli_published_meanwhile(gateway, frames, run, tmp_path):
     entity, user = unique("resume"), unique("resumer")
     (tmp_path / "entity").mkdir()
@@ -560,6 +527,39 @@ def test_a_client_back_from_a_reconnect_replays_what_the_aws_cli_published_meanw
             await send_json(ws, frames, {"action": "subscribe", "entityId": entity, "since": stale})
             failed = await recv_json(ws, frames)
             assert (failed["type"], failed["reason"], failed["oldestSerial"]) == ("ResumeFailed", "stream_reset", 1)
+    run(go())
+
+
+def test_fan_out_to_1000_subscribers_exactly_once(gateway, frames, run, tmp_path):
+    entity = unique("crowd")
+    entries = entries_file(tmp_path, "Entity Updated", {"entityId": entity, "message": "to everyone"})
+
+    async def go():
+        sockets = []
+        limit = asyncio.Semaphore(50)
+
+        async def open_one(n):
+            async with limit:
+                ws = await connect(f"{gateway.ws}?access_token={token_for(f'{entity}-u{n}')}", open_timeout=60)
+                await send_json(ws, frames, {"action": "subscribe", "entityId": entity})
+                assert (await recv_json(ws, frames, timeout=60))["type"] == "Subscribed"
+                return ws
+
+        sockets = await asyncio.gather(*(open_one(n) for n in range(FANOUT)))
+        try:
+            started = time.perf_counter()
+            answer = await asyncio.to_thread(gateway.put_events, entries)
+            assert answer["FailedEntryCount"] == 0
+            event_id = answer["Entries"][0]["EventId"]
+            pushes = await asyncio.gather(*(recv_json(ws, frames, timeout=120) for ws in sockets))
+            elapsed = time.perf_counter() - started
+            assert all(p["type"] == "Entity Updated" and p["eventId"] == event_id for p in pushes)
+            # Exactly one each: nothing more arrives on any socket.
+            extras = await asyncio.gather(*(asyncio.wait_for(ws.recv(), 1.0) for ws in sockets), return_exceptions=True)
+            assert all(isinstance(e, asyncio.TimeoutError) for e in extras), "a socket got a second frame"
+            print(f"\nfan-out to {FANOUT} subscribers ({gateway.store} store): {elapsed:.2f} s including the aws CLI call")
+        finally:
+            await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
     run(go())
 
 
