@@ -355,6 +355,10 @@ pub mod timeouts {
     /// cancels the calls still in flight, so it ends on time; the 3 s under the routes
     /// function's timeout hold the reply (milliseconds) with room to spare.
     pub const CONNECTION_REMOVAL_MS: u64 = ROUTE_FUNCTION_SECS * 1_000 - 3_000;
+    /// Replaying missed messages to a resuming client, one after another: the replay stops
+    /// here and the reply gives the position reached, so the client pages through the rest
+    /// of history (far faster: a hundred messages a reply) instead of the route timing out.
+    pub const REPLAY_MS: u64 = ROUTE_FUNCTION_SECS * 1_000 - 3_000;
     /// One PostToConnection call (the fan-out retries on its own).
     pub const PUSH_ATTEMPT_MS: u64 = 3_000;
     /// One SendMessage to a dead-letter queue; a record whose send fails is retried by SQS.

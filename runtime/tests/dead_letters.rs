@@ -160,6 +160,7 @@ async fn events_function(connections: &FakeConnections, sqs: &FakeSqs, routes: b
         token_leeway_secs: 30,
         record_ttl: Duration::from_secs(3600),
         push: quick_push_settings(),
+        history: wspush_runtime::config::default_retention(),
         test_tokens_enabled: false,
     })
 }

@@ -194,6 +194,7 @@ fn runtime() -> Runtime {
         token_leeway_secs: 30,
         record_ttl: std::time::Duration::from_secs(7200),
         push: PushSettings::default(),
+        history: wspush_runtime::config::default_retention(),
         test_tokens_enabled: true,
     })
 }
@@ -283,7 +284,7 @@ proptest! {
             Some(id) => Ok(id.to_string()),
         };
         let expected = match action {
-            "subscribe" => expected_id.map(|entity_id| ClientAction::Subscribe { entity_id }),
+            "subscribe" => expected_id.map(|entity_id| ClientAction::Subscribe { entity_id, since: None }),
             "unsubscribe" => expected_id.map(|entity_id| ClientAction::Unsubscribe { entity_id }),
             "ping" => Ok(ClientAction::Ping),
             other => Err(FrameError::UnknownAction(other.to_string())),
@@ -295,12 +296,14 @@ proptest! {
                 ClientAction::Subscribe { .. } => routes::SUBSCRIBE,
                 ClientAction::Unsubscribe { .. } => routes::UNSUBSCRIBE,
                 ClientAction::Ping => routes::PING,
+                ClientAction::Resume { .. } => routes::RESUME,
+                ClientAction::History { .. } => routes::HISTORY,
             };
             prop_assert_eq!(parse_client_frame(route, Some(&body)), Ok(action.clone()));
         }
         // The reply a client gets names the same entity id, as JSON.
-        if let Ok(ClientAction::Subscribe { entity_id }) = &parsed {
-            let reply: Value = serde_json::from_str(&Reply::Subscribed { entity_id: entity_id.clone() }.to_json())
+        if let Ok(ClientAction::Subscribe { entity_id, .. }) = &parsed {
+            let reply: Value = serde_json::from_str(&Reply::Subscribed { entity_id: entity_id.clone(), position: None }.to_json())
                 .expect("a reply is JSON");
             prop_assert_eq!(reply, json!({"type": "Subscribed", "entityId": entity_id}));
         }

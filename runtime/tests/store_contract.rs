@@ -12,7 +12,6 @@ use futures::{stream, StreamExt, TryStreamExt};
 
 use support::{dynamodb_local, fixture, fresh_table, runtime, FakeConnections};
 
-use wspush_runtime::aws;
 use wspush_runtime::store::{
     ConnectionRecord, ConnectionStore, DynamoStore, MemoryStore, Recipient, Removal, Subscribed,
     Subscription,
