@@ -212,6 +212,10 @@ export class Lifecycle {
   }
 
   #promote(connection: Connection, token: HeldToken): void {
+    if (this.#endError !== undefined) {
+      connection.close();
+      return;
+    }
     const previous = this.#active;
     this.#active = connection;
     this.#backoff.reset();
