@@ -228,10 +228,14 @@ export class Lifecycle {
   #scheduleRollover(connection: Connection, token: HeldToken): void {
     const { clock, maxConnectionMs, rolloverBeforeMs } = this.options;
     const lifetimeEnd = connection.openedAt + rolloverAfterMs(maxConnectionMs, rolloverBeforeMs);
-    const at = Math.min(lifetimeEnd, token.refreshAt ?? Infinity);
+    const tokenDue = token.refreshAt !== undefined && token.refreshAt <= lifetimeEnd;
+    const at = tokenDue ? (token.refreshAt ?? lifetimeEnd) : lifetimeEnd;
     clock.clearTimeout(this.#rolloverTimer);
     this.#rolloverTimer = clock.setTimeout(() => {
-      if (connection === this.#active && this.#endError === undefined) void this.#establish();
+      if (connection !== this.#active || this.#endError !== undefined) return;
+      // A timer may fire a little before the clock reads its time: ask for the token outright.
+      if (tokenDue) this.#freshTokenNext = true;
+      void this.#establish();
     }, Math.max(0, at - clock.now()));
   }
 

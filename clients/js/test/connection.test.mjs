@@ -85,6 +85,30 @@ describe("connection", () => {
     assert.deepEqual(b.messages, [1]);
   });
 
+  it("drops a connection that stops answering and sends the request again on the next", async (t) => {
+    const { server, client, seen } = await setUp(t, { client: { replyTimeoutMs: 300 } });
+    await client.subscribe("x", () => undefined);
+    server.publish("x", 1);
+    server.mute = true;
+    const page = client.history({ entityId: "x" });
+    await eventually(() => server.connections[0].closeCode === 4000, 3000, "the client to drop the connection");
+    server.mute = false;
+    assert.deepEqual((await page).messages.map((m) => m.message), [1]);
+    assert.equal(server.connections.length, 2);
+    assert.deepEqual(seen.errors, []);
+  });
+
+  it("connects again with a new token after the server expired the connection's token", async (t) => {
+    const { server, client, token } = await setUp(t);
+    await client.subscribe("x", () => undefined);
+    server.publish("x", 1);
+    server.expireNextFrame();
+    const page = await client.history({ entityId: "x" });
+    assert.deepEqual(page.messages.map((m) => m.message), [1]);
+    assert.equal(token.calls, 2);
+    assert.equal(server.connections.length, 2);
+  });
+
   it("closes for good: no reconnect, promises reject with Closed", async (t) => {
     const { server, client, seen } = await setUp(t);
     await client.subscribe("x", () => undefined);

@@ -90,6 +90,9 @@ export class FakeServer {
   forbidden = new Set();
   /** Called after a subscription's position is read and before its reply is sent. */
   beforeReply;
+  /** Frames are taken but never answered (a connection that died without closing). */
+  mute = false;
+  #expireNext = false;
   #throttle = [];
   #cutReplayAt;
   #failNext = [];
@@ -152,6 +155,13 @@ export class FakeServer {
   #frame(connection, text) {
     const frame = JSON.parse(text);
     connection.frames.push(frame);
+    if (this.mute) return undefined;
+    if (this.#expireNext) {
+      this.#expireNext = false;
+      send(connection, { type: "Error", code: "TokenExpired", message: "the token of this connection expired" });
+      connection.closedBy = "server";
+      return connection.ws.close(1000);
+    }
     const throttled = this.#throttle.shift();
     if (throttled !== undefined) return send(connection, throttled);
     switch (frame.action) {
@@ -262,6 +272,11 @@ export class FakeServer {
   /** The next frames are answered with this throttle reply instead of being run. */
   throttleNext(count, reply = { message: "Too Many Requests", connectionId: "c", requestId: "r" }) {
     for (let i = 0; i < count; i += 1) this.#throttle.push(reply);
+  }
+
+  /** The next frame is answered TokenExpired, and the connection closed. */
+  expireNextFrame() {
+    this.#expireNext = true;
   }
 
   /** The next replays (subscribe/resume with since) fail with `reason`. */
