@@ -14,7 +14,7 @@ import { Emitter } from "./events.js";
 import type { TokenPlacement } from "./handshake.js";
 import { Lifecycle, type ClientState } from "./lifecycle.js";
 import { globalWebSocket, systemClock, type Clock, type WebSocketConstructor } from "./platform.js";
-import type { ClientFrame, HistoryPage, HistoryQuery, Position, Reply, StreamSelector } from "./protocol.js";
+import { entityOf, type ClientFrame, type HistoryPage, type HistoryQuery, type Position, type Reply, type StreamSelector } from "./protocol.js";
 import { FILL_PAGE_LIMIT, Streams, type EntityHandler, type GapEvent, type UserHandler } from "./streams.js";
 import { TokenSource, type TokenProvider } from "./token.js";
 
@@ -221,6 +221,3 @@ export class PushClient {
     this.#events.emit("error", error);
   }
 }
-
-const entityOf = (stream: StreamSelector): { entityId?: string } =>
-  "entityId" in stream ? { entityId: stream.entityId } : {};

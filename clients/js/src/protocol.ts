@@ -69,6 +69,10 @@ export interface HistoryQuery {
 
 export type HistoryFrame = { action: "history" } & StreamSelector & HistoryQuery;
 
+/** `{ entityId }` of an entity's selector, `{}` for the user stream: details for an error. */
+export const entityOf = (selector: StreamSelector): { entityId?: string } =>
+  "entityId" in selector ? { entityId: selector.entityId } : {};
+
 export type ClientFrame =
   | SubscribeFrame
   | UnsubscribeFrame

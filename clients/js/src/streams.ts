@@ -15,15 +15,16 @@ import type { Connection } from "./connection.js";
 import { sleep } from "./platform.js";
 import { WspushError } from "./errors.js";
 import { StreamOrderer, type FillPage, type Gap, type OrdererOptions, type SyncResult } from "./ordering.js";
-import type {
-  ClientFrame,
-  EntityUpdated,
-  ErrorReply,
-  Position,
-  Push,
-  Reply,
-  StreamSelector,
-  UserPushNotification,
+import {
+  entityOf,
+  type ClientFrame,
+  type EntityUpdated,
+  type ErrorReply,
+  type Position,
+  type Push,
+  type Reply,
+  type StreamSelector,
+  type UserPushNotification,
 } from "./protocol.js";
 
 /** A gap in one stream: the application refetches what that stream describes. */
@@ -112,8 +113,6 @@ class Tracked<P extends Push> {
   }
 }
 
-const entityOf = (selector: StreamSelector): { entityId?: string } =>
-  "entityId" in selector ? { entityId: selector.entityId } : {};
 
 export class Streams {
   readonly #user: Tracked<UserPushNotification>;

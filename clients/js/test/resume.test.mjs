@@ -6,6 +6,16 @@ import { describe, it } from "node:test";
 import { claimsOf } from "./support/jwt.mjs";
 import { eventually, recorder, setUp, tokenProvider } from "./support/harness.mjs";
 
+/** A client subscribed to "x" that has received its message 1. */
+async function deliveredOne(t) {
+  const setup = await setUp(t);
+  const entity = recorder();
+  await setup.client.subscribe("x", entity.handler);
+  setup.server.publish("x", 1);
+  await eventually(() => entity.messages.length === 1);
+  return { ...setup, entity };
+}
+
 const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe("resume", () => {
@@ -85,11 +95,7 @@ describe("resume", () => {
   });
 
   it("completes a replay the server cut short from history", async (t) => {
-    const { server, client, seen } = await setUp(t);
-    const entity = recorder();
-    await client.subscribe("x", entity.handler);
-    server.publish("x", 1);
-    await eventually(() => entity.messages.length === 1);
+    const { server, seen, entity } = await deliveredOne(t);
     server.cutReplaysAt(2);
     server.dropAll();
     for (let i = 2; i <= 7; i += 1) server.publish("x", i);
@@ -100,11 +106,7 @@ describe("resume", () => {
   });
 
   it("reports ResumeFailed as a gap, then delivers from the server's position", async (t) => {
-    const { server, client, seen } = await setUp(t);
-    const entity = recorder();
-    await client.subscribe("x", entity.handler);
-    server.publish("x", 1);
-    await eventually(() => entity.messages.length === 1);
+    const { server, seen, entity } = await deliveredOne(t);
     const streamId = server.entity("x").streamId;
     server.dropAll();
     for (let i = 2; i <= 5; i += 1) server.publish("x", i);
@@ -122,11 +124,7 @@ describe("resume", () => {
   });
 
   it("sends the same sync again when the server could not read history", async (t) => {
-    const { server, client, seen } = await setUp(t);
-    const entity = recorder();
-    await client.subscribe("x", entity.handler);
-    server.publish("x", 1);
-    await eventually(() => entity.messages.length === 1);
+    const { server, seen, entity } = await deliveredOne(t);
     server.failNextResume("history_unavailable", 2);
     server.dropAll();
     server.publish("x", 2);
