@@ -79,6 +79,7 @@ export class PushClient {
         "this runtime has no global WebSocket (Node 20): pass one, e.g. `new PushClient({ WebSocket, … })` with `import { WebSocket } from \"ws\"`",
       );
     }
+    checkTimings(options);
     const clock = options.clock ?? systemClock;
     const random = options.random ?? Math.random;
     const retry = options.throttleBackoff ?? { baseMs: 100, maxMs: 5_000 };
@@ -219,5 +220,33 @@ export class PushClient {
 
   #report(error: WspushError): void {
     this.#events.emit("error", error);
+  }
+}
+
+const TIMING_OPTIONS = [
+  "pingIntervalMs",
+  "maxConnectionMs",
+  "rolloverBeforeMs",
+  "tokenRefreshMarginMs",
+  "holdMs",
+  "replyTimeoutMs",
+  "handshakeTimeoutMs",
+  "hiddenStatusAttempts",
+] as const;
+
+/** Refuses timings that would spin (zero, negative) or never fire (not a number). */
+function checkTimings(options: ClientOptions): void {
+  const backoffs = { backoff: options.backoff, throttleBackoff: options.throttleBackoff };
+  const values: [string, number | undefined][] = [
+    ...TIMING_OPTIONS.map((name): [string, number | undefined] => [name, options[name]]),
+    ...Object.entries(backoffs).flatMap(([name, b]): [string, number | undefined][] => [
+      [`${name}.baseMs`, b?.baseMs],
+      [`${name}.maxMs`, b?.maxMs],
+    ]),
+  ];
+  for (const [name, value] of values) {
+    if (value !== undefined && !(value > 0)) {
+      throw new RangeError(`option ${name} must be a positive number of ms (or count), not ${String(value)}`);
+    }
   }
 }

@@ -3,9 +3,20 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
+import { WebSocket } from "ws";
+
+import { PushClient } from "../dist/index.js";
 import { eventually, recorder, setUp } from "./support/harness.mjs";
 
 describe("connection", () => {
+  it("refuses options that cannot work, saying which", () => {
+    const base = { url: "ws://127.0.0.1:1/production", token: () => "t", WebSocket };
+    assert.throws(() => new PushClient({ ...base, pingIntervalMs: 0 }), /pingIntervalMs must be a positive/);
+    assert.throws(() => new PushClient({ ...base, backoff: { baseMs: 10, maxMs: -1 } }), /backoff.maxMs/);
+    assert.throws(() => new PushClient({ ...base, WebSocket: undefined }), /no global WebSocket/);
+    assert.equal(new PushClient(base).state, "idle");
+  });
+
   it("offers the token as the subprotocol, subscribes, and delivers entity and user pushes", async (t) => {
     const { server, client, seen } = await setUp(t);
     const entity = recorder();
