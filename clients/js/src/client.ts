@@ -83,9 +83,10 @@ export class PushClient {
     const clock = options.clock ?? systemClock;
     const random = options.random ?? Math.random;
     const retry = options.throttleBackoff ?? { baseMs: 100, maxMs: 5_000 };
-    this.#events = new Emitter<ClientEvents>((cause) =>
-      this.#report(new WspushError("HandlerFailed", "an event listener threw", { cause })),
-    );
+    this.#events = new Emitter<ClientEvents>((cause, event) => {
+      // A throwing `error` listener has nowhere left to be reported.
+      if (event !== "error") this.#report(new WspushError("HandlerFailed", `a "${event}" listener threw`, { cause }));
+    });
     this.#streams = new Streams(
       {
         gap: (gap) => this.#events.emit("gap", gap),

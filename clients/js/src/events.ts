@@ -8,7 +8,7 @@
 export class Emitter<Events extends object> {
   readonly #listeners = new Map<keyof Events, Set<(value: never) => void>>();
 
-  constructor(private readonly onListenerError: (error: unknown) => void) {}
+  constructor(private readonly onListenerError: (error: unknown, event: keyof Events) => void) {}
 
   /** Adds a listener; the answer removes it. */
   on<K extends keyof Events>(event: K, listener: (value: Events[K]) => void): () => void {
@@ -33,7 +33,7 @@ export class Emitter<Events extends object> {
       try {
         (listener as (value: Events[K]) => void)(value);
       } catch (error) {
-        this.onListenerError(error);
+        this.onListenerError(error, event);
       }
     }
     return true;

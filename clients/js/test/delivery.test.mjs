@@ -72,6 +72,23 @@ describe("delivery", () => {
     assert.deepEqual(entity.messages, [1, 5]);
   });
 
+  it("reports a handler that throws and goes on delivering", async (t) => {
+    const { server, client, seen } = await setUp(t);
+    const entity = recorder();
+    client.on("error", () => {
+      throw new Error("an error listener that throws is not reported again");
+    });
+    await client.subscribe("x", (push) => {
+      if (push.message === 1) throw new Error("boom");
+    });
+    await client.subscribe("x", entity.handler);
+    server.publish("x", 1);
+    server.publish("x", 2);
+    await eventually(() => entity.messages.length === 2);
+    assert.deepEqual(entity.messages, [1, 2]);
+    assert.deepEqual(seen.errors.map((e) => [e.code, e.entityId, e.cause.message]), [["HandlerFailed", "x", "boom"]]);
+  });
+
   it("with streams off delivers as received, drops repeats by eventId, and resubscribes without a position", async (t) => {
     const { server, client, seen } = await setUp(t, { server: { streamsOff: true } });
     const entity = recorder();
