@@ -77,7 +77,11 @@ function tokenOf(request) {
 export class FakeServer {
   /** Every handshake attempted: `{ token, place, status }`. */
   handshakes = [];
-  /** Every connection accepted: `{ ws, token, frames, subs, openedAt, closedAt, closeCode, closedBy }`. */
+  /**
+   * Every connection accepted: `{ ws, token, frames, subs, openedAt, closedAt, closeCode,
+   * closedBy, mute }`; a `mute` connection takes frames but never answers them (one that died
+   * without closing).
+   */
   connections = [];
   entities = new Map();
   user = new Stream();
@@ -90,8 +94,6 @@ export class FakeServer {
   forbidden = new Set();
   /** Called after a subscription's position is read and before its reply is sent. */
   beforeReply;
-  /** Frames are taken but never answered (a connection that died without closing). */
-  mute = false;
   #expireNext = false;
   #throttle = [];
   #cutReplayAt;
@@ -155,7 +157,7 @@ export class FakeServer {
   #frame(connection, text) {
     const frame = JSON.parse(text);
     connection.frames.push(frame);
-    if (this.mute) return undefined;
+    if (connection.mute) return undefined;
     if (this.#expireNext) {
       this.#expireNext = false;
       send(connection, { type: "Error", code: "TokenExpired", message: "the token of this connection expired" });
