@@ -29,6 +29,20 @@ pub fn numbers(args: &[String], name: &str, default: &str) -> Result<Vec<usize>,
         .collect::<Result<_, _>>()?)
 }
 
+/// `--store embedded|dynamodb` (default embedded): the store's name and, for DynamoDB, its
+/// endpoint from `DYNAMODB_ENDPOINT`.
+pub fn store(args: &[String]) -> Result<(String, Option<String>), Fail> {
+    let store = arg(args, "--store").unwrap_or_else(|| "embedded".into());
+    let endpoint = match store.as_str() {
+        "embedded" => None,
+        "dynamodb" => Some(std::env::var("DYNAMODB_ENDPOINT").map_err(|_| {
+            "--store dynamodb needs DYNAMODB_ENDPOINT (DynamoDB Local's URL)".to_string()
+        })?),
+        other => return Err(format!("--store must be embedded or dynamodb, not {other}").into()),
+    };
+    Ok((store, endpoint))
+}
+
 /// Whether `--name` is on the command line.
 pub fn flag(args: &[String], name: &str) -> bool {
     args.iter().any(|a| a == name)
@@ -60,5 +74,7 @@ mod tests {
         assert_eq!(number(&line, "--latency-ms", 20).ok(), Some(20));
         assert!(flag(&line, "--skip-baseline"));
         assert!(number(&args("--rounds many"), "--rounds", 1).is_err());
+        assert_eq!(store(&line).ok(), Some(("embedded".to_string(), None)));
+        assert!(store(&args("--store sqlite")).is_err());
     }
 }

@@ -78,8 +78,16 @@ async fn subscribe(ws: &mut Socket, index: usize, entity: &str) -> Result<(), Fa
     }
 }
 
-type Socket =
+/// A client's socket, for a measurement that reads the frames themselves.
+pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a socket as `user`, subscribed to nothing: the caller sends and reads its frames.
+pub async fn connect(addr: SocketAddr, user: &str) -> Result<Socket, Fail> {
+    let token = token(&keys(), user)?;
+    let url = format!("ws://{addr}/production?access_token={token}");
+    Ok(tokio_tungstenite::connect_async(url).await?.0)
+}
 
 /// Reports each text frame on `ws` until `closed` fires (then closes the socket cleanly) or the
 /// socket ends.

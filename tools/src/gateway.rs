@@ -17,6 +17,20 @@ use crate::{procfs, Fail};
 /// The JWT secret every measured gateway runs with, so [`crate::clients`] can mint tokens.
 pub const SECRET: &str = "bench-secret";
 
+/// The options that put a gateway on DynamoDB at `endpoint`, in a fresh table of its own;
+/// none (the embedded store) without an endpoint.
+pub fn store_options(endpoint: Option<&str>) -> Vec<String> {
+    match endpoint {
+        Some(endpoint) => vec![
+            "--dynamodb-endpoint".to_string(),
+            endpoint.to_string(),
+            "--table".to_string(),
+            format!("bench-{}", uuid::Uuid::new_v4().simple()),
+        ],
+        None => Vec::new(),
+    }
+}
+
 /// The gateway child process.
 pub struct Gateway {
     process: tokio::process::Child,

@@ -1,5 +1,6 @@
 //! The gateway's HTTP APIs a measurement calls, as plain HTTP/1.1 over one TCP connection each:
-//! EventBridge `PutEvents` to start a fan-out, and the local view of open connections.
+//! EventBridge `PutEvents` to start a fan-out or fill a stream, and the local view of open
+//! connections.
 
 use std::net::SocketAddr;
 
@@ -18,11 +19,19 @@ pub async fn http(addr: SocketAddr, request: String) -> Result<String, Fail> {
     Ok(answer)
 }
 
+/// Entries one PutEvents may carry (EventBridge's limit, which the gateway enforces).
+pub const MAX_ENTRIES: usize = 10;
+
 /// One PutEvents of one "Entity Updated" event for `entity`.
 pub async fn put_events(addr: SocketAddr, entity: &str) -> Result<(), Fail> {
-    let body = json!({"Entries": [{"Source": "bench", "DetailType": "Entity Updated",
-        "Detail": json!({"entityId": entity, "message": "bench"}).to_string()}]})
-    .to_string();
+    put_entity_events(addr, entity, 1).await
+}
+
+/// One PutEvents of `count` (1 to [`MAX_ENTRIES`]) "Entity Updated" events for `entity`.
+pub async fn put_entity_events(addr: SocketAddr, entity: &str, count: usize) -> Result<(), Fail> {
+    let entry = json!({"Source": "bench", "DetailType": "Entity Updated",
+        "Detail": json!({"entityId": entity, "message": "bench"}).to_string()});
+    let body = json!({ "Entries": vec![entry; count] }).to_string();
     let answer = http(
         addr,
         format!(

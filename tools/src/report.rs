@@ -117,6 +117,18 @@ pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// The middle of `times`, the mean of the two middle ones for an even count (so two sides
+/// compared over the same number of rounds are read alike); zero when there are none.
+pub fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    let upper = times.len() / 2;
+    match times.len() {
+        0 => Duration::ZERO,
+        n if n % 2 == 1 => times[upper],
+        _ => (times[upper - 1] + times[upper]) / 2,
+    }
+}
+
 /// KiB (as `/proc` counts memory) in MiB.
 pub fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
@@ -155,6 +167,14 @@ mod tests {
             purpose.json(),
             json!({"table": "t", "figure": "f", "result": "r", "target": "(comparison)"})
         );
+    }
+
+    #[test]
+    fn the_median_is_the_middle_time() {
+        let ms = Duration::from_millis;
+        assert_eq!(median(vec![ms(30), ms(10), ms(20)]), ms(20));
+        assert_eq!(median(vec![ms(40), ms(10), ms(20), ms(30)]), ms(25));
+        assert_eq!(median(Vec::new()), Duration::ZERO);
     }
 
     #[test]
