@@ -9,8 +9,10 @@
 #      the quick start's way under the same throttle          (cargo bench … perf -- limits)
 #   3. the gateway's memory per idle connection, at scale, after churn   (perf -- memory)
 #   4. the fan-out against sequential @connections calls, per push client   (bench fanout)
-#   5. the bootstrap's peak memory for one fan-out through the gateway   (lambda-memory)
-#   6. the bootstrap's CPU time and memory per fan-out, per push client  (lambda-fanout-rss)
+#   5. streams: the fan-out with streams on against off, a replay of 1,000 missed messages
+#      against sequential @connections calls and against history pages      (bench history)
+#   6. the bootstrap's peak memory for one fan-out through the gateway   (lambda-memory)
+#   7. the bootstrap's CPU time and memory per fan-out, per push client  (lambda-fanout-rss)
 #
 # Not part of scripts/test.sh: it takes over ten minutes on 2 cores, plus the artifact's
 # fat-LTO cross build. Settings (environment):
@@ -86,7 +88,10 @@ bench --bench perf -- memory \
 log "4. fan-out against sequential @connections calls, embedded store"
 bench --bench fanout -- --subscribers "$SUBSCRIBERS" --store embedded
 
-log "5. bootstrap's peak memory for one $SUBSCRIBERS-subscriber fan-out through the gateway"
+log "5. streams: history write on a fan-out, replay of missed messages, embedded store"
+bench --bench history -- --subscribers "$SUBSCRIBERS" --missed 1000 --store embedded
+
+log "6. bootstrap's peak memory for one $SUBSCRIBERS-subscriber fan-out through the gateway"
 # Built on their own: the bootstrap with the runtime's features only, as it ships, and the tools.
 # The gateway is the one the benches above built.
 cargo build --locked --release -p wspush-runtime --bin bootstrap
@@ -95,7 +100,7 @@ release="${CARGO_TARGET_DIR:-$WSPUSH_ROOT/target}/release"
 "$release/lambda-memory" --subscribers "$SUBSCRIBERS" --bootstrap "$release/bootstrap" \
   --gateway "$release/wspush-gateway"
 
-log "6. bootstrap's CPU time per $SUBSCRIBERS-subscriber fan-out, per push client"
+log "7. bootstrap's CPU time per $SUBSCRIBERS-subscriber fan-out, per push client"
 "$release/lambda-fanout-rss" --subscribers "$SUBSCRIBERS" --bootstrap "$release/bootstrap" \
   --push-clients sdk,signed-http --rounds 2
 
