@@ -111,7 +111,7 @@ async fn a_client_lifecycle_runs_through_every_route() {
         .expect("subscribe");
     assert_eq!(
         body_of(&subscribed),
-        json!({"type": "Subscribed", "entityId": "myEntityId"})
+        json!({"type": "Subscribed", "entityId": "myEntityId", "streamId": null, "serial": 0})
     );
     assert_eq!(
         support::ids(store.subscribers("myEntityId").await.expect("query")),
