@@ -43,7 +43,7 @@ use wspush_tools::cli::{arg, flag, number, numbers};
 use wspush_tools::clients::{clients, collect, no_more_frames, Arrival};
 use wspush_tools::gateway::Gateway;
 use wspush_tools::local_api::{connection_ids, put_events};
-use wspush_tools::report::{ms, thousands, verdict, Figure};
+use wspush_tools::report::{median, ms, thousands, verdict, Figure};
 use wspush_tools::Fail;
 
 /// The table of `docs/performance.md` these figures go to.
@@ -82,14 +82,7 @@ fn main() -> Result<(), Fail> {
 }
 
 fn settings(args: &[String]) -> Result<Settings, Fail> {
-    let store = arg(args, "--store").unwrap_or_else(|| "embedded".into());
-    let endpoint = match store.as_str() {
-        "embedded" => None,
-        "dynamodb" => Some(std::env::var("DYNAMODB_ENDPOINT").map_err(|_| {
-            "--store dynamodb needs DYNAMODB_ENDPOINT (DynamoDB Local's URL)".to_string()
-        })?),
-        other => return Err(format!("--store must be embedded or dynamodb, not {other}").into()),
-    };
+    let (store, endpoint) = wspush_tools::cli::store(args)?;
     Ok(Settings {
         rounds: number(args, "--rounds", 3)?.max(1),
         store,
@@ -156,15 +149,7 @@ struct Audience {
 }
 
 async fn audience(n: usize, settings: &Settings, push_client: &str) -> Result<Audience, Fail> {
-    let mut options = match &settings.endpoint {
-        Some(endpoint) => vec![
-            "--dynamodb-endpoint".to_string(),
-            endpoint.clone(),
-            "--table".to_string(),
-            format!("bench-{}", uuid::Uuid::new_v4().simple()),
-        ],
-        None => Vec::new(),
-    };
+    let mut options = wspush_tools::gateway::store_options(settings.endpoint.as_deref());
     options.extend(["--push-client".to_string(), push_client.to_string()]);
     let gateway = start_gateway(&options).await?;
     let addr: SocketAddr = gateway.addr;
@@ -304,12 +289,6 @@ async fn sequential(
             })?;
     }
     Ok(())
-}
-
-/// The middle of `times` (the upper middle for an even count).
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
 }
 
 /// `perf record --control fifo:...`, when `BENCH_PERF_CONTROL` names its control FIFO.
