@@ -352,6 +352,16 @@ pub enum Push<'a> {
 /// `{"streamId":"` + 32 hex digits + `","serial":` + 20 digits + `,`.
 pub const POSITION_RESERVE_BYTES: usize = 80;
 
+/// Room a `History` reply keeps for everything around its messages (an entity id of up to
+/// 1,000 bytes among them). A push frame leaves this much room too, so any one message fits a
+/// page of history and paging always moves on.
+pub const HISTORY_ENVELOPE_BYTES: usize = 2 * 1024;
+
+/// The largest push frame an event may make: with its position, and inside a `History` reply,
+/// it stays within API Gateway's 128 KB message limit.
+pub const MAX_PUSH_FRAME_BYTES: usize =
+    wspush_contract::limits::MAX_MESSAGE_BYTES - POSITION_RESERVE_BYTES - HISTORY_ENVELOPE_BYTES;
+
 /// A push frame with its stream position: `{"streamId":…,"serial":N,` put before the members of
 /// `frame`, a JSON object as [`Push`] serializes it. History keeps frames without it, since a
 /// message's serial is known only once the store has given it.

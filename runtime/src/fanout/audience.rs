@@ -28,7 +28,7 @@ use wspush_contract::nesting::MAX_DETAIL_DEPTH;
 use wspush_contract::{detail_types, limits};
 
 use crate::error::HandlerError;
-use crate::frames::{Push, MAX_ENTITY_ID_BYTES, POSITION_RESERVE_BYTES};
+use crate::frames::{Push, MAX_ENTITY_ID_BYTES, MAX_PUSH_FRAME_BYTES};
 use crate::json_text::nesting_depth;
 
 /// An EventBridge event whose detail is the JSON text the event carried.
@@ -168,14 +168,14 @@ fn user_push<'a>(
 }
 
 /// The frame every recipient receives, within API Gateway's message limit once its stream
-/// position is added.
+/// position is added, and within a page of history ([`MAX_PUSH_FRAME_BYTES`]).
 fn serialize(push: &Push) -> Result<Vec<u8>, HandlerError> {
     let frame =
         serde_json::to_vec(push).map_err(|e| invalid(format!("frame does not serialize: {e}")))?;
-    let most = limits::MAX_MESSAGE_BYTES - POSITION_RESERVE_BYTES;
+    let most = MAX_PUSH_FRAME_BYTES;
     if frame.len() > most {
         return Err(invalid(format!(
-            "frame is {} bytes; with its stream position it must fit API Gateway's 128 KB ({} bytes) message limit, so at most {most} bytes",
+            "frame is {} bytes; with its stream position, alone or in a page of history, it must fit API Gateway's 128 KB ({} bytes) message limit, so at most {most} bytes",
             frame.len(),
             limits::MAX_MESSAGE_BYTES
         )));

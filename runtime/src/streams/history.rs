@@ -7,12 +7,8 @@ use serde_json::value::RawValue;
 use wspush_contract::limits;
 
 use super::{oldest_available, READ_PAGE};
-use crate::frames::{with_position, Frames, Page};
+use crate::frames::{with_position, Frames, Page, HISTORY_ENVELOPE_BYTES};
 use crate::store::{ConnectionStore, StoreError, StoredMessage, Stream, StreamHead};
-
-/// Room a `History` reply keeps for everything around its messages (an entity id of up to
-/// 1,000 bytes among them).
-const ENVELOPE_BYTES: usize = 2 * 1024;
 
 /// One page of a stream's history.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -83,7 +79,7 @@ fn range(head: &StreamHead, oldest: u64, page: Page, limit: usize) -> Option<(u6
 /// The frames that fit one reply, with their positions; `from_start` keeps the oldest ones
 /// (a gap being filled), else the newest (scrolling back). Whether any were cut.
 fn fit(head: &StreamHead, messages: Vec<StoredMessage>, from_start: bool) -> (Frames, bool) {
-    let budget = limits::MAX_MESSAGE_BYTES - ENVELOPE_BYTES;
+    let budget = limits::MAX_MESSAGE_BYTES - HISTORY_ENVELOPE_BYTES;
     let total = messages.len();
     let frames = messages.into_iter().filter_map(|m| {
         let frame = with_position(&m.frame, &head.stream_id, m.serial);
