@@ -151,7 +151,11 @@ async fn a_client_lifecycle_runs_through_every_route() {
     let mut delivered = connections.delivered(CONNECTION);
     for push in &mut delivered {
         let position = push.as_object_mut().expect("a push is an object");
-        assert_eq!(position.remove("serial"), Some(json!(1)), "each stream's first");
+        assert_eq!(
+            position.remove("serial"),
+            Some(json!(1)),
+            "each stream's first"
+        );
         assert!(position.remove("streamId").is_some_and(|id| id.is_string()));
     }
     assert_eq!(

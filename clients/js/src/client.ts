@@ -41,6 +41,12 @@ export interface ClientOptions {
   throttleBackoff?: BackoffOptions;
   /** How long a message that arrives ahead of a missing one waits before history is asked. Default 1 s. */
   holdMs?: number;
+  /**
+   * How long after each subscribe or resume the client reads one history page after its
+   * position, to find a message the server's eventually consistent index let slip past this
+   * connection (default 2 s; 0 never checks).
+   */
+  settleCheckMs?: number;
   /** A connection with a request unanswered and no frame for this long is dropped. Default 30 s. */
   replyTimeoutMs?: number;
   /** A handshake not open after this long is abandoned. Default 15 s. */
@@ -95,6 +101,7 @@ export class PushClient {
       },
       {
         holdMs: options.holdMs ?? 1000,
+        settleCheckMs: options.settleCheckMs ?? 2000,
         clock,
         retryDelayMs: (attempt) => fullJitterDelay(attempt, retry, random),
       },

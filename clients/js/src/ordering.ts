@@ -73,6 +73,8 @@ export interface OrdererHooks<P extends Push> {
 export interface OrdererOptions {
   /** How long a message that leaves a hole waits before history is asked. */
   holdMs: number;
+  /** How long after each sync one history page after the position is read; 0: never. */
+  settleCheckMs: number;
   clock: Clock;
 }
 
@@ -91,6 +93,8 @@ export class StreamOrderer<P extends Push> {
   #buffer: P[] = [];
   #holdTimer: unknown;
   #holdArmed = false;
+  #checkTimer: unknown;
+  #checkArmed = false;
   #filling = false;
   /** A cut replay is being completed from history. */
   #catchingUp = false;
@@ -119,6 +123,7 @@ export class StreamOrderer<P extends Push> {
     this.#filling = false;
     this.#catchingUp = false;
     this.#cancelHold();
+    this.#cancelCheck();
     return this.#syncId;
   }
 
@@ -132,6 +137,7 @@ export class StreamOrderer<P extends Push> {
     for (const push of buffered) this.#accept(push);
     if (this.#catchingUp) this.#requestFill();
     else this.#settle();
+    this.#armCheck();
     return true;
   }
 
@@ -178,6 +184,7 @@ export class StreamOrderer<P extends Push> {
   dispose(): void {
     this.#disposed = true;
     this.#cancelHold();
+    this.#cancelCheck();
     this.#held.clear();
     this.#buffer = [];
   }
@@ -338,6 +345,30 @@ export class StreamOrderer<P extends Push> {
     this.#cancelHold();
     this.#filling = true;
     this.hooks.requestFill(position.serial);
+  }
+
+  /**
+   * The index that finds a stream's recipients (DynamoDB's, on AWS) is eventually consistent:
+   * a message published within about a second after a subscribe may not reach this connection
+   * live, and when nothing follows it, no hole would ever show. One history page after the
+   * position, a moment after each sync, finds such a message.
+   */
+  #armCheck(): void {
+    if (!(this.options.settleCheckMs > 0) || this.#position === undefined || this.#disposed) return;
+    this.#cancelCheck();
+    this.#checkArmed = true;
+    this.#checkTimer = this.options.clock.setTimeout(() => {
+      this.#checkArmed = false;
+      if (this.#filling || this.#syncing || this.#disposed) return;
+      this.#catchingUp = true;
+      this.#requestFill();
+    }, this.options.settleCheckMs);
+  }
+
+  #cancelCheck(): void {
+    if (!this.#checkArmed) return;
+    this.options.clock.clearTimeout(this.#checkTimer);
+    this.#checkArmed = false;
   }
 
   #cancelHold(): void {

@@ -17,7 +17,7 @@ function page(serials, { streamId = "g1", newest = Math.max(0, ...serials), olde
 }
 
 /** An orderer synced at `position`, recording what it delivers, asks and reports. */
-function orderer(position = { streamId: "g1", serial: 0 }) {
+function orderer(position = { streamId: "g1", serial: 0 }, { settleCheckMs = 0 } = {}) {
   const clock = new ManualClock();
   const seen = { delivered: [], fills: [], gaps: [] };
   const o = new StreamOrderer(
@@ -26,7 +26,7 @@ function orderer(position = { streamId: "g1", serial: 0 }) {
       requestFill: (after) => seen.fills.push(after),
       gap: (g) => seen.gaps.push(g),
     },
-    { holdMs: HOLD_MS, clock },
+    { holdMs: HOLD_MS, settleCheckMs, clock },
   );
   if (position !== undefined) o.endSync(o.beginSync(), { kind: "position", position });
   return { o, clock, seen };
@@ -38,6 +38,20 @@ describe("ordering", () => {
     for (const s of [1, 2, 2, 1, 3]) o.push(push(s));
     assert.deepEqual(seen.delivered, [1, 2, 3]);
     assert.deepEqual(o.position(), { streamId: "g1", serial: 3 });
+  });
+
+  it("reads one page after the position a moment after each sync, and delivers what the live pushes missed", () => {
+    const { o, clock, seen } = orderer({ streamId: "g1", serial: 0 }, { settleCheckMs: 2000 });
+    o.push(push(1));
+    clock.advance(1999);
+    assert.deepEqual(seen.fills, []);
+    clock.advance(1);
+    assert.deepEqual(seen.fills, [1], "one page after the position");
+    o.fillPage(page([2], { newest: 2 }));
+    assert.deepEqual(seen.delivered, [1, 2], "the message the live path let slip");
+    clock.advance(10_000);
+    assert.deepEqual(seen.fills, [1], "once per sync");
+    assert.equal(clock.pending, 0);
   });
 
   it("holds a message ahead of a missing one until the missing one comes", () => {
