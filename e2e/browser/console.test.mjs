@@ -3,9 +3,10 @@
 // side by side (query string and subprotocol), subscribe, publish both example events from the
 // page and see each push arrive in the right connection only, send a bad frame and see the Error
 // frame, filter the log, check labels, contrast and the keyboard, watch a refused event reach the
-// dead-letter panel and redrive it, and point the page at a second gateway that plays a deployed
-// stack. The tests run in order on one page, as one session of a user; screenshots of the key
-// states go to WSPUSH_SCREENSHOTS.
+// dead-letter panel and redrive it, point the page at a second gateway that plays a deployed
+// stack, and open a connection kept by the client library (@wspush/client), drop it, publish
+// while it is down and see it resume with nothing lost. The tests run in order on one page, as
+// one session of a user; screenshots of the key states go to WSPUSH_SCREENSHOTS.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { awsPutEvents, gateway, gatewayConnections, launch, mintToken, remote, screenshot } from "./support.mjs";
@@ -44,6 +45,16 @@ async function publishExample(file, edit) {
   const entries = page.getByLabel(/^Entries/);
   await entries.fill(edit(await entries.inputValue()));
   await page.getByRole("button", { name: "Publish with PutEvents" }).click();
+}
+
+/** Publishes the entity example for `entityId` and answers its publication's entry and eventId. */
+async function publishFor(entityId) {
+  const publications = page.locator("#publications li");
+  const before = await publications.count();
+  await publishExample("entity-updated.json", (text) => text.replaceAll("myEntityId", entityId));
+  await page.waitForFunction((n) => document.querySelectorAll("#publications li").length > n, before);
+  const entry = publications.first();
+  return { entry, eventId: await entry.locator("code").innerText() };
 }
 
 test("a browser opening the gateway's root URL lands on the console", async () => {
@@ -282,4 +293,57 @@ test("closing a connection from its card runs $disconnect on the gateway", async
   await card(1).getByRole("button", { name: "Remove" }).click();
   assert.equal(await card(1).count(), 0);
   assert.equal(await page.locator('#filter-conn option[value="1"]').count(), 0);
+});
+
+test("a connection kept by the client library resumes after a drop: each push once, in order, serials 1 and 2", async () => {
+  // bob's raw socket witnesses each publication: once it has the push, the event holds its
+  // serial in the stream's history, ready for the library's resume to replay.
+  await card(2).getByLabel("Entity id").fill("resume-entity");
+  await card(2).getByRole("button", { name: "Subscribe", exact: true }).click();
+  await showsText(card(2).locator(".subs"), "resume-entity");
+  await page.getByLabel(/client library \(/).check();
+  await mintAndConnect("dave", "query");
+  const dave = card(5);
+  await showsText(dave.locator(".state"), "open");
+  await showsText(dave.locator(".facts"), "client library, token in query string");
+  await dave.getByLabel("Entity id").fill("resume-entity");
+  await dave.getByRole("button", { name: "Subscribe", exact: true }).click();
+  await showsText(dave.locator(".subs"), "subscribed: resume-entity");
+
+  const first = await publishFor("resume-entity");
+  await showsText(first.entry, "received by #2 bob, #5 dave");
+  await dave.getByLabel("Hold reconnects").check();
+  await dave.getByRole("button", { name: "Drop connection" }).click();
+  await showsText(dave.locator(".state"), "reconnecting");
+  // The library tries again after its backoff; its handshake then waits for the hold.
+  const daveLog = logItems().filter({ hasText: "#5 dave" });
+  await showsText(daveLog, "handshake held");
+  const second = await publishFor("resume-entity");
+  await showsText(second.entry, "received by #2 bob");
+  assert.equal(await dave.locator(".delivered li").count(), 1, "nothing reaches dave while the connection is down");
+  await dave.getByLabel("Hold reconnects").uncheck();
+  await showsText(dave.locator(".state"), "open");
+  await showsText(dave.locator(".delivered li"), second.eventId);
+  await showsText(second.entry, "received by #2 bob, #5 dave");
+
+  const delivered = await dave.locator(".delivered li").allInnerTexts();
+  assert.deepEqual(delivered, [
+    `resume-entity · serial 1 · ${first.eventId}`,
+    `resume-entity · serial 2 · ${second.eventId}`,
+  ]);
+  // The second push came by replay: the new socket subscribed from serial 1 and was told so.
+  await showsText(daveLog.filter({ hasText: '"action": "subscribe"' }), '"serial": 1');
+  await showsText(daveLog.filter({ hasText: '"type": "Subscribed"' }), '"replayed": 1');
+  for (const step of ["state: reconnecting", "reconnects released", "state: open"]) {
+    await showsText(daveLog, step);
+  }
+  assert.equal(await daveLog.filter({ hasText: "gap in" }).count(), 0, "no gap");
+  assert.equal(await dave.locator(".pushes").innerText(), "pushes delivered: 2");
+  const { failures } = await contrast();
+  assert.deepEqual(failures, []);
+  await screenshot(page, "05-console-library-resumed");
+
+  await dave.getByRole("button", { name: "Close" }).click();
+  await showsText(dave.locator(".state"), "closed");
+  assert.equal(await dave.getByRole("button", { name: "Drop connection" }).isDisabled(), true);
 });
