@@ -54,11 +54,13 @@ async fn the_page_and_its_assets_are_served_with_a_strict_policy() {
     assert!(policy.contains("script-src 'self'"), "{policy}");
     assert!(policy.contains("connect-src 'self' ws: wss:"), "{policy}");
     let html = text(page).await;
-    assert!(html.contains(r#"<script src="/_gateway/console/console.js" defer>"#));
+    assert!(html.contains(r#"<script type="module" src="/_gateway/console/console.js">"#));
     assert!(html.contains(r#"href="/_gateway/console/console.css""#));
 
     for (path, kind) in [
         ("/_gateway/console/console.js", "text/javascript"),
+        ("/_gateway/console/library-connection.js", "text/javascript"),
+        ("/_gateway/console/wspush-client.js", "text/javascript"),
         ("/_gateway/console/console.css", "text/css"),
     ] {
         let asset = get(&gw, path, "*/*").await;
