@@ -25,6 +25,12 @@ bash scripts/e2e.sh
 log "browser suite (headless Chromium against the gateway and its console)"
 bash scripts/browser.sh
 
+log "client library tests (clients/js: unit tests, protocol tests against a fake server)"
+(cd clients/js && npm ci --no-audit --no-fund --loglevel=error && npm run build && npm test)
+
+log "resume suite (the client library through cuts, rollovers and restarts, in Node and Chromium)"
+bash scripts/resume.sh
+
 log "short load, fault and soak runs (stress/, figures printed)"
 bash scripts/stress.sh short
 
