@@ -17,6 +17,13 @@ export function stopAll() {
   running.clear();
 }
 process.on("exit", stopAll);
+// A test process stopped from outside (the runner's own timeout, Ctrl-C) leaves no gateway behind.
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.once(signal, () => {
+    stopAll();
+    process.exit(128 + (signal === "SIGINT" ? 2 : 15));
+  });
+}
 
 /**
  * The flags that put a gateway on `store`: none for the embedded store (in memory, gone with
