@@ -53,9 +53,11 @@ export interface ClientOptions {
   handshakeTimeoutMs?: number;
   /**
    * Where the WebSocket hides the handshake's HTTP status (browsers), this many failed
-   * handshakes in a row, each with a fresh token, count as a refusal. Default 5.
+   * handshakes in a row, each with a fresh token, count as a refusal... Default 5.
    */
   hiddenStatusAttempts?: number;
+  /** ...when they span at least this long, so a restart or a short outage never stops the client. Default 2 min. */
+  hiddenStatusWindowMs?: number;
   /** Time and timers (tests). */
   clock?: Clock;
   /** Randomness for jitter (tests). */
@@ -122,6 +124,7 @@ export class PushClient {
         replyTimeoutMs: options.replyTimeoutMs ?? 30_000,
         handshakeTimeoutMs: options.handshakeTimeoutMs ?? 15_000,
         hiddenStatusAttempts: options.hiddenStatusAttempts ?? 5,
+        hiddenStatusWindowMs: options.hiddenStatusWindowMs ?? 2 * MINUTE,
       },
       tokens,
       {
@@ -240,6 +243,7 @@ const TIMING_OPTIONS = [
   "replyTimeoutMs",
   "handshakeTimeoutMs",
   "hiddenStatusAttempts",
+  "hiddenStatusWindowMs",
 ] as const;
 
 /** Refuses timings that would spin (zero, negative) or never fire (not a number). */

@@ -45,6 +45,7 @@ export interface LifecycleOptions extends ConnectionTimings {
   maxConnectionMs: number;
   rolloverBeforeMs: number;
   hiddenStatusAttempts: number;
+  hiddenStatusWindowMs: number;
 }
 
 export interface LifecycleHooks {
@@ -84,7 +85,9 @@ export class Lifecycle {
     private readonly hooks: LifecycleHooks,
   ) {
     this.#backoff = new Backoff(options.backoff, options.random);
-    this.#refusals = new RefusalTracker(options.hiddenStatusAttempts);
+    this.#refusals = new RefusalTracker(options.hiddenStatusAttempts, options.hiddenStatusWindowMs, () =>
+      options.clock.now(),
+    );
   }
 
   get state(): ClientState {

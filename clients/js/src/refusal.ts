@@ -10,9 +10,11 @@
  * that is the whole rule, and a failure without a status is a network fault that never
  * counts. Browsers (and other WHATWG WebSockets) hide the status of a failed handshake: a
  * refusal and an unreachable server look the same. There the client counts failures in a
- * row, each attempted with a freshly fetched token, and takes `hiddenStatusAttempts` of them
- * as a refusal; while the browser reports itself offline, failures are not counted. The
- * decision is a pure function of the failures, so it is tested without a network.
+ * row, each attempted with a freshly fetched token, and takes `hiddenStatusAttempts` of them,
+ * spanning at least `hiddenStatusWindowMs`, as a refusal: a gateway restarting or a network
+ * dropping for seconds makes several handshakes fail quickly, and must not stop a client for
+ * good. While the browser reports itself offline, failures are not counted. The decision is a
+ * pure function of the failures and the clock, so it is tested without a network.
  */
 
 /** What is known about a handshake that did not open. */
@@ -40,17 +42,28 @@ export const isAuthStatus = (status: number | undefined): boolean => status === 
 export class RefusalTracker {
   #authRefusals = 0;
   #hiddenFailures = 0;
+  #firstHiddenFailureAt = 0;
 
-  /** @param hiddenStatusAttempts failures in a row, status unseen, that count as a refusal. */
-  constructor(private readonly hiddenStatusAttempts: number) {}
+  /**
+   * @param hiddenStatusAttempts failures in a row, status unseen, that count as a refusal...
+   * @param hiddenStatusWindowMs ...when they span at least this long.
+   * @param now the clock, in milliseconds.
+   */
+  constructor(
+    private readonly hiddenStatusAttempts: number,
+    private readonly hiddenStatusWindowMs = 0,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Records a failed handshake; `tokenWasFresh` says the attempt used a token just fetched. */
   failed(failure: HandshakeFailure, tokenWasFresh: boolean): FailureDecision {
     if (failure.statusObservable) return this.#observed(failure.status, tokenWasFresh);
     if (failure.offline === true) return "retry";
     if (!tokenWasFresh) return "retry-with-fresh-token";
+    if (this.#hiddenFailures === 0) this.#firstHiddenFailureAt = this.now();
     this.#hiddenFailures += 1;
-    return this.#hiddenFailures >= this.hiddenStatusAttempts ? "refused" : "retry-with-fresh-token";
+    const lasted = this.now() - this.#firstHiddenFailureAt >= this.hiddenStatusWindowMs;
+    return this.#hiddenFailures >= this.hiddenStatusAttempts && lasted ? "refused" : "retry-with-fresh-token";
   }
 
   /** A handshake succeeded: whatever failed before was not a refusal of this client. */

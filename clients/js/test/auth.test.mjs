@@ -64,7 +64,7 @@ describe("auth", () => {
   it("where the status is hidden, counts failed handshakes with fresh tokens as a refusal", async (t) => {
     const { server, client, token, seen } = await setUp(t, {
       connect: false,
-      client: { WebSocket: BrowserLikeWebSocket, hiddenStatusAttempts: 3 },
+      client: { WebSocket: BrowserLikeWebSocket, hiddenStatusAttempts: 3, hiddenStatusWindowMs: 1 },
     });
     server.refuse = () => 401;
     client.connect();

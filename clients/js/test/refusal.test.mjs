@@ -36,6 +36,20 @@ describe("refusal", () => {
     assert.equal(t.failed(seen(401), true), "retry-with-fresh-token");
   });
 
+  it("where the status is hidden, a run of failures counts only once it has lasted the window", () => {
+    let now = 0;
+    const t = new RefusalTracker(3, 60_000, () => now);
+    for (let i = 0; i < 10; i += 1) {
+      now += 1_000;
+      assert.equal(t.failed(hidden(), true), "retry-with-fresh-token", "a restart's quick failures");
+    }
+    now += 60_000;
+    assert.equal(t.failed(hidden(), true), "refused");
+    t.opened();
+    now += 1_000;
+    assert.equal(t.failed(hidden(), true), "retry-with-fresh-token", "a new run starts its own window");
+  });
+
   it("an open handshake clears the count", () => {
     const t = new RefusalTracker(5);
     t.failed(seen(401), true);

@@ -529,20 +529,31 @@ function safeClose(socket, code, reason) {
 // src/refusal.ts
 var isAuthStatus = (status) => status === 401 || status === 403;
 var RefusalTracker = class {
-  /** @param hiddenStatusAttempts failures in a row, status unseen, that count as a refusal. */
-  constructor(hiddenStatusAttempts) {
+  /**
+   * @param hiddenStatusAttempts failures in a row, status unseen, that count as a refusal...
+   * @param hiddenStatusWindowMs ...when they span at least this long.
+   * @param now the clock, in milliseconds.
+   */
+  constructor(hiddenStatusAttempts, hiddenStatusWindowMs = 0, now = Date.now) {
     this.hiddenStatusAttempts = hiddenStatusAttempts;
+    this.hiddenStatusWindowMs = hiddenStatusWindowMs;
+    this.now = now;
   }
   hiddenStatusAttempts;
+  hiddenStatusWindowMs;
+  now;
   #authRefusals = 0;
   #hiddenFailures = 0;
+  #firstHiddenFailureAt = 0;
   /** Records a failed handshake; `tokenWasFresh` says the attempt used a token just fetched. */
   failed(failure, tokenWasFresh) {
     if (failure.statusObservable) return this.#observed(failure.status, tokenWasFresh);
     if (failure.offline === true) return "retry";
     if (!tokenWasFresh) return "retry-with-fresh-token";
+    if (this.#hiddenFailures === 0) this.#firstHiddenFailureAt = this.now();
     this.#hiddenFailures += 1;
-    return this.#hiddenFailures >= this.hiddenStatusAttempts ? "refused" : "retry-with-fresh-token";
+    const lasted = this.now() - this.#firstHiddenFailureAt >= this.hiddenStatusWindowMs;
+    return this.#hiddenFailures >= this.hiddenStatusAttempts && lasted ? "refused" : "retry-with-fresh-token";
   }
   /** A handshake succeeded: whatever failed before was not a refusal of this client. */
   opened() {
@@ -569,7 +580,11 @@ var Lifecycle = class {
     this.tokens = tokens;
     this.hooks = hooks;
     this.#backoff = new Backoff(options.backoff, options.random);
-    this.#refusals = new RefusalTracker(options.hiddenStatusAttempts);
+    this.#refusals = new RefusalTracker(
+      options.hiddenStatusAttempts,
+      options.hiddenStatusWindowMs,
+      () => options.clock.now()
+    );
   }
   options;
   tokens;
@@ -1372,7 +1387,8 @@ var PushClient = class {
         rolloverBeforeMs: options.rolloverBeforeMs ?? 5 * MINUTE,
         replyTimeoutMs: options.replyTimeoutMs ?? 3e4,
         handshakeTimeoutMs: options.handshakeTimeoutMs ?? 15e3,
-        hiddenStatusAttempts: options.hiddenStatusAttempts ?? 5
+        hiddenStatusAttempts: options.hiddenStatusAttempts ?? 5,
+        hiddenStatusWindowMs: options.hiddenStatusWindowMs ?? 2 * MINUTE
       },
       tokens,
       {
@@ -1472,7 +1488,8 @@ var TIMING_OPTIONS = [
   "holdMs",
   "replyTimeoutMs",
   "handshakeTimeoutMs",
-  "hiddenStatusAttempts"
+  "hiddenStatusAttempts",
+  "hiddenStatusWindowMs"
 ];
 function checkTimings(options) {
   const backoffs = { backoff: options.backoff, throttleBackoff: options.throttleBackoff };
