@@ -15,14 +15,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$WSPUSH_ROOT"
 
-ensure_chromium() {
-  if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 \
-    && [ -d /usr/share/fonts/truetype/dejavu ]; then
-    return 0
-  fi
-  apt_install chromium chromium-driver fonts-dejavu-core
-}
-
 ensure_chromium
 chromium --version
 ensure_python_tools

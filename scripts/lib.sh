@@ -40,6 +40,16 @@ tree_commit() {
   echo "$head"
 }
 
+# Debian's chromium for the headless browser tests, with its driver and a font (screenshots
+# with text).
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 \
+    && [ -d /usr/share/fonts/truetype/dejavu ]; then
+    return 0
+  fi
+  apt_install chromium chromium-driver fonts-dejavu-core
+}
+
 ensure_node() {
   command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 }

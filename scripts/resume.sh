@@ -23,7 +23,7 @@ cd "$WSPUSH_ROOT"
 started=$(date +%s)
 STORES="${WSPUSH_RESUME_STORES:-embedded dynamodb}"
 
-command -v chromium >/dev/null 2>&1 || apt_install chromium
+ensure_chromium
 ensure_python_tools
 ensure_node
 case " $STORES " in
