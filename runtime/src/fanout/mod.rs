@@ -110,7 +110,7 @@ async fn record(
     let event_id = match event_id.filter(|id| !id.is_empty()) {
         Some(id) => id,
         None => {
-            generated = uuid_like();
+            generated = random_event_id();
             &generated
         }
     };
@@ -126,7 +126,7 @@ async fn record(
 }
 
 /// A random id for an event that came without one.
-fn uuid_like() -> String {
+fn random_event_id() -> String {
     use rand::Rng;
     format!("local-{:032x}", rand::rng().random::<u128>())
 }
