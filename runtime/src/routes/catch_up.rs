@@ -37,12 +37,12 @@ pub(super) async fn subscribed(
         since.as_ref(),
     )
     .await;
-    match outcome {
-        Replay::Resumed { .. } => Reply::Subscribed {
-            position: Some(position(outcome, since.is_some())),
+    match settle(outcome, since.is_some()) {
+        Ok(position) => Reply::Subscribed {
             entity_id,
+            position: Some(position),
         },
-        Replay::Failed { .. } => failure(outcome, Some(entity_id), None),
+        Err(failure) => failure.reply(Some(entity_id), None),
     }
 }
 
@@ -57,12 +57,12 @@ pub(super) async fn resume(
         return Reply::error(error_codes::HISTORY_DISABLED, STREAMS_OFF);
     }
     let outcome = catch_up(deps, connection_id, Stream::User(user_id), since.as_ref()).await;
-    match outcome {
-        Replay::Resumed { .. } => Reply::Resumed {
+    match settle(outcome, since.is_some()) {
+        Ok(position) => Reply::Resumed {
             stream: USER_STREAM,
-            position: position(outcome, since.is_some()),
+            position,
         },
-        Replay::Failed { .. } => failure(outcome, None, Some(USER_STREAM)),
+        Err(failure) => failure.reply(None, Some(USER_STREAM)),
     }
 }
 
@@ -78,47 +78,52 @@ async fn catch_up(
     }
 }
 
-fn position(outcome: Replay, replaying: bool) -> Position {
+/// A replay's outcome: the position it leaves the client at, or why continuity failed.
+fn settle(outcome: Replay, replaying: bool) -> Result<Position, Failure> {
     match outcome {
         Replay::Resumed {
             stream_id,
             serial,
             replayed,
             more,
-        } => Position {
+        } => Ok(Position {
             stream_id,
             serial,
             replayed: replaying.then_some(replayed),
             more,
-        },
+        }),
         Replay::Failed {
-            stream_id, serial, ..
-        } => Position {
+            reason,
             stream_id,
+            oldest_serial,
             serial,
-            replayed: None,
-            more: false,
-        },
+        } => Err(Failure {
+            reason,
+            stream_id,
+            oldest_serial,
+            serial,
+        }),
     }
 }
 
-fn failure(outcome: Replay, entity_id: Option<String>, stream: Option<&'static str>) -> Reply {
-    let Replay::Failed {
-        reason,
-        stream_id,
-        oldest_serial,
-        serial,
-    } = outcome
-    else {
-        return Reply::error(error_codes::UNAVAILABLE, "resume failed, please retry");
-    };
-    Reply::ResumeFailed {
-        entity_id,
-        stream,
-        reason,
-        stream_id,
-        oldest_serial,
-        serial,
+/// What a failed replay tells the client.
+struct Failure {
+    reason: &'static str,
+    stream_id: Option<String>,
+    oldest_serial: Option<u64>,
+    serial: u64,
+}
+
+impl Failure {
+    fn reply(self, entity_id: Option<String>, stream: Option<&'static str>) -> Reply {
+        Reply::ResumeFailed {
+            entity_id,
+            stream,
+            reason: self.reason,
+            stream_id: self.stream_id,
+            oldest_serial: self.oldest_serial,
+            serial: self.serial,
+        }
     }
 }
 

@@ -23,7 +23,8 @@ const READ_PAGE: usize = 100;
 
 /// The oldest serial still readable: `head.oldest`, or a later one when messages from there
 /// have passed their own expiry (DynamoDB's TTL deletes late, so a message's presence proves
-/// nothing; its expiry does). `None` when every kept message has expired.
+/// nothing; its expiry does). `None` when every kept message has expired. Usually the oldest
+/// kept message has not expired, so one message is read first, and pages only when it has.
 async fn oldest_available(
     store: &dyn ConnectionStore,
     stream: Stream<'_>,
@@ -31,10 +32,12 @@ async fn oldest_available(
     now: i64,
 ) -> Result<Option<u64>, StoreError> {
     let mut from = head.oldest;
+    let mut read = 1;
     while from <= head.serial {
         let page = store
-            .stream_messages(stream, &head.stream_id, from..=head.serial, READ_PAGE)
+            .stream_messages(stream, &head.stream_id, from..=head.serial, read)
             .await?;
+        read = READ_PAGE;
         if let Some(kept) = page.iter().find(|m| !m.expired(now)) {
             return Ok(Some(kept.serial));
         }
