@@ -78,6 +78,18 @@ pub mod env {
     /// Messages each stream's history keeps at most; `0` switches streams off (pushes carry
     /// no `streamId`/`serial`, and nothing can be resumed).
     pub const HISTORY_MAX_MESSAGES: &str = "HISTORY_MAX_MESSAGES";
+    /// The push queue's URL: where the events function enqueues push batches for an audience
+    /// above [`PUSH_PLAN_THRESHOLD`]. Unset: every event is pushed by the invocation that
+    /// reads it.
+    pub const PUSH_QUEUE_URL: &str = "PUSH_QUEUE_URL";
+    /// Recipients above which the events function plans (enqueues push batches for the
+    /// pushers) instead of pushing itself.
+    pub const PUSH_PLAN_THRESHOLD: &str = "PUSH_PLAN_THRESHOLD";
+    /// Connection ids per push batch (one push-queue message).
+    pub const PUSH_BATCH_CONNECTIONS: &str = "PUSH_BATCH_CONNECTIONS";
+    /// How many index keys each entity's subscriptions are spread over (`{entityId}#{shard}`),
+    /// so a hot entity's subscription writes and reads use as many partitions.
+    pub const INDEX_SHARDS: &str = "INDEX_SHARDS";
 }
 
 /// The message attributes a dead letter carries, named as EventBridge names those it attaches
@@ -148,6 +160,26 @@ pub mod defaults {
     /// The most messages a stream's history may be configured to keep: a resume replays at
     /// most this many pushes, one after another, inside the routes function's timeout.
     pub const HISTORY_MAX_MESSAGES_LIMIT: u64 = 10_000;
+    /// Above this many recipients an event is planned into push batches for the pushers;
+    /// up to it, the events function pushes it itself (one invocation reaches 10,000
+    /// connections in well under a second, the queue's hop would only add latency).
+    pub const PUSH_PLAN_THRESHOLD: usize = 10_000;
+    /// Connection ids per push batch: with each id's token expiry, about 32 KB of JSON, so a
+    /// batch and a frame of up to [`super::push_queue::INLINE_FRAME_BYTES`] stay within one
+    /// 64 KB SQS request unit.
+    pub const PUSH_BATCH_CONNECTIONS: usize = 1_000;
+    /// The most connection ids one push batch may carry (its message stays far below SQS's
+    /// 1 MiB).
+    pub const PUSH_BATCH_CONNECTIONS_LIMIT: usize = 5_000;
+    /// Index keys per entity: four partitions take four times the writes one takes
+    /// (DynamoDB allows about 1,000 a second per partition key), beyond the stage's default
+    /// subscribe throttle of 1,000 a second.
+    pub const INDEX_SHARDS: u32 = 4;
+    /// The most index keys per entity: every fan-out reads all of them, in parallel.
+    pub const INDEX_SHARDS_LIMIT: u32 = 64;
+    /// `@connections` calls a second the pushers together aim at: API Gateway's default
+    /// account throttle in a Region.
+    pub const PUSH_RATE_LIMIT: u32 = 10_000;
 }
 
 /// The keys of the context the `$connect` authorizer hands to every route (string values
@@ -306,8 +338,15 @@ pub mod table {
     pub const CONNECTION_SORT_KEY: &str = "connection#";
     /// Index sort key of a connection item (found by user id).
     pub const USER_INDEX_SORT_KEY: &str = "user#";
-    /// Sort-key prefix of subscription items, and their index sort key.
+    /// Sort-key prefix of subscription items, and the index sort-key prefix of subscriptions
+    /// written under the entity id alone (before the index was sharded; read until their TTL).
     pub const SUBSCRIPTION_PREFIX: &str = "subscription#";
+    /// The index sort-key prefix of subscriptions written under a sharded index key,
+    /// `{entityId}#{shard}`. Why a prefix of its own: an entity id may contain `#`, so the
+    /// sharded key of entity `a` (`a#0`) can equal the unsharded key of entity `a#0`; the
+    /// prefixes keep the two apart (neither begins with the other). Among sharded keys there
+    /// is no collision: the shard is digits after the last `#`.
+    pub const SHARDED_SUBSCRIPTION_PREFIX: &str = "shard-subscription#";
     /// Connection item attributes beyond the keys.
     pub const CONNECTED_AT: &str = "connectedAt";
     /// How many subscriptions the connection holds, counted atomically against the cap.
@@ -375,6 +414,8 @@ pub mod timeouts {
     /// The key set is fetched again for an unknown `kid` at most this often, so forged `kid`s
     /// cannot make the function hammer the provider.
     pub const JWKS_REFETCH_INTERVAL_SECS: u64 = 60;
+    /// The pushers, which drain the push queue.
+    pub const PUSHER_FUNCTION_SECS: u64 = 60;
     /// Asking the subscribe hook; no answer in time denies.
     pub const SUBSCRIBE_AUTHORIZER_MS: u64 = 2_000;
 }
@@ -414,6 +455,60 @@ pub mod event_queue {
     pub const TARGET_MAX_RETRY_ATTEMPTS: u32 = 185;
 }
 
+/// The push queue: the events function's planner enqueues push batches (one message each: a
+/// stream position or a frame, and up to [`defaults::PUSH_BATCH_CONNECTIONS`] connection ids),
+/// and the pushers drain it. Read by `infra/` to declare it and by the local gateway to run it.
+pub mod push_queue {
+    /// The queue's name (its dead-letter queue is `{name}-dlq`).
+    pub const NAME: &str = "push";
+    /// The message attribute that marks a push batch, so a function told to serve push
+    /// batches never mistakes an event queue's record for one (or the reverse).
+    pub const KIND_ATTRIBUTE: &str = "WSPUSH_KIND";
+    /// Its value on a push batch.
+    pub const PUSH_BATCH: &str = "push-batch";
+    /// Messages per pusher invocation: one, so a planned event's batches spread over every
+    /// pusher at once instead of queueing behind one invocation.
+    pub const BATCH_SIZE: u32 = 1;
+    pub const MAX_RECEIVE_COUNT: u32 = 5;
+    /// Six times the pushers' timeout, as AWS advises for a Lambda event source.
+    pub const VISIBILITY_TIMEOUT_SECS: u64 = 6 * super::timeouts::PUSHER_FUNCTION_SECS;
+    /// Frames up to this size travel inside each batch; a larger one is read once per batch
+    /// from its stream's history (when streams are off, it travels inline whatever its size).
+    pub const INLINE_FRAME_BYTES: usize = 16 * 1024;
+    /// `@connections` calls a second one pusher is given at most: a share small enough that
+    /// a few pushers reach the account throttle together, each well inside what one
+    /// invocation's sockets can carry.
+    pub const RATE_PER_PUSHER: u32 = 2_500;
+    /// The fewest and most concurrent pushers an SQS event source mapping allows
+    /// (`ScalingConfig.MaximumConcurrency`).
+    pub const MIN_PUSHERS: u32 = 2;
+    pub const MAX_PUSHERS: u32 = 1_000;
+
+    /// How many pushers run at once for `rate_limit` calls a second together: enough that
+    /// each stays within [`RATE_PER_PUSHER`].
+    pub const fn pushers(rate_limit: u32) -> u32 {
+        let needed = rate_limit.div_ceil(RATE_PER_PUSHER);
+        if needed < MIN_PUSHERS {
+            MIN_PUSHERS
+        } else if needed > MAX_PUSHERS {
+            MAX_PUSHERS
+        } else {
+            needed
+        }
+    }
+
+    /// Each pusher's rate: `rate_limit` shared evenly by [`pushers`], so all of them together
+    /// never exceed it (at least one call a second).
+    pub const fn rate_per_pusher(rate_limit: u32) -> u32 {
+        let share = rate_limit / pushers(rate_limit);
+        if share == 0 {
+            1
+        } else {
+            share
+        }
+    }
+}
+
 /// Which event kinds each deployed function serves. The runtime reads the list from
 /// [`env::EVENT_KINDS`] and refuses every other shape, so a function that may be invoked
 /// for one job cannot be made to do another's.
@@ -423,9 +518,12 @@ pub mod event_kinds {
     pub const EVENTBRIDGE: &str = "eventbridge";
     pub const SQS: &str = "sqs";
     pub const TEST_TOKEN: &str = "test-token";
+    /// SQS records of the push queue, each a push batch
+    /// ([`super::push_queue::KIND_ATTRIBUTE`]).
+    pub const PUSH_BATCH: &str = super::push_queue::PUSH_BATCH;
     /// Every kind; the default when [`env::EVENT_KINDS`] is unset (the local gateway hosts
     /// every function in one process).
-    pub const ALL: [&str; 5] = [AUTHORIZER, WEBSOCKET, EVENTBRIDGE, SQS, TEST_TOKEN];
+    pub const ALL: [&str; 6] = [AUTHORIZER, WEBSOCKET, EVENTBRIDGE, SQS, TEST_TOKEN, PUSH_BATCH];
 
     /// The authorizer function.
     pub const AUTHORIZER_FUNCTION: [&str; 1] = [AUTHORIZER];
@@ -435,4 +533,6 @@ pub mod event_kinds {
     pub const EVENTS_FUNCTION: [&str; 2] = [SQS, EVENTBRIDGE];
     /// CreateTestJwt.
     pub const TEST_TOKEN_FUNCTION: [&str; 1] = [TEST_TOKEN];
+    /// The pushers: push batches from the push queue.
+    pub const PUSHER_FUNCTION: [&str; 1] = [PUSH_BATCH];
 }
