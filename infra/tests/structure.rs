@@ -355,22 +355,26 @@ fn parts_import_only_earlier_parts() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
     let mut seen: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (position, part) in PARTS.iter().enumerate() {
-        let source = read(Path::new(&format!("{dir}/{part}.rs")));
-        for import in infra_imports(&source) {
-            if HELPERS.contains(&import.as_str()) {
+        // The part's file and the files of its submodules (`src/functions/*.rs`).
+        let mut files = vec![Path::new(&format!("{dir}/{part}.rs")).to_path_buf()];
+        files.extend(rust_files(Path::new(&format!("{dir}/{part}"))));
+        let imports: Vec<String> = files
+            .iter()
+            .flat_map(|file| infra_imports(&read(file)))
+            .collect();
+        for import in &imports {
+            if HELPERS.contains(&import.as_str()) || import == part {
                 continue;
             }
-            let Some(at) = PARTS.iter().position(|p| *p == import) else {
-                panic!(
-                    "src/{part}.rs imports crate::{import}, which is neither a part nor a helper"
-                );
+            let Some(at) = PARTS.iter().position(|p| p == import) else {
+                panic!("src/{part} imports crate::{import}, which is neither a part nor a helper");
             };
             assert!(
                 at < position,
-                "src/{part}.rs imports crate::{import}, a later part: data must flow one way"
+                "src/{part} imports crate::{import}, a later part: data must flow one way"
             );
         }
-        seen.insert(part, infra_imports(&source));
+        seen.insert(part, imports);
     }
     // The helpers import no part.
     for helper in ["out", "policy"] {

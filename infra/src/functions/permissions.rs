@@ -1,0 +1,115 @@
+//! What each role may do besides writing its logs and traces: explicit actions on this
+//! stack's resources, spelled once in [`actions`] so the tests can compare against them.
+
+use pulumi_gestalt_rust::{Output, pulumi_combine};
+
+use super::Inputs;
+use crate::policy::Statement;
+
+/// Actions each role is granted, spelled once so the tests can compare against them.
+pub mod actions {
+    pub const LOGS: [&str; 2] = ["logs:CreateLogStream", "logs:PutLogEvents"];
+    pub const XRAY: [&str; 2] = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"];
+    pub const READ_SECRET: [&str; 1] = ["secretsmanager:GetSecretValue"];
+    /// Connections and subscriptions (Put, Delete, Query, BatchWrite for `$disconnect`), the
+    /// counted cap (UpdateItem on the connection's count, GetItem for a repeated subscribe at
+    /// the cap), and history (GetItem of a stream's head, Query of its messages) for `resume`,
+    /// `history` and `subscribe` with `since`.
+    pub const CONNECTION_TABLE: [&str; 6] = [
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:BatchWriteItem",
+    ];
+    pub const EVENTS_INDEX: [&str; 1] = ["dynamodb:Query"];
+    /// Query + BatchWrite for the 410 cleanup; per event, GetItem of the stream's head and of
+    /// the event's marker, then one TransactWriteItems that updates the head, puts the marker
+    /// and the message and deletes the trimmed message. IAM has no action for the transaction
+    /// itself: each of its operations is authorised as the single-item action of its kind, and
+    /// no ConditionCheck operation is used, so `dynamodb:ConditionCheckItem` is not granted.
+    pub const EVENTS_TABLE: [&str; 6] = [
+        "dynamodb:Query",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    ];
+    pub const MANAGE_CONNECTIONS: [&str; 1] = ["execute-api:ManageConnections"];
+    /// Asking the application's subscribe hook (`SubscribeAuthorizer`).
+    pub const INVOKE_SUBSCRIBE_AUTHORIZER: [&str; 1] = ["lambda:InvokeFunction"];
+    pub const CONSUME_QUEUE: [&str; 3] = [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    ];
+    /// Moving a record that can never succeed to its dead-letter queue at once.
+    pub const SEND_DEAD_LETTER: [&str; 1] = ["sqs:SendMessage"];
+}
+
+/// What each role may do besides writing its logs and traces.
+impl Inputs<'_> {
+    pub(super) fn read_secret(&self) -> Output<Vec<Statement>> {
+        self.identity
+            .secret_arn
+            .clone()
+            .map(|arn| vec![Statement::allow(&actions::READ_SECRET, vec![arn])])
+    }
+
+    /// Its items of the table and streams' history, POST and DELETE on `@connections` (a frame
+    /// from a connection whose token expired is answered and the connection closed), and
+    /// invoking the subscribe hook's function (that one only) when there is one.
+    pub(super) fn connection_statements(&self) -> Output<Vec<Statement>> {
+        let hook = match &self.subscribe_authorizer_arn {
+            Some(arn) => arn.map(|arn| vec![arn]),
+            None => self.ctx.new_output(&Vec::new()),
+        };
+        pulumi_combine!(
+            self.table.arn.clone(),
+            self.api.manage_connections_arns.clone(),
+            hook
+        )
+        .map(|(table, connections, hook)| {
+            let mut statements = vec![
+                Statement::allow(&actions::CONNECTION_TABLE, vec![table]),
+                Statement::allow(&actions::MANAGE_CONNECTIONS, connections),
+            ];
+            if !hook.is_empty() {
+                statements.push(Statement::allow(
+                    &actions::INVOKE_SUBSCRIBE_AUTHORIZER,
+                    hook,
+                ));
+            }
+            statements
+        })
+    }
+
+    /// Query the index, Query + BatchWrite the table (410 cleanup) and write each event into
+    /// its stream, POST and DELETE on `@connections` (pushes; closing connections whose token
+    /// expired), consume its queues, send to their dead-letter queues (and to no other queue).
+    /// The stream grants stay when `HistoryMaxMessages` is 0: Query already reads and
+    /// BatchWriteItem already puts and deletes any item of the table, so leaving them out
+    /// would narrow nothing.
+    pub(super) fn events_statements(&self) -> Output<Vec<Statement>> {
+        pulumi_combine!(
+            self.table.arn.clone(),
+            self.table.index_arn.clone(),
+            self.api.manage_connections_arns.clone(),
+            self.queues.source_arns(self.ctx),
+            self.queues.dead_letter_arns(self.ctx)
+        )
+        .map(
+            |(table, index, connections, queue_arns, dead_letter_arns)| {
+                vec![
+                    Statement::allow(&actions::EVENTS_INDEX, vec![index]),
+                    Statement::allow(&actions::EVENTS_TABLE, vec![table]),
+                    Statement::allow(&actions::MANAGE_CONNECTIONS, connections),
+                    Statement::allow(&actions::CONSUME_QUEUE, queue_arns),
+                    Statement::allow(&actions::SEND_DEAD_LETTER, dead_letter_arns),
+                ]
+            },
+        )
+    }
+}
