@@ -49,6 +49,10 @@ pub mod keys {
     pub const PUSH_CONCURRENCY: &str = "PushConcurrency";
     pub const PUSH_MAX_ATTEMPTS: &str = "PushMaxAttempts";
     pub const PUSH_CLIENT: &str = "PushClient";
+    pub const PUSH_RATE_LIMIT: &str = "PushRateLimit";
+    pub const PUSH_PLAN_THRESHOLD: &str = "PushPlanThreshold";
+    pub const PUSH_BATCH_CONNECTIONS: &str = "PushBatchConnections";
+    pub const INDEX_SHARDS: &str = "IndexShards";
     pub const THROTTLING_BURST_LIMIT: &str = "ThrottlingBurstLimit";
     pub const THROTTLING_RATE_LIMIT: &str = "ThrottlingRateLimit";
     pub const DEPLOY_TEST_JWT_FUNCTION: &str = "DeployCreateTestJwt";
@@ -60,7 +64,7 @@ pub mod keys {
     pub const MANAGE_API_GATEWAY_ACCOUNT: &str = "ManageApiGatewayAccount";
 
     /// Every key the program reads; any other key in the project namespace is refused.
-    pub const ALL: [&str; 34] = [
+    pub const ALL: [&str; 38] = [
         JWT_SECRET,
         JWT_ISSUER,
         JWT_AUDIENCE,
@@ -86,6 +90,10 @@ pub mod keys {
         PUSH_CONCURRENCY,
         PUSH_MAX_ATTEMPTS,
         PUSH_CLIENT,
+        PUSH_RATE_LIMIT,
+        PUSH_PLAN_THRESHOLD,
+        PUSH_BATCH_CONNECTIONS,
+        INDEX_SHARDS,
         THROTTLING_BURST_LIMIT,
         THROTTLING_RATE_LIMIT,
         DEPLOY_TEST_JWT_FUNCTION,
@@ -247,12 +255,26 @@ pub struct History {
     pub max_messages: u64,
 }
 
+/// How an event with a large audience is pushed: above `threshold` recipients the event
+/// consumer hands it to the pushers in batches of `batch_connections` on the push queue, and
+/// the pushers together stay within `rate_limit` `@connections` calls a second.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushPlan {
+    /// `PushRateLimit`: what the pushers' count and each one's rate are derived from
+    /// (`wspush_contract::push_queue::{pushers, rate_per_pusher}`).
+    pub rate_limit: u32,
+    pub threshold: usize,
+    pub batch_connections: usize,
+}
+
 /// Every plain setting of the stack, with defaults applied.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StackConfig {
     pub stage_name: String,
     pub table_name: String,
     pub index_name: String,
+    /// Index keys each entity's subscriptions are spread over (`INDEX_SHARDS`).
+    pub index_shards: u32,
     pub record_ttl_seconds: u64,
     pub tokens: Tokens,
     pub subscriptions: Subscriptions,
@@ -268,6 +290,7 @@ pub struct StackConfig {
     pub push_max_attempts: u32,
     /// How the fan-out reaches `@connections` (`PUSH_CLIENT`): one of `push_clients::ALL`.
     pub push_client: String,
+    pub push_plan: PushPlan,
     pub throttling_burst_limit: i32,
     pub throttling_rate_limit: f64,
     pub deploy_test_jwt_function: bool,
@@ -298,6 +321,7 @@ impl StackConfig {
             stage_name: r.name(&checks::stage::NAME)?,
             table_name: r.name(&checks::table::NAME)?,
             index_name: r.name(&checks::table::INDEX_NAME)?,
+            index_shards: r.whole(&checks::table::INDEX_SHARDS)? as u32,
             record_ttl_seconds: r.whole(&checks::table::RECORD_TTL_SECONDS)?,
             tokens: checks::identity::tokens(&r)?,
             subscriptions: checks::subscriptions::subscriptions(&r)?,
@@ -308,6 +332,7 @@ impl StackConfig {
             push_concurrency: r.whole(&checks::push::CONCURRENCY)? as usize,
             push_max_attempts: r.whole(&checks::push::MAX_ATTEMPTS)? as u32,
             push_client: checks::push::client(&r)?,
+            push_plan: checks::push::plan(&r)?,
             throttling_burst_limit: r.whole(&checks::stage::THROTTLING_BURST_LIMIT)? as i32,
             throttling_rate_limit: r.whole(&checks::stage::THROTTLING_RATE_LIMIT)? as f64,
             deploy_test_jwt_function: r.flag(keys::DEPLOY_TEST_JWT_FUNCTION, true)?,
@@ -379,6 +404,15 @@ mod tests {
         assert_eq!(config.table_name, defaults::TABLE_NAME);
         assert_eq!(config.index_name, defaults::INDEX_NAME);
         assert_eq!(config.record_ttl_seconds, defaults::RECORD_TTL_SECONDS);
+        assert_eq!(config.index_shards, defaults::INDEX_SHARDS);
+        assert_eq!(
+            config.push_plan,
+            PushPlan {
+                rate_limit: defaults::PUSH_RATE_LIMIT,
+                threshold: defaults::PUSH_PLAN_THRESHOLD,
+                batch_connections: defaults::PUSH_BATCH_CONNECTIONS,
+            }
+        );
         assert_eq!(config.architecture, Architecture::Arm64);
         assert_eq!(config.lambda_artifact, DEFAULT_LAMBDA_ARTIFACT);
         assert!(config.deploy_test_jwt_function);
@@ -554,6 +588,14 @@ mod tests {
             (keys::HISTORY_RETENTION_SECONDS, "604801"),
             (keys::HISTORY_MAX_MESSAGES, "-1"),
             (keys::HISTORY_MAX_MESSAGES, "10001"),
+            (keys::PUSH_RATE_LIMIT, "99"),
+            (keys::PUSH_RATE_LIMIT, "2500001"),
+            (keys::PUSH_PLAN_THRESHOLD, "0"),
+            (keys::PUSH_PLAN_THRESHOLD, "1000001"),
+            (keys::PUSH_BATCH_CONNECTIONS, "0"),
+            (keys::PUSH_BATCH_CONNECTIONS, "5001"),
+            (keys::INDEX_SHARDS, "0"),
+            (keys::INDEX_SHARDS, "65"),
         ] {
             let err = read(&[(key, value)]).expect_err("refused");
             assert!(
@@ -583,6 +625,52 @@ mod tests {
         let message = err.to_string();
         assert!(message.contains("`HistoryMaxMessages`"), "{message}");
         assert!(message.contains("0 switches streams off"), "{message}");
+    }
+
+    #[test]
+    fn the_push_plan_and_the_index_shards_take_their_bounds() {
+        for (rate, threshold, batch, shards) in [
+            ("100", "1", "1", "1"),
+            ("2500000", "1000000", "5000", "64"),
+            ("25000", "20000", "500", "8"),
+        ] {
+            let config = read(&[
+                (keys::PUSH_RATE_LIMIT, rate),
+                (keys::PUSH_PLAN_THRESHOLD, threshold),
+                (keys::PUSH_BATCH_CONNECTIONS, batch),
+                (keys::INDEX_SHARDS, shards),
+            ])
+            .expect("within bounds");
+            assert_eq!(config.push_plan.rate_limit.to_string(), rate);
+            assert_eq!(config.push_plan.threshold.to_string(), threshold);
+            assert_eq!(config.push_plan.batch_connections.to_string(), batch);
+            assert_eq!(config.index_shards.to_string(), shards);
+        }
+    }
+
+    #[test]
+    fn push_plan_and_index_shard_errors_name_the_key_and_the_bounds() {
+        for (key, value, bounds) in [
+            (keys::PUSH_RATE_LIMIT, "50", "from 100 to 2500000"),
+            (keys::PUSH_PLAN_THRESHOLD, "0", "from 1 to 1000000"),
+            (keys::PUSH_BATCH_CONNECTIONS, "6000", "from 1 to 5000"),
+            (keys::INDEX_SHARDS, "100", "from 1 to 64"),
+        ] {
+            let message = read(&[(key, value)]).expect_err(key).to_string();
+            assert!(message.contains(&format!("`{key}`")), "{message}");
+            assert!(message.contains(bounds), "{message}");
+        }
+        let message = read(&[(keys::PUSH_RATE_LIMIT, "0")])
+            .expect_err("too low")
+            .to_string();
+        assert!(
+            message.contains("account's API Gateway throttle"),
+            "{message}"
+        );
+        let message = read(&[(keys::INDEX_SHARDS, "0")])
+            .expect_err("too low")
+            .to_string();
+        assert!(message.contains("raise it only"), "{message}");
     }
 
     #[test]

@@ -51,6 +51,15 @@ pub(super) mod table {
         allowed: dynamodb_name_char,
         expected: "a DynamoDB index name: 3 to 255 letters, digits, '-', '_' or '.'",
     };
+    /// The error message below names the ceiling: this keeps the two the same.
+    const _: () = assert!(defaults::INDEX_SHARDS_LIMIT == 64);
+
+    pub const INDEX_SHARDS: WholeKey = WholeKey {
+        key: keys::INDEX_SHARDS,
+        range: 1..=defaults::INDEX_SHARDS_LIMIT as u64,
+        default: defaults::INDEX_SHARDS as u64,
+        expected: "a whole number from 1 to 64, the index keys each entity's subscriptions are spread over; raise it only: every fan-out reads the keys below it, so lowering it hides the subscriptions written under the higher keys until they expire",
+    };
     pub const RECORD_TTL_SECONDS: WholeKey = WholeKey {
         key: keys::RECORD_TTL_SECONDS,
         range: limits::MAX_CONNECTION_SECS..=u32::MAX as u64,
@@ -148,15 +157,22 @@ pub(super) mod functions {
     }
 }
 
-/// The fan-out to `@connections`: how many calls in flight, how many tries, which client.
+/// The fan-out to `@connections`: how many calls in flight, how many tries, which client; and
+/// when an event goes to the pushers, in batches of how many connections, at what rate.
 pub(super) mod push {
-    use wspush_contract::{defaults, push_clients};
+    use wspush_contract::{defaults, push_clients, push_queue};
 
     use crate::config::reader::{Reader, WholeKey, invalid};
-    use crate::config::{ConfigError, keys};
+    use crate::config::{ConfigError, PushPlan, keys};
 
-    /// The error message below names the ceiling: this keeps the two the same.
+    /// The most `PushRateLimit` may be: the most pushers an event source mapping runs, each at
+    /// its share.
+    const MAX_RATE_LIMIT: u32 = push_queue::MAX_PUSHERS * push_queue::RATE_PER_PUSHER;
+
+    // The error messages below name the bounds: this keeps them the same.
     const _: () = assert!(defaults::PUSH_CONCURRENCY_LIMIT == 900);
+    const _: () = assert!(MAX_RATE_LIMIT == 2_500_000);
+    const _: () = assert!(defaults::PUSH_BATCH_CONNECTIONS_LIMIT == 5_000);
 
     // Every call in flight holds a socket, and a Lambda execution environment has 1,024 file
     // descriptors: the ceiling leaves room for the runtime's own.
@@ -172,6 +188,33 @@ pub(super) mod push {
         default: defaults::PUSH_MAX_ATTEMPTS as u64,
         expected: "a whole number from 1 to 20",
     };
+
+    pub const RATE_LIMIT: WholeKey = WholeKey {
+        key: keys::PUSH_RATE_LIMIT,
+        range: 100..=MAX_RATE_LIMIT as u64,
+        default: defaults::PUSH_RATE_LIMIT as u64,
+        expected: "a whole number of @connections calls per second from 100 to 2500000 that the pushers share; at most the account's API Gateway throttle (10000 a second unless AWS raised it)",
+    };
+    pub const PLAN_THRESHOLD: WholeKey = WholeKey {
+        key: keys::PUSH_PLAN_THRESHOLD,
+        range: 1..=1_000_000,
+        default: defaults::PUSH_PLAN_THRESHOLD as u64,
+        expected: "a whole number of recipients from 1 to 1000000, above which an event is handed to the pushers",
+    };
+    pub const BATCH_CONNECTIONS: WholeKey = WholeKey {
+        key: keys::PUSH_BATCH_CONNECTIONS,
+        range: 1..=defaults::PUSH_BATCH_CONNECTIONS_LIMIT as u64,
+        default: defaults::PUSH_BATCH_CONNECTIONS as u64,
+        expected: "a whole number of connections per push batch from 1 to 5000",
+    };
+
+    pub fn plan(r: &Reader<'_>) -> Result<PushPlan, ConfigError> {
+        Ok(PushPlan {
+            rate_limit: r.whole(&RATE_LIMIT)? as u32,
+            threshold: r.whole(&PLAN_THRESHOLD)? as usize,
+            batch_connections: r.whole(&BATCH_CONNECTIONS)? as usize,
+        })
+    }
 
     /// One of `push_clients::ALL`, `signed-http` when unset.
     pub fn client(r: &Reader<'_>) -> Result<String, ConfigError> {
