@@ -1,6 +1,8 @@
-//! Alarms on the dead-letter queues, sent to one SNS topic (with an optional email subscriber).
+//! Alarms on the dead-letter queues (the event pipelines' and the push queue's), sent to one SNS
+//! topic (with an optional email subscriber).
 //!
-//! A message in a dead-letter queue is an event no client received; someone should look. The
+//! A message in a dead-letter queue is an event some or all of its clients did not receive;
+//! someone should look. The
 //! topic ARN is a stack output so other subscribers (chat, paging) can be added outside the stack.
 
 use std::collections::HashMap;
@@ -34,18 +36,15 @@ pub fn declare(ctx: &Context, config: &StackConfig, queues: &Queues) -> Output<S
                 .build_struct(),
         );
     }
-    for queue in &queues.0 {
+    for queue in queues.dead_letter_queues() {
         let dimensions = queue
-            .dlq_name
+            .name
             .map(|name| HashMap::from([("QueueName".to_string(), name)]));
         metric_alarm::create(
             ctx,
             &format!("{}-dlq-alarm", queue.part),
             MetricAlarmArgs::builder()
-                .alarm_description(format!(
-                    "\"{}\" events reached the dead-letter queue",
-                    queue.detail_type
-                ))
+                .alarm_description(format!("{} reached the dead-letter queue", queue.holds))
                 .namespace("AWS/SQS")
                 .metric_name("ApproximateNumberOfMessagesVisible")
                 .dimensions(dimensions)

@@ -21,7 +21,7 @@ use crate::aws::sqs::queue_policy::{self, QueuePolicyArgs};
 use crate::aws::types::cloudwatch::{EventTargetDeadLetterConfig, EventTargetRetryPolicy};
 use crate::functions::Function;
 use crate::policy::{self, Statement};
-use crate::queues::{BATCH_SIZE, EventQueue, Queues};
+use crate::queues::{BATCH_SIZE, EventQueue, EventQueues};
 
 // EventBridge's limits: 60 s to 24 h of event age, 0 to 185 retries; checked at compile time.
 const _: () = assert!(
@@ -36,7 +36,7 @@ pub const TARGET_MAX_EVENT_AGE_SECONDS: i32 = event_queue::TARGET_MAX_EVENT_AGE_
 pub const TARGET_MAX_RETRY_ATTEMPTS: i32 = event_queue::TARGET_MAX_RETRY_ATTEMPTS as i32;
 
 /// Rules, targets, queue policies and event source mappings of every pipeline.
-pub fn connect(ctx: &Context, queues: &Queues, consumer: &Function) {
+pub fn connect(ctx: &Context, queues: &EventQueues, consumer: &Function) {
     for queue in &queues.0 {
         connect_pipeline(ctx, queue, consumer);
     }

@@ -7,16 +7,19 @@
 //! |---|---|---|
 //! | authorizer | the `$connect` REQUEST authorizer | read the JWT secret |
 //! | connection | every route of `wspush_contract::routes::ALL` | Put/Delete/Update/Get/BatchWrite/Query items of the table (connections, subscriptions and their count, reading streams' history), POST to and DELETE `@connections` (replies, replays; a frame from a connection whose token expired is answered and the connection closed), invoke the `SubscribeAuthorizer` function when one is set |
-//! | events | the two SQS queues fed by EventBridge | Query the index, Query + BatchWrite the table (410 cleanup), Get/Put/Update/Delete items of the table (each event's place in its stream, written in one transaction), POST to and DELETE `@connections` (a push to a connection whose token expired closes it instead), receive/delete on its two queues, send to their two dead-letter queues |
+//! | events | the two SQS queues fed by EventBridge | Query the index, Query + BatchWrite the table (410 cleanup), Get/Put/Update/Delete items of the table (each event's place in its stream, written in one transaction), POST to and DELETE `@connections` (a push to a connection whose token expired closes it instead), receive/delete on its two queues, send to their two dead-letter queues, send push batches to the push queue (an audience above `PushPlanThreshold`) |
+//! | pusher | the push queue | Query + BatchWrite the table (410 cleanup), Get + Query items of the table (a frame read from its stream's history), POST to and DELETE `@connections`, receive/delete on the push queue, send to its dead-letter queue |
 //! | `CreateTestJwt` | direct invocation, minting test tokens | read the JWT secret |
 //!
 //! Each function is also told which event kinds it serves (`EVENT_KINDS`, from
 //! `wspush_contract::event_kinds`), so the runtime refuses any other shape: whoever may invoke
 //! one function cannot make it do another's job. Each gets only the variables it reads: the
 //! authorizer how to verify a token and the subscribe policy (which claims to pass on); the
-//! routes the policy, the hook and the cap; the routes and the event consumer the token leeway
-//! (a connection ends with its token) and the history settings (the consumer writes streams,
-//! the routes read them). Timeouts come from `wspush_contract::timeouts`.
+//! routes the policy, the hook and the cap; the routes, the event consumer and the pushers the
+//! token leeway (a connection ends with its token), the history settings (the consumer writes
+//! streams, the routes and the pushers read them) and the index shards (every function that
+//! writes or reads subscriptions must spread them over the same keys). Timeouts come from
+//! `wspush_contract::timeouts`.
 //!
 //! Every function also gets its own log group (with retention) and may write only there, and
 //! X-Ray tracing, whose two write actions AWS does not scope to resources (`Resource: "*"` is
@@ -71,6 +74,7 @@ pub struct Functions {
     pub authorizer: Function,
     pub connection: Function,
     pub events: Function,
+    pub pusher: Function,
     /// `None` when `DeployCreateTestJwt` is false.
     pub test_token: Option<Function>,
 }
@@ -115,6 +119,7 @@ pub fn declare(
         authorizer: declare_function(ctx, config, inputs.authorizer()),
         connection: declare_function(ctx, config, inputs.connection()),
         events: declare_function(ctx, config, inputs.events()),
+        pusher: declare_function(ctx, config, inputs.pusher()),
         test_token: config
             .deploy_test_jwt_function
             .then(|| declare_function(ctx, config, inputs.test_token())),
@@ -205,6 +210,20 @@ impl Inputs<'_> {
         }
     }
 
+    /// Sized as the event consumer (`EventsMemoryMb`): both push, and CPU comes with memory.
+    fn pusher(&self) -> Spec {
+        Spec {
+            part: "pusher",
+            name: format!("{}-pusher", self.prefix),
+            description: "wspush: push batches from the push queue, pushed to @connections".into(),
+            timeout_seconds: PUSHER_TIMEOUT_SECONDS,
+            memory_mb: self.config.events_memory_mb,
+            event_kinds: &event_kinds::PUSHER_FUNCTION,
+            environment: self.common_env(self.pusher_env()),
+            statements: self.pusher_statements(),
+        }
+    }
+
     fn test_token(&self) -> Spec {
         // Minted tokens carry the issuer and audience the authorizer expects.
         let mut environment = self.issuer_env();
@@ -227,14 +246,20 @@ impl Inputs<'_> {
 }
 
 // The AWS schema takes timeouts as 32-bit integers; checked when the crate compiles.
-const _: () =
-    assert!(timeouts::ROUTE_FUNCTION_SECS <= 900 && timeouts::EVENTS_FUNCTION_SECS <= 900);
+const _: () = assert!(
+    timeouts::ROUTE_FUNCTION_SECS <= 900
+        && timeouts::EVENTS_FUNCTION_SECS <= 900
+        && timeouts::PUSHER_FUNCTION_SECS <= 900
+);
 
 /// The authorizer's, the connection routes' and CreateTestJwt's timeout.
 pub const ROUTE_TIMEOUT_SECONDS: i32 = timeouts::ROUTE_FUNCTION_SECS as i32;
 /// The event consumer's timeout; the queues' visibility timeout is derived from it (in
 /// `wspush_contract::event_queue`).
 pub const EVENTS_TIMEOUT_SECONDS: i32 = timeouts::EVENTS_FUNCTION_SECS as i32;
+/// The pushers' timeout; the push queue's visibility timeout is derived from it (in
+/// `wspush_contract::push_queue`).
+pub const PUSHER_TIMEOUT_SECONDS: i32 = timeouts::PUSHER_FUNCTION_SECS as i32;
 
 /// Log group, role (with its inline policy) and function for one [`Spec`].
 fn declare_function(ctx: &Context, config: &StackConfig, spec: Spec) -> Function {

@@ -9,15 +9,17 @@
 //! - [`table`]: the DynamoDB table (layout from `wspush_contract::table`).
 //! - [`api`]: the WebSocket API alone, and what the functions need from it (the
 //!   `@connections` endpoint and ARN), so the functions can be declared before the routes.
-//! - [`queues`]: a queue and a dead-letter queue per EventBridge detail type, so the event
-//!   consumer's role can name them.
+//! - [`queues`]: a queue and a dead-letter queue per EventBridge detail type, and the push
+//!   queue with its own, so the functions' roles can name them.
 //! - [`identity`]: who signs the tokens the authorizer accepts: the JWT secret, and with
 //!   `CreateUserPool` a Cognito user pool and app client (the expected issuer and audience).
 //! - [`functions`]: the Lambda functions built from the one `bootstrap`
 //!   artifact, each with its own log group, least-privilege role and list of event kinds (see
-//!   that module for the split: authorizer, connection routes, event consumer, `CreateTestJwt`).
+//!   that module for the split: authorizer, connection routes, event consumer, pushers,
+//!   `CreateTestJwt`).
 //! - [`routes`]: authorizer, routes, route responses, deployment and stage.
 //! - [`events`]: EventBridge rules -> the queues -> the event consumer.
+//! - [`pushers`]: the push queue -> the pushers, as many at once as `PushRateLimit` allows.
 //! - [`alarms`]: dead-letter queue alarms to an SNS topic.
 //! - [`domain`]: the optional custom domain (ACM certificate, DNS validation, API mapping, alias).
 //! - [`exports`]: the stack outputs.
@@ -38,6 +40,7 @@ pub mod functions;
 pub mod identity;
 pub mod out;
 pub mod policy;
+pub mod pushers;
 pub mod queues;
 pub mod routes;
 pub mod table;
@@ -61,7 +64,8 @@ pub fn program(ctx: &Context) -> Result<()> {
     let identity = identity::declare(ctx, &config, &prefix, jwt_secret);
     let functions = functions::declare(ctx, &config, &prefix, &table, &api, &queues, &identity);
     let stage = routes::declare(ctx, &config, &api, &functions);
-    events::connect(ctx, &queues, &functions.events);
+    events::connect(ctx, &queues.events, &functions.events);
+    pushers::connect(ctx, &config, &queues.push, &functions.pusher);
     let alarm_topic = alarms::declare(ctx, &config, &queues);
     let custom_domain = config
         .custom_domain

@@ -32,21 +32,24 @@ fn expected_counts() -> BTreeMap<String, usize> {
         ("aws:apigatewayv2/stage:Stage", 1),
         ("aws:cloudwatch/eventRule:EventRule", 2),
         ("aws:cloudwatch/eventTarget:EventTarget", 2),
-        // four functions and the API's access log
-        ("aws:cloudwatch/logGroup:LogGroup", 5),
-        ("aws:cloudwatch/metricAlarm:MetricAlarm", 2),
+        // five functions and the API's access log
+        ("aws:cloudwatch/logGroup:LogGroup", 6),
+        // one per dead-letter queue
+        ("aws:cloudwatch/metricAlarm:MetricAlarm", 3),
         ("aws:dynamodb/table:Table", 1),
         // one per function (API Gateway's CloudWatch role only with `ManageApiGatewayAccount`)
-        ("aws:iam/role:Role", 4),
-        ("aws:iam/rolePolicy:RolePolicy", 4),
-        ("aws:lambda/eventSourceMapping:EventSourceMapping", 2),
-        ("aws:lambda/function:Function", 4),
+        ("aws:iam/role:Role", 5),
+        ("aws:iam/rolePolicy:RolePolicy", 5),
+        // the two event queues to the consumer, the push queue to the pushers
+        ("aws:lambda/eventSourceMapping:EventSourceMapping", 3),
+        ("aws:lambda/function:Function", 5),
         ("aws:lambda/permission:Permission", 2),
         ("aws:secretsmanager/secret:Secret", 1),
         ("aws:secretsmanager/secretVersion:SecretVersion", 1),
         ("aws:sns/topic:Topic", 1),
-        ("aws:sqs/queue:Queue", 4),
-        // each queue and each dead-letter queue accepts its rule's events
+        // two event queues and the push queue, each with its dead-letter queue
+        ("aws:sqs/queue:Queue", 6),
+        // each event queue and its dead-letter queue accepts its rule's events
         ("aws:sqs/queuePolicy:QueuePolicy", 4),
     ]
     .into_iter()
@@ -79,11 +82,11 @@ fn domain_resources() -> Vec<(String, String)> {
 }
 
 #[tokio::test]
-async fn default_stack_registers_58_resources_no_domain_and_no_account_setting() {
+async fn default_stack_registers_66_resources_no_domain_and_no_account_setting() {
     let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
     assert!(run.success, "{}", run.stderr);
     assert_eq!(run.counts(), expected_counts());
-    assert_eq!(run.custom().len(), 58);
+    assert_eq!(run.custom().len(), 66);
     // The region-wide API Gateway account setting is left alone unless asked for.
     assert!(run.of_type("aws:apigateway/account:Account").is_empty());
     // The stack resource comes first, named <project>-<stack>.
@@ -97,12 +100,40 @@ async fn default_stack_registers_58_resources_no_domain_and_no_account_setting()
     assert_eq!(names, unique);
 }
 
+/// The push path's eight resources: the push queue and its dead-letter queue, the pushers'
+/// function with its log group, role and policy, the mapping from the queue to the pushers, and
+/// the alarm on the dead-letter queue.
+#[tokio::test]
+async fn the_push_path_has_its_eight_resources() {
+    let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
+    assert!(run.success, "{}", run.stderr);
+    let names = run.names();
+    for (type_, name) in [
+        ("aws:sqs/queue:Queue", "push-queue"),
+        ("aws:sqs/queue:Queue", "push-dlq"),
+        ("aws:cloudwatch/logGroup:LogGroup", "pusher-logs"),
+        ("aws:iam/role:Role", "pusher-role"),
+        ("aws:iam/rolePolicy:RolePolicy", "pusher-policy"),
+        ("aws:lambda/function:Function", "pusher-function"),
+        (
+            "aws:lambda/eventSourceMapping:EventSourceMapping",
+            "push-event-source",
+        ),
+        ("aws:cloudwatch/metricAlarm:MetricAlarm", "push-dlq-alarm"),
+    ] {
+        assert!(
+            names.contains(&(type_.to_string(), name.to_string())),
+            "no {type_} {name}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn custom_domain_adds_exactly_its_six_resources() {
     let plain = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
     let with_domain = run_program(Mode::Update, &domain_config(), &["JwtSecret"]).await;
     assert!(with_domain.success, "{}", with_domain.stderr);
-    assert_eq!(with_domain.custom().len(), 64);
+    assert_eq!(with_domain.custom().len(), 72);
     let added: Vec<_> = with_domain
         .names()
         .into_iter()
@@ -169,7 +200,7 @@ async fn create_user_pool_adds_the_pool_and_its_client_and_exports_them() {
     )
     .await;
     assert!(run.success, "{}", run.stderr);
-    assert_eq!(run.custom().len(), 60);
+    assert_eq!(run.custom().len(), 68);
     let added: Vec<_> = run
         .names()
         .into_iter()
@@ -282,7 +313,7 @@ async fn test_token_function_can_be_left_out() {
     .await;
     assert!(run.success, "{}", run.stderr);
     // Its function, role, policy and log group go.
-    assert_eq!(run.custom().len(), 54);
+    assert_eq!(run.custom().len(), 62);
     assert!(
         run.of_type("aws:lambda/function:Function")
             .iter()
@@ -300,7 +331,7 @@ async fn alarm_email_adds_a_subscription() {
     )
     .await;
     assert!(run.success, "{}", run.stderr);
-    assert_eq!(run.custom().len(), 59);
+    assert_eq!(run.custom().len(), 67);
     let subscription = run.named(
         "aws:sns/topicSubscription:TopicSubscription",
         "dead-letter-alarms-email",
@@ -320,7 +351,7 @@ async fn api_gateway_account_setting_is_declared_only_when_asked_for() {
     .await;
     assert!(run.success, "{}", run.stderr);
     // The account setting, its role and the role's policy.
-    assert_eq!(run.custom().len(), 61);
+    assert_eq!(run.custom().len(), 69);
     let account = run.named("aws:apigateway/account:Account", "apigateway-account");
     assert_eq!(
         account.str("cloudwatchRoleArn"),
@@ -479,6 +510,28 @@ async fn log_retention_outside_cloudwatch_values_is_refused() {
 }
 
 #[tokio::test]
+async fn a_push_rate_limit_beyond_what_the_pushers_reach_is_refused() {
+    let stderr = assert_refused(
+        &base_config(&[("PushRateLimit", "3000000")]),
+        &["JwtSecret"],
+        "PushRateLimit",
+    )
+    .await;
+    assert!(stderr.contains("from 100 to 2500000"), "{stderr}");
+}
+
+#[tokio::test]
+async fn index_shards_beyond_the_limit_are_refused() {
+    let stderr = assert_refused(
+        &base_config(&[("IndexShards", "65")]),
+        &["JwtSecret"],
+        "IndexShards",
+    )
+    .await;
+    assert!(stderr.contains("raise it only"), "{stderr}");
+}
+
+#[tokio::test]
 async fn misspelt_key_is_refused() {
     let stderr = assert_refused(
         &base_config(&[("LogRetentionDay", "30")]),
@@ -548,7 +601,7 @@ async fn the_committed_dev_stack_configuration_is_accepted() {
     for mode in [Mode::Preview, Mode::Update] {
         let run = run_program(mode, &config, &["JwtSecret"]).await;
         assert!(run.success, "{mode:?}: {}", run.stderr);
-        assert_eq!(run.custom().len(), 58, "{mode:?}");
+        assert_eq!(run.custom().len(), 66, "{mode:?}");
     }
 }
 

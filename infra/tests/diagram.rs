@@ -93,6 +93,15 @@ async fn diagram_edges_follow_the_data_flow() {
         ("entity-updated-dlq-alarm", "dead-letter-alarms"),
         ("jwt-secret-version", "jwt-secret"),
         ("authorizer-function", "jwt-secret"),
+        ("push-queue", "push-dlq"),
+        ("events-function", "push-queue"),
+        ("events-policy", "push-queue"),
+        ("pusher-function", "push-queue"),
+        ("pusher-function", "push-dlq"),
+        ("pusher-policy", "push-dlq"),
+        ("push-event-source", "push-queue"),
+        ("push-event-source", "pusher-function"),
+        ("push-dlq-alarm", "push-dlq"),
     ] {
         assert!(has(user, used), "{user} -> {used} missing from {edges:?}");
     }

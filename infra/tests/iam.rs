@@ -99,6 +99,8 @@ async fn each_role_has_only_the_permissions_its_function_uses() {
         queue_arn("user-push-queue"),
     ];
     let dead_letter_queues = vec![queue_arn("entity-updated-dlq"), queue_arn("user-push-dlq")];
+    let mut consumer_sends_to = dead_letter_queues.clone();
+    consumer_sends_to.push(queue_arn("push-queue"));
 
     assert_eq!(
         policy("authorizer"),
@@ -149,16 +151,67 @@ async fn each_role_has_only_the_permissions_its_function_uses() {
                 ("dynamodb:PutItem", table.clone()),
                 ("dynamodb:UpdateItem", table.clone()),
                 ("dynamodb:DeleteItem", table.clone()),
-                ("execute-api:ManageConnections", connections),
+                ("execute-api:ManageConnections", connections.clone()),
                 ("sqs:ReceiveMessage", queues.clone()),
                 ("sqs:DeleteMessage", queues.clone()),
                 ("sqs:GetQueueAttributes", queues.clone()),
-                // Only to its dead-letter queues: a record that can never succeed goes there
-                // at once, with its reason.
-                ("sqs:SendMessage", dead_letter_queues),
+                // Only to its dead-letter queues (a record that can never succeed goes there
+                // at once, with its reason) and to the push queue (push batches, sent with
+                // SendMessageBatch, which this action authorises).
+                ("sqs:SendMessage", consumer_sends_to),
             ]
         )
     );
+    let push_queue = vec![queue_arn("push-queue")];
+    assert_eq!(
+        policy("pusher"),
+        with_baseline(
+            "wspush-dev-pusher",
+            vec![
+                // The 410 cleanup, and a frame read from its stream's history; never the
+                // index: the pushers are handed their connections.
+                ("dynamodb:Query", table.clone()),
+                ("dynamodb:BatchWriteItem", table.clone()),
+                ("dynamodb:GetItem", table.clone()),
+                ("execute-api:ManageConnections", connections),
+                ("sqs:ReceiveMessage", push_queue.clone()),
+                ("sqs:DeleteMessage", push_queue.clone()),
+                ("sqs:GetQueueAttributes", push_queue),
+                ("sqs:SendMessage", vec![queue_arn("push-dlq")]),
+            ]
+        )
+    );
+}
+
+/// The push queue is written by the event consumer only and read by the pushers only; the
+/// pushers send only to its dead-letter queue.
+#[tokio::test]
+async fn only_the_consumer_sends_push_batches_and_only_the_pushers_receive_them() {
+    let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
+    assert!(run.success, "{}", run.stderr);
+    let push_queue = queue_arn("push-queue");
+    let mut senders = Vec::new();
+    let mut receivers = Vec::new();
+    for policy in run.of_type("aws:iam/rolePolicy:RolePolicy") {
+        let grants = grants(&policy.json("policy"));
+        let on_push_queue =
+            |action: &str| grants.get(action).is_some_and(|r| r.contains(&push_queue));
+        if on_push_queue("sqs:SendMessage") {
+            senders.push(policy.name.clone());
+        }
+        if on_push_queue("sqs:ReceiveMessage") || on_push_queue("sqs:DeleteMessage") {
+            receivers.push(policy.name.clone());
+        }
+    }
+    assert_eq!(senders, ["events-policy"]);
+    assert_eq!(receivers, ["pusher-policy"]);
+    // No queue policy opens the push queue or its dead-letter queue to a service.
+    let push_urls = ["push-queue", "push-dlq"]
+        .map(|name| format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}-0001"));
+    for policy in run.of_type("aws:sqs/queuePolicy:QueuePolicy") {
+        let url = policy.str("queueUrl").to_string();
+        assert!(!push_urls.contains(&url), "{}", policy.name);
+    }
 }
 
 /// The routes' grants with a hook: `lambda:InvokeFunction` on that function only, named or by ARN.
@@ -261,7 +314,7 @@ async fn only_xray_is_granted_on_every_resource() {
     .await;
     assert!(run.success, "{}", run.stderr);
     let policies = run.of_type("aws:iam/rolePolicy:RolePolicy");
-    assert_eq!(policies.len(), 5);
+    assert_eq!(policies.len(), 6);
     for policy in policies {
         for (action, resources) in grants(&policy.json("policy")) {
             if resources.contains("*") {
@@ -295,7 +348,7 @@ async fn every_role_can_be_deleted_before_its_policy() {
     .await;
     assert!(run.success, "{}", run.stderr);
     let roles = run.of_type("aws:iam/role:Role");
-    assert_eq!(roles.len(), 5);
+    assert_eq!(roles.len(), 6);
     for role in roles {
         assert_eq!(
             role.input("forceDetachPolicies"),
@@ -310,7 +363,7 @@ async fn every_role_can_be_deleted_before_its_policy() {
 async fn each_function_runs_with_its_own_role_trusted_only_by_lambda() {
     let run = run_program(Mode::Update, &base_config(&[]), &["JwtSecret"]).await;
     assert!(run.success, "{}", run.stderr);
-    for part in ["authorizer", "connection", "events", "test-token"] {
+    for part in ["authorizer", "connection", "events", "pusher", "test-token"] {
         let role = run.named("aws:iam/role:Role", &format!("{part}-role"));
         let trust = role.json("assumeRolePolicy");
         assert_eq!(trust["Statement"].as_array().map(Vec::len), Some(1));

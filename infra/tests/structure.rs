@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// The declaration order of infra's parts (see the tour in `src/lib.rs`), and the helpers any
 /// part may use.
-const PARTS: [&str; 11] = [
+const PARTS: [&str; 12] = [
     "config",
     "table",
     "api",
@@ -25,6 +25,7 @@ const PARTS: [&str; 11] = [
     "functions",
     "routes",
     "events",
+    "pushers",
     "alarms",
     "domain",
     "exports",

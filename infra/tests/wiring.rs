@@ -10,7 +10,7 @@ use serde_json::json;
 use support::*;
 use wspush_contract::{
     authorizer as authorizer_contract, defaults, detail_types, env, event_kinds, event_queue,
-    routes, timeouts,
+    push_queue, routes, timeouts,
 };
 
 fn function_arn(name: &str) -> String {
@@ -328,7 +328,8 @@ async fn functions_share_the_artifact_runtime_tracing_and_own_log_groups() {
             "CreateTestJwt",
             "wspush-dev-authorizer",
             "wspush-dev-connection",
-            "wspush-dev-events"
+            "wspush-dev-events",
+            "wspush-dev-pusher"
         ]
     );
     for function in functions {
@@ -376,7 +377,7 @@ async fn architecture_artifact_and_retention_come_from_config() {
     }
 }
 
-const EVERY_FUNCTION: [&str; 4] = ["authorizer", "connection", "events", "test-token"];
+const EVERY_FUNCTION: [&str; 5] = ["authorizer", "connection", "events", "pusher", "test-token"];
 
 /// The environment of each of `parts`' functions, by logical name prefix (`authorizer`, ...).
 fn environments(
@@ -417,6 +418,7 @@ async fn each_function_gets_only_the_environment_it_reads() {
             env::RECORD_TTL_SECONDS,
             defaults::RECORD_TTL_SECONDS.to_string(),
         ),
+        (env::INDEX_SHARDS, defaults::INDEX_SHARDS.to_string()),
     ];
     let history_vars = [
         (
@@ -481,22 +483,42 @@ async fn each_function_gets_only_the_environment_it_reads() {
     connection.push((env::EVENT_KINDS, "websocket".to_string()));
     assert_eq!(variables["connection"], as_map(connection));
 
-    // Writes each event into its stream.
-    let mut events = vec![log_format.clone(), leeway.clone()];
-    events.extend(table_vars.iter().cloned());
-    events.extend(history_vars.iter().cloned());
-    events.extend(connections_vars.iter().cloned());
-    events.push((
+    // What both functions that push read.
+    let mut pushing = vec![log_format.clone(), leeway.clone()];
+    pushing.extend(table_vars.iter().cloned());
+    pushing.extend(history_vars.iter().cloned());
+    pushing.extend(connections_vars.iter().cloned());
+    pushing.push((
         env::PUSH_CONCURRENCY,
         defaults::PUSH_CONCURRENCY.to_string(),
     ));
-    events.push((
+    pushing.push((
         env::PUSH_MAX_ATTEMPTS,
         defaults::PUSH_MAX_ATTEMPTS.to_string(),
     ));
     let queue_arn = |name: &str| format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}-0001");
     let queue_url =
         |name: &str| format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}-0001");
+    // A JSON object: compared as JSON, not as text.
+    let parse = |vars: &mut HashMap<String, String>| -> serde_json::Value {
+        let text = vars.remove(env::DEAD_LETTER_QUEUES).unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
+    };
+
+    // Writes each event into its stream, pushes to small audiences and hands large ones to
+    // the pushers.
+    let mut events = pushing.clone();
+    events.extend([
+        (env::PUSH_QUEUE_URL, queue_url("push-queue")),
+        (
+            env::PUSH_PLAN_THRESHOLD,
+            defaults::PUSH_PLAN_THRESHOLD.to_string(),
+        ),
+        (
+            env::PUSH_BATCH_CONNECTIONS,
+            defaults::PUSH_BATCH_CONNECTIONS.to_string(),
+        ),
+    ]);
     let dead_letter_queues = json!({
         queue_arn("entity-updated-queue"): queue_url("entity-updated-dlq"),
         queue_arn("user-push-queue"): queue_url("user-push-dlq"),
@@ -505,13 +527,22 @@ async fn each_function_gets_only_the_environment_it_reads() {
     events.push((env::EVENT_KINDS, "sqs,eventbridge".to_string()));
     let mut events = as_map(events);
     let actual = variables.get_mut("events").expect("events");
-    // A JSON object: compared as JSON, not as text.
-    let parse = |vars: &mut HashMap<String, String>| -> serde_json::Value {
-        let text = vars.remove(env::DEAD_LETTER_QUEUES).unwrap_or_default();
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
-    };
     assert_eq!(parse(actual), parse(&mut events), "DEAD_LETTER_QUEUES");
     assert_eq!(*actual, events);
+
+    // Pushes the batches, at its share of the rate.
+    let mut pusher = pushing;
+    pusher.push((
+        env::PUSH_MAX_RATE,
+        push_queue::rate_per_pusher(defaults::PUSH_RATE_LIMIT).to_string(),
+    ));
+    let dead_letter_queues = json!({queue_arn("push-queue"): queue_url("push-dlq")});
+    pusher.push((env::DEAD_LETTER_QUEUES, dead_letter_queues.to_string()));
+    pusher.push((env::EVENT_KINDS, "push-batch".to_string()));
+    let mut pusher = as_map(pusher);
+    let actual = variables.get_mut("pusher").expect("pusher");
+    assert_eq!(parse(actual), parse(&mut pusher), "DEAD_LETTER_QUEUES");
+    assert_eq!(*actual, pusher);
 
     let test_token_function = run.named("aws:lambda/function:Function", "test-token-function");
     assert_eq!(
@@ -540,7 +571,7 @@ async fn token_and_subscription_settings_reach_the_functions_that_read_them() {
     ])
     .await;
     // Without CreateTestJwt: its HS256 tokens would be refused.
-    let variables = environments(&run, &EVERY_FUNCTION[..3]);
+    let variables = environments(&run, &EVERY_FUNCTION[..4]);
     let get = |part: &str, name: &str| variables[part].get(name).cloned();
     let set = |value: &str| Some(value.to_string());
     for (name, value) in [
@@ -554,14 +585,16 @@ async fn token_and_subscription_settings_reach_the_functions_that_read_them() {
         (env::JWT_HS256_ENABLED, "false"),
     ] {
         assert_eq!(get("authorizer", name), set(value), "{name}");
-        assert_eq!(get("connection", name), None, "{name}");
-        assert_eq!(get("events", name), None, "{name}");
+        for part in ["connection", "events", "pusher"] {
+            assert_eq!(get(part, name), None, "{part}: {name}");
+        }
     }
     let policy = "user/{sub}/*,tenant/{org_id}/*";
     assert_eq!(get("authorizer", env::SUBSCRIBE_POLICY), set(policy));
     assert_eq!(get("connection", env::SUBSCRIBE_POLICY), set(policy));
     assert_eq!(get("events", env::SUBSCRIBE_POLICY), None);
-    for part in ["authorizer", "connection", "events"] {
+    assert_eq!(get("pusher", env::SUBSCRIBE_POLICY), None);
+    for part in ["authorizer", "connection", "events", "pusher"] {
         assert_eq!(get(part, env::JWT_LEEWAY_SECONDS), set("5"), "{part}");
     }
     let hook = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:may-subscribe");
@@ -573,15 +606,17 @@ async fn token_and_subscription_settings_reach_the_functions_that_read_them() {
     for (part, name) in [
         ("authorizer", env::SUBSCRIBE_AUTHORIZER),
         ("events", env::SUBSCRIBE_AUTHORIZER),
+        ("pusher", env::SUBSCRIBE_AUTHORIZER),
         ("authorizer", env::MAX_SUBSCRIPTIONS_PER_CONNECTION),
+        ("pusher", env::MAX_SUBSCRIPTIONS_PER_CONNECTION),
         ("authorizer", env::MANAGEMENT_ENDPOINT),
     ] {
         assert_eq!(get(part, name), None, "{part}: {name}");
     }
 }
 
-/// The history settings reach the event consumer (which writes streams) and the routes (which
-/// read them), and no other function; 0 (streams off) is passed on as it is.
+/// The history settings reach the event consumer (which writes streams), the routes and the
+/// pushers (which read them), and no other function; 0 (streams off) is passed on as it is.
 #[tokio::test]
 async fn history_settings_reach_the_functions_that_write_and_read_streams() {
     for (retention, max) in [("3600", "250"), ("60", "0")] {
@@ -594,6 +629,7 @@ async fn history_settings_reach_the_functions_that_write_and_read_streams() {
         for (part, expected) in [
             ("connection", [Some(retention), Some(max)]),
             ("events", [Some(retention), Some(max)]),
+            ("pusher", [Some(retention), Some(max)]),
             ("authorizer", [None, None]),
             ("test-token", [None, None]),
         ] {
@@ -625,7 +661,7 @@ async fn the_user_pool_is_wired_as_the_issuer() {
     }
     // Keys are found through the issuer's discovery document.
     assert_eq!(variables["authorizer"].get(env::JWKS_URL), None);
-    for part in ["connection", "events"] {
+    for part in ["connection", "events", "pusher"] {
         assert_eq!(variables[part].get(env::JWT_ISSUER), None, "{part}");
     }
 }
@@ -648,6 +684,11 @@ async fn each_function_is_told_which_event_kinds_it_serves_and_has_the_contract_
             "events",
             &event_kinds::EVENTS_FUNCTION[..],
             timeouts::EVENTS_FUNCTION_SECS,
+        ),
+        (
+            "pusher",
+            &event_kinds::PUSHER_FUNCTION[..],
+            timeouts::PUSHER_FUNCTION_SECS,
         ),
         (
             "test-token",
@@ -762,8 +803,8 @@ async fn dead_letter_queues_raise_alarms_on_the_topic() {
     let run = update(&[]).await;
     let topic_arn = format!("arn:aws:sns:{REGION}:{ACCOUNT}:dead-letter-alarms-0001");
     let alarms = run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm");
-    assert_eq!(alarms.len(), 2);
-    for part in ["entity-updated", "user-push"] {
+    assert_eq!(alarms.len(), 3);
+    for part in ["entity-updated", "user-push", "push"] {
         let alarm = run.named(
             "aws:cloudwatch/metricAlarm:MetricAlarm",
             &format!("{part}-dlq-alarm"),
@@ -820,7 +861,11 @@ async fn every_dead_letter_queue_has_an_alarm() {
     dead_letter_queues.dedup();
     assert_eq!(
         dead_letter_queues,
-        ["entity-updated-dlq-0001", "user-push-dlq-0001"]
+        [
+            "entity-updated-dlq-0001",
+            "push-dlq-0001",
+            "user-push-dlq-0001"
+        ]
     );
     let mut watched: Vec<String> = run
         .of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
@@ -835,6 +880,152 @@ async fn every_dead_letter_queue_has_an_alarm() {
         .collect();
     watched.sort();
     assert_eq!(watched, dead_letter_queues);
+}
+
+#[tokio::test]
+async fn the_push_queue_feeds_the_pushers_and_redrives_to_its_dead_letter_queue() {
+    let run = update(&[]).await;
+    let queue_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:push-queue-0001");
+    let dlq_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:push-dlq-0001");
+    let queue = run.named("aws:sqs/queue:Queue", "push-queue");
+    assert_eq!(
+        queue.json("redrivePolicy"),
+        json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": push_queue::MAX_RECEIVE_COUNT})
+    );
+    assert_eq!(queue.input("sqsManagedSseEnabled"), &json!(true));
+    // Six times the pushers' timeout, as AWS advises; the gateway's local queue uses the same.
+    let pusher = run.named("aws:lambda/function:Function", "pusher-function");
+    let pusher_timeout = pusher.input("timeout").as_f64().unwrap_or(f64::MAX);
+    let visibility = queue
+        .input("visibilityTimeoutSeconds")
+        .as_f64()
+        .unwrap_or_default();
+    assert!(visibility >= 6.0 * pusher_timeout, "{visibility}");
+    assert_eq!(visibility, push_queue::VISIBILITY_TIMEOUT_SECS as f64);
+    let dlq = run.named("aws:sqs/queue:Queue", "push-dlq");
+    assert_eq!(
+        dlq.input("messageRetentionSeconds"),
+        &json!(event_queue::DLQ_RETENTION_SECS as f64)
+    );
+    // Only the event consumer sends to it (by its role): no rule targets it.
+    assert!(
+        run.of_type("aws:cloudwatch/eventTarget:EventTarget")
+            .iter()
+            .all(|t| t.str("arn") != queue_arn)
+    );
+
+    let mapping = run.named(
+        "aws:lambda/eventSourceMapping:EventSourceMapping",
+        "push-event-source",
+    );
+    assert_eq!(mapping.str("eventSourceArn"), queue_arn);
+    assert_eq!(
+        mapping.str("functionName"),
+        function_arn("wspush-dev-pusher")
+    );
+    assert_eq!(
+        mapping.input("batchSize"),
+        &json!(push_queue::BATCH_SIZE as f64)
+    );
+    assert_eq!(
+        mapping.input("functionResponseTypes"),
+        &json!(["ReportBatchItemFailures"])
+    );
+    // Nothing else reads the push queue, and the pushers read nothing else.
+    for mapping in run.of_type("aws:lambda/eventSourceMapping:EventSourceMapping") {
+        let to_pusher = mapping.str("functionName") == function_arn("wspush-dev-pusher");
+        let from_push_queue = mapping.str("eventSourceArn") == queue_arn;
+        assert_eq!(to_pusher, from_push_queue, "{}", mapping.name);
+    }
+}
+
+/// `PushRateLimit` decides how many pushers run at once and each one's rate, so that together
+/// they never exceed it.
+#[tokio::test]
+async fn the_push_rate_limit_sets_how_many_pushers_run_and_each_ones_rate() {
+    for (limit, pushers, rate) in [
+        ("10000", 4, 2_500),
+        ("25000", 10, 2_500),
+        ("100", 2, 50),
+        ("12345", 5, 2_469),
+        ("2500000", 1_000, 2_500),
+    ] {
+        let run = update(&[("PushRateLimit", limit)]).await;
+        let mapping = run.named(
+            "aws:lambda/eventSourceMapping:EventSourceMapping",
+            "push-event-source",
+        );
+        assert_eq!(
+            mapping.input("scalingConfig"),
+            &json!({"maximumConcurrency": pushers as f64}),
+            "{limit}"
+        );
+        let variables = environments(&run, &["pusher"]);
+        assert_eq!(
+            variables["pusher"][env::PUSH_MAX_RATE],
+            rate.to_string(),
+            "{limit}"
+        );
+        let limit: u32 = limit.parse().expect("a number");
+        assert_eq!(push_queue::pushers(limit), pushers, "{limit}");
+        assert_eq!(push_queue::rate_per_pusher(limit), rate, "{limit}");
+        assert!(pushers * rate <= limit, "{limit}");
+    }
+    // The event consumer paces itself by 429s alone, as before.
+    let run = update(&[("PushRateLimit", "25000")]).await;
+    let variables = environments(&run, &["events"]);
+    assert_eq!(variables["events"].get(env::PUSH_MAX_RATE), None);
+}
+
+/// Only the pushers serve push batches, and they serve nothing else.
+#[tokio::test]
+async fn only_the_pushers_serve_push_batches() {
+    let run = update(&[]).await;
+    let variables = environments(&run, &EVERY_FUNCTION);
+    for (part, vars) in &variables {
+        let kinds: Vec<&str> = vars[env::EVENT_KINDS].split(',').collect();
+        if *part == "pusher" {
+            assert_eq!(kinds, [event_kinds::PUSH_BATCH]);
+        } else {
+            assert!(
+                !kinds.contains(&event_kinds::PUSH_BATCH),
+                "{part}: {kinds:?}"
+            );
+        }
+    }
+}
+
+/// The planner's settings reach the event consumer only; the index shards reach every
+/// function that writes or reads subscriptions (the routes, the consumer, the pushers), so all
+/// spread them over the same keys.
+#[tokio::test]
+async fn plan_settings_reach_the_consumer_and_index_shards_every_subscription_reader() {
+    let run = update(&[
+        ("PushPlanThreshold", "20000"),
+        ("PushBatchConnections", "500"),
+        ("IndexShards", "8"),
+    ])
+    .await;
+    let variables = environments(&run, &EVERY_FUNCTION);
+    let get = |part: &str, name: &str| variables[part].get(name).map(String::as_str);
+    for (name, value) in [
+        (env::PUSH_PLAN_THRESHOLD, "20000"),
+        (env::PUSH_BATCH_CONNECTIONS, "500"),
+    ] {
+        for part in EVERY_FUNCTION {
+            let expected = (part == "events").then_some(value);
+            assert_eq!(get(part, name), expected, "{part}: {name}");
+        }
+    }
+    let push_queue_url = format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/push-queue-0001");
+    for part in EVERY_FUNCTION {
+        let expected = (part == "events").then_some(push_queue_url.as_str());
+        assert_eq!(get(part, env::PUSH_QUEUE_URL), expected, "{part}");
+        let expected = ["connection", "events", "pusher"]
+            .contains(&part)
+            .then_some("8");
+        assert_eq!(get(part, env::INDEX_SHARDS), expected, "{part}");
+    }
 }
 
 #[tokio::test]
@@ -952,8 +1143,13 @@ async fn memory_sizes_follow_the_measured_needs_and_the_config() {
     for part in ["authorizer", "connection", "test-token"] {
         assert_eq!(memory(&run, part), json!(128.0), "{part}");
     }
-    assert_eq!(memory(&run, "events"), json!(512.0));
+    // The pushers push as the event consumer does, and are sized with it.
+    for part in ["events", "pusher"] {
+        assert_eq!(memory(&run, part), json!(512.0), "{part}");
+    }
     let run = update(&[("LambdaMemoryMb", "256"), ("EventsMemoryMb", "1024")]).await;
     assert_eq!(memory(&run, "connection"), json!(256.0));
-    assert_eq!(memory(&run, "events"), json!(1024.0));
+    for part in ["events", "pusher"] {
+        assert_eq!(memory(&run, part), json!(1024.0), "{part}");
+    }
 }

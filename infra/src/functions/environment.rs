@@ -2,7 +2,7 @@
 //! the variables it reads (names from `wspush_contract::env`).
 
 use pulumi_gestalt_rust::Output;
-use wspush_contract::env;
+use wspush_contract::{env, push_queue};
 
 use super::Inputs;
 
@@ -78,10 +78,16 @@ impl Inputs<'_> {
                 env::RECORD_TTL_SECONDS,
                 self.constant(self.config.record_ttl_seconds.to_string()),
             ),
+            // Every function that writes or reads subscriptions spreads them over these keys.
+            (
+                env::INDEX_SHARDS,
+                self.constant(self.config.index_shards.to_string()),
+            ),
         ]
     }
 
-    /// What each stream's history keeps: the consumer writes it, the routes read it.
+    /// What each stream's history keeps: the consumer writes it, the routes and the pushers
+    /// read it.
     pub(super) fn history_env(&self) -> Vec<(&'static str, Output<String>)> {
         let history = &self.config.history;
         vec![
@@ -128,8 +134,10 @@ impl Inputs<'_> {
         vars
     }
 
-    /// The table, then where and how the fan-out pushes, and where refused records go.
-    pub(super) fn events_env(&self) -> Vec<(&'static str, Output<String>)> {
+    /// What a function that pushes reads: the table (cleaning up gone connections), history
+    /// (the consumer writes it, the pushers read frames from it), how it reaches
+    /// `@connections`, the token leeway and how hard it pushes.
+    fn pushing_env(&self) -> Vec<(&'static str, Output<String>)> {
         let config = self.config;
         let mut vars = self.table_env();
         vars.extend(self.history_env());
@@ -144,9 +152,43 @@ impl Inputs<'_> {
                 env::PUSH_MAX_ATTEMPTS,
                 self.constant(config.push_max_attempts.to_string()),
             ),
+        ]);
+        vars
+    }
+
+    /// What the pushers read, when to hand an event to them and in batches of how many
+    /// connections, and where refused records go.
+    pub(super) fn events_env(&self) -> Vec<(&'static str, Output<String>)> {
+        let plan = &self.config.push_plan;
+        let mut vars = self.pushing_env();
+        vars.extend([
+            (env::PUSH_QUEUE_URL, self.queues.push.url.clone()),
+            (
+                env::PUSH_PLAN_THRESHOLD,
+                self.constant(plan.threshold.to_string()),
+            ),
+            (
+                env::PUSH_BATCH_CONNECTIONS,
+                self.constant(plan.batch_connections.to_string()),
+            ),
             (
                 env::DEAD_LETTER_QUEUES,
-                self.queues.dead_letter_routes(self.ctx),
+                self.queues.events.dead_letter_routes(self.ctx),
+            ),
+        ]);
+        vars
+    }
+
+    /// What a function that pushes reads, each pusher's share of `PushRateLimit`, and where
+    /// refused push batches go.
+    pub(super) fn pusher_env(&self) -> Vec<(&'static str, Output<String>)> {
+        let rate = push_queue::rate_per_pusher(self.config.push_plan.rate_limit);
+        let mut vars = self.pushing_env();
+        vars.extend([
+            (env::PUSH_MAX_RATE, self.constant(rate.to_string())),
+            (
+                env::DEAD_LETTER_QUEUES,
+                self.queues.push.dead_letter_route(),
             ),
         ]);
         vars

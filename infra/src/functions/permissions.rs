@@ -37,6 +37,15 @@ pub mod actions {
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
     ];
+    /// The pushers: Query + BatchWrite for the 410 cleanup, as the event consumer's; GetItem of
+    /// a stream's head and Query of its messages for a push batch that carries its frame's
+    /// stream position instead of the frame. They are handed their connections, so they never
+    /// read the index.
+    pub const PUSHER_TABLE: [&str; 3] = [
+        "dynamodb:Query",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:GetItem",
+    ];
     pub const MANAGE_CONNECTIONS: [&str; 1] = ["execute-api:ManageConnections"];
     /// Asking the application's subscribe hook (`SubscribeAuthorizer`).
     pub const INVOKE_SUBSCRIBE_AUTHORIZER: [&str; 1] = ["lambda:InvokeFunction"];
@@ -47,6 +56,9 @@ pub mod actions {
     ];
     /// Moving a record that can never succeed to its dead-letter queue at once.
     pub const SEND_DEAD_LETTER: [&str; 1] = ["sqs:SendMessage"];
+    /// Handing push batches to the pushers. The planner sends them with `SendMessageBatch`,
+    /// which IAM authorises as `sqs:SendMessage` (SQS has no action of its own for a batch).
+    pub const ENQUEUE_PUSH_BATCHES: [&str; 1] = ["sqs:SendMessage"];
 }
 
 /// What each role may do besides writing its logs and traces.
@@ -88,7 +100,8 @@ impl Inputs<'_> {
 
     /// Query the index, Query + BatchWrite the table (410 cleanup) and write each event into
     /// its stream, POST and DELETE on `@connections` (pushes; closing connections whose token
-    /// expired), consume its queues, send to their dead-letter queues (and to no other queue).
+    /// expired), consume its queues, send to their dead-letter queues and push batches to the
+    /// push queue (and to no other queue).
     /// The stream grants stay when `HistoryMaxMessages` is 0: Query already reads and
     /// BatchWriteItem already puts and deletes any item of the table, so leaving them out
     /// would narrow nothing.
@@ -97,19 +110,42 @@ impl Inputs<'_> {
             self.table.arn.clone(),
             self.table.index_arn.clone(),
             self.api.manage_connections_arns.clone(),
-            self.queues.source_arns(self.ctx),
-            self.queues.dead_letter_arns(self.ctx)
+            self.queues.events.source_arns(self.ctx),
+            self.queues.events.dead_letter_arns(self.ctx),
+            self.queues.push.arn.clone()
         )
         .map(
-            |(table, index, connections, queue_arns, dead_letter_arns)| {
+            |(table, index, connections, queue_arns, dead_letter_arns, push_queue)| {
                 vec![
                     Statement::allow(&actions::EVENTS_INDEX, vec![index]),
                     Statement::allow(&actions::EVENTS_TABLE, vec![table]),
                     Statement::allow(&actions::MANAGE_CONNECTIONS, connections),
                     Statement::allow(&actions::CONSUME_QUEUE, queue_arns),
                     Statement::allow(&actions::SEND_DEAD_LETTER, dead_letter_arns),
+                    Statement::allow(&actions::ENQUEUE_PUSH_BATCHES, vec![push_queue]),
                 ]
             },
         )
+    }
+
+    /// Query + BatchWrite the table (410 cleanup), read a frame from its stream's history,
+    /// POST and DELETE on `@connections`, consume the push queue and send to its dead-letter
+    /// queue (and to no other queue).
+    pub(super) fn pusher_statements(&self) -> Output<Vec<Statement>> {
+        let push = &self.queues.push;
+        pulumi_combine!(
+            self.table.arn.clone(),
+            self.api.manage_connections_arns.clone(),
+            push.arn.clone(),
+            push.dlq_arn.clone()
+        )
+        .map(|(table, connections, queue, dead_letter_queue)| {
+            vec![
+                Statement::allow(&actions::PUSHER_TABLE, vec![table]),
+                Statement::allow(&actions::MANAGE_CONNECTIONS, connections),
+                Statement::allow(&actions::CONSUME_QUEUE, vec![queue]),
+                Statement::allow(&actions::SEND_DEAD_LETTER, vec![dead_letter_queue]),
+            ]
+        })
     }
 }
