@@ -51,6 +51,9 @@ pub fn runtime() -> Runtime {
         token_leeway_secs: 30,
         record_ttl: std::time::Duration::from_secs(7200),
         push: PushSettings::default(),
+        push_queue: None,
+        plan: wspush_runtime::config::PlanSettings::default(),
+        history: wspush_runtime::config::default_retention(),
         test_tokens_enabled: true,
     })
 }

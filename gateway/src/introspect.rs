@@ -15,7 +15,15 @@
 //!   delivery failed on every receive, or that the events function refused for what they are,
 //!   each with why (`lastError`, and the `errorCode` the events function sent), kept rather
 //!   than dropped, and put back on their queue.
+//! - `/_gateway/virtual-connections`: connection ids with no socket
+//!   ([`crate::virtual_connections`]), so a measurement can reach a million subscribers.
+//!   `POST` `{"entityId", "count"}` registers `count` of them, each subscribed to the entity
+//!   in the store, and answers `{"registered", "ids": [first, last]}`; `GET` answers what they
+//!   received (`registered`, `delivered`, `missing`, `repeated`, `received`);
+//!   `POST …/reset` zeroes the counts; `DELETE` removes them all with their subscriptions
+//!   (on DynamoDB a few requests per id: at 10^5, a fresh table is quicker).
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -24,6 +32,7 @@ use serde_json::{json, Value};
 use crate::error::GatewayError;
 use crate::registry::{BufferUse, ConnectionInfo};
 use crate::state::AppState;
+use crate::virtual_connections::{self, Invalid};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -33,6 +42,13 @@ pub fn router() -> Router<AppState> {
         .route("/_gateway/store", get(store))
         .route("/_gateway/dead-letters", get(dead_letters))
         .route("/_gateway/dead-letters/redrive", post(redrive))
+        .route(
+            "/_gateway/virtual-connections",
+            get(virtual_summary)
+                .post(register_virtual)
+                .delete(remove_virtual),
+        )
+        .route("/_gateway/virtual-connections/reset", post(reset_virtual))
 }
 
 /// Each open connection with its entity ids, read from the store the runtime writes (the
@@ -111,4 +127,80 @@ async fn dead_letters(State(state): State<AppState>) -> Json<Value> {
 
 async fn redrive(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "redriven": state.queues().redrive() }))
+}
+
+/// Registers `count` virtual connections subscribed to `entityId`: their subscriptions are
+/// written first, so the ids answer `@connections` only once a fan-out can find them. When a
+/// write fails the ids stay unregistered; subscriptions already written point at ids that
+/// answer 410, which the fan-out cleans up as it does any gone connection's.
+async fn register_virtual(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<Value>, GatewayError> {
+    let (entity_id, count) = registration_request(&body)?;
+    let connections = state.virtual_connections();
+    let registration = connections
+        .reserve(&entity_id, count)
+        .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+    let now = chrono::Utc::now();
+    let ttl = i64::try_from(state.config().record_ttl.as_secs()).unwrap_or(i64::MAX);
+    let store = &state.runtime().deps().store;
+    virtual_connections::seed(
+        store.as_ref(),
+        &registration,
+        now.timestamp().saturating_add(ttl),
+    )
+    .await
+    .map_err(|e| {
+        GatewayError::Internal(format!(
+            "subscribing virtual connections to {entity_id}: {e}"
+        ))
+    })?;
+    let (first, last) = registration.first_and_last();
+    let registered = registration.len();
+    connections.insert(registration, now.timestamp_millis());
+    Ok(Json(
+        json!({"registered": registered, "ids": [first, last]}),
+    ))
+}
+
+/// `{"entityId": "...", "count": N}`, or a 400 that says what is wrong with it.
+fn registration_request(body: &[u8]) -> Result<(String, u64), GatewayError> {
+    let bad = |e: &dyn std::fmt::Display| GatewayError::BadRequest(e.to_string());
+    let request: Value = serde_json::from_slice(body).map_err(|e| {
+        bad(&format!(
+            "the body must be JSON {{\"entityId\": \"...\", \"count\": N}}: {e}"
+        ))
+    })?;
+    let entity_id = request["entityId"]
+        .as_str()
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| bad(&Invalid::MissingEntityId))?;
+    let count = request["count"]
+        .as_u64()
+        .ok_or_else(|| bad(&Invalid::Count(request["count"].to_string())))?;
+    Ok((entity_id.to_string(), count))
+}
+
+async fn virtual_summary(State(state): State<AppState>) -> Json<Value> {
+    Json(json!(state.virtual_connections().summary()))
+}
+
+async fn reset_virtual(State(state): State<AppState>) -> Json<Value> {
+    let connections = state.virtual_connections();
+    connections.reset();
+    Json(json!(connections.summary()))
+}
+
+/// Removes every virtual connection, then their subscriptions from the store; answers once
+/// the store holds none of them.
+async fn remove_virtual(State(state): State<AppState>) -> Result<Json<Value>, GatewayError> {
+    let blocks = state.virtual_connections().remove_all();
+    let store = &state.runtime().deps().store;
+    let removed = virtual_connections::unsubscribe(store.as_ref(), &blocks)
+        .await
+        .map_err(|e| {
+            GatewayError::Internal(format!("removing virtual connections' subscriptions: {e}"))
+        })?;
+    Ok(Json(json!({ "removed": removed })))
 }

@@ -23,6 +23,9 @@
 //! - [`functions`] are the four deployed functions, each serving only its event kinds, each with
 //!   its own concurrency limit, as Lambda runs them.
 //! - [`registry`] holds the live sockets by connection id; it is what `@connections` talks to.
+//!   [`virtual_connections`] are ids with no socket, subscribed in the store, whose pushes
+//!   `@connections` counts instead, so the push path can be measured with a million
+//!   subscribers (local only).
 //! - [`connections`] is the `@connections` management API (POST, GET, DELETE), reached by the
 //!   runtime through its ordinary push client pointed at this server; every call passes the
 //!   SigV4 check of [`connections::sigv4`] and the account's [`throttle`] (optional).
@@ -68,6 +71,7 @@ pub mod sqs;
 pub mod state;
 pub mod store;
 pub mod throttle;
+pub mod virtual_connections;
 pub mod websocket;
 
 use std::future::Future;

@@ -19,6 +19,7 @@ use crate::functions::Functions;
 use crate::queues::Queues;
 use crate::registry::Registry;
 use crate::throttle::{RouteThrottle, TokenBucket};
+use crate::virtual_connections::VirtualConnections;
 
 /// Everything the handlers share. Cheap to clone: one `Arc`.
 #[derive(Clone)]
@@ -34,6 +35,7 @@ struct Shared {
     connect_rate: Option<TokenBucket>,
     route_throttle: RouteThrottle,
     registry: Registry,
+    virtual_connections: VirtualConnections,
     config: GatewayConfig,
     local_addr: SocketAddr,
 }
@@ -67,6 +69,7 @@ impl AppState {
                 route_throttle: RouteThrottle::new(config.route_throttle.as_ref()),
                 runtime,
                 registry: Registry::new(),
+                virtual_connections: VirtualConnections::new(),
                 config,
                 local_addr: addr,
             }),
@@ -105,6 +108,11 @@ impl AppState {
 
     pub fn registry(&self) -> &Registry {
         &self.inner.registry
+    }
+
+    /// The connection ids with no socket that `@connections` counts pushes for.
+    pub fn virtual_connections(&self) -> &VirtualConnections {
+        &self.inner.virtual_connections
     }
 
     pub fn config(&self) -> &GatewayConfig {

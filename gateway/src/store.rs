@@ -26,6 +26,8 @@ pub enum StoreChoice {
         endpoint: String,
         table: String,
         index: String,
+        /// Index keys each entity's subscriptions are spread over.
+        index_shards: u32,
     },
 }
 
@@ -60,9 +62,10 @@ pub async fn build(
             endpoint,
             table,
             index,
+            index_shards,
         } => {
             let client = aws::dynamodb_client(&aws::local_sdk_config(region), endpoint);
-            let store = DynamoStore::new(client, table, index);
+            let store = DynamoStore::new(client, table, index).with_index_shards(*index_shards);
             store.ensure_table().await.map_err(|e| StoreSetupError {
                 endpoint: endpoint.clone(),
                 message: e.to_string(),
@@ -122,6 +125,19 @@ impl ConnectionStore for SelfHealing {
     ) -> Result<Subscribed, StoreError> {
         self.heal(|| self.store.subscribe(subscription, max_per_connection))
             .await
+    }
+
+    async fn put_subscriptions(
+        &self,
+        entity_id: &str,
+        connection_ids: &[String],
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        self.heal(|| {
+            self.store
+                .put_subscriptions(entity_id, connection_ids, expires_at)
+        })
+        .await
     }
 
     async fn delete_subscription(

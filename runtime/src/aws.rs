@@ -31,6 +31,7 @@ use crate::dead_letters::{DeadLetters, SqsDeadLetters};
 use crate::deps::Deps;
 use crate::event_kind::EventKind;
 use crate::push::{Endpoint, ManagementApiPusher, Pusher, SignedHttpPusher};
+use crate::push_queue::{PushQueue, SqsPushQueue};
 use crate::store::DynamoStore;
 
 /// A failure while starting up; the Lambda reports it as an init error.
@@ -179,6 +180,13 @@ pub fn dead_letters(
     )))
 }
 
+/// The push queue `PUSH_QUEUE_URL` names, signing with `sdk`'s credentials; none when unset.
+pub fn push_queue(sdk: &SdkConfig, queue_url: Option<String>) -> Option<Arc<dyn PushQueue>> {
+    let region = sdk.region().map_or_else(String::new, |r| r.to_string());
+    let queue = SqsPushQueue::new(queue_url?, region, sdk.credentials_provider());
+    Some(Arc::new(queue))
+}
+
 async fn jwt_secret(sdk: &SdkConfig, source: &SecretSource) -> Result<String, StartupError> {
     let id = match source {
         SecretSource::Inline(secret) => return Ok(secret.clone()),
@@ -250,7 +258,8 @@ pub async fn deps_from_config(sdk: &SdkConfig, config: &Config) -> Result<Deps, 
         aws_sdk_dynamodb::Client::from_conf(dynamodb_config(sdk).build()),
         &config.table_name,
         &config.index_name,
-    );
+    )
+    .with_index_shards(config.index_shards);
     let pusher = config
         .management_endpoint
         .as_deref()
@@ -264,6 +273,8 @@ pub async fn deps_from_config(sdk: &SdkConfig, config: &Config) -> Result<Deps, 
         token_leeway_secs: config.jwt.leeway_secs,
         record_ttl: config.record_ttl,
         push: config.push.clone(),
+        push_queue: push_queue(sdk, config.push_queue_url.clone()),
+        plan: config.plan,
         history: config.history,
         test_tokens_enabled: config.test_tokens_enabled,
     })

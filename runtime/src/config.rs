@@ -187,6 +187,31 @@ pub struct Config {
     /// Each source queue's ARN to the URL of its dead-letter queue (`DEAD_LETTER_QUEUES`);
     /// empty when unset.
     pub dead_letter_queues: BTreeMap<String, String>,
+    /// The push queue's URL (`PUSH_QUEUE_URL`); unset: every event is pushed directly.
+    pub push_queue_url: Option<String>,
+    /// `PUSH_PLAN_THRESHOLD` and `PUSH_BATCH_CONNECTIONS`.
+    pub plan: PlanSettings,
+    /// Index keys per entity (`INDEX_SHARDS`).
+    pub index_shards: u32,
+}
+
+/// When the events function plans an event into push batches instead of pushing it, and how
+/// many connections each batch holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanSettings {
+    /// Recipients above which an entity's event is planned (with a push queue configured).
+    pub threshold: usize,
+    /// Connection ids per push batch.
+    pub batch_connections: usize,
+}
+
+impl Default for PlanSettings {
+    fn default() -> Self {
+        Self {
+            threshold: defaults::PUSH_PLAN_THRESHOLD,
+            batch_connections: defaults::PUSH_BATCH_CONNECTIONS,
+        }
+    }
 }
 
 /// A configuration value that is present but unusable.
@@ -231,6 +256,14 @@ impl Config {
             json_logs: vars.text(env::LOG_FORMAT).is_none_or(|f| f != "text"),
             event_kinds: read_event_kinds(&vars)?,
             dead_letter_queues: read_dead_letter_queues(&vars)?,
+            push_queue_url: read_push_queue_url(&vars)?,
+            plan: read_plan(&vars)?,
+            index_shards: within(
+                &vars,
+                env::INDEX_SHARDS,
+                u64::from(defaults::INDEX_SHARDS),
+                1..=u64::from(defaults::INDEX_SHARDS_LIMIT),
+            )? as u32,
         })
     }
 }
@@ -339,32 +372,73 @@ pub fn default_retention() -> Retention {
 /// `HISTORY_RETENTION_SECONDS` (60 s to a week) and `HISTORY_MAX_MESSAGES` (0, streams off, to
 /// [`defaults::HISTORY_MAX_MESSAGES_LIMIT`]).
 fn read_history(vars: &Vars) -> Result<Retention, ConfigError> {
-    let within = |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
-        let Some(text) = vars.text(name) else {
-            return Ok(default);
-        };
-        text.trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|v| range.contains(v))
-            .ok_or_else(|| ConfigError {
-                name,
-                value: text,
-                expected: format!("a whole number from {} to {}", range.start(), range.end()),
-            })
-    };
     Ok(Retention {
         secs: within(
+            vars,
             env::HISTORY_RETENTION_SECONDS,
             defaults::HISTORY_RETENTION_SECONDS,
             60..=defaults::HISTORY_MAX_RETENTION_SECONDS,
         )?,
         max_messages: within(
+            vars,
             env::HISTORY_MAX_MESSAGES,
             defaults::HISTORY_MAX_MESSAGES,
             0..=defaults::HISTORY_MAX_MESSAGES_LIMIT,
         )?,
     })
+}
+
+/// A whole number within `range`, or `default` when unset.
+fn within(
+    vars: &Vars,
+    name: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let Some(text) = vars.text(name) else {
+        return Ok(default);
+    };
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|v| range.contains(v))
+        .ok_or_else(|| ConfigError {
+            name,
+            value: text,
+            expected: format!("a whole number from {} to {}", range.start(), range.end()),
+        })
+}
+
+/// `PUSH_PLAN_THRESHOLD` (at least 1) and `PUSH_BATCH_CONNECTIONS` (1 to
+/// [`defaults::PUSH_BATCH_CONNECTIONS_LIMIT`]).
+fn read_plan(vars: &Vars) -> Result<PlanSettings, ConfigError> {
+    Ok(PlanSettings {
+        threshold: vars.number(
+            env::PUSH_PLAN_THRESHOLD,
+            defaults::PUSH_PLAN_THRESHOLD as u64,
+        )? as usize,
+        batch_connections: within(
+            vars,
+            env::PUSH_BATCH_CONNECTIONS,
+            defaults::PUSH_BATCH_CONNECTIONS as u64,
+            1..=defaults::PUSH_BATCH_CONNECTIONS_LIMIT as u64,
+        )? as usize,
+    })
+}
+
+/// `PUSH_QUEUE_URL`, an `http(s)://host/account/name` URL.
+fn read_push_queue_url(vars: &Vars) -> Result<Option<String>, ConfigError> {
+    let Some(url) = vars.text(env::PUSH_QUEUE_URL) else {
+        return Ok(None);
+    };
+    match crate::dead_letters::endpoint_of(&url) {
+        Ok(_) => Ok(Some(url)),
+        Err(_) => Err(ConfigError {
+            name: env::PUSH_QUEUE_URL,
+            value: url,
+            expected: "a queue URL (https://host/account/name)".into(),
+        }),
+    }
 }
 
 /// `PUSH_CLIENT`, the signed HTTP client when unset.
@@ -421,7 +495,7 @@ fn read_event_kinds(vars: &Vars) -> Result<EventKinds, ConfigError> {
             name: env::EVENT_KINDS,
             value: list,
             expected:
-                "a comma-separated list of authorizer, websocket, eventbridge, sqs, test-token"
+                "a comma-separated list of authorizer, websocket, eventbridge, sqs, test-token, push-batch"
                     .into(),
         }),
     }

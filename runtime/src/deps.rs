@@ -8,13 +8,15 @@ use std::time::Duration;
 
 use crate::access::SubscribeAccess;
 use crate::auth::TokenKeys;
-use crate::config::PushSettings;
+use crate::config::{PlanSettings, PushSettings};
 use crate::dead_letters::DeadLetters;
 use crate::error::HandlerError;
 use crate::push::Pusher;
+use crate::push_queue::PushQueue;
 use crate::store::{ConnectionStore, Retention};
 
-/// What the handlers run on, built once per cold start.
+/// What the handlers run on, built once per cold start. Cloning shares the clients.
+#[derive(Clone)]
 pub struct Deps {
     pub store: Arc<dyn ConnectionStore>,
     /// Absent on functions that never push (the authorizer, CreateTestJwt).
@@ -30,6 +32,11 @@ pub struct Deps {
     pub token_leeway_secs: u64,
     pub record_ttl: Duration,
     pub push: PushSettings,
+    /// Where the events function enqueues push batches for a large audience
+    /// (`PUSH_QUEUE_URL`); absent: it pushes every event itself.
+    pub push_queue: Option<Arc<dyn PushQueue>>,
+    /// When an event is planned into push batches, and how large they are.
+    pub plan: PlanSettings,
     /// How long and how many messages each stream keeps (`HISTORY_*`); off at 0 messages.
     pub history: Retention,
     pub test_tokens_enabled: bool,

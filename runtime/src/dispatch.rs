@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth;
+use crate::config::PushSettings;
 use crate::deps::{now, Deps};
 use crate::error::HandlerError;
 use crate::event::{classify, Incoming};
@@ -59,6 +60,14 @@ impl Runtime {
         }
     }
 
+    /// The same dependencies with other push settings, serving only `serves`: the local
+    /// gateway's pushers, paced at their share of the account's rate.
+    pub fn restricted_with_push(&self, serves: EventKinds, push: PushSettings) -> Runtime {
+        let mut deps = (*self.deps).clone();
+        deps.push = push;
+        Self::serving(deps, serves)
+    }
+
     /// The dependencies back, when this is the only handle (to serve them differently).
     pub fn into_deps(self) -> Option<Deps> {
         Arc::into_inner(self.deps)
@@ -100,6 +109,7 @@ impl Runtime {
             Incoming::WebSocket(request) => to_json(&routes::handle(deps, *request).await?),
             Incoming::EventBridge(event) => to_json(&fanout::handle_event(deps, *event).await?),
             Incoming::Sqs(batch) => to_json(&fanout::handle_sqs(deps, *batch).await),
+            Incoming::PushBatch(batch) => to_json(&fanout::handle_push_batches(deps, *batch).await),
             Incoming::TestToken(request) => {
                 if !deps.test_tokens_enabled {
                     return Err(HandlerError::TestTokensDisabled);

@@ -7,6 +7,7 @@ use lambda_runtime::Diagnostic;
 
 use crate::auth::{TokenError, Unauthorized};
 use crate::event_kind::EventKind;
+use crate::push_queue::PushQueueError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,16 @@ pub enum HandlerError {
     Minting(TokenError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    NotQueued(#[from] PushQueueError),
+    /// A push batch names a message its stream's history no longer holds: trimmed by
+    /// `HISTORY_MAX_MESSAGES` or expired before the pushers reached the batch.
+    #[error("message {serial} of stream {stream_id} for entity {entity_id:?} left history before its push batch was read; raise HISTORY_MAX_MESSAGES or HISTORY_RETENTION_SECONDS")]
+    MessageLeftHistory {
+        entity_id: String,
+        stream_id: String,
+        serial: u64,
+    },
     #[error("{failed} of {recipients} connections could not be reached (delivered {delivered}, gone {gone})")]
     Undelivered {
         recipients: usize,
@@ -46,6 +57,7 @@ impl HandlerError {
                 | HandlerError::InvalidEvent(_)
                 | HandlerError::TestTokensDisabled
                 | HandlerError::Unauthorized(_)
+                | HandlerError::MessageLeftHistory { .. }
         )
     }
 
@@ -59,6 +71,8 @@ impl HandlerError {
             HandlerError::NotConfigured(_) => "NotConfigured",
             HandlerError::Minting(_) => "MintingFailed",
             HandlerError::Store(_) => "StoreError",
+            HandlerError::NotQueued(_) => "PushQueueError",
+            HandlerError::MessageLeftHistory { .. } => "MessageLeftHistory",
             HandlerError::Undelivered { .. } => "Undelivered",
         }
     }

@@ -11,6 +11,8 @@ use aws_lambda_events::sqs::SqsEvent;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use wspush_contract::push_queue;
+
 use crate::auth::TestTokenRequest;
 use crate::error::HandlerError;
 use crate::event_kind::EventKind;
@@ -29,6 +31,9 @@ pub enum Incoming {
     EventBridge(Box<RawDetailEvent>),
     /// SQS records, each holding an EventBridge event (`Records[].eventSource == "aws:sqs"`).
     Sqs(Box<SqsEvent>),
+    /// SQS records of the push queue: each marked with the message attribute
+    /// `WSPUSH_KIND = push-batch` ([`wspush_contract::push_queue`]), each a push batch.
+    PushBatch(Box<SqsEvent>),
     /// A direct invocation asking for a test token: `{}` or overrides of its claims.
     TestToken(TestTokenRequest),
 }
@@ -40,6 +45,7 @@ impl Incoming {
             Incoming::WebSocket(_) => EventKind::WebSocket,
             Incoming::EventBridge(_) => EventKind::EventBridge,
             Incoming::Sqs(_) => EventKind::Sqs,
+            Incoming::PushBatch(_) => EventKind::PushBatch,
             Incoming::TestToken(_) => EventKind::TestToken,
         }
     }
@@ -54,6 +60,38 @@ fn is_sqs(records: &[Value]) -> bool {
     records
         .iter()
         .all(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs"))
+}
+
+/// Whether an SQS record carries the push-batch marker attribute.
+fn is_push_batch(record: &Value) -> bool {
+    record
+        .get("messageAttributes")
+        .and_then(|a| a.get(push_queue::KIND_ATTRIBUTE))
+        .and_then(|a| a.get("stringValue"))
+        .and_then(Value::as_str)
+        == Some(push_queue::PUSH_BATCH)
+}
+
+/// SQS records, as events of the event queues or as push batches: every record of one event
+/// comes from one queue, so a mix is refused rather than guessed.
+fn classify_sqs(object: serde_json::Map<String, Value>) -> Result<Incoming, HandlerError> {
+    let records = object
+        .get("Records")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let (batches, total) = (
+        records.iter().filter(|r| is_push_batch(r)).count(),
+        records.len(),
+    );
+    if batches == 0 {
+        return parse(Value::Object(object), "SQS").map(|r| Incoming::Sqs(Box::new(r)));
+    }
+    if batches < total {
+        return Err(HandlerError::UnknownEvent(format!(
+            "{batches} of {total} SQS records are push batches: one event's records come from one queue"
+        )));
+    }
+    parse(Value::Object(object), "push batch").map(|r| Incoming::PushBatch(Box::new(r)))
 }
 
 /// Decides which shape `event` has and parses it into that type.
@@ -84,7 +122,7 @@ pub fn classify(event: Value) -> Result<Incoming, HandlerError> {
     }
     if let Some(Value::Array(records)) = object.get("Records") {
         if is_sqs(records) {
-            return parse(Value::Object(object), "SQS").map(|r| Incoming::Sqs(Box::new(r)));
+            return classify_sqs(object);
         }
         return Err(HandlerError::UnknownEvent(
             "Records from a source other than aws:sqs".into(),

@@ -16,15 +16,18 @@ pub enum EventKind {
     EventBridge,
     Sqs,
     TestToken,
+    /// SQS records of the push queue, each a batch of connections to push one message to.
+    PushBatch,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::Authorizer,
         EventKind::WebSocket,
         EventKind::EventBridge,
         EventKind::Sqs,
         EventKind::TestToken,
+        EventKind::PushBatch,
     ];
 
     pub fn name(self) -> &'static str {
@@ -34,6 +37,7 @@ impl EventKind {
             EventKind::EventBridge => event_kinds::EVENTBRIDGE,
             EventKind::Sqs => event_kinds::SQS,
             EventKind::TestToken => event_kinds::TEST_TOKEN,
+            EventKind::PushBatch => event_kinds::PUSH_BATCH,
         }
     }
 

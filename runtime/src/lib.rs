@@ -39,6 +39,7 @@ pub mod fanout;
 pub mod frames;
 pub mod json_text;
 pub mod push;
+pub mod push_queue;
 pub mod routes;
 pub mod store;
 pub mod streams;

@@ -160,6 +160,8 @@ async fn events_function(connections: &FakeConnections, sqs: &FakeSqs, routes: b
         token_leeway_secs: 30,
         record_ttl: Duration::from_secs(3600),
         push: quick_push_settings(),
+        push_queue: None,
+        plan: wspush_runtime::config::PlanSettings::default(),
         history: wspush_runtime::config::default_retention(),
         test_tokens_enabled: false,
     })

@@ -141,7 +141,7 @@ async fn a_client_lifecycle_runs_through_every_route() {
         .expect("entity updated");
     assert_eq!(
         tally,
-        json!({"recipients": 1, "delivered": 1, "gone": 0, "failed": 0, "expired": 0, "throttled": 0})
+        json!({"recipients": 1, "delivered": 1, "gone": 0, "failed": 0, "expired": 0, "throttled": 0, "queued": 0, "batches": 0})
     );
     let tally = rt
         .handle(fixture("eventbridge-user-push.json"))

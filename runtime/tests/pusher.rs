@@ -105,7 +105,7 @@ async fn gone_connections_are_cleaned_up_and_everyone_else_gets_one_copy() {
         .expect("fan-out");
     assert_eq!(
         tally,
-        json!({"recipients": 43, "delivered": 42, "gone": 1, "failed": 0, "expired": 0, "throttled": 2})
+        json!({"recipients": 43, "delivered": 42, "gone": 1, "failed": 0, "expired": 0, "throttled": 2, "queued": 0, "batches": 0})
     );
 
     for i in 0..40 {
@@ -194,7 +194,9 @@ async fn duplicate_recipients_receive_one_copy() {
             gone: 0,
             failed: 0,
             expired: 0,
-            throttled: 0
+            throttled: 0,
+            queued: 0,
+            batches: 0,
         }
     );
     assert_eq!(connections.delivered("a=").len(), 1);

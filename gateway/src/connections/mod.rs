@@ -15,6 +15,10 @@
 //! - every call must be SigV4-signed for `execute-api` in the gateway's region by a key the
 //!   gateway knows ([`sigv4`]): 403 otherwise, after the stage is matched. The keys are this
 //!   API's own, held by its router, since no other API checks signatures.
+//!
+//! An id no socket holds may be a virtual connection's ([`crate::virtual_connections`]): after
+//! the same checks, a POST to it is counted and answered 200, GET answers its facts, DELETE
+//! removes it (410 from then on).
 
 pub mod sigv4;
 
@@ -178,10 +182,13 @@ async fn post(
         Ok(text) => Body::Text(text),
         Err(e) => Body::Binary(e.into_bytes()),
     };
-    state
+    match state
         .registry()
         .post(&connection_id, message, limits.max_client_buffer_bytes)
-        .map_err(refused(&connection_id))?;
+    {
+        Err(Refused::Gone) if state.virtual_connections().post(&connection_id) => {}
+        posted => posted.map_err(refused(&connection_id))?,
+    }
     Ok(StatusCode::OK)
 }
 
@@ -190,14 +197,8 @@ async fn get_connection(
     State(state): State<AppState>,
     Path(connection_id): Path<String>,
 ) -> Result<Response, GatewayError> {
-    let info = state
-        .registry()
-        .info(&connection_id)
-        .ok_or_else(|| GatewayError::Gone(connection_id.clone()))?;
-    let iso = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .unwrap_or_default()
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    let Some(info) = state.registry().info(&connection_id) else {
+        return virtual_facts(&state, &connection_id);
     };
     let mut identity = json!({"sourceIp": info.source_ip});
     if let Some(agent) = &info.user_agent {
@@ -211,15 +212,55 @@ async fn get_connection(
     .into_response())
 }
 
-/// DeleteConnection: the socket closes and runs `$disconnect`; the id is gone at once.
+/// A virtual connection's facts: registered by a local call, it was last active then too.
+fn virtual_facts(state: &AppState, connection_id: &str) -> Result<Response, GatewayError> {
+    let connected_at = state
+        .virtual_connections()
+        .connected_at_ms(connection_id)
+        .ok_or_else(|| GatewayError::Gone(connection_id.to_string()))?;
+    Ok(Json(json!({
+        "connectedAt": iso(connected_at),
+        "lastActiveAt": iso(connected_at),
+        "identity": {"sourceIp": "127.0.0.1"},
+    }))
+    .into_response())
+}
+
+/// Milliseconds since the epoch as GetConnection spells times (ISO 8601).
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// DeleteConnection: the socket closes and runs `$disconnect`; the id is gone at once. A
+/// virtual connection is gone at once too, and its subscription leaves the store, as
+/// `$disconnect` removes a socket's.
 async fn delete(
     State(state): State<AppState>,
     Path(connection_id): Path<String>,
 ) -> Result<StatusCode, GatewayError> {
-    state
+    match state
         .registry()
         .close(&connection_id, 1000, "Connection deleted")
-        .map_err(refused(&connection_id))?;
+    {
+        Err(Refused::Gone) => {
+            let entity_id = state
+                .virtual_connections()
+                .remove(&connection_id)
+                .ok_or_else(|| GatewayError::Gone(connection_id.clone()))?;
+            let store = &state.runtime().deps().store;
+            store
+                .delete_subscription(&connection_id, &entity_id)
+                .await
+                .map_err(|e| {
+                    GatewayError::Internal(format!(
+                        "removing the subscription of virtual connection {connection_id}: {e}"
+                    ))
+                })?;
+        }
+        closed => closed.map_err(refused(&connection_id))?,
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -27,6 +27,10 @@ pub struct Tally {
     pub expired: usize,
     /// PostToConnection calls answered 429 (each retried).
     pub throttled: usize,
+    /// Recipients handed to the pushers in push batches, not pushed by this invocation.
+    pub queued: usize,
+    /// Push batches enqueued for them.
+    pub batches: usize,
 }
 
 /// Sends `frame` to every connection in `recipients` (duplicates removed), with at most
@@ -35,6 +39,20 @@ pub async fn fan_out(
     store: &dyn ConnectionStore,
     pusher: &dyn Pusher,
     settings: &PushSettings,
+    recipients: Vec<String>,
+    frame: &[u8],
+) -> Tally {
+    let limit = AdaptiveLimit::new(bounds(settings));
+    fan_out_within(store, pusher, settings, &limit, recipients, frame).await
+}
+
+/// [`fan_out`] under a limit shared with other fan-outs: the push batches one pusher
+/// invocation handles together keep within one window and one rate.
+pub async fn fan_out_within(
+    store: &dyn ConnectionStore,
+    pusher: &dyn Pusher,
+    settings: &PushSettings,
+    limit: &AdaptiveLimit,
     mut recipients: Vec<String>,
     frame: &[u8],
 ) -> Tally {
@@ -45,8 +63,7 @@ pub async fn fan_out(
         recipients: unique.len(),
         ..Tally::default()
     };
-    let limit = AdaptiveLimit::new(bounds(settings));
-    let limit = &limit;
+    let throttled_before = limit.stats().throttled;
     // Every recipient may be waiting for a slot; the adaptive limit decides how many run.
     let outcomes = stream::iter(unique)
         .map(|connection_id| async move {
@@ -67,10 +84,10 @@ pub async fn fan_out(
         }
     }
     let stats = limit.stats();
-    tally.throttled = stats.throttled;
+    tally.throttled = stats.throttled.saturating_sub(throttled_before);
     tracing::info!(
         recipients = tally.recipients,
-        throttled = stats.throttled,
+        throttled = tally.throttled,
         peak_concurrency = stats.peak_concurrency,
         window_cuts = stats.window_cuts,
         rate_cuts = stats.rate_cuts,
@@ -113,7 +130,7 @@ impl<'a> InOrder<'a> {
 }
 
 /// The adaptive limit's bounds: the configured push settings, and the contract's floor rate.
-fn bounds(settings: &PushSettings) -> Bounds {
+pub(super) fn bounds(settings: &PushSettings) -> Bounds {
     Bounds {
         min_concurrency: settings.min_concurrency,
         initial_concurrency: settings.initial_concurrency,

@@ -168,6 +168,22 @@ pub trait ConnectionStore: Send + Sync {
         self.subscribe(&subscription, usize::MAX).await.map(|_| ())
     }
 
+    /// Records that every one of `connection_ids` wants updates of `entity_id`, uncapped and
+    /// without a token expiry, in as few requests as the store allows: seeding a large
+    /// audience (tools, benches). Repeating it is harmless.
+    async fn put_subscriptions(
+        &self,
+        entity_id: &str,
+        connection_ids: &[String],
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        for connection_id in connection_ids {
+            self.put_subscription(connection_id, entity_id, expires_at)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Removes one subscription, and counts it off its connection's; removing an absent one is
     /// not an error.
     async fn delete_subscription(

@@ -229,6 +229,8 @@ pub async fn runtime(
         token_leeway_secs: 30,
         record_ttl: Duration::from_secs(3 * 3600),
         push: quick_push_settings(),
+        push_queue: None,
+        plan: wspush_runtime::config::PlanSettings::default(),
         history: wspush_runtime::config::default_retention(),
         test_tokens_enabled,
     })

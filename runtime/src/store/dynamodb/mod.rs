@@ -6,15 +6,17 @@
 //! | item         | pk           | sk                        | GSI1PK   | GSI1SK               |
 //! |--------------|--------------|---------------------------|----------|----------------------|
 //! | connection   | connectionId | `connection#`             | userId   | `user#{exp}`         |
-//! | subscription | connectionId | `subscription#{entityId}` | entityId | `subscription#{exp}` |
+//! | subscription | connectionId | `subscription#{entityId}` | `{entityId}#{shard}` | `shard-subscription#{exp}` |
 //!
 //! `{exp}` is the connection's token expiry (empty when unknown): the index projects keys only,
-//! and a fan-out reads it from there. The connection item also counts the connection's
+//! and a fan-out reads it from there. Each entity's subscriptions are spread over
+//! `INDEX_SHARDS` index keys, so a hot entity uses as many partitions ([`shards`]). The connection item also counts the connection's
 //! subscriptions ([`subscribing`]). Every query follows `LastEvaluatedKey` to the end (a page
 //! holds at most 1 MB). Removing a connection has a deadline of its own: [`removal`]. Streams
 //! keep their heads, messages and event markers under keys of their own ([`streams`]).
 
 mod removal;
+mod shards;
 mod streams;
 mod subscribing;
 
@@ -58,6 +60,8 @@ pub struct DynamoStore {
     page_size: Option<i32>,
     /// How long removing one connection may take; tests shorten it.
     removal_deadline: Duration,
+    /// Index keys each entity's subscriptions are spread over (`INDEX_SHARDS`).
+    index_shards: u32,
 }
 
 /// A failed request; a missing table is its own kind, so a caller can re-create it.
@@ -116,7 +120,19 @@ impl DynamoStore {
             index: index.into(),
             page_size: None,
             removal_deadline: Duration::from_millis(timeouts::CONNECTION_REMOVAL_MS),
+            index_shards: wspush_contract::defaults::INDEX_SHARDS,
         }
+    }
+
+    /// The table the store reads and writes.
+    pub fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    /// Spreads each entity's subscriptions over `shards` index keys (at least one).
+    pub fn with_index_shards(mut self, shards: u32) -> Self {
+        self.index_shards = shards.max(1);
+        self
     }
 
     /// Creates the table in the contract's layout unless it exists (pk/sk, the GSI on
@@ -393,7 +409,17 @@ impl ConnectionStore for DynamoStore {
     }
 
     async fn subscribers(&self, entity_id: &str) -> Result<Vec<Recipient>, StoreError> {
-        self.query_index(entity_id, SUBSCRIPTION_PREFIX).await
+        self.read_all_shards(entity_id).await
+    }
+
+    async fn put_subscriptions(
+        &self,
+        entity_id: &str,
+        connection_ids: &[String],
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        self.write_subscriptions(entity_id, connection_ids, expires_at)
+            .await
     }
 
     async fn user_connections(&self, user_id: &str) -> Result<Vec<Recipient>, StoreError> {

@@ -14,11 +14,10 @@
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use wspush_contract::table::{
-    CONNECTION_SORT_KEY, INDEX_PARTITION_KEY, INDEX_SORT_KEY, SUBSCRIPTION_COUNT,
-    SUBSCRIPTION_PREFIX, TTL_ATTRIBUTE,
+    CONNECTION_SORT_KEY, SUBSCRIPTION_COUNT, SUBSCRIPTION_PREFIX, TTL_ATTRIBUTE,
 };
 
-use super::{index_sort_key, key, n, request_error, s, DynamoStore};
+use super::{key, n, request_error, DynamoStore};
 use crate::store::{StoreError, Subscribed, Subscription};
 
 const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
@@ -137,13 +136,7 @@ impl DynamoStore {
         &self,
         subscription: &Subscription<'_>,
     ) -> Result<bool, StoreError> {
-        let mut item = subscription_key(subscription.connection_id, subscription.entity_id);
-        item.insert(INDEX_PARTITION_KEY.into(), s(subscription.entity_id));
-        item.insert(
-            INDEX_SORT_KEY.into(),
-            index_sort_key(SUBSCRIPTION_PREFIX, subscription.token_expires_at),
-        );
-        item.insert(TTL_ATTRIBUTE.into(), n(subscription.expires_at));
+        let item = self.subscription_item(subscription);
         let put = self
             .client
             .put_item()
@@ -177,6 +170,6 @@ impl DynamoStore {
     }
 }
 
-fn subscription_key(connection_id: &str, entity_id: &str) -> super::Item {
+pub(super) fn subscription_key(connection_id: &str, entity_id: &str) -> super::Item {
     key(connection_id, format!("{SUBSCRIPTION_PREFIX}{entity_id}"))
 }

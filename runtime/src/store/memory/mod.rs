@@ -137,6 +137,28 @@ impl ConnectionStore for MemoryStore {
         Ok(Subscribed::Added)
     }
 
+    /// All under one lock: a million subscriptions take a second, not a million lock turns.
+    async fn put_subscriptions(
+        &self,
+        entity_id: &str,
+        connection_ids: &[String],
+        _expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.lock();
+        let t = &mut *tables;
+        let subscribers = t.subscribers.entry(entity_id.to_string()).or_default();
+        for connection_id in connection_ids {
+            let held = t.subscriptions.entry(connection_id.clone()).or_default();
+            if held.insert(entity_id.to_string()) {
+                subscribers.insert(Recipient {
+                    connection_id: connection_id.clone(),
+                    token_expires_at: None,
+                });
+            }
+        }
+        Ok(())
+    }
+
     async fn delete_subscription(
         &self,
         connection_id: &str,
