@@ -509,26 +509,17 @@ async fn log_retention_outside_cloudwatch_values_is_refused() {
     assert!(stderr.contains("1, 3, 5, 7, 14, 30"), "{stderr}");
 }
 
+/// A rate beyond what the most pushers reach, and more index shards than a fan-out reads.
 #[tokio::test]
-async fn a_push_rate_limit_beyond_what_the_pushers_reach_is_refused() {
-    let stderr = assert_refused(
-        &base_config(&[("PushRateLimit", "3000000")]),
-        &["JwtSecret"],
-        "PushRateLimit",
-    )
-    .await;
-    assert!(stderr.contains("from 100 to 2500000"), "{stderr}");
-}
-
-#[tokio::test]
-async fn index_shards_beyond_the_limit_are_refused() {
-    let stderr = assert_refused(
-        &base_config(&[("IndexShards", "65")]),
-        &["JwtSecret"],
-        "IndexShards",
-    )
-    .await;
-    assert!(stderr.contains("raise it only"), "{stderr}");
+async fn push_rate_and_index_shards_out_of_bounds_are_refused() {
+    for (key, value, expected) in [
+        ("PushRateLimit", "3000000", "from 100 to 2500000"),
+        ("IndexShards", "65", "raise it only"),
+    ] {
+        let config = base_config(&[(key, value)]);
+        let stderr = assert_refused(&config, &["JwtSecret"], key).await;
+        assert!(stderr.contains(expected), "{stderr}");
+    }
 }
 
 #[tokio::test]

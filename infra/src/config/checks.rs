@@ -193,7 +193,7 @@ pub(super) mod push {
         key: keys::PUSH_RATE_LIMIT,
         range: 100..=MAX_RATE_LIMIT as u64,
         default: defaults::PUSH_RATE_LIMIT as u64,
-        expected: "a whole number of @connections calls per second from 100 to 2500000 that the pushers share; at most the account's API Gateway throttle (10000 a second unless AWS raised it)",
+        expected: "a whole number of @connections calls per second from 100 to 2500000 that the pushers share; at most the account's API Gateway throttle in the Region (10000 a second by default, 2500 in some Regions, more once AWS raised it)",
     };
     pub const PLAN_THRESHOLD: WholeKey = WholeKey {
         key: keys::PUSH_PLAN_THRESHOLD,
