@@ -77,20 +77,57 @@ fn batches(
         ),
         _ => (Some(frame_text(message.frame)?), None),
     };
-    let entries: Vec<(String, Option<i64>)> = recipients
+    // The frame's size as the batch's JSON holds it: escaped.
+    let frame_bytes = frame
+        .as_ref()
+        .map_or(0, |f| serde_json::to_string(f).map_or(f.len() * 2, |json| json.len()));
+    let room = BATCH_BODY_BYTES.saturating_sub(frame_bytes);
+    Ok(chunks(recipients, per_batch, room)
         .into_iter()
-        .map(|r| (r.connection_id, r.token_expires_at))
-        .collect();
-    Ok(entries
-        .chunks(per_batch.max(1))
-        .map(|chunk| PushBatch {
+        .map(|recipients| PushBatch {
             event_id: message.event_id.to_string(),
             entity_id: entity_id.to_string(),
             frame: frame.clone(),
             position: position.clone(),
-            recipients: chunk.to_vec(),
+            recipients,
         })
         .collect())
+}
+
+/// The most a batch's JSON may hold, so that a batch always fits one SQS message (256 KB
+/// for years, 1 MiB today) with room to spare: a frame travelling inline (up to 128 KB when
+/// streams are off) leaves fewer connections in its batches.
+const BATCH_BODY_BYTES: usize = 200 * 1024;
+/// What one recipient adds to a batch besides its id: quotes, brackets, commas, the expiry.
+const RECIPIENT_OVERHEAD_BYTES: usize = 24;
+
+/// The recipients cut into chunks of at most `per_batch`, each within `room` bytes.
+fn chunks(
+    recipients: Vec<Recipient>,
+    per_batch: usize,
+    room: usize,
+) -> Vec<Vec<(String, Option<i64>)>> {
+    let mut chunks: Vec<Vec<(String, Option<i64>)>> = Vec::new();
+    let mut bytes = 0;
+    for Recipient {
+        connection_id,
+        token_expires_at,
+    } in recipients
+    {
+        let size = connection_id.len() + RECIPIENT_OVERHEAD_BYTES;
+        let fits = chunks
+            .last()
+            .is_some_and(|last| last.len() < per_batch.max(1) && bytes + size <= room);
+        if !fits {
+            chunks.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += size;
+        if let Some(last) = chunks.last_mut() {
+            last.push((connection_id, token_expires_at));
+        }
+    }
+    chunks
 }
 
 /// A frame as text: frames are JSON, so UTF-8.
@@ -155,5 +192,23 @@ mod tests {
         };
         let planned = batches("a", &streams_off, recipients(10), 1_000).expect("batches");
         assert_eq!(planned[0].frame.as_deref(), Some(text.as_str()));
+    }
+
+    #[test]
+    fn a_large_inline_frame_leaves_fewer_connections_per_batch() {
+        let text = format!("{{\"m\":\"{}\"}}", "x".repeat(120 * 1024));
+        let message = Recorded {
+            event_id: "e",
+            frame: text.as_bytes(),
+            position: None,
+        };
+        let planned = batches("a", &message, recipients(5_000), 5_000).expect("batches");
+        assert!(planned.len() > 1, "120 KB of frame and 5,000 ids do not fit one batch");
+        for batch in &planned {
+            let body = serde_json::to_string(batch).expect("JSON");
+            assert!(body.len() <= BATCH_BODY_BYTES + 1_024, "{} bytes", body.len());
+        }
+        let total: usize = planned.iter().map(|b| b.recipients.len()).sum();
+        assert_eq!(total, 5_000);
     }
 }

@@ -31,9 +31,10 @@ const TARGET: &str = "AmazonSQS.SendMessageBatch";
 const JSON_10: &str = "application/x-amz-json-1.0";
 /// Entries per request, SQS's most.
 const ENTRIES_PER_REQUEST: usize = 10;
-/// The most one request's messages may hold together (SQS: 1 MiB), less room for the
-/// attributes and the JSON around the bodies.
-const REQUEST_BYTES: usize = 1024 * 1024 - 16 * 1024;
+/// The most one request's messages may hold together, less room for the attributes and the
+/// JSON around the bodies. SQS allows 1 MiB today; 256 KB was its limit for years, and a
+/// request within it is accepted either way at the same price (SQS bills each 64 KB).
+const REQUEST_BYTES: usize = 256 * 1024 - 16 * 1024;
 /// Requests in flight at once.
 const REQUESTS_IN_PARALLEL: usize = 8;
 /// Attempts per request, the first included.
@@ -272,9 +273,9 @@ mod tests {
         let small = vec!["x".to_string(); 25];
         let sizes: Vec<usize> = requests(small).iter().map(Vec::len).collect();
         assert_eq!(sizes, [10, 10, 5]);
-        let large = vec!["y".repeat(300 * 1024); 7];
+        let large = vec!["y".repeat(100 * 1024); 5];
         let sizes: Vec<usize> = requests(large).iter().map(Vec::len).collect();
-        assert_eq!(sizes, [3, 3, 1]);
+        assert_eq!(sizes, [2, 2, 1]);
     }
 
     #[test]
