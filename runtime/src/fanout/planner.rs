@@ -78,9 +78,9 @@ fn batches(
         _ => (Some(frame_text(message.frame)?), None),
     };
     // The frame's size as the batch's JSON holds it: escaped.
-    let frame_bytes = frame
-        .as_ref()
-        .map_or(0, |f| serde_json::to_string(f).map_or(f.len() * 2, |json| json.len()));
+    let frame_bytes = frame.as_ref().map_or(0, |f| {
+        serde_json::to_string(f).map_or(f.len() * 2, |json| json.len())
+    });
     let room = BATCH_BODY_BYTES.saturating_sub(frame_bytes);
     Ok(chunks(recipients, per_batch, room)
         .into_iter()
@@ -203,10 +203,17 @@ mod tests {
             position: None,
         };
         let planned = batches("a", &message, recipients(5_000), 5_000).expect("batches");
-        assert!(planned.len() > 1, "120 KB of frame and 5,000 ids do not fit one batch");
+        assert!(
+            planned.len() > 1,
+            "120 KB of frame and 5,000 ids do not fit one batch"
+        );
         for batch in &planned {
             let body = serde_json::to_string(batch).expect("JSON");
-            assert!(body.len() <= BATCH_BODY_BYTES + 1_024, "{} bytes", body.len());
+            assert!(
+                body.len() <= BATCH_BODY_BYTES + 1_024,
+                "{} bytes",
+                body.len()
+            );
         }
         let total: usize = planned.iter().map(|b| b.recipients.len()).sum();
         assert_eq!(total, 5_000);
