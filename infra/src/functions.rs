@@ -8,7 +8,7 @@
 //! | authorizer | the `$connect` REQUEST authorizer | read the JWT secret |
 //! | connection | every route of `wspush_contract::routes::ALL` | Put/Delete/Update/Get/BatchWrite/Query items of the table (connections, subscriptions and their count, reading streams' history), POST to and DELETE `@connections` (replies, replays; a frame from a connection whose token expired is answered and the connection closed), invoke the `SubscribeAuthorizer` function when one is set |
 //! | events | the two SQS queues fed by EventBridge | Query the index, Query + BatchWrite the table (410 cleanup), Get/Put/Update/Delete items of the table (each event's place in its stream, written in one transaction), POST to and DELETE `@connections` (a push to a connection whose token expired closes it instead), receive/delete on its two queues, send to their two dead-letter queues, send push batches to the push queue (an audience above `PushPlanThreshold`) |
-//! | pusher | the push queue | Query + BatchWrite the table (410 cleanup), Get + Query items of the table (a frame read from its stream's history), POST to and DELETE `@connections`, receive/delete on the push queue, send to its dead-letter queue |
+//! | pusher | the push queue | Query + BatchWrite the table (410 cleanup; Query also reads a frame from its stream's history), POST to and DELETE `@connections`, receive/delete on the push queue, send to its dead-letter queue |
 //! | `CreateTestJwt` | direct invocation, minting test tokens | read the JWT secret |
 //!
 //! Each function is also told which event kinds it serves (`EVENT_KINDS`, from

@@ -168,11 +168,10 @@ async fn each_role_has_only_the_permissions_its_function_uses() {
         with_baseline(
             "wspush-dev-pusher",
             vec![
-                // The 410 cleanup, and a frame read from its stream's history; never the
-                // index: the pushers are handed their connections.
+                // The 410 cleanup, and a frame read by its serial from its stream's history;
+                // never the index: the pushers are handed their connections.
                 ("dynamodb:Query", table.clone()),
                 ("dynamodb:BatchWriteItem", table.clone()),
-                ("dynamodb:GetItem", table.clone()),
                 ("execute-api:ManageConnections", connections),
                 ("sqs:ReceiveMessage", push_queue.clone()),
                 ("sqs:DeleteMessage", push_queue.clone()),

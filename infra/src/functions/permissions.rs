@@ -37,15 +37,11 @@ pub mod actions {
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
     ];
-    /// The pushers: Query + BatchWrite for the 410 cleanup, as the event consumer's; GetItem of
-    /// a stream's head and Query of its messages for a push batch that carries its frame's
-    /// stream position instead of the frame. They are handed their connections, so they never
-    /// read the index.
-    pub const PUSHER_TABLE: [&str; 3] = [
-        "dynamodb:Query",
-        "dynamodb:BatchWriteItem",
-        "dynamodb:GetItem",
-    ];
+    /// The pushers: Query + BatchWrite for the 410 cleanup, as the event consumer's, and Query
+    /// of a stream's messages for a push batch that carries its frame's stream position
+    /// instead of the frame (the message is read by its serial, without the stream's head).
+    /// They are handed their connections, so they never read the index.
+    pub const PUSHER_TABLE: [&str; 2] = ["dynamodb:Query", "dynamodb:BatchWriteItem"];
     pub const MANAGE_CONNECTIONS: [&str; 1] = ["execute-api:ManageConnections"];
     /// Asking the application's subscribe hook (`SubscribeAuthorizer`).
     pub const INVOKE_SUBSCRIBE_AUTHORIZER: [&str; 1] = ["lambda:InvokeFunction"];
@@ -128,9 +124,9 @@ impl Inputs<'_> {
         )
     }
 
-    /// Query + BatchWrite the table (410 cleanup), read a frame from its stream's history,
-    /// POST and DELETE on `@connections`, consume the push queue and send to its dead-letter
-    /// queue (and to no other queue).
+    /// Query + BatchWrite the table (410 cleanup; Query also reads a frame from its stream's
+    /// history), POST and DELETE on `@connections`, consume the push queue and send to its
+    /// dead-letter queue (and to no other queue).
     pub(super) fn pusher_statements(&self) -> Output<Vec<Statement>> {
         let push = &self.queues.push;
         pulumi_combine!(
