@@ -6,16 +6,16 @@
 
 use std::time::Duration;
 
-use wspush_contract::{authorizer, defaults, event_queue, limits};
+use wspush_contract::{authorizer, defaults, event_queue, limits, push_queue};
 
 use std::sync::Arc;
 
 use wspush_runtime::auth::ProviderKeys;
 
 use crate::authorization::AuthorizationSettings;
-use crate::functions::Concurrency;
+use crate::functions::{Concurrency, Pushers};
 use crate::identity::{self, IdentitySource};
-use wspush_runtime::config::PushClient;
+use wspush_runtime::config::{PlanSettings, PushClient};
 use wspush_runtime::store::Retention;
 
 /// API Gateway's WebSocket limits.
@@ -102,8 +102,14 @@ pub struct GatewayConfig {
     pub identity_sources: Vec<IdentitySource>,
     /// The event queues' settings (default: the deployed ones, from the contract).
     pub queues: QueueSettings,
+    /// The push queue's settings (default: the deployed ones, from the contract).
+    pub push_queue: QueueSettings,
     /// Concurrent invocations per function.
     pub concurrency: Concurrency,
+    /// How many pushers run at once, and the rate each keeps to.
+    pub pushers: Pushers,
+    /// When the events function plans an event into push batches, and their size.
+    pub plan: PlanSettings,
     /// The account throttle on `@connections` (off by default).
     pub throttle: Option<Throttle>,
     /// The stage's default route throttling on client frames (default: the deployed one, from
@@ -154,7 +160,7 @@ impl Throttle {
     }
 }
 
-/// The EventBridge → SQS → Lambda pipeline's settings, as `infra/` declares them.
+/// A queue's settings and its event source mapping's batch size, as `infra/` declares them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueSettings {
     /// Records per invocation.
@@ -165,12 +171,24 @@ pub struct QueueSettings {
     pub visibility_timeout: Duration,
 }
 
+/// The event queues' settings (EventBridge → SQS → the events function).
 impl Default for QueueSettings {
     fn default() -> Self {
         Self {
             batch_size: event_queue::BATCH_SIZE as usize,
             max_receive_count: event_queue::MAX_RECEIVE_COUNT,
             visibility_timeout: Duration::from_secs(event_queue::VISIBILITY_TIMEOUT_SECS),
+        }
+    }
+}
+
+impl QueueSettings {
+    /// The push queue's settings (the planner → SQS → the pushers).
+    pub fn push() -> Self {
+        Self {
+            batch_size: push_queue::BATCH_SIZE as usize,
+            max_receive_count: push_queue::MAX_RECEIVE_COUNT,
+            visibility_timeout: Duration::from_secs(push_queue::VISIBILITY_TIMEOUT_SECS),
         }
     }
 }
@@ -193,7 +211,10 @@ impl Default for GatewayConfig {
             identity_sources: identity::parse_all(&authorizer::IDENTITY_SOURCES)
                 .unwrap_or_default(),
             queues: QueueSettings::default(),
+            push_queue: QueueSettings::push(),
             concurrency: Concurrency::default(),
+            pushers: Pushers::default(),
+            plan: PlanSettings::default(),
             throttle: None,
             route_throttle: Some(Throttle::deployed_routes()),
             connections_latency: Duration::ZERO,
@@ -249,6 +270,23 @@ mod tests {
         assert_eq!(
             config.queues.visibility_timeout.as_secs(),
             event_queue::VISIBILITY_TIMEOUT_SECS
+        );
+        assert_eq!(config.push_queue.batch_size, 1);
+        assert_eq!(
+            config.push_queue.max_receive_count,
+            push_queue::MAX_RECEIVE_COUNT
+        );
+        assert_eq!(
+            config.push_queue.visibility_timeout.as_secs(),
+            push_queue::VISIBILITY_TIMEOUT_SECS
+        );
+        assert_eq!(
+            config.pushers,
+            Pushers {
+                count: 4,
+                max_rate: None
+            },
+            "pushers for the default rate, unpaced: the account throttle is off locally"
         );
         assert_eq!(config.throttle, None);
         let routes = config

@@ -1,15 +1,19 @@
 //! The deployed functions, each with its own concurrency, as Lambda runs them.
 //!
-//! On AWS four functions share one artifact: the authorizer, the connection routes, the event
-//! consumer and CreateTestJwt. Each serves only its own event kinds
+//! On AWS five functions share one artifact: the authorizer, the connection routes, the event
+//! consumer, the pushers and CreateTestJwt. Each serves only its own event kinds
 //! (`wspush_contract::event_kinds`), and Lambda bounds how many of its invocations run at once.
 //! The gateway hosts the same runtime once and gives each function a view of it restricted to
 //! those kinds, plus a pool of concurrency slots:
 //!
 //! - a synchronous invocation (API Gateway calling the authorizer or a route, `Invoke`) that
 //!   finds no free slot is throttled, as Lambda answers `TooManyRequestsException`;
-//! - an asynchronous source (the event queues' poller) waits for a slot, as the SQS event
-//!   source mapping does: the message stays in its queue.
+//! - an asynchronous source (a queue's poller) waits for a slot, as the SQS event source
+//!   mapping does: the message stays in its queue.
+//!
+//! The pushers' slots are their event source mapping's maximum concurrency
+//! (`push_queue::pushers` of the push rate limit), and each pusher paces its pushes at its
+//! share of that rate, as deployed ([`Pushers`]).
 //!
 //! Counters per function (invocations, errors, throttles, peak concurrency) are served under
 //! `/_gateway/functions` so load tests and the console can see them.
@@ -20,7 +24,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wspush_contract::{defaults, event_kinds};
+use wspush_contract::{defaults, event_kinds, push_queue};
+use wspush_runtime::config::PushSettings;
 use wspush_runtime::event_kind::EventKinds;
 use wspush_runtime::{HandlerError, Runtime};
 
@@ -63,16 +68,29 @@ pub struct Function {
 
 impl Function {
     fn new(name: &'static str, runtime: &Runtime, kinds: &[&str], limit: usize) -> Self {
-        // The lists are the contract's constants (a runtime test parses each); should one
-        // ever not parse, the function serves nothing rather than everything.
-        let kinds = EventKinds::parse(&kinds.join(",")).unwrap_or_else(|unknown| {
-            tracing::error!(function = name, %unknown, "unknown event kind; the function serves nothing");
-            EventKinds::only(&[])
-        });
+        Self::serving(name, runtime.restricted(served_kinds(name, kinds)), limit)
+    }
+
+    /// The pushers: their own push settings (the pace of each), their count as the limit.
+    fn pushers(runtime: &Runtime, pushers: &Pushers) -> Self {
+        const NAME: &str = "Pusher";
+        let push = PushSettings {
+            max_rate: pushers.max_rate,
+            ..runtime.deps().push.clone()
+        };
+        let kinds = served_kinds(NAME, &event_kinds::PUSHER_FUNCTION);
+        Self::serving(
+            NAME,
+            runtime.restricted_with_push(kinds, push),
+            pushers.count,
+        )
+    }
+
+    fn serving(name: &'static str, runtime: Runtime, limit: usize) -> Self {
         let limit = limit.max(1);
         Self {
             name,
-            runtime: runtime.restricted(kinds),
+            runtime,
             slots: Arc::new(Semaphore::new(limit)),
             limit,
             running: AtomicUsize::new(0),
@@ -149,7 +167,16 @@ impl Function {
     }
 }
 
-/// Concurrency limits of the four functions.
+/// The kinds a function serves. The lists are the contract's constants (a runtime test parses
+/// each); should one ever not parse, the function serves nothing rather than everything.
+fn served_kinds(function: &'static str, kinds: &[&str]) -> EventKinds {
+    EventKinds::parse(&kinds.join(",")).unwrap_or_else(|unknown| {
+        tracing::error!(function, %unknown, "unknown event kind; the function serves nothing");
+        EventKinds::only(&[])
+    })
+}
+
+/// Concurrency limits of the functions besides the pushers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Concurrency {
     /// The authorizer, the routes and CreateTestJwt, each.
@@ -170,16 +197,48 @@ impl Default for Concurrency {
     }
 }
 
-/// The four functions of a deployment.
+/// The pushers as their push rate limit (`PushRateLimit` when deployed) makes them: as many
+/// as [`push_queue::pushers`] at once, each paced at [`push_queue::rate_per_pusher`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pushers {
+    /// The event source mapping's maximum concurrency.
+    pub count: usize,
+    /// `@connections` calls a second each pusher keeps to; `None`: found by 429s alone.
+    pub max_rate: Option<u32>,
+}
+
+impl Pushers {
+    /// The pushers sharing `rate_limit` calls a second.
+    pub fn sharing(rate_limit: u32) -> Self {
+        Self {
+            count: push_queue::pushers(rate_limit) as usize,
+            max_rate: Some(push_queue::rate_per_pusher(rate_limit)),
+        }
+    }
+}
+
+impl Default for Pushers {
+    /// As many pushers as the deployed default rate limit makes, unpaced: the account
+    /// throttle is off by default locally, so there is no rate to share.
+    fn default() -> Self {
+        Self {
+            max_rate: None,
+            ..Self::sharing(defaults::PUSH_RATE_LIMIT)
+        }
+    }
+}
+
+/// The five functions of a deployment.
 pub struct Functions {
     pub authorizer: Function,
     pub routes: Function,
     pub events: Function,
+    pub pusher: Function,
     pub test_token: Function,
 }
 
 impl Functions {
-    pub fn new(runtime: &Runtime, concurrency: &Concurrency) -> Self {
+    pub fn new(runtime: &Runtime, concurrency: &Concurrency, pushers: &Pushers) -> Self {
         let per = concurrency.per_function;
         Self {
             authorizer: Function::new(
@@ -200,6 +259,7 @@ impl Functions {
                 &event_kinds::EVENTS_FUNCTION,
                 concurrency.events,
             ),
+            pusher: Function::pushers(runtime, pushers),
             test_token: Function::new(
                 defaults::TEST_TOKEN_FUNCTION,
                 runtime,
@@ -209,11 +269,12 @@ impl Functions {
         }
     }
 
-    pub fn all(&self) -> [&Function; 4] {
+    pub fn all(&self) -> [&Function; 5] {
         [
             &self.authorizer,
             &self.routes,
             &self.events,
+            &self.pusher,
             &self.test_token,
         ]
     }

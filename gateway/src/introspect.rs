@@ -9,7 +9,8 @@
 //!   bytes waiting to be written and the replies dropped because it was full.
 //! - `GET /_gateway/functions`: each function's invocations, errors, throttles and peak
 //!   concurrency.
-//! - `GET /_gateway/queues`: each event queue's ARN, dead-letter queue URL, depth and counts.
+//! - `GET /_gateway/queues`: each queue's (the event queues' and the push queue's) URL, ARN,
+//!   dead-letter queue URL, depth and counts.
 //! - `GET /_gateway/store`: the embedded store's record counts (leak checks).
 //! - `GET /_gateway/dead-letters` and `POST /_gateway/dead-letters/redrive`: events whose
 //!   delivery failed on every receive, or that the events function refused for what they are,
@@ -105,6 +106,7 @@ async fn queues(State(state): State<AppState>) -> Json<Value> {
         .map(|q| {
             json!({
                 "name": q.name(),
+                "url": q.url(&state.base_url()),
                 "arn": q.arn(),
                 "deadLetterQueueUrl": q.dead_letter_url(&state.base_url()),
                 "messages": q.depth(),

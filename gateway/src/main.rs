@@ -9,15 +9,15 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;
-use wspush_contract::{defaults, event_queue, limits};
+use wspush_contract::{defaults, event_queue, limits, push_queue};
 use wspush_gateway::authorization::{self, AuthorizationArgs};
 use wspush_gateway::config::{MAX_CLIENT_BUFFER_BYTES, MAX_INVOCATIONS_PER_CONNECTION};
-use wspush_gateway::functions::Concurrency;
+use wspush_gateway::functions::{Concurrency, Pushers};
 use wspush_gateway::identity::{self, IdentitySource};
 use wspush_gateway::local_only;
 use wspush_gateway::store::StoreChoice;
 use wspush_gateway::{GatewayConfig, Limits, QueueSettings, Throttle};
-use wspush_runtime::config::PushClient;
+use wspush_runtime::config::{PlanSettings, PushClient};
 use wspush_runtime::store::Retention;
 
 /// The local gateway: API Gateway WebSocket + @connections, EventBridge PutEvents and Lambda
@@ -98,6 +98,23 @@ struct Args {
     /// Concurrent batches of the events function (the SQS poller starts with 5).
     #[arg(long, env = "WSPUSH_EVENTS_CONCURRENCY", default_value_t = 5)]
     events_concurrency: usize,
+    /// @connections calls a second the pushers share (deployed: PushRateLimit): as many
+    /// pushers run at once as it takes at 2,500 a second each, each paced at its share.
+    /// Default: the pushers of the deployed default (10,000), unpaced, as the account
+    /// throttle is off locally (--throttle-rps).
+    #[arg(long, env = "WSPUSH_PUSH_RATE_LIMIT")]
+    push_rate_limit: Option<u32>,
+    /// Recipients above which an event is planned into push batches on the push queue for
+    /// the pushers, instead of being pushed by the events function itself.
+    #[arg(long, env = "WSPUSH_PLAN_THRESHOLD", default_value_t = defaults::PUSH_PLAN_THRESHOLD)]
+    plan_threshold: usize,
+    /// Connection ids per push batch (one push-queue message), at most 5,000.
+    #[arg(long, env = "WSPUSH_PUSH_BATCH_CONNECTIONS", default_value_t = defaults::PUSH_BATCH_CONNECTIONS)]
+    push_batch_connections: usize,
+    /// Index keys each entity's subscriptions are spread over, 1 to 64 (DynamoDB store only:
+    /// the embedded store has no partitions).
+    #[arg(long, env = "WSPUSH_INDEX_SHARDS", default_value_t = defaults::INDEX_SHARDS)]
+    index_shards: u32,
     /// Seconds a received event stays invisible before a failed one is received again.
     /// Default: the deployed queue's (6x the events function's timeout).
     #[arg(long, env = "WSPUSH_VISIBILITY_TIMEOUT_SECS", default_value_t = event_queue::VISIBILITY_TIMEOUT_SECS)]
@@ -162,6 +179,14 @@ impl Args {
                 per_function: self.function_concurrency,
                 events: self.events_concurrency,
             },
+            pushers: self
+                .push_rate_limit
+                .map(Pushers::sharing)
+                .unwrap_or_default(),
+            plan: PlanSettings {
+                threshold: self.plan_threshold,
+                batch_connections: self.push_batch_connections,
+            },
             throttle,
             route_throttle: self.route_throttle(),
             connections_latency: Duration::from_millis(self.connections_latency_ms),
@@ -224,6 +249,7 @@ impl Args {
             self.max_invocations_per_connection > 0,
             "--max-invocations-per-connection must be above 0"
         );
+        self.validate_push_plan()?;
         anyhow::ensure!(
             (1..=defaults::HISTORY_MAX_RETENTION_SECONDS).contains(&self.history_retention_secs),
             "--history-retention-secs must be from 1 to {}",
@@ -233,6 +259,33 @@ impl Args {
             self.history_max_messages <= defaults::HISTORY_MAX_MESSAGES_LIMIT,
             "--history-max-messages must be from 0 (streams off) to {}",
             defaults::HISTORY_MAX_MESSAGES_LIMIT
+        );
+        Ok(())
+    }
+
+    /// The push rate, the planner's threshold and batch size, and the index shards within
+    /// the bounds a deployment allows.
+    fn validate_push_plan(&self) -> anyhow::Result<()> {
+        let most_rate = push_queue::MAX_PUSHERS * push_queue::RATE_PER_PUSHER;
+        if let Some(rate) = self.push_rate_limit {
+            anyhow::ensure!(
+                (1..=most_rate).contains(&rate),
+                "--push-rate-limit must be from 1 to {most_rate} calls a second ({} pushers \
+                 at {} each)",
+                push_queue::MAX_PUSHERS,
+                push_queue::RATE_PER_PUSHER
+            );
+        }
+        anyhow::ensure!(self.plan_threshold > 0, "--plan-threshold must be above 0");
+        anyhow::ensure!(
+            (1..=defaults::PUSH_BATCH_CONNECTIONS_LIMIT).contains(&self.push_batch_connections),
+            "--push-batch-connections must be from 1 to {}",
+            defaults::PUSH_BATCH_CONNECTIONS_LIMIT
+        );
+        anyhow::ensure!(
+            (1..=defaults::INDEX_SHARDS_LIMIT).contains(&self.index_shards),
+            "--index-shards must be from 1 to {}",
+            defaults::INDEX_SHARDS_LIMIT
         );
         Ok(())
     }
@@ -320,6 +373,7 @@ impl Args {
                 endpoint: endpoint.trim().to_string(),
                 table: self.table.clone(),
                 index: self.index.clone(),
+                index_shards: self.index_shards,
             },
             _ => StoreChoice::Embedded,
         }
@@ -419,6 +473,7 @@ wspush local gateway, stage {stage}, store: {store}
   WebSocket      {ws}   (also ws://{addr}/)
   @connections   {http}/{stage}/@connections/{{connectionId}}
   EventBridge    {http}   (PutEvents)
+  SQS            {http}/{account}/push   (the push queue: SendMessage, SendMessageBatch)
   Lambda         {http}   (Invoke CreateTestJwt)
   Console        {http}{console}   (open it in a browser)
 
@@ -438,23 +493,47 @@ Publish and mint with the aws CLI (any dummy credentials):
 
 Local views: {http}/_gateway/connections, /_gateway/functions, /_gateway/queues, /_gateway/dead-letters
 
-Limits: frame {frame} B, message {message} B, idle {idle} s, connection {max} s; {routes}; {throttle}. Ctrl-C stops.",
-        routes = match &config.route_throttle {
-            Some(t) => format!("route throttling {} req/s, burst {}", t.rate_per_sec, t.burst),
-            None => "no route throttling".to_string(),
-        },
-        throttle = match &config.throttle {
-            Some(t) => format!("@connections throttle {} req/s, burst {}", t.rate_per_sec, t.burst),
-            None => "no @connections throttle (--throttle-rps)".to_string(),
-        },
+{limits} Ctrl-C stops.",
         store = store.describe(),
         console = wspush_gateway::console::PATH,
         region = config.region,
-        frame = config.limits.max_frame_bytes,
-        message = config.limits.max_message_bytes,
-        idle = config.limits.idle_timeout.as_secs(),
-        max = config.limits.max_connection.as_secs(),
+        account = config.account_id,
+        limits = limits_line(config),
     );
+}
+
+/// The banner's last line: the limits, the throttles and the pushers in force.
+fn limits_line(config: &GatewayConfig) -> String {
+    let limits = &config.limits;
+    let routes = match &config.route_throttle {
+        Some(t) => format!(
+            "route throttling {} req/s, burst {}",
+            t.rate_per_sec, t.burst
+        ),
+        None => "no route throttling".to_string(),
+    };
+    let throttle = match &config.throttle {
+        Some(t) => format!(
+            "@connections throttle {} req/s, burst {}",
+            t.rate_per_sec, t.burst
+        ),
+        None => "no @connections throttle (--throttle-rps)".to_string(),
+    };
+    let pushers = match config.pushers.max_rate {
+        Some(rate) => format!("{} pushers at {rate} calls/s each", config.pushers.count),
+        None => format!(
+            "{} pushers, unpaced (--push-rate-limit)",
+            config.pushers.count
+        ),
+    };
+    format!(
+        "Limits: frame {} B, message {} B, idle {} s, connection {} s; {routes}; {throttle}; \
+         {pushers}.",
+        limits.max_frame_bytes,
+        limits.max_message_bytes,
+        limits.idle_timeout.as_secs(),
+        limits.max_connection.as_secs(),
+    )
 }
 
 async fn shutdown_signal() {

@@ -1,28 +1,38 @@
-//! The local event queues: EventBridge → SQS → Lambda, with the settings `infra/` declares.
+//! The local queues: EventBridge → SQS → Lambda for events, and the push queue from the
+//! planner to the pushers, with the settings `infra/` declares.
 //!
-//! A message is its body, as in SQS: the JSON of the event `PutEvents` accepted, written once
-//! when EventBridge's SQS target would write it, the detail's text as the publisher sent it
-//! ([`RawDetailEvent`]); each SQS record the events function receives is built from it as the
+//! A message is its body and its message attributes, as in SQS. On an event queue the body is
+//! the JSON of the event `PutEvents` accepted, written once when EventBridge's SQS target would
+//! write it, the detail's text as the publisher sent it ([`RawDetailEvent`]). The push queue
+//! takes what SQS `SendMessage` and `SendMessageBatch` send to its URL ([`crate::sqs`]): the
+//! events function's planner sends each push batch there, marked by its `WSPUSH_KIND`
+//! attribute. Each SQS record a function receives is built from the message as the
 //! `aws_lambda_events` type the runtime parses ([`SqsMessage`]).
 //!
-//! Each rule (one per `detail-type`) targets its own queue, as deployed. A poller per queue
-//! does what the SQS event source mapping does: it takes a concurrency slot of the events
-//! function, receives up to `batch_size` visible messages (each becomes invisible for the
-//! visibility timeout and counts a receive), invokes the function with an SQS event, and reads
-//! the partial batch response: succeeded records are deleted; failed ones become visible again
-//! when their visibility timeout ends; a record that fails its `max_receive_count`-th receive
-//! moves to the queue's dead-letter queue. The events function may also move a record there
-//! itself, at once, when it can never succeed: it sends it with SQS `SendMessage` to the
-//! dead-letter queue's URL ([`crate::sqs`]), the reason in its `ERROR_CODE` and
-//! `ERROR_MESSAGE` attributes. Every dead letter keeps why it is there. Nothing is dropped
-//! silently: dead letters stay listed under `GET /_gateway/dead-letters` until redriven (`POST
-//! /_gateway/dead-letters/redrive`), which puts them back on their queue, body and attributes
-//! as they were.
+//! What feeds a queue decides which function its event source mapping invokes ([`Feed`]):
+//! each rule (one per `detail-type`) targets its own queue, polled into the events function,
+//! as deployed; the push queue is polled into the pushers. A poller per queue does what the
+//! SQS event source mapping does: it takes a concurrency slot of its function, receives up to
+//! `batch_size` visible messages (each becomes invisible for the visibility timeout and counts
+//! a receive), invokes the function with an SQS event, and reads the partial batch response:
+//! succeeded records are deleted; failed ones become visible again when their visibility
+//! timeout ends; a record that fails its `max_receive_count`-th receive moves to the queue's
+//! dead-letter queue. A function may also move a record there itself, at once, when it can
+//! never succeed: it sends it with SQS `SendMessage` to the dead-letter queue's URL
+//! ([`crate::sqs`]), the reason in its `ERROR_CODE` and `ERROR_MESSAGE` attributes. Every dead
+//! letter keeps why it is there. Nothing is dropped silently: dead letters stay listed under
+//! `GET /_gateway/dead-letters` until redriven (`POST /_gateway/dead-letters/redrive`), which
+//! puts them back on their queue, body and attributes as they were.
+//!
+//! The push queue may hold thousands of messages at once (a million subscribers make a
+//! thousand batches), so a queue finds each message by id, keeps the visible ones in order and
+//! the in-flight ones by when they become visible again: a receive and a settle cost the
+//! messages they touch, not the queue's depth.
 //!
 //! Not emulated: persistence (the queues live in memory and end with the process), message
-//! retention periods, and the poller's scaling (it runs at the function's concurrency).
+//! retention periods, and the poller's scaling (it runs at its function's concurrency).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
@@ -31,11 +41,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{watch, Notify};
 use tokio::time::{sleep_until, Instant};
-use wspush_contract::{dead_letter_attributes, detail_types};
+use wspush_contract::{dead_letter_attributes, detail_types, push_queue};
 use wspush_runtime::fanout::RawDetailEvent;
 
 use crate::config::{GatewayConfig, QueueSettings};
-use crate::functions::{Functions, InvokeError};
+use crate::functions::{Function, Functions, InvokeError};
 use crate::ids::now_ms;
 
 /// A message attribute as SQS holds it (and as `SendMessage` takes it): a data type
@@ -124,14 +134,14 @@ pub struct DeadLetter {
     pub message_id: String,
     pub receive_count: u32,
     pub sent_at: i64,
-    /// Why it is here, in words: the reason the events function sent with it
-    /// (`ERROR_MESSAGE`), or the receive its redrive policy gave up after.
+    /// Why it is here, in words: the reason the function sent with it (`ERROR_MESSAGE`), or
+    /// the receive its redrive policy gave up after.
     pub last_error: String,
-    /// The kind of failure the events function sent with it (`ERROR_CODE`); none when the
-    /// redrive policy moved it.
+    /// The kind of failure the function sent with it (`ERROR_CODE`); none when the redrive
+    /// policy moved it.
     pub error_code: Option<String>,
-    /// The body parsed as the event it carries; `null` when it is not JSON the gateway can
-    /// read (the body is the record either way).
+    /// The body parsed as the event (or push batch) it carries; `null` when it is not JSON
+    /// (the body is the record either way).
     pub event: Value,
     /// The body, exactly as it will be redriven.
     pub body: String,
@@ -146,11 +156,76 @@ struct DeadMessage {
     reason: String,
 }
 
+/// A queue's messages. Each message waiting or in flight is in `messages`, and its id in
+/// exactly one of `visible` (in the order they became visible) and `hidden` (by when they
+/// become visible again).
 #[derive(Default)]
 struct State {
-    messages: VecDeque<Message>,
+    messages: HashMap<String, Message>,
+    visible: VecDeque<String>,
+    hidden: BTreeSet<(Instant, String)>,
     dead: Vec<DeadMessage>,
     counts: QueueCounts,
+}
+
+impl State {
+    /// Puts `message` on the queue, visible at once.
+    fn enqueue(&mut self, mut message: Message) {
+        self.counts.sent += 1;
+        message.visible_at = Instant::now();
+        self.visible.push_back(message.id.clone());
+        self.messages.insert(message.id.clone(), message);
+    }
+
+    /// Moves the messages whose visibility timeout has ended to the visible ones.
+    fn reveal(&mut self, now: Instant) {
+        while let Some((at, _)) = self.hidden.first() {
+            if *at > now {
+                break;
+            }
+            if let Some((_, id)) = self.hidden.pop_first() {
+                self.visible.push_back(id);
+            }
+        }
+    }
+
+    /// Receives up to `max` visible messages: each hidden until `hidden_until`, one receive
+    /// more.
+    fn take(&mut self, now: Instant, hidden_until: Instant, max: usize) -> Vec<Message> {
+        self.reveal(now);
+        let mut batch = Vec::new();
+        while batch.len() < max {
+            let Some(id) = self.visible.pop_front() else {
+                break;
+            };
+            let Some(message) = self.messages.get_mut(&id) else {
+                continue;
+            };
+            message.visible_at = hidden_until;
+            message.receive_count += 1;
+            message.first_received_ms.get_or_insert_with(now_ms);
+            self.counts.received += 1;
+            if message.receive_count > 1 {
+                self.counts.received_again += 1;
+            }
+            batch.push(message.clone());
+            self.hidden.insert((hidden_until, id));
+        }
+        batch
+    }
+
+    /// Takes an in-flight message off the queue.
+    fn remove(&mut self, id: &str) -> Option<Message> {
+        let message = self.messages.remove(id)?;
+        self.hidden
+            .remove(&(message.visible_at, message.id.clone()));
+        Some(message)
+    }
+
+    /// When the next in-flight message becomes visible, if any is in flight.
+    fn next_visible(&self) -> Option<Instant> {
+        self.hidden.first().map(|(at, _)| *at)
+    }
 }
 
 /// What a queue has seen, as `/_gateway/queues` reports it: load scripts read the receives
@@ -170,36 +245,72 @@ pub struct QueueCounts {
     pub dead_lettered: u64,
 }
 
+/// What feeds a queue, which decides the function its event source mapping invokes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feed {
+    /// The EventBridge rule for this `detail-type`; polled into the events function.
+    Rule(&'static str),
+    /// SQS `SendMessage` and `SendMessageBatch` on the queue's URL (the planner's push
+    /// batches); polled into the pushers.
+    Senders,
+}
+
 /// One queue and its dead-letter queue.
 pub struct LocalQueue {
     name: String,
     arn: String,
+    /// The queue URL's path, `/{account}/{name}`.
+    path: String,
     /// The dead-letter queue URL's path, `/{account}/{name}-dlq`: how `SendMessage` names it.
     dead_letter_path: String,
     region: String,
-    detail_type: &'static str,
+    /// The `SenderId` of its records: EventBridge for an event queue, the account for the
+    /// push queue (its senders are the account's own functions).
+    sender_id: String,
+    feed: Feed,
     settings: QueueSettings,
     state: Mutex<State>,
     wake: Notify,
 }
 
 impl LocalQueue {
-    fn new(config: &GatewayConfig, detail_type: &'static str) -> Self {
+    /// The queue the rule for `detail_type` targets, with the event queues' settings.
+    fn for_rule(config: &GatewayConfig, detail_type: &'static str) -> Self {
         let name = detail_type.to_lowercase().replace(' ', "-");
+        Self::new(config, name, Feed::Rule(detail_type), config.queues.clone())
+    }
+
+    /// The push queue, with its own settings.
+    fn push(config: &GatewayConfig) -> Self {
+        Self::new(
+            config,
+            push_queue::NAME.to_string(),
+            Feed::Senders,
+            config.push_queue.clone(),
+        )
+    }
+
+    fn new(config: &GatewayConfig, name: String, feed: Feed, settings: QueueSettings) -> Self {
+        let account = &config.account_id;
         Self {
-            arn: format!("arn:aws:sqs:{}:{}:{name}", config.region, config.account_id),
-            dead_letter_path: format!("/{}/{name}-dlq", config.account_id),
+            arn: format!("arn:aws:sqs:{}:{account}:{name}", config.region),
+            path: format!("/{account}/{name}"),
+            dead_letter_path: format!("/{account}/{name}-dlq"),
             name,
             region: config.region.clone(),
-            detail_type,
-            settings: config.queues.clone(),
+            sender_id: match feed {
+                Feed::Rule(_) => "events.amazonaws.com".to_string(),
+                Feed::Senders => account.clone(),
+            },
+            feed,
+            settings,
             state: Mutex::new(State::default()),
             wake: Notify::new(),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // Poisoning means a panic between two plain pushes: the queue is still consistent.
+        // Poisoning means a panic between two plain updates: the queue is still consistent.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -212,8 +323,16 @@ impl LocalQueue {
         &self.arn
     }
 
-    /// The URL of its dead-letter queue on the gateway serving at `base_url`
-    /// (`http://127.0.0.1:3001`).
+    pub fn feed(&self) -> Feed {
+        self.feed
+    }
+
+    /// The queue's URL on the gateway serving at `base_url` (`http://127.0.0.1:3001`).
+    pub fn url(&self, base_url: &str) -> String {
+        format!("{}{}", base_url.trim_end_matches('/'), self.path)
+    }
+
+    /// The URL of its dead-letter queue on the gateway serving at `base_url`.
     pub fn dead_letter_url(&self, base_url: &str) -> String {
         format!(
             "{}{}",
@@ -226,13 +345,20 @@ impl LocalQueue {
         format!("{}-dlq", self.name)
     }
 
-    /// Enqueues events (one request's entries together, so a batch can hold them all).
-    fn send(&self, events: Vec<RawDetailEvent>) {
+    /// The function its event source mapping invokes.
+    fn consumer<'f>(&self, functions: &'f Functions) -> &'f Function {
+        match self.feed {
+            Feed::Rule(_) => &functions.events,
+            Feed::Senders => &functions.pusher,
+        }
+    }
+
+    /// Enqueues messages (one request's together, so a batch can hold them all).
+    pub fn send(&self, messages: Vec<Message>) {
         {
             let mut state = self.lock();
-            for event in events {
-                state.counts.sent += 1;
-                state.messages.push_back(Message::new(event));
+            for message in messages {
+                state.enqueue(message);
             }
         }
         self.wake.notify_one();
@@ -245,29 +371,11 @@ impl LocalQueue {
                 let mut state = self.lock();
                 let now = Instant::now();
                 let hidden_until = now + self.settings.visibility_timeout;
-                let mut batch = Vec::new();
-                let State {
-                    messages, counts, ..
-                } = &mut *state;
-                for message in messages.iter_mut() {
-                    if batch.len() == self.settings.batch_size.max(1) {
-                        break;
-                    }
-                    if message.visible_at <= now {
-                        message.visible_at = hidden_until;
-                        message.receive_count += 1;
-                        counts.received += 1;
-                        if message.receive_count > 1 {
-                            counts.received_again += 1;
-                        }
-                        message.first_received_ms.get_or_insert_with(now_ms);
-                        batch.push(message.clone());
-                    }
-                }
+                let batch = state.take(now, hidden_until, self.settings.batch_size.max(1));
                 if !batch.is_empty() {
                     return batch;
                 }
-                state.messages.iter().map(|m| m.visible_at).min()
+                state.next_visible()
             };
             match next_visible {
                 Some(at) => {
@@ -288,7 +396,7 @@ impl LocalQueue {
         event
     }
 
-    /// The record of one message, built from the event it carries.
+    /// The record of one message: its body and message attributes as sent.
     fn sqs_record(&self, message: &Message) -> SqsMessage {
         let body = message.body.clone();
         let mut record = SqsMessage::default();
@@ -299,7 +407,7 @@ impl LocalQueue {
         record.attributes = [
             ("ApproximateReceiveCount", message.receive_count.to_string()),
             ("SentTimestamp", message.sent_at_ms.to_string()),
-            ("SenderId", "events.amazonaws.com".to_string()),
+            ("SenderId", self.sender_id.clone()),
             (
                 "ApproximateFirstReceiveTimestamp",
                 message.first_received_ms.unwrap_or_default().to_string(),
@@ -315,60 +423,80 @@ impl LocalQueue {
         record
     }
 
-    /// Applies the function's answer to `batch`: deletes what succeeded; what failed becomes
+    /// Applies `function`'s answer to `batch`: deletes what succeeded; what failed becomes
     /// visible after its timeout, or moves to the dead-letter queue after its last receive.
-    fn settle(&self, batch: &[Message], result: Result<Value, InvokeError>) {
-        let failed: Vec<String> = match result {
-            Ok(answer) => match serde_json::from_value::<SqsBatchResponse>(answer) {
-                Ok(response) => response
-                    .batch_item_failures
-                    .into_iter()
-                    .map(|f| f.item_identifier)
-                    .collect(),
-                // An answer that is not a batch response fails the whole batch, as on AWS.
-                Err(_) => batch.iter().map(|m| m.id.clone()).collect(),
-            },
-            Err(e) => {
-                tracing::warn!(queue = %self.name, error = %e, "batch failed");
-                batch.iter().map(|m| m.id.clone()).collect()
-            }
-        };
+    /// A message received again since (its visibility timeout ended first) is left to the
+    /// later receive, as SQS ignores a stale receipt handle.
+    fn settle(&self, function: &str, batch: &[Message], result: Result<Value, InvokeError>) {
+        let failed = self.failed_ids(batch, result);
         let mut state = self.lock();
         for received in batch {
-            let Some(index) = state.messages.iter().position(|m| m.id == received.id) else {
-                continue;
-            };
-            if !failed.contains(&received.id) {
-                state.messages.remove(index);
-                state.counts.deleted += 1;
+            let current = state
+                .messages
+                .get(&received.id)
+                .is_some_and(|m| m.receive_count == received.receive_count);
+            if !current {
                 continue;
             }
-            let max = self.settings.max_receive_count.max(1);
-            let message = &mut state.messages[index];
-            message.last_error = Some(format!(
-                "the events function reported the record failed on receive {}",
-                message.receive_count
-            ));
-            if message.receive_count >= max {
-                if let Some(message) = state.messages.remove(index) {
-                    state.counts.dead_lettered += 1;
-                    tracing::warn!(queue = %self.name, message_id = %message.id, receives = message.receive_count, "moved to the dead-letter queue");
-                    state.dead.push(DeadMessage {
-                        reason: message.last_error.clone().unwrap_or_default(),
-                        error_code: None,
-                        message,
-                    });
-                }
+            if !failed.contains(received.id.as_str()) {
+                state.remove(&received.id);
+                state.counts.deleted += 1;
             } else {
-                tracing::info!(queue = %self.name, message_id = %message.id, receive = message.receive_count, "record failed; it becomes visible again after the visibility timeout");
+                self.fail(&mut state, function, &received.id);
             }
         }
         drop(state);
         self.wake.notify_one();
     }
 
-    /// Takes a message `SendMessage` sent to the dead-letter queue: the events function's
-    /// record, with its reason in the `ERROR_CODE` and `ERROR_MESSAGE` attributes.
+    /// The ids of the records the answer reports failed: all of them when the invocation
+    /// failed or its answer is not a batch response, as on AWS.
+    fn failed_ids(&self, batch: &[Message], result: Result<Value, InvokeError>) -> HashSet<String> {
+        let all = || batch.iter().map(|m| m.id.clone()).collect();
+        match result {
+            Ok(answer) => match serde_json::from_value::<SqsBatchResponse>(answer) {
+                Ok(response) => response
+                    .batch_item_failures
+                    .into_iter()
+                    .map(|f| f.item_identifier)
+                    .collect(),
+                Err(_) => all(),
+            },
+            Err(e) => {
+                tracing::warn!(queue = %self.name, error = %e, "batch failed");
+                all()
+            }
+        }
+    }
+
+    /// One failed receive of message `id`: it stays hidden until its visibility timeout
+    /// ends, or moves to the dead-letter queue when that was its last receive.
+    fn fail(&self, state: &mut State, function: &str, id: &str) {
+        let max = self.settings.max_receive_count.max(1);
+        let Some(message) = state.messages.get_mut(id) else {
+            return;
+        };
+        let receive = message.receive_count;
+        message.last_error = Some(format!(
+            "the {function} function reported the record failed on receive {receive}"
+        ));
+        if receive < max {
+            tracing::info!(queue = %self.name, message_id = %id, receive, "record failed; it becomes visible again after the visibility timeout");
+            return;
+        }
+        if let Some(message) = state.remove(id) {
+            state.counts.dead_lettered += 1;
+            tracing::warn!(queue = %self.name, message_id = %id, receives = receive, "moved to the dead-letter queue");
+            state.dead.push(DeadMessage {
+                reason: message.last_error.clone().unwrap_or_default(),
+                error_code: None,
+                message,
+            });
+        }
+    }
+
+    /// Takes a message `SendMessage` sent to the dead-letter queue: a function's record, with
+    /// its reason in the `ERROR_CODE` and `ERROR_MESSAGE` attributes.
     pub fn send_dead_letter(&self, message: Message) {
         let reason = message
             .text_attribute(dead_letter_attributes::ERROR_MESSAGE)
@@ -415,13 +543,10 @@ impl LocalQueue {
             let mut state = self.lock();
             let dead = std::mem::take(&mut state.dead);
             let count = dead.len();
-            let now = Instant::now();
             for DeadMessage { mut message, .. } in dead {
-                state.counts.sent += 1;
                 message.receive_count = 0;
                 message.first_received_ms = None;
-                message.visible_at = now;
-                state.messages.push_back(message);
+                state.enqueue(message);
             }
             count
         };
@@ -462,38 +587,77 @@ fn record_attributes(attributes: &MessageAttributes) -> HashMap<String, SqsMessa
         .collect()
 }
 
-/// The queues of a deployment, one per rule.
+/// Where a URL sent to with SQS `SendMessage` leads.
+#[derive(Clone, Copy)]
+pub enum Destination<'a> {
+    /// A queue its senders feed (the push queue).
+    Queue(&'a Arc<LocalQueue>),
+    /// A queue's dead-letter queue.
+    DeadLetters(&'a Arc<LocalQueue>),
+}
+
+impl Destination<'_> {
+    /// Puts `messages` there, one request's together.
+    pub fn send(self, messages: Vec<Message>) {
+        match self {
+            Destination::Queue(queue) => queue.send(messages),
+            Destination::DeadLetters(queue) => {
+                for message in messages {
+                    queue.send_dead_letter(message);
+                }
+            }
+        }
+    }
+}
+
+/// The queues of a deployment: one per rule, and the push queue.
 pub struct Queues {
+    /// Every queue, the push queue last.
     queues: Vec<Arc<LocalQueue>>,
+    push: Arc<LocalQueue>,
     stop: watch::Sender<bool>,
 }
 
 impl Queues {
     pub fn new(config: &GatewayConfig) -> Self {
+        let mut queues: Vec<Arc<LocalQueue>> = detail_types::ALL
+            .into_iter()
+            .map(|t| Arc::new(LocalQueue::for_rule(config, t)))
+            .collect();
+        let push = Arc::new(LocalQueue::push(config));
+        queues.push(push.clone());
         Self {
-            queues: detail_types::ALL
-                .into_iter()
-                .map(|t| Arc::new(LocalQueue::new(config, t)))
-                .collect(),
+            queues,
+            push,
             stop: watch::channel(false).0,
         }
     }
 
     /// The queue the rule for `detail_type` targets, if a rule matches it.
     pub fn for_detail_type(&self, detail_type: &str) -> Option<&Arc<LocalQueue>> {
-        self.queues.iter().find(|q| q.detail_type == detail_type)
+        self.queues
+            .iter()
+            .find(|q| matches!(q.feed, Feed::Rule(t) if t == detail_type))
+    }
+
+    /// The push queue, which the planner sends push batches to.
+    pub fn push_queue(&self) -> &Arc<LocalQueue> {
+        &self.push
     }
 
     /// Routes accepted events to their rules' queues, one request's events together.
     pub fn send(&self, events: Vec<RawDetailEvent>) {
         let mut unmatched = events;
         for queue in &self.queues {
-            let (mine, rest) = unmatched
+            let Feed::Rule(detail_type) = queue.feed else {
+                continue;
+            };
+            let (mine, rest): (Vec<_>, Vec<_>) = unmatched
                 .into_iter()
-                .partition(|e| e.detail_type == queue.detail_type);
+                .partition(|e| e.detail_type == detail_type);
             unmatched = rest;
             if !mine.is_empty() {
-                queue.send(mine);
+                queue.send(mine.into_iter().map(Message::new).collect());
             }
         }
         for event in &unmatched {
@@ -506,13 +670,23 @@ impl Queues {
         self.queues.iter().flat_map(|q| q.dead_letters()).collect()
     }
 
-    /// The queue whose dead-letter queue has the URL path `path` (`/{account}/{name}-dlq`).
-    pub fn by_dead_letter_path(&self, path: &str) -> Option<&Arc<LocalQueue>> {
-        self.queues.iter().find(|q| q.dead_letter_path == path)
+    /// Where `SendMessage` to a queue URL with the path `path` leads: a dead-letter queue
+    /// (`/{account}/{name}-dlq`), or a queue its senders feed (`/{account}/push`). The event
+    /// queues take only what their rules send.
+    pub fn destination(&self, path: &str) -> Option<Destination<'_>> {
+        self.queues.iter().find_map(|q| {
+            if q.dead_letter_path == path {
+                Some(Destination::DeadLetters(q))
+            } else if q.path == path && q.feed == Feed::Senders {
+                Some(Destination::Queue(q))
+            } else {
+                None
+            }
+        })
     }
 
     /// Each queue's ARN and the URL of its dead-letter queue on the gateway serving at
-    /// `base_url`: the events function's `DEAD_LETTER_QUEUES`.
+    /// `base_url`: the functions' `DEAD_LETTER_QUEUES`.
     pub fn dead_letter_routes(&self, base_url: &str) -> BTreeMap<String, String> {
         self.queues
             .iter()
@@ -528,7 +702,7 @@ impl Queues {
         &self.queues
     }
 
-    /// Runs every queue's poller, invoking the events function, until [`Queues::stop`].
+    /// Runs every queue's poller, each invoking its function, until [`Queues::stop`].
     pub async fn poll(self: Arc<Self>, functions: Arc<Functions>) {
         let pollers: Vec<_> = self
             .queues
@@ -554,7 +728,7 @@ impl Queues {
 async fn poll(queue: Arc<LocalQueue>, functions: Arc<Functions>, mut stop: watch::Receiver<bool>) {
     loop {
         let slot = tokio::select! {
-            slot = functions.events.reserve() => slot,
+            slot = queue.consumer(&functions).reserve() => slot,
             _ = stop.wait_for(|stopped| *stopped) => return,
         };
         let Some(slot) = slot else { return };
@@ -565,8 +739,9 @@ async fn poll(queue: Arc<LocalQueue>, functions: Arc<Functions>, mut stop: watch
         let event = serde_json::to_value(queue.sqs_event(&batch)).unwrap_or(Value::Null);
         let (queue, functions) = (queue.clone(), functions.clone());
         tokio::spawn(async move {
-            let result = functions.events.invoke_reserved(slot, event).await;
-            queue.settle(&batch, result);
+            let function = queue.consumer(&functions);
+            let result = function.invoke_reserved(slot, event).await;
+            queue.settle(function.name(), &batch, result);
         });
     }
 }

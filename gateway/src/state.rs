@@ -57,7 +57,11 @@ impl AppState {
         let runtime = runtime(&config, &queues, store, jwt_secret, addr);
         AppState {
             inner: Arc::new(Shared {
-                functions: Arc::new(Functions::new(&runtime, &config.concurrency)),
+                functions: Arc::new(Functions::new(
+                    &runtime,
+                    &config.concurrency,
+                    &config.pushers,
+                )),
                 queues,
                 throttle: config
                     .throttle
@@ -138,7 +142,9 @@ impl AppState {
 }
 
 /// The runtime as the gateway hosts it: its pusher aimed at this gateway's `@connections`,
-/// its dead letters at this gateway's dead-letter queues (SQS `SendMessage`).
+/// its dead letters at this gateway's dead-letter queues (SQS `SendMessage`), its planned
+/// push batches at this gateway's push queue (SQS `SendMessageBatch`), all signed with the
+/// same local credentials.
 fn runtime(
     config: &GatewayConfig,
     queues: &Queues,
@@ -149,7 +155,9 @@ fn runtime(
     let sdk = wspush_runtime::aws::local_sdk_config(&config.region);
     let endpoint = format!("http://{addr}/{}", config.stage);
     let pusher = wspush_runtime::aws::pusher(&sdk, &endpoint, config.push_client);
-    let dead_letter_routes = queues.dead_letter_routes(&format!("http://{addr}"));
+    let base_url = format!("http://{addr}");
+    let dead_letter_routes = queues.dead_letter_routes(&base_url);
+    let push_queue_url = queues.push_queue().url(&base_url);
     let authorization = &config.authorization;
     Runtime::new(Deps {
         store,
@@ -169,6 +177,8 @@ fn runtime(
             concurrency: config.push_concurrency,
             ..PushSettings::default()
         },
+        push_queue: wspush_runtime::aws::push_queue(&sdk, Some(push_queue_url)),
+        plan: config.plan,
         history: config.history,
         // The gateway plays the CreateTestJwt function too.
         test_tokens_enabled: true,
