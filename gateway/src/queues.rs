@@ -16,8 +16,8 @@
 //! `batch_size` visible messages (each becomes invisible for the visibility timeout and counts
 //! a receive), invokes the function with an SQS event, and reads the partial batch response:
 //! succeeded records are deleted; failed ones become visible again when their visibility
-//! timeout ends; a record that fails its `max_receive_count`-th receive moves to the queue's
-//! dead-letter queue. A function may also move a record there itself, at once, when it can
+//! timeout ends; a record received `max_receive_count` times moves to the queue's dead-letter
+//! queue when a receive would take it once more, as SQS's redrive policy moves it. A function may also move a record there itself, at once, when it can
 //! never succeed: it sends it with SQS `SendMessage` to the dead-letter queue's URL
 //! ([`crate::sqs`]), the reason in its `ERROR_CODE` and `ERROR_MESSAGE` attributes. Every dead
 //! letter keeps why it is there. Nothing is dropped silently: dead letters stay listed under
@@ -189,18 +189,25 @@ impl State {
         }
     }
 
-    /// Receives up to `max` visible messages: each hidden until `hidden_until`, one receive
-    /// more.
-    fn take(&mut self, now: Instant, hidden_until: Instant, max: usize) -> Vec<Message> {
+    /// Receives up to `settings.batch_size` visible messages, each hidden for the visibility
+    /// timeout from `now`, one receive more. A message already received `max_receive_count`
+    /// times moves to the dead-letter queue instead, as SQS's redrive policy moves it when a
+    /// receive would exceed that count.
+    fn take(&mut self, now: Instant, settings: &QueueSettings) -> Vec<Message> {
         self.reveal(now);
+        let hidden_until = now + settings.visibility_timeout;
         let mut batch = Vec::new();
-        while batch.len() < max {
+        while batch.len() < settings.batch_size.max(1) {
             let Some(id) = self.visible.pop_front() else {
                 break;
             };
             let Some(message) = self.messages.get_mut(&id) else {
                 continue;
             };
+            if message.receive_count >= settings.max_receive_count.max(1) {
+                self.dead_letter(&id);
+                continue;
+            }
             message.visible_at = hidden_until;
             message.receive_count += 1;
             message.first_received_ms.get_or_insert_with(now_ms);
@@ -212,6 +219,24 @@ impl State {
             self.hidden.insert((hidden_until, id));
         }
         batch
+    }
+
+    /// Moves message `id` to the dead-letter queue, with why its last receive failed.
+    fn dead_letter(&mut self, id: &str) {
+        let Some(message) = self.remove(id) else {
+            return;
+        };
+        let receives = message.receive_count;
+        self.counts.dead_lettered += 1;
+        let reason = message
+            .last_error
+            .clone()
+            .unwrap_or_else(|| format!("received {receives} times without being deleted"));
+        self.dead.push(DeadMessage {
+            reason,
+            error_code: None,
+            message,
+        });
     }
 
     /// Takes an in-flight message off the queue.
@@ -369,9 +394,11 @@ impl LocalQueue {
         loop {
             let next_visible = {
                 let mut state = self.lock();
-                let now = Instant::now();
-                let hidden_until = now + self.settings.visibility_timeout;
-                let batch = state.take(now, hidden_until, self.settings.batch_size.max(1));
+                let dead_before = state.dead.len();
+                let batch = state.take(Instant::now(), &self.settings);
+                if state.dead.len() > dead_before {
+                    tracing::warn!(queue = %self.name, moved = state.dead.len() - dead_before, "moved to the dead-letter queue after their last receive");
+                }
                 if !batch.is_empty() {
                     return batch;
                 }
@@ -423,26 +450,29 @@ impl LocalQueue {
         record
     }
 
-    /// Applies `function`'s answer to `batch`: deletes what succeeded; what failed becomes
-    /// visible after its timeout, or moves to the dead-letter queue after its last receive.
-    /// A message received again since (its visibility timeout ended first) is left to the
-    /// later receive, as SQS ignores a stale receipt handle.
+    /// Applies `function`'s answer to `batch`: deletes what succeeded; what failed keeps why,
+    /// and becomes visible again when its visibility timeout ends (the next receive past its
+    /// last moves it to the dead-letter queue). A message received again since, its
+    /// visibility timeout having ended first, is deleted all the same when this receive
+    /// succeeded, as SQS deletes it with an older receipt handle.
     fn settle(&self, function: &str, batch: &[Message], result: Result<Value, InvokeError>) {
         let failed = self.failed_ids(batch, result);
+        let function = function.to_lowercase();
         let mut state = self.lock();
         for received in batch {
-            let current = state
-                .messages
-                .get(&received.id)
-                .is_some_and(|m| m.receive_count == received.receive_count);
-            if !current {
+            let id = received.id.as_str();
+            if !failed.contains(id) {
+                if state.remove(id).is_some() {
+                    state.counts.deleted += 1;
+                }
                 continue;
             }
-            if !failed.contains(received.id.as_str()) {
-                state.remove(&received.id);
-                state.counts.deleted += 1;
-            } else {
-                self.fail(&mut state, function, &received.id);
+            let receive = received.receive_count;
+            if let Some(message) = state.messages.get_mut(id) {
+                message.last_error = Some(format!(
+                    "the {function} function reported the record failed on receive {receive}"
+                ));
+                tracing::info!(queue = %self.name, message_id = %id, receive, "record failed; it becomes visible again after the visibility timeout");
             }
         }
         drop(state);
@@ -466,32 +496,6 @@ impl LocalQueue {
                 tracing::warn!(queue = %self.name, error = %e, "batch failed");
                 all()
             }
-        }
-    }
-
-    /// One failed receive of message `id`: it stays hidden until its visibility timeout
-    /// ends, or moves to the dead-letter queue when that was its last receive.
-    fn fail(&self, state: &mut State, function: &str, id: &str) {
-        let max = self.settings.max_receive_count.max(1);
-        let Some(message) = state.messages.get_mut(id) else {
-            return;
-        };
-        let receive = message.receive_count;
-        message.last_error = Some(format!(
-            "the {function} function reported the record failed on receive {receive}"
-        ));
-        if receive < max {
-            tracing::info!(queue = %self.name, message_id = %id, receive, "record failed; it becomes visible again after the visibility timeout");
-            return;
-        }
-        if let Some(message) = state.remove(id) {
-            state.counts.dead_lettered += 1;
-            tracing::warn!(queue = %self.name, message_id = %id, receives = receive, "moved to the dead-letter queue");
-            state.dead.push(DeadMessage {
-                reason: message.last_error.clone().unwrap_or_default(),
-                error_code: None,
-                message,
-            });
         }
     }
 
@@ -743,5 +747,159 @@ async fn poll(queue: Arc<LocalQueue>, functions: Arc<Functions>, mut stop: watch
             let result = function.invoke_reserved(slot, event).await;
             queue.settle(function.name(), &batch, result);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn push_queue(visibility_secs: u64, max_receive_count: u32) -> LocalQueue {
+        let config = GatewayConfig {
+            push_queue: QueueSettings {
+                batch_size: 10,
+                max_receive_count,
+                visibility_timeout: Duration::from_secs(visibility_secs),
+            },
+            ..GatewayConfig::default()
+        };
+        LocalQueue::push(&config)
+    }
+
+    fn messages(count: usize) -> Vec<Message> {
+        (0..count)
+            .map(|i| Message::sent(format!("m{i}"), MessageAttributes::new()))
+            .collect()
+    }
+
+    fn failing(ids: &[&Message]) -> Result<Value, InvokeError> {
+        let failures: Vec<Value> = ids
+            .iter()
+            .map(|m| json!({"itemIdentifier": m.id()}))
+            .collect();
+        Ok(json!({ "batchItemFailures": failures }))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_records_come_back_after_the_visibility_timeout_then_go_to_the_dead_letter_queue(
+    ) {
+        let queue = push_queue(30, 2);
+        queue.send(messages(3));
+        let first = queue.receive().await;
+        assert_eq!(first.len(), 3);
+        let started = Instant::now();
+        queue.settle("Pusher", &first, failing(&[&first[1]]));
+        assert_eq!(queue.depth(), 1, "the two that succeeded are deleted");
+
+        let again = queue.receive().await;
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(30),
+            "hidden until its timeout"
+        );
+        assert_eq!(
+            (again.len(), again[0].id(), again[0].receive_count),
+            (1, first[1].id(), 2)
+        );
+        queue.settle("Pusher", &again, Err(InvokeError::Throttled));
+        assert_eq!(
+            (queue.depth(), queue.dead_depth()),
+            (1, 0),
+            "hidden once more"
+        );
+
+        // The receive after its last moves it instead of handing it out.
+        let nothing = tokio::time::timeout(Duration::from_secs(60), queue.receive()).await;
+        assert!(nothing.is_err(), "nothing to receive: {nothing:?}");
+        assert_eq!((queue.depth(), queue.dead_depth()), (0, 1));
+        let dead = queue.dead_letters();
+        assert_eq!(dead[0].queue, "push-dlq");
+        assert_eq!(dead[0].receive_count, 2);
+        assert_eq!(
+            dead[0].last_error,
+            "the pusher function reported the record failed on receive 2"
+        );
+        assert_eq!(
+            queue.counts(),
+            QueueCounts {
+                sent: 3,
+                received: 4,
+                received_again: 1,
+                deleted: 2,
+                dead_lettered: 1,
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_message_whose_invocations_overlap_is_dead_lettered_after_its_last_receive() {
+        let queue = push_queue(1, 3);
+        queue.send(messages(1));
+        // Each invocation outlasts the visibility timeout: the message is received again
+        // before any answer, then moved when a fourth receive would take it.
+        let receives = [
+            queue.receive().await,
+            queue.receive().await,
+            queue.receive().await,
+        ];
+        let counts: Vec<u32> = receives.iter().map(|b| b[0].receive_count).collect();
+        assert_eq!(counts, [1, 2, 3]);
+        queue.settle("Pusher", &receives[0], failing(&[&receives[0][0]]));
+        let nothing = tokio::time::timeout(Duration::from_secs(60), queue.receive()).await;
+        assert!(nothing.is_err());
+        assert_eq!(queue.dead_depth(), 1);
+        assert_eq!(
+            queue.dead_letters()[0].last_error,
+            "the pusher function reported the record failed on receive 1"
+        );
+        // The later invocations' answers find nothing left to settle.
+        queue.settle("Pusher", &receives[2], failing(&[]));
+        assert_eq!(queue.counts().deleted, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_success_deletes_the_message_though_it_was_received_again_since() {
+        let queue = push_queue(1, 5);
+        queue.send(messages(1));
+        let first = queue.receive().await;
+        let second = queue.receive().await;
+        assert_eq!(second[0].receive_count, 2);
+        queue.settle("Pusher", &first, failing(&[]));
+        assert_eq!((queue.depth(), queue.counts().deleted), (0, 1));
+        queue.settle("Pusher", &second, failing(&[]));
+        assert_eq!(queue.counts().deleted, 1, "deleted once");
+    }
+
+    /// Every message in flight at once, as when pushers hold a planned event's batches: each
+    /// receive and each settle costs the messages it touches, not the queue's depth (a scan
+    /// per receive would take minutes here).
+    #[test]
+    fn receives_and_settles_cost_what_they_touch_however_many_are_in_flight() {
+        let count = 50_000;
+        let mut state = State::default();
+        for message in messages(count) {
+            state.enqueue(message);
+        }
+        let settings = QueueSettings::push();
+        let started = std::time::Instant::now();
+        let now = Instant::now();
+        let received: Vec<Message> = (0..count)
+            .flat_map(|_| state.take(now, &settings))
+            .collect();
+        assert_eq!(received.len(), count);
+        assert!(state.take(now, &settings).is_empty(), "all in flight");
+        for message in &received {
+            assert!(state.remove(&message.id).is_some());
+        }
+        assert!(state.messages.is_empty() && state.hidden.is_empty());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?} for {count} receives and deletes",
+            started.elapsed()
+        );
     }
 }
