@@ -378,6 +378,7 @@ async fn the_runtimes_sqs_client_is_verified_and_answered_as_sqs_answers_it() {
         source_queue_arn: &source,
         body: "{}",
         reason: &reason,
+        push_batch: false,
     };
     let unknown =
         wspush_runtime::aws::dead_letters(&sdk, routes(format!("{}/000000000000/nope", gw.http())))

@@ -451,6 +451,11 @@ async fn a_batch_that_can_never_succeed_goes_to_push_dlq_with_its_reason_on_its_
     let dead = get(&gw, "/_gateway/dead-letters").await["messages"].clone();
     assert_eq!(dead[0]["queue"], "push-dlq");
     assert_eq!(dead[0]["errorCode"], "InvalidEvent");
+    assert_eq!(
+        dead[0]["messageAttributes"][push_queue::KIND_ATTRIBUTE]["StringValue"],
+        push_queue::PUSH_BATCH,
+        "the dead letter keeps the marker, so a redrive reaches the pushers again"
+    );
     let why = dead[0]["lastError"].as_str().unwrap_or("");
     assert!(why.contains("a frame or a stream position"), "{why}");
     assert_eq!(

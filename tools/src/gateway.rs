@@ -138,6 +138,9 @@ fn parse_tally(line: &str) -> Option<Tally> {
         // Absent from a gateway that predates token expiry (a baseline build).
         expired: field("expired").unwrap_or(0),
         throttled: field("throttled")?,
+        // The direct fan-out's line: nothing handed to the pushers.
+        queued: 0,
+        batches: 0,
     })
 }
 

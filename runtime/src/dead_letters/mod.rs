@@ -44,6 +44,10 @@ pub struct DeadLetter<'a> {
     /// The record's body, sent unchanged.
     pub body: &'a str,
     pub reason: &'a Reason,
+    /// Whether the record was a push batch: its dead letter keeps the marker
+    /// ([`wspush_contract::push_queue::KIND_ATTRIBUTE`]), so a redrive puts back a record the
+    /// pushers take.
+    pub push_batch: bool,
 }
 
 /// Why a record could not be dead-lettered; it is then received again.

@@ -27,7 +27,7 @@ use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::Full;
 use serde_json::json;
-use wspush_contract::{dead_letter_attributes, timeouts};
+use wspush_contract::{dead_letter_attributes, push_queue, timeouts};
 
 use super::{DeadLetter, DeadLetterError, DeadLetters, Reason};
 use crate::aws_http::{self, CredentialCache, HttpsClient, Scope};
@@ -169,13 +169,17 @@ pub(crate) fn endpoint_of(queue_url: &str) -> Result<String, String> {
 fn send_message_body(queue_url: &str, letter: &DeadLetter<'_>) -> Vec<u8> {
     let Reason { code, message } = letter.reason;
     let attribute = |text: &str| json!({"DataType": "String", "StringValue": attribute_text(text)});
+    let mut attributes = json!({
+        dead_letter_attributes::ERROR_CODE: attribute(code),
+        dead_letter_attributes::ERROR_MESSAGE: attribute(message),
+    });
+    if letter.push_batch {
+        attributes[push_queue::KIND_ATTRIBUTE] = attribute(push_queue::PUSH_BATCH);
+    }
     json!({
         "QueueUrl": queue_url,
         "MessageBody": letter.body,
-        "MessageAttributes": {
-            dead_letter_attributes::ERROR_CODE: attribute(code),
-            dead_letter_attributes::ERROR_MESSAGE: attribute(message),
-        },
+        "MessageAttributes": attributes,
     })
     .to_string()
     .into_bytes()
@@ -227,9 +231,21 @@ mod tests {
             source_queue_arn: "arn:aws:sqs:us-east-1:0:q",
             body,
             reason: &reason,
+            push_batch: false,
         };
         let sent: serde_json::Value =
             serde_json::from_slice(&send_message_body("http://h/0/q-dlq", &letter)).expect("JSON");
+        assert!(sent["MessageAttributes"].get("WSPUSH_KIND").is_none());
+        let batch = DeadLetter {
+            push_batch: true,
+            ..letter
+        };
+        let kept: serde_json::Value =
+            serde_json::from_slice(&send_message_body("http://h/0/push-dlq", &batch)).expect("JSON");
+        assert_eq!(
+            kept["MessageAttributes"]["WSPUSH_KIND"],
+            json!({"DataType": "String", "StringValue": "push-batch"})
+        );
         assert_eq!(sent["QueueUrl"], "http://h/0/q-dlq");
         assert_eq!(sent["MessageBody"], body);
         let attributes = &sent["MessageAttributes"];

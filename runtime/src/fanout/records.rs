@@ -86,7 +86,8 @@ async fn settle_record(deps: &Deps, work: Work<'_>, record: SqsMessage) -> Optio
         return Some(id);
     }
     let reason = reason_of(error);
-    match dead_letter(deps, &record, &reason).await {
+    let push_batch = matches!(work, Work::PushBatch(_));
+    match dead_letter(deps, &record, &reason, push_batch).await {
         Ok(()) => {
             tracing::warn!(message_id = %id, error_code = %reason.code, error = %reason.message, "record can never succeed; moved to the dead-letter queue on its first receive");
             None
@@ -129,6 +130,7 @@ async fn dead_letter(
     deps: &Deps,
     record: &SqsMessage,
     reason: &Reason,
+    push_batch: bool,
 ) -> Result<(), DeadLetterError> {
     let dead_letters = deps
         .dead_letters
@@ -138,6 +140,7 @@ async fn dead_letter(
         source_queue_arn: record.event_source_arn.as_deref().unwrap_or_default(),
         body: record.body.as_deref().unwrap_or_default(),
         reason,
+        push_batch,
     };
     dead_letters.dead_letter(&letter).await
 }
