@@ -165,6 +165,7 @@ def running_gateway(log_dir, extra_args=()):
     threading.Thread(target=drain, daemon=True).start()
     gw = Gateway(proc, port, log_path, store)
     gw.banner = banner
+    gw.table = args[args.index("--table") + 1] if "--table" in args else None
     try:
         yield gw
     finally:

@@ -8,6 +8,7 @@ import asyncio
 import http.client
 import hashlib
 import json
+import os
 import time
 import urllib.request
 import uuid
@@ -527,6 +528,52 @@ def test_a_client_back_from_a_reconnect_replays_what_the_aws_cli_published_meanw
             await send_json(ws, frames, {"action": "subscribe", "entityId": entity, "since": stale})
             failed = await recv_json(ws, frames)
             assert (failed["type"], failed["reason"], failed["oldestSerial"]) == ("ResumeFailed", "stream_reset", 1)
+    run(go())
+
+
+def put_unsharded_subscription(gateway, connection_id, entity):
+    """A subscription as written before the index was sharded (the entity id alone as its index
+    key), put straight into DynamoDB Local with the aws CLI."""
+    item = {
+        "pk": {"S": connection_id},
+        "sk": {"S": f"subscription#{entity}"},
+        "GSI1PK": {"S": entity},
+        "GSI1SK": {"S": "subscription#"},
+        "ttl": {"N": str(int(time.time()) + 3600)},
+    }
+    gateway.aws("dynamodb", "put-item", "--table-name", gateway.table, "--item", json.dumps(item),
+                endpoint=os.environ["DYNAMODB_ENDPOINT"])
+
+
+def test_an_entity_named_like_another_ones_shard_key_gets_none_of_its_pushes(gateway, frames, run, tmp_path):
+    """Subscriptions are indexed under `{entityId}#{shard}`. Entities spelled like those keys
+    (`X#0`, `X#1`, `X#0#0`) and `X` itself each get their own pushes only; on DynamoDB also a
+    subscription written before sharding, under `X#0` alone."""
+    base = unique("shard")
+    names = [base, f"{base}#0", f"{base}#1", f"{base}#0#0"]
+
+    async def go():
+        sockets = {}
+        for name in names:
+            ws, _ = await open_connection(gateway, frames, unique("shard-user"))
+            await subscribe(ws, frames, name)
+            sockets[name] = [ws]
+        if gateway.store == "dynamodb":
+            ws, connection_id = await open_connection(gateway, frames, unique("shard-legacy"))
+            put_unsharded_subscription(gateway, connection_id, f"{base}#0")
+            sockets[f"{base}#0"].append(ws)
+        try:
+            for name in names:
+                answer = await asyncio.to_thread(
+                    gateway.put_events, entries_file(tmp_path, "Entity Updated", {"entityId": name, "message": name}))
+                assert answer["FailedEntryCount"] == 0
+                for ws in sockets[name]:
+                    push = await recv_json(ws, frames)
+                    assert (push["entityId"], push["message"]) == (name, name), push
+                others = [ws for other, group in sockets.items() if other != name for ws in group]
+                await asyncio.gather(*(silent(ws, 0.5) for ws in others + sockets[name]))
+        finally:
+            await asyncio.gather(*(ws.close() for group in sockets.values() for ws in group))
     run(go())
 
 
