@@ -36,9 +36,9 @@ pub const MAX_PER_REGISTRATION: usize = 2_000_000;
 /// Ids written to (or removed from) the store in one step of a registration (or a removal).
 const STORE_CHUNK: usize = 1_000;
 
-/// Store steps in flight at once: enough to keep DynamoDB busy, few enough to leave the
-/// gateway's cores to the pushes.
-const STORE_CHUNKS_IN_FLIGHT: usize = 8;
+/// Removal steps in flight at once, each one request at a time: enough to keep DynamoDB busy,
+/// few enough to leave the gateway's cores to the pushes.
+const REMOVALS_IN_FLIGHT: usize = 8;
 
 /// A counter's value once its id was removed: no push counts on it again.
 const REMOVED: u32 = u32::MAX;
@@ -263,8 +263,15 @@ impl VirtualConnections {
     }
 }
 
+/// Attempts at writing one chunk of a registration's subscriptions.
+const SEED_ATTEMPTS: u32 = 5;
+
 /// Subscribes every id of `registration` to its entity in `store`, records expiring at
-/// `expires_at`, in chunks written concurrently.
+/// `expires_at`, one chunk after another, each with the store's bulk write
+/// (`put_subscriptions`), which sends its batches in parallel itself: chunks in parallel too
+/// would keep more requests in flight than DynamoDB Local answers within the SDK's timeout.
+/// A chunk that fails is written again (repeating it is harmless): a DynamoDB Local that has
+/// just started can take longer than that timeout over its first batches.
 pub async fn seed(
     store: &dyn ConnectionStore,
     registration: &Registration,
@@ -276,16 +283,19 @@ pub async fn seed(
         .clone()
         .step_by(STORE_CHUNK)
         .map(move |start| start..(start + STORE_CHUNK as u64).min(numbers.end));
-    futures::stream::iter(chunks)
-        .map(|chunk| async move {
-            for id in chunk.map(id) {
-                store.put_subscription(&id, entity_id, expires_at).await?;
+    for chunk in chunks {
+        let ids: Vec<String> = chunk.map(id).collect();
+        let mut attempt = 1;
+        while let Err(e) = store.put_subscriptions(entity_id, &ids, expires_at).await {
+            if attempt == SEED_ATTEMPTS {
+                return Err(e);
             }
-            Ok::<_, StoreError>(())
-        })
-        .buffer_unordered(STORE_CHUNKS_IN_FLIGHT)
-        .try_collect()
-        .await
+            tracing::warn!(error = %e, attempt, "subscribing virtual connections; trying again");
+            tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
+            attempt += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Deletes the subscriptions of every id of `blocks` still registered when they were removed,
@@ -306,7 +316,7 @@ pub async fn unsubscribe(
                 }
                 Ok::<_, StoreError>(())
             })
-            .buffer_unordered(STORE_CHUNKS_IN_FLIGHT)
+            .buffer_unordered(REMOVALS_IN_FLIGHT)
             .try_collect::<()>()
             .await?;
         removed += ids.len();
