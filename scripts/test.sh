@@ -19,6 +19,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "Rust tests (runtime, gateway, infra) with DynamoDB Local at $DYNAMODB_ENDPOINT"
 cargo test --workspace --locked 2>&1 | tee "$WSPUSH_TOOLS/cargo-test.log"
 
+log "scale test: 10,000 subscribers through the planner and the pushers, embedded store and DynamoDB Local"
+cargo test --locked -p wspush-gateway --test scale -- --ignored --test-threads 1
+
 log "end-to-end suite (real aws CLI and WebSocket clients against the local gateway)"
 bash scripts/e2e.sh
 
