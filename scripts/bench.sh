@@ -13,6 +13,9 @@
 #      against sequential @connections calls and against history pages      (bench history)
 #   6. the bootstrap's peak memory for one fan-out through the gateway   (lambda-memory)
 #   7. the bootstrap's CPU time and memory per fan-out, per push client  (lambda-fanout-rss)
+#   8. one entity's 10^4 and 10^5 subscribers through the planner and the pushers, with and
+#      without a 10,000/s throttle, and the direct path at 10^4       (bench scale), written
+#      to docs/scale-figures.md with the command of each run
 #
 # Not part of scripts/test.sh: it takes over ten minutes on 2 cores, plus the artifact's
 # fat-LTO cross build. Settings (environment):
@@ -21,6 +24,9 @@
 #   BENCH_LAMBDA_ARTIFACT=0   skips step 1; the document then says it was not measured
 #   BENCH_INIT_RUNS     cold starts timed in step 1 (10)
 #   BENCH_OUTPUT        the document to write (docs/performance.md), e.g. for a run at small sizes
+#   BENCH_SCALE_OUTPUT  step 8's document (docs/scale-figures.md)
+#   BENCH_SCALE_MILLION=1   step 8 runs 10^6 subscribers too, with and without the throttle
+#                       (about ten minutes more; otherwise 10^6 is run by hand, see the document)
 #   BENCH_VERBOSE=1     prints the gateway's warnings too
 # scripts/profile-fanout.sh profiles the fan-out of step 4.
 set -euo pipefail
@@ -31,6 +37,7 @@ cd "$WSPUSH_ROOT"
 SUBSCRIBERS="${BENCH_SUBSCRIBERS:-10000}"
 CONNECTIONS="${BENCH_CONNECTIONS:-20000}"
 OUTPUT="${BENCH_OUTPUT:-$WSPUSH_ROOT/docs/performance.md}"
+SCALE_OUTPUT="${BENCH_SCALE_OUTPUT:-$WSPUSH_ROOT/docs/scale-figures.md}"
 ARTIFACT_TABLE='The Lambda artifact (`build-lambda.sh`, `lambda-boot`)'
 
 # 20,000 clients in this process and 20,000 sockets in the gateway: raise the descriptor limit
@@ -111,3 +118,52 @@ log "benches done in $(($(date +%s) - started)) s; writing $OUTPUT"
   --param "subscribers per fan-out=$SUBSCRIBERS" \
   --param "connections at once=$CONNECTIONS$connections_note" \
   --param "Lambda artifact=$artifact"
+
+log "8. scale: one entity's subscribers through the planner and the pushers"
+scale_runs=(
+  "--subscribers 10000"
+  "--subscribers 10000 --throttle-rps 10000"
+  "--subscribers 100000"
+  "--subscribers 100000 --throttle-rps 10000"
+  "--subscribers 10000 --direct"
+)
+if [ "${BENCH_SCALE_MILLION:-0}" = "1" ]; then
+  scale_runs+=("--subscribers 1000000" "--subscribers 1000000 --throttle-rps 10000")
+fi
+scale_failed=0
+: >"$work/scale-runs.md"
+for run in "${scale_runs[@]}"; do
+  : >"$work/scale-run.txt"
+  # shellcheck disable=SC2086 # each run is a list of options
+  bench --bench scale -- $run --out "$work/scale-run.txt" || scale_failed=1
+  printf '```text\n$ cargo bench -p wspush-gateway --bench scale -- %s\n%s\n```\n\n' \
+    "$run" "$(cat "$work/scale-run.txt")" >>"$work/scale-runs.md"
+done
+if [ "${BENCH_SCALE_MILLION:-0}" = "1" ]; then
+  million_note="The 10^6 runs are part of this one (\`BENCH_SCALE_MILLION=1\`)."
+else
+  million_note="10^6 is not part of this run: it takes minutes more. Run it by hand with \`cargo bench -p wspush-gateway --bench scale -- --subscribers 1000000 [--throttle-rps 10000]\`, or have this file written with it by \`BENCH_SCALE_MILLION=1 bash scripts/bench.sh\`."
+fi
+cat >"$SCALE_OUTPUT" <<EOF
+# Scale: one entity's subscribers through the planner and the pushers
+
+Written by \`bash scripts/bench.sh\` (step 8) at commit $measured_commit on $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -sr). A rerun replaces this file.
+
+Each run is one PutEvents of an "Entity Updated" event to the n subscribers of one entity, on the
+embedded store: n - K virtual connections (ids with no socket, whose pushes the gateway counts
+after the same SigV4 and throttle checks as a socket's) and K real WebSocket clients (1,000, or
+a tenth of n). \`delivered\`, \`missing\` and \`repeated\` count both; \`secs\` runs from
+PutEvents accepted to the last first copy. With \`--throttle-rps R\` (the account throttle, and
+the pushers' shared rate), \`ideal_secs\` is the token bucket's time for n calls,
+max(0, n - R/2) / R, and \`ratio\` is secs / ideal_secs. \`--direct\` has the events function
+push to everyone itself instead of planning. \`gateway/benches/scale.rs\` says more.
+
+$(cat "$work/scale-runs.md")
+
+$million_note
+EOF
+log "scale figures written to $SCALE_OUTPUT"
+if [ "$scale_failed" = 1 ]; then
+  echo "bench.sh: a scale run missed a subscriber or a real client's single copy; see $SCALE_OUTPUT" >&2
+  exit 1
+fi
