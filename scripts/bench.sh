@@ -26,7 +26,7 @@
 #   BENCH_OUTPUT        the document to write (docs/performance.md), e.g. for a run at small sizes
 #   BENCH_SCALE_OUTPUT  step 8's document (docs/scale-figures.md)
 #   BENCH_SCALE_MILLION=1   step 8 runs 10^6 subscribers too, with and without the throttle
-#                       (about ten minutes more; otherwise 10^6 is run by hand, see the document)
+#                       (about three minutes more; otherwise 10^6 is run by hand, see the document)
 #   BENCH_VERBOSE=1     prints the gateway's warnings too
 # scripts/profile-fanout.sh profiles the fan-out of step 4.
 set -euo pipefail

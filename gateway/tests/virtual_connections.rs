@@ -54,6 +54,13 @@ fn connections_request(gw: &TestGateway, method: Method, path: &str, body: &str)
     request.body(Body::from(body.to_string())).expect("request")
 }
 
+/// The status of a signed `POST` of `body` to `@connections` at `path`.
+async fn post_status(gw: &TestGateway, path: &str, body: &str) -> u16 {
+    call(gw, connections_request(gw, Method::POST, path, body))
+        .await
+        .0
+}
+
 #[tokio::test]
 async fn registration_subscribes_each_id_and_answers_the_first_and_last() {
     let gw = TestGateway::start().await;
@@ -125,31 +132,19 @@ async fn only_a_signed_post_is_counted() {
     let (status, _, answer) = call(&gw, forged).await;
     assert_eq!(status, 403, "{answer}");
 
-    let other_stage =
-        connections_request(&gw, Method::POST, "/staging/@connections/virtual-0", "x");
-    assert_eq!(call(&gw, other_stage).await.0, 403);
+    let other_stage = "/staging/@connections/virtual-0";
+    assert_eq!(post_status(&gw, other_stage, "x").await, 403);
     assert_eq!(summary(&gw).await["received"], 0, "no refused call counted");
 
-    let (status, _, _) = call(&gw, connections_request(&gw, Method::POST, path, "hello")).await;
-    assert_eq!(status, 200);
+    assert_eq!(post_status(&gw, path, "hello").await, 200);
     let stageless = "/@connections/virtual-0";
-    let (status, _, _) = call(
-        &gw,
-        connections_request(&gw, Method::POST, stageless, "again"),
-    )
-    .await;
-    assert_eq!(status, 200);
+    assert_eq!(post_status(&gw, stageless, "again").await, 200);
     assert_eq!(
         summary(&gw).await,
         json!({"registered": 2, "delivered": 1, "missing": 1, "repeated": 1, "received": 2})
     );
     let unknown = "/production/@connections/virtual-7";
-    assert_eq!(
-        call(&gw, connections_request(&gw, Method::POST, unknown, "x"))
-            .await
-            .0,
-        410
-    );
+    assert_eq!(post_status(&gw, unknown, "x").await, 410);
     gw.stop().await;
 }
 
@@ -303,12 +298,7 @@ async fn delete_removes_every_virtual_connection_and_its_subscription() {
     assert_eq!(gw.store.census().map(|c| c.subscriptions), Some(0));
     assert_eq!(summary(&gw).await["registered"], 0);
     let path = "/production/@connections/virtual-5";
-    assert_eq!(
-        call(&gw, connections_request(&gw, Method::POST, path, "x"))
-            .await
-            .0,
-        410
-    );
+    assert_eq!(post_status(&gw, path, "x").await, 410);
     gw.stop().await;
 }
 
