@@ -20,8 +20,9 @@
 //!   route selection, the authorizer and WebSocket events, the policy and proxy responses. It
 //!   reads the plain data of a connection, [`client`] (the handshake, message bodies), and
 //!   stamps it with [`ids`].
-//! - [`functions`] are the four deployed functions, each serving only its event kinds, each with
-//!   its own concurrency limit, as Lambda runs them.
+//! - [`functions`] are the five deployed functions, each serving only its event kinds, each with
+//!   its own concurrency limit, as Lambda runs them; the pushers' limit and pace follow
+//!   `--push-rate-limit` as `PushRateLimit` sets them when deployed.
 //! - [`registry`] holds the live sockets by connection id; it is what `@connections` talks to.
 //!   [`virtual_connections`] are ids with no socket, subscribed in the store, whose pushes
 //!   `@connections` counts instead, so the push path can be measured with a million
@@ -32,9 +33,11 @@
 //! - [`eventbridge`] is `PutEvents`: EventBridge's limits and per-entry failures, then the typed
 //!   events through rules on `detail-type` as deployed, into [`queues`]: local SQS queues with
 //!   the deployed batch size, visibility timeout, receive count and dead-letter queues, polled
-//!   into the events function as SQS events. [`sqs`] is `SendMessage` to those dead-letter
-//!   queues, which the events function sends an event that can never succeed to, with its
-//!   reason; [`aws_json`] routes `POST /` to either service by `X-Amz-Target`.
+//!   into the events function as SQS events. The push queue takes the push batches the events
+//!   function plans for a large audience, polled into the pushers. [`sqs`] is `SendMessage` and
+//!   `SendMessageBatch` to the push queue and the dead-letter queues (where a record that can
+//!   never succeed goes with its reason); [`aws_json`] routes `POST /` to either service by
+//!   `X-Amz-Target`.
 //! - [`lambda`] is `Invoke` for the `CreateTestJwt` function.
 //! - [`introspect`] shows connections (with their subscriptions), functions, queues and dead
 //!   letters under `/_gateway/` (local only, not an AWS API), and redrives dead letters.
