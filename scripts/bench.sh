@@ -14,7 +14,8 @@
 #   6. the bootstrap's peak memory for one fan-out through the gateway   (lambda-memory)
 #   7. the bootstrap's CPU time and memory per fan-out, per push client  (lambda-fanout-rss)
 #   8. one entity's 10^4 and 10^5 subscribers through the planner and the pushers, with and
-#      without a 10,000/s throttle, and the direct path at 10^4       (bench scale), written
+#      without a 10,000/s throttle, 10^5 on DynamoDB Local, and the direct path at 10^4 and
+#      10^5 for comparison                                            (bench scale), written
 #      to docs/scale-figures.md with the command of each run
 #
 # Not part of scripts/test.sh: it takes over ten minutes on 2 cores, plus the artifact's
@@ -126,6 +127,8 @@ scale_runs=(
   "--subscribers 100000"
   "--subscribers 100000 --throttle-rps 10000"
   "--subscribers 10000 --direct"
+  "--subscribers 100000 --direct"
+  "--subscribers 100000 --store dynamodb"
 )
 if [ "${BENCH_SCALE_MILLION:-0}" = "1" ]; then
   scale_runs+=("--subscribers 1000000" "--subscribers 1000000 --throttle-rps 10000")
@@ -150,7 +153,7 @@ cat >"$SCALE_OUTPUT" <<EOF
 Written by \`bash scripts/bench.sh\` (step 8) at commit $measured_commit on $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo), $(uname -sr). A rerun replaces this file.
 
 Each run is one PutEvents of an "Entity Updated" event to the n subscribers of one entity, on the
-embedded store: n - K virtual connections (ids with no socket, whose pushes the gateway counts
+embedded store unless it says \`--store dynamodb\` (DynamoDB Local): n - K virtual connections (ids with no socket, whose pushes the gateway counts
 after the same SigV4 and throttle checks as a socket's) and K real WebSocket clients (1,000, or
 a tenth of n). \`delivered\`, \`missing\` and \`repeated\` count both; \`secs\` runs from
 PutEvents accepted to the last first copy. With \`--throttle-rps R\` (the account throttle, and
