@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo bench -p wspush-gateway --bench scale -- [--subscribers 10000[,100000,…]] [--throttle-rps R]
-//!     [--store embedded|dynamodb] [--real-clients K] [--direct] [--plan-threshold T] [--out PATH]
+//!     [--store embedded|dynamodb] [--real-clients K] [--direct] [--plan-threshold T]
+//!     [--push-batch-connections B] [--out PATH]
 //! ```
 //! (`--store dynamodb` needs `DYNAMODB_ENDPOINT`, e.g. DynamoDB Local; each run uses a fresh
 //! table.)
@@ -35,7 +36,8 @@
 //! The planner pushes through the push queue and the pushers because the gateway runs with
 //! `--plan-threshold T` (default 1: every fan-out of two or more is planned); `--direct` sets
 //! the threshold to n instead, so the events function pushes to everyone itself: the direct
-//! path, for comparison. The bench exits non-zero when a subscriber is missing or a real
+//! path, for comparison. `--push-batch-connections B` gives the gateway that batch size (its
+//! default is the deployed one, 1,000), to compare batch sizes. The bench exits non-zero when a subscriber is missing or a real
 //! client did not get exactly one copy. `--out PATH` appends the lines to PATH too
 //! (`scripts/bench.sh` writes them into `docs/scale-figures.md`).
 
@@ -74,6 +76,8 @@ struct Settings {
     real_clients: usize,
     direct: bool,
     plan_threshold: usize,
+    /// `--push-batch-connections` for the gateway, when given (else its default).
+    batch_connections: Option<usize>,
     out: Option<String>,
 }
 
@@ -136,6 +140,9 @@ fn settings(args: &[String]) -> Result<Settings, Fail> {
         real_clients,
         direct: flag(args, "--direct"),
         plan_threshold: number(args, "--plan-threshold", 1)?,
+        batch_connections: arg(args, "--push-batch-connections")
+            .map(|_| number(args, "--push-batch-connections", 0))
+            .transpose()?,
         out: arg(args, "--out"),
     })
 }
@@ -203,6 +210,9 @@ fn gateway_options(n: usize, settings: &Settings) -> Vec<String> {
         settings.plan_threshold
     };
     options.extend(["--plan-threshold".to_string(), threshold.to_string()]);
+    if let Some(batch) = settings.batch_connections {
+        options.extend(["--push-batch-connections".to_string(), batch.to_string()]);
+    }
     if let Some(rate) = settings.throttle_rps {
         for flag in ["--throttle-rps", "--push-rate-limit"] {
             options.extend([flag.to_string(), rate.to_string()]);

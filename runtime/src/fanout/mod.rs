@@ -50,7 +50,7 @@ pub async fn handle_event(deps: &Deps, event: RawDetailEvent) -> Result<Tally, H
 }
 
 /// [`handle_event`] with the push settings of its share of the invocation.
-pub(super) async fn handle_event_within(
+async fn handle_event_within(
     deps: &Deps,
     settings: &PushSettings,
     event: RawDetailEvent,
