@@ -523,7 +523,14 @@ pub mod event_kinds {
     pub const PUSH_BATCH: &str = super::push_queue::PUSH_BATCH;
     /// Every kind; the default when [`env::EVENT_KINDS`] is unset (the local gateway hosts
     /// every function in one process).
-    pub const ALL: [&str; 6] = [AUTHORIZER, WEBSOCKET, EVENTBRIDGE, SQS, TEST_TOKEN, PUSH_BATCH];
+    pub const ALL: [&str; 6] = [
+        AUTHORIZER,
+        WEBSOCKET,
+        EVENTBRIDGE,
+        SQS,
+        TEST_TOKEN,
+        PUSH_BATCH,
+    ];
 
     /// The authorizer function.
     pub const AUTHORIZER_FUNCTION: [&str; 1] = [AUTHORIZER];
