@@ -241,7 +241,8 @@ mod tests {
             ..letter
         };
         let kept: serde_json::Value =
-            serde_json::from_slice(&send_message_body("http://h/0/push-dlq", &batch)).expect("JSON");
+            serde_json::from_slice(&send_message_body("http://h/0/push-dlq", &batch))
+                .expect("JSON");
         assert_eq!(
             kept["MessageAttributes"]["WSPUSH_KIND"],
             json!({"DataType": "String", "StringValue": "push-batch"})
