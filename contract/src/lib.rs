@@ -402,6 +402,9 @@ pub mod timeouts {
     pub const PUSH_ATTEMPT_MS: u64 = 3_000;
     /// One SendMessage to a dead-letter queue; a record whose send fails is retried by SQS.
     pub const DEAD_LETTER_SEND_MS: u64 = 3_000;
+    /// One `SendMessageBatch` of push batches to the push queue; a request that fails is
+    /// sent again, up to five times, inside the events function's timeout.
+    pub const PUSH_QUEUE_SEND_MS: u64 = 3_000;
     /// Opening one TCP connection (and its TLS session) to any AWS endpoint. Shorter than
     /// every attempt timeout, so a black-holed endpoint leaves time for another attempt.
     pub const CONNECT_MS: u64 = 1_000;

@@ -431,7 +431,7 @@ fn read_push_queue_url(vars: &Vars) -> Result<Option<String>, ConfigError> {
     let Some(url) = vars.text(env::PUSH_QUEUE_URL) else {
         return Ok(None);
     };
-    match crate::dead_letters::endpoint_of(&url) {
+    match crate::sqs::endpoint_of(&url) {
         Ok(_) => Ok(Some(url)),
         Err(_) => Err(ConfigError {
             name: env::PUSH_QUEUE_URL,
@@ -512,7 +512,7 @@ fn read_dead_letter_queues(vars: &Vars) -> Result<BTreeMap<String, String>, Conf
         .filter(|routes| {
             routes
                 .values()
-                .all(|url| crate::dead_letters::endpoint_of(url).is_ok())
+                .all(|url| crate::sqs::endpoint_of(url).is_ok())
         });
     routes.ok_or(ConfigError {
         name: env::DEAD_LETTER_QUEUES,

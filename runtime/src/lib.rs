@@ -41,6 +41,7 @@ pub mod json_text;
 pub mod push;
 pub mod push_queue;
 pub mod routes;
+mod sqs;
 pub mod store;
 pub mod streams;
 

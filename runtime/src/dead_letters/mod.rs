@@ -21,8 +21,6 @@
 
 mod sqs;
 
-pub(crate) use sqs::endpoint_of;
-
 pub use sqs::SqsDeadLetters;
 
 use async_trait::async_trait;

@@ -1,42 +1,23 @@
-//! [`DeadLetters`] as SQS `SendMessage`: one SigV4-signed HTTP request in SQS's AWS JSON 1.0
-//! protocol, the protocol the current SDKs speak.
-//!
-//! The request has one fixed shape: `POST /` to the queue's endpoint (the scheme and host of
-//! its URL, `https://sqs.{region}.amazonaws.com` on AWS, the gateway's own address locally),
-//! `Content-Type: application/x-amz-json-1.0`, `X-Amz-Target: AmazonSQS.SendMessage`, the body
-//! `{"QueueUrl", "MessageBody", "MessageAttributes"}`, signed by `aws-sigv4` for the `sqs`
-//! service with the SDK configuration's credentials, as `aws-sdk-sqs` sends it.
-//!
-//! Why a signed request and not `aws-sdk-sqs`: everything it takes is in the artifact already
-//! for PostToConnection ([`crate::aws_http`]: the signer, the credentials, rustls on ring and
-//! the pooled client), so it adds no dependency and little code: the release `bootstrap` grows
-//! by 39 KB with it (15,200,552 to 15,240,040 bytes, `cargo build --release -p wspush-runtime
-//! --bin bootstrap`). The SDK crate would add its generated client for every SQS operation and
-//! its protocol layer to the binary every cold start loads, for one call made only when an
-//! event is refused. The local gateway checks the request as SQS would: the signature
+//! [`DeadLetters`] as SQS `SendMessage` ([`crate::sqs`]: one signed JSON 1.0 request), the body
+//! `{"QueueUrl", "MessageBody", "MessageAttributes"}` with the SDK configuration's credentials,
+//! as `aws-sdk-sqs` sends it. The local gateway checks the request as SQS would: the signature
 //! for `sqs`, the target, the queue URL and the attributes.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_smithy_runtime_api::client::identity::Identity;
-use bytes::Bytes;
-use http::{Method, Request};
-use http_body_util::Full;
 use serde_json::json;
 use wspush_contract::{dead_letter_attributes, push_queue, timeouts};
 
 use super::{DeadLetter, DeadLetterError, DeadLetters, Reason};
-use crate::aws_http::{self, CredentialCache, HttpsClient, Scope};
+use crate::aws_http::{self, CredentialCache, HttpsClient};
+use crate::sqs::{self, Call};
 
-/// SQS's signing name.
-const SIGNING_NAME: &str = "sqs";
 /// The operation, as the JSON protocol names it.
 const TARGET: &str = "AmazonSQS.SendMessage";
-const JSON_10: &str = "application/x-amz-json-1.0";
 /// The most characters of a reason sent: enough for any of the runtime's messages, small
 /// beside the 1 MiB a message may carry with its attributes.
 const MAX_REASON_CHARS: usize = 1_000;
@@ -79,49 +60,6 @@ impl SqsDeadLetters {
     fn client(&self) -> &HttpsClient {
         self.client.get_or_init(aws_http::https_client)
     }
-
-    /// The signed `SendMessage` of `letter` to `queue_url`, or why it could not be built.
-    fn request(
-        &self,
-        identity: &Identity,
-        queue_url: &str,
-        letter: &DeadLetter<'_>,
-    ) -> Result<Request<Full<Bytes>>, String> {
-        let endpoint = endpoint_of(queue_url)?;
-        let body = send_message_body(queue_url, letter);
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri(&endpoint)
-            .header(http::header::CONTENT_TYPE, JSON_10)
-            .header("x-amz-target", TARGET)
-            .header(http::header::CONTENT_LENGTH, body.len())
-            .body(Full::new(Bytes::from(body.clone())))
-            .map_err(|e| format!("cannot build a request for {endpoint}: {e}"))?;
-        let scope = Scope {
-            region: &self.region,
-            service: SIGNING_NAME,
-        };
-        aws_http::sign_request(&mut request, &body, identity, scope, SystemTime::now())?;
-        Ok(request)
-    }
-
-    /// One attempt, bounded by [`timeouts::DEAD_LETTER_SEND_MS`]; the error says why it failed.
-    async fn send(&self, request: Request<Full<Bytes>>) -> Result<(), String> {
-        let limit = Duration::from_millis(timeouts::DEAD_LETTER_SEND_MS);
-        let answer = tokio::time::timeout(limit, aws_http::exchange(self.client(), request))
-            .await
-            .map_err(|_| format!("no answer within {} ms", timeouts::DEAD_LETTER_SEND_MS))?
-            .map_err(|e| format!("no answer from SQS: {e}"))?;
-        if answer.status.is_success() {
-            return Ok(());
-        }
-        let (code, message) = aws_http::error_parts(answer.error_type.as_deref(), &answer.body);
-        Err(format!(
-            "{} (HTTP {}): {message}",
-            code.as_deref().unwrap_or("unknown error"),
-            answer.status.as_u16()
-        ))
-    }
 }
 
 #[async_trait]
@@ -143,25 +81,17 @@ impl DeadLetters for SqsDeadLetters {
             .get("SendMessage")
             .await
             .map_err(not_sent)?;
-        let request = self
-            .request(&identity, queue_url, letter)
-            .map_err(not_sent)?;
-        self.send(request).await.map_err(not_sent)
-    }
-}
-
-/// Where a queue's requests go: its URL's scheme and host, at the root path.
-pub(crate) fn endpoint_of(queue_url: &str) -> Result<String, String> {
-    let uri: http::Uri = queue_url
-        .parse()
-        .map_err(|e| format!("{queue_url:?} is not a queue URL: {e}"))?;
-    match (uri.scheme_str(), uri.authority()) {
-        (Some(scheme @ ("http" | "https")), Some(authority)) => {
-            Ok(format!("{scheme}://{authority}/"))
-        }
-        _ => Err(format!(
-            "{queue_url:?} is not a queue URL: expected http(s)://host/account/name"
-        )),
+        let call = Call {
+            queue_url,
+            target: TARGET,
+            region: &self.region,
+            body: send_message_body(queue_url, letter),
+            limit: Duration::from_millis(timeouts::DEAD_LETTER_SEND_MS),
+        };
+        sqs::send(self.client(), &identity, call)
+            .await
+            .map(drop)
+            .map_err(not_sent)
     }
 }
 
@@ -205,20 +135,6 @@ fn attribute_text(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn requests_go_to_the_root_of_the_queues_host() {
-        assert_eq!(
-            endpoint_of("https://sqs.eu-west-1.amazonaws.com/123456789012/user-push-dlq"),
-            Ok("https://sqs.eu-west-1.amazonaws.com/".to_string())
-        );
-        assert_eq!(
-            endpoint_of("http://127.0.0.1:3001/000000000000/entity-updated-dlq"),
-            Ok("http://127.0.0.1:3001/".to_string())
-        );
-        assert!(endpoint_of("sqs/123/queue").is_err());
-        assert!(endpoint_of("ftp://host/123/queue").is_err());
-    }
 
     #[test]
     fn the_body_is_sent_unchanged_with_the_reason_as_attributes() {

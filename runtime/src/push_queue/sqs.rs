@@ -1,6 +1,5 @@
-//! [`PushQueue`] as SQS `SendMessageBatch`: signed HTTP requests in SQS's AWS JSON 1.0
-//! protocol, as [`crate::dead_letters`] sends `SendMessage` (and for the same reason: the
-//! signer, credentials and pooled client are in the artifact already).
+//! [`PushQueue`] as SQS `SendMessageBatch` ([`crate::sqs`]: signed JSON 1.0 requests, as
+//! [`crate::dead_letters`] sends `SendMessage`).
 //!
 //! Batches go ten to a request, fewer when their bodies would pass SQS's 1 MiB per request,
 //! several requests at once. An entry SQS reports failed through no fault of the sender, or a
@@ -8,27 +7,21 @@
 //! the sender's fault is an error at once.
 
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_smithy_runtime_api::client::identity::Identity;
-use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
-use http::{Method, Request};
-use http_body_util::Full;
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wspush_contract::{push_queue, timeouts};
 
 use super::{PushBatch, PushQueue, PushQueueError};
-use crate::aws_http::{self, CredentialCache, HttpsClient, Scope};
-use crate::dead_letters::endpoint_of;
+use crate::aws_http::{self, CredentialCache, HttpsClient};
+use crate::sqs::{self, Call};
 
-const SIGNING_NAME: &str = "sqs";
 const TARGET: &str = "AmazonSQS.SendMessageBatch";
-const JSON_10: &str = "application/x-amz-json-1.0";
 /// Entries per request, SQS's most.
 const ENTRIES_PER_REQUEST: usize = 10;
 /// The most one request's messages may hold together, less room for the attributes and the
@@ -125,46 +118,17 @@ impl SqsPushQueue {
     /// One `SendMessageBatch`: the entries that failed, or why the request did.
     async fn attempt(&self, bodies: &[String]) -> Result<Vec<FailedEntry>, String> {
         let identity = self.credentials.get("SendMessageBatch").await?;
-        let request = self.request(&identity, bodies)?;
-        let limit = Duration::from_millis(timeouts::DEAD_LETTER_SEND_MS);
-        let answer = tokio::time::timeout(limit, aws_http::exchange(self.client(), request))
-            .await
-            .map_err(|_| format!("no answer within {} ms", timeouts::DEAD_LETTER_SEND_MS))?
-            .map_err(|e| format!("no answer from SQS: {e}"))?;
-        if !answer.status.is_success() {
-            let (code, message) = aws_http::error_parts(answer.error_type.as_deref(), &answer.body);
-            return Err(format!(
-                "{} (HTTP {}): {message}",
-                code.as_deref().unwrap_or("unknown error"),
-                answer.status.as_u16()
-            ));
-        }
-        serde_json::from_slice::<BatchAnswer>(&answer.body)
+        let call = Call {
+            queue_url: &self.queue_url,
+            target: TARGET,
+            region: &self.region,
+            body: batch_body(&self.queue_url, bodies),
+            limit: Duration::from_millis(timeouts::PUSH_QUEUE_SEND_MS),
+        };
+        let answer = sqs::send(self.client(), &identity, call).await?;
+        serde_json::from_slice::<BatchAnswer>(&answer)
             .map(|a| a.failed)
             .map_err(|e| format!("SendMessageBatch answered JSON it does not document: {e}"))
-    }
-
-    fn request(
-        &self,
-        identity: &Identity,
-        bodies: &[String],
-    ) -> Result<Request<Full<Bytes>>, String> {
-        let endpoint = endpoint_of(&self.queue_url)?;
-        let body = batch_body(&self.queue_url, bodies);
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri(&endpoint)
-            .header(http::header::CONTENT_TYPE, JSON_10)
-            .header("x-amz-target", TARGET)
-            .header(http::header::CONTENT_LENGTH, body.len())
-            .body(Full::new(Bytes::from(body.clone())))
-            .map_err(|e| format!("cannot build a request for {endpoint}: {e}"))?;
-        let scope = Scope {
-            region: &self.region,
-            service: SIGNING_NAME,
-        };
-        aws_http::sign_request(&mut request, &body, identity, scope, SystemTime::now())?;
-        Ok(request)
     }
 }
 
