@@ -427,23 +427,6 @@ async fn post_raw(
     headers: &[(&str, String)],
     body: &[u8],
 ) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut request = format!(
-        "POST {path_and_query} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\
-         Connection: close\r\n",
-        gw.addr,
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    let mut stream = tokio::net::TcpStream::connect(gw.addr)
-        .await
-        .expect("connect");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    stream.write_all(body).await.expect("write the body");
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.expect("read");
+    let raw = raw_http(gw, &format!("POST {path_and_query}"), headers, body).await;
     String::from_utf8_lossy(&raw).to_lowercase()
 }

@@ -12,7 +12,6 @@ use std::time::{Duration, SystemTime};
 use common::*;
 use md5::Digest;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wspush_contract::push_queue;
 use wspush_gateway::functions::Pushers;
 use wspush_gateway::sqs;
@@ -31,25 +30,7 @@ async fn http(
     headers: &[(&str, String)],
     body: &[u8],
 ) -> (u16, String, Value) {
-    let mut request = format!(
-        "{request_line} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        gw.addr,
-        body.len()
-    );
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    let mut stream = tokio::net::TcpStream::connect(gw.addr)
-        .await
-        .expect("connect");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    stream.write_all(body).await.expect("write the body");
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
-        .await
-        .expect("answered in time")
-        .expect("read");
+    let raw = raw_http(gw, request_line, headers, body).await;
     let (status, head, body) = parse_answer(&raw);
     let body = if body.is_empty() {
         Value::Null

@@ -123,6 +123,36 @@ impl TestGateway {
 }
 
 /// A valid token for `user`, signed with `keys`.
+/// One HTTP/1.1 request to the gateway over a fresh TCP stream, written as given: the request
+/// line, `Host`, `Content-Length`, `Connection: close`, then `headers` (repeated names
+/// included) and `body`. The whole raw answer.
+pub async fn raw_http(
+    gw: &TestGateway,
+    request_line: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut request = format!(
+        "{request_line} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        gw.addr,
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut stream = TcpStream::connect(gw.addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    stream.write_all(body).await.expect("write the body");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw))
+        .await
+        .expect("answered in time")
+        .expect("read");
+    raw
+}
+
 pub fn mint_token(keys: &TokenKeys, user: &str) -> String {
     let request = TestTokenRequest {
         user_id: Some(user.to_string()),
