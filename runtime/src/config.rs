@@ -585,6 +585,46 @@ mod tests {
     }
 
     #[test]
+    fn planning_settings_are_read_and_checked() {
+        let c = config(&[]).expect("defaults");
+        assert_eq!(c.plan, PlanSettings::default());
+        assert_eq!(c.push_queue_url, None);
+        assert_eq!(c.index_shards, defaults::INDEX_SHARDS);
+        let c = config(&[
+            (
+                env::PUSH_QUEUE_URL,
+                "https://sqs.eu-west-1.amazonaws.com/1/push-abc",
+            ),
+            (env::PUSH_PLAN_THRESHOLD, "50000"),
+            (env::PUSH_BATCH_CONNECTIONS, "5000"),
+            (env::INDEX_SHARDS, "64"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            c.push_queue_url.as_deref(),
+            Some("https://sqs.eu-west-1.amazonaws.com/1/push-abc")
+        );
+        assert_eq!(
+            c.plan,
+            PlanSettings {
+                threshold: 50_000,
+                batch_connections: 5_000
+            }
+        );
+        assert_eq!(c.index_shards, 64);
+        for (name, value) in [
+            (env::PUSH_QUEUE_URL, "push"),
+            (env::PUSH_PLAN_THRESHOLD, "0"),
+            (env::PUSH_BATCH_CONNECTIONS, "5001"),
+            (env::INDEX_SHARDS, "0"),
+            (env::INDEX_SHARDS, "65"),
+        ] {
+            let err = config(&[(name, value)]).expect_err("out of bounds");
+            assert_eq!((err.name, err.value.as_str()), (name, value));
+        }
+    }
+
+    #[test]
     fn inline_secret_wins_over_secret_id() {
         let c =
             config(&[(env::JWT_SECRET, "s3cret"), (env::JWT_SECRET_ID, "arn:x")]).expect("valid");
