@@ -41,6 +41,7 @@ use crate::error::HandlerError;
 use crate::frames::with_position;
 use crate::push::Pusher;
 use crate::store::{Appended, NewMessage, Recipient, Stream};
+use adaptive::AdaptiveLimit;
 use planner::Recorded;
 
 /// Handles one EventBridge event; an error when some connections could not be reached so
@@ -77,7 +78,8 @@ async fn handle_event_within(
             return planner::enqueue(deps, queue, entity_id, &message, recipients).await;
         }
     }
-    let tally = push_directly(deps, pusher, settings, recipients, &frame).await;
+    let limit = AdaptiveLimit::new(delivery::bounds(settings));
+    let tally = push_to(deps, pusher, settings, &limit, recipients, &frame).await;
     tracing::info!(
         event_id = %event_id,
         detail_type = %event.detail_type,
@@ -92,18 +94,20 @@ async fn handle_event_within(
     undelivered(tally)
 }
 
-/// Pushes `frame` to the live recipients and closes those whose token expired.
-async fn push_directly(
+/// Pushes `frame` to the live recipients under `limit` and closes those whose token expired:
+/// the events function's direct fan-out and a pusher's batch alike.
+async fn push_to(
     deps: &Deps,
     pusher: &dyn Pusher,
     settings: &PushSettings,
+    limit: &AdaptiveLimit,
     recipients: Vec<Recipient>,
     frame: &[u8],
 ) -> Tally {
     let (live, expired) = expiry::split_expired(recipients, now(), deps.token_leeway_secs);
     let store = deps.store.as_ref();
     let (mut tally, expired) = futures::join!(
-        fan_out(store, pusher, settings, live, frame),
+        fan_out_within(store, pusher, settings, limit, live, frame),
         expiry::close_expired(store, pusher, expired)
     );
     tally.expired = expired;

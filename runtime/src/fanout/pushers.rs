@@ -10,7 +10,7 @@
 use aws_lambda_events::sqs::SqsMessage;
 
 use super::adaptive::AdaptiveLimit;
-use super::{expiry, fan_out_within, undelivered, Tally};
+use super::{push_to, undelivered, Tally};
 use crate::deps::{now, Deps};
 use crate::error::HandlerError;
 use crate::frames::with_position;
@@ -39,14 +39,7 @@ pub async fn push_record(
             token_expires_at,
         })
         .collect();
-    let (live, expired) = expiry::split_expired(recipients, now(), deps.token_leeway_secs);
-    let store = deps.store.as_ref();
-    let (mut tally, expired) = futures::join!(
-        fan_out_within(store, pusher, &deps.push, limit, live, &frame),
-        expiry::close_expired(store, pusher, expired)
-    );
-    tally.expired = expired;
-    tally.recipients += expired;
+    let tally = push_to(deps, pusher, &deps.push, limit, recipients, &frame).await;
     tracing::info!(
         event_id = %batch.event_id,
         entity_id = %batch.entity_id,
